@@ -1,0 +1,53 @@
+# stormwatch: every target installs what it needs into .venv first.
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do $$p -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test lint typecheck unit integration schemas bench bench-correlation bench-nab bench-feedback clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "stormwatch needs Python >= 3.11 (python3.11 or python3.12 on PATH)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+## dev: embedded local stack (broker, Redis, worker, sample storm), incidents printed live
+dev: $(STAMP)
+	$(VENV)/bin/stormwatch dev
+
+## test: lint, type checks, unit and integration tests (starts its own broker and Redis)
+test: $(STAMP) lint typecheck
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check pipeline tests
+	$(VENV)/bin/ruff format --check pipeline tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(PY) -m pytest -q tests/integration
+
+schemas: $(STAMP)
+	$(VENV)/bin/stormwatch schemas --write
+
+bench: $(STAMP)
+	$(PY) -m pipeline.bench.throughput
+
+bench-correlation: $(STAMP)
+	$(PY) -m pipeline.bench.correlation
+
+bench-nab: $(STAMP)
+	$(PY) -m pipeline.bench.nab
+
+bench-feedback: $(STAMP)
+	$(PY) -m pipeline.bench.feedback
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""stormwatch: Kafka-native incident correlation."""

@@ -1,0 +1,250 @@
+"""Wire types: the canonical alert, incident events, feedback and dead letters.
+
+These msgspec Structs are the single source of truth for the JSON formats; the files in
+``schemas/`` are generated from them (``stormwatch schemas``) and a test fails if they drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+
+class Severity(StrEnum):
+    """Alert severity, most to least urgent."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+SEVERITY_RANK: dict[Severity, int] = {
+    Severity.critical: 3,
+    Severity.error: 2,
+    Severity.warning: 1,
+    Severity.info: 0,
+}
+
+
+class AlertStatus(StrEnum):
+    firing = "firing"
+    resolved = "resolved"
+
+
+def utc(ts: datetime) -> datetime:
+    """Return ``ts`` as an aware UTC datetime (naive input is taken as UTC)."""
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The canonical alert every adapter produces (DESIGN.md). Unknown fields are ignored."""
+
+    id: str
+    source: str
+    service: str
+    name: str
+    severity: Severity
+    status: AlertStatus
+    timestamp: datetime
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    value: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("alert id must not be empty")
+        if not self.service:
+            raise ValueError("alert service must not be empty")
+        if not self.name:
+            raise ValueError("alert name must not be empty")
+        if self.timestamp.tzinfo is None or self.timestamp.utcoffset() != UTC.utcoffset(None):
+            self.timestamp = utc(self.timestamp)
+
+    @property
+    def epoch(self) -> float:
+        """Event time in seconds since the Unix epoch."""
+        return self.timestamp.timestamp()
+
+
+class MetricSample(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One metric sample on ``metrics.raw`` for the online anomaly detectors."""
+
+    service: str
+    metric: str
+    value: float
+    timestamp: datetime
+    labels: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        self.timestamp = utc(self.timestamp)
+
+
+class IncidentStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class EventType(StrEnum):
+    opened = "opened"
+    updated = "updated"
+    root_cause_changed = "root_cause_changed"
+    escalated = "escalated"
+    resolved = "resolved"
+    reopened = "reopened"
+    merged = "merged"
+
+
+class RootCauseCandidate(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A ranked root-cause hypothesis; ``score`` in [0, 1], higher is more likely."""
+
+    service: str
+    score: float
+    alerting: bool = True
+    reasons: list[str] = []
+
+
+class AlertRef(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A member alert as the incident records it, with why it joined."""
+
+    id: str
+    service: str
+    name: str
+    severity: Severity
+    status: AlertStatus
+    timestamp: datetime
+    reason: str = ""
+    suppressed: bool = False
+
+
+class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
+    """The whole current state of one incident, as published on ``incidents``."""
+
+    id: str
+    status: IncidentStatus
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    severity: Severity = Severity.warning
+    alert_ids: list[str] = []
+    alerts: list[AlertRef] = []
+    services: list[str] = []
+    root_cause: str | None = None
+    root_cause_candidates: list[RootCauseCandidate] = []
+    explanation: str = ""
+    page: bool = True
+    priority: float = 0.5
+    domain: str = ""
+    merged_into: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_by: str | None = None
+    verdict: str | None = None
+    version: int = 0
+
+
+class IncidentEvent(msgspec.Struct, kw_only=True):
+    """One incident change on the ``incidents`` topic (key: incident id)."""
+
+    type: EventType
+    incident: Incident
+    at: datetime
+    detail: str = ""
+
+
+class FeedbackAction(StrEnum):
+    ack = "ack"
+    resolve = "resolve"
+    verdict = "verdict"
+    root_cause = "root_cause"
+    merge = "merge"
+    split = "split"
+
+
+class Verdict(StrEnum):
+    actionable = "actionable"
+    noise = "noise"
+    duplicate = "duplicate"
+    flapping = "flapping"
+    auto_resolved = "auto_resolved"
+
+
+class Feedback(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A responder's message on ``feedback`` (key: incident id)."""
+
+    incident_id: str
+    action: FeedbackAction
+    timestamp: datetime
+    user: str | None = None
+    verdict: Verdict | None = None
+    root_cause: str | None = None
+    merge_with: list[str] = []
+    alert_ids: list[str] = []
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        self.timestamp = utc(self.timestamp)
+        if self.action is FeedbackAction.verdict and self.verdict is None:
+            raise ValueError("action 'verdict' needs a 'verdict' field")
+        if self.action is FeedbackAction.root_cause and not self.root_cause:
+            raise ValueError("action 'root_cause' needs a 'root_cause' field")
+
+
+class DeadLetter(msgspec.Struct, kw_only=True):
+    """What the dead-letter headers say about a rejected message (value = original bytes)."""
+
+    stage: str
+    error: str
+    reason: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [
+            ("stormwatch-stage", self.stage.encode()),
+            ("stormwatch-error", self.error.encode()),
+            ("stormwatch-reason", self.reason.encode()[:4096]),
+            ("stormwatch-source-topic", self.source_topic.encode()),
+            ("stormwatch-source-partition", str(self.source_partition).encode()),
+            ("stormwatch-source-offset", str(self.source_offset).encode()),
+        ]
+
+    @classmethod
+    def from_headers(cls, headers: list[tuple[str, bytes]] | dict[str, bytes]) -> DeadLetter:
+        h = dict(headers)
+        return cls(
+            stage=h["stormwatch-stage"].decode(),
+            error=h["stormwatch-error"].decode(),
+            reason=h["stormwatch-reason"].decode(),
+            source_topic=h["stormwatch-source-topic"].decode(),
+            source_partition=int(h["stormwatch-source-partition"]),
+            source_offset=int(h["stormwatch-source-offset"]),
+        )
+
+
+WIRE_TYPES: dict[str, Any] = {
+    "alert": Alert,
+    "metric-sample": MetricSample,
+    "incident-event": IncidentEvent,
+    "feedback": Feedback,
+    "dead-letter": DeadLetter,
+}
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(obj: Any) -> bytes:
+    """JSON-encode a wire object."""
+    return _encoder.encode(obj)
+
+
+def to_builtins(obj: Any) -> Any:
+    """Wire object -> plain JSON-compatible Python values."""
+    return msgspec.to_builtins(obj)
