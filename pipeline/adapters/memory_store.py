@@ -1,0 +1,48 @@
+"""In-memory StateStore for replay, benchmarks and unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+class MemoryStore:
+    """Same semantics as :class:`RedisStore`, without expiry."""
+
+    def __init__(self) -> None:
+        self.dedup: dict[str, str] = {}
+        self.checkpoints: dict[str, bytes] = {}
+        self.incidents: dict[str, bytes] = {}
+        self.open_ids: set[str] = set()
+        self.feedback: dict[str, list[bytes]] = {}
+
+    def dedup_states(self, fingerprints: Iterable[str]) -> dict[str, str | None]:
+        return {fp: self.dedup.get(fp) for fp in fingerprints}
+
+    def commit(
+        self,
+        *,
+        dedup_states: Mapping[str, str],
+        checkpoints: Mapping[str, bytes],
+        incidents: Mapping[str, bytes],
+        closed_incidents: Iterable[str] = (),
+    ) -> None:
+        self.dedup.update(dedup_states)
+        self.checkpoints.update(checkpoints)
+        self.incidents.update(incidents)
+        self.open_ids.update(incidents)
+        self.open_ids.difference_update(closed_incidents)
+
+    def load_checkpoint(self, name: str) -> bytes | None:
+        return self.checkpoints.get(name)
+
+    def save_checkpoint(self, name: str, data: bytes) -> None:
+        self.checkpoints[name] = data
+
+    def get_incident(self, incident_id: str) -> bytes | None:
+        return self.incidents.get(incident_id)
+
+    def open_incident_ids(self) -> list[str]:
+        return sorted(self.open_ids)
+
+    def record_feedback(self, incident_id: str, data: bytes) -> None:
+        self.feedback.setdefault(incident_id, []).append(data)

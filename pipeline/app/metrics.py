@@ -1,0 +1,61 @@
+"""Prometheus metrics of the worker; the registry is injected so tests never share one."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+STAGES = ("normalize", "dedup", "correlate", "publish", "persist", "feedback", "detect")
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.messages = Counter(
+            "stormwatch_messages_total", "Messages consumed, by topic", ["topic"], registry=registry
+        )
+        self.stage_items = Counter(
+            "stormwatch_stage_items_total",
+            "Items leaving each stage, by outcome",
+            ["stage", "outcome"],
+            registry=registry,
+        )
+        self.stage_seconds = Histogram(
+            "stormwatch_stage_seconds",
+            "Time spent per batch in each stage",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.dlq = Counter(
+            "stormwatch_dlq_total",
+            "Messages sent to the dead-letter topic, by stage and error",
+            ["stage", "error"],
+            registry=registry,
+        )
+        self.incident_events = Counter(
+            "stormwatch_incident_events_total",
+            "Incident events published, by type",
+            ["type"],
+            registry=registry,
+        )
+        self.open_incidents = Gauge(
+            "stormwatch_open_incidents", "Incidents currently open", registry=registry
+        )
+        self.alert_latency = Histogram(
+            "stormwatch_alert_processing_seconds",
+            "From an alert's arrival on the raw topic to its incident event being sent",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.model_updates = Counter(
+            "stormwatch_model_updates_total",
+            "Online model updates from feedback",
+            ["model"],
+            registry=registry,
+        )
+        self.anomalies = Counter(
+            "stormwatch_metric_anomalies_total",
+            "Anomaly alerts raised from metric samples",
+            registry=registry,
+        )

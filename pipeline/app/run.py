@@ -1,0 +1,52 @@
+"""Start a worker process: check config and services, create topics, run Faust."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import NoReturn
+
+import faust
+import redis
+from confluent_kafka import KafkaException
+
+from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.topics import ensure_topics
+from pipeline.app.worker import Worker
+from pipeline.config import Settings
+from pipeline.domain.topology import Topology, TopologyError
+
+
+def run_worker(settings: Settings, fail: Callable[[str], NoReturn | None]) -> None:
+    """Run until stopped; user-facing problems go to ``fail`` as one line."""
+    try:
+        topology = Topology.load(settings.topology)
+    except TopologyError as exc:
+        fail(f"{exc} (set STORMWATCH_TOPOLOGY or --topology)")
+        return
+    store = RedisStore.from_url(
+        settings.redis.url.get_secret_value(),
+        prefix=settings.redis.key_prefix,
+        dedup_ttl_s=settings.redis.dedup_ttl_s,
+    )
+    try:
+        store.ping()
+    except redis.RedisError as exc:
+        fail(f"cannot reach Redis ({exc}); check STORMWATCH_REDIS__URL")
+        return
+    try:
+        ensure_topics(settings, timeout_s=15)
+    except KafkaException as exc:
+        fail(
+            f"cannot create topics on {settings.kafka.bootstrap_servers} ({exc}); "
+            "check STORMWATCH_KAFKA__BOOTSTRAP_SERVERS"
+        )
+        return
+    worker = Worker(settings, topology=topology, store=store)
+    faust.Worker(
+        worker.app,
+        loglevel=settings.log_level.upper(),
+        quiet=True,
+        redirect_stdouts=False,
+    ).execute_from_commandline()
+    logging.shutdown()

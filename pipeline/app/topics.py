@@ -1,0 +1,53 @@
+"""Topic creation at start-up, idempotent, with confluent-kafka's AdminClient."""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from pipeline.config import Settings
+
+
+def repartition_topic(settings: Settings) -> str:
+    """The internal topic of normalized alerts keyed by correlation domain."""
+    return f"{settings.worker.app_id}-alerts-by-domain"
+
+
+def topic_names(settings: Settings) -> list[str]:
+    t = settings.topics
+    return [
+        t.alerts_raw,
+        t.metrics_raw,
+        t.dlq,
+        t.incidents,
+        t.feedback,
+        t.remediations,
+        repartition_topic(settings),
+    ]
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create missing topics with the configured partitions; return those created."""
+    admin = AdminClient(settings.kafka.confluent_config())
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    wanted = [
+        NewTopic(
+            name,
+            num_partitions=settings.topics.partitions,
+            replication_factor=settings.topics.replication_factor,
+        )
+        for name in topic_names(settings)
+        if name not in existing
+    ]
+    if not wanted:
+        return []
+    created: list[str] = []
+    for name, future in admin.create_topics(wanted, request_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+                raise
+    return created

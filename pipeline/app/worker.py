@@ -1,0 +1,418 @@
+"""The Faust application: agents, timers and web pages around the pure stage chain.
+
+Flow: ``alerts.raw`` -(ingest: normalize, DLQ)-> ``<app>-alerts-by-domain`` keyed by
+correlation domain -(correlate: dedup, score, correlate, lifecycle)-> ``incidents``.
+Feedback is routed onto the same by-domain topic, so the worker that owns an incident's
+domain applies it in order with the alerts. Each batch is published, then persisted to Redis
+in one transaction, and only then acknowledged: a crash reprocesses, never loses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+import msgspec
+import structlog
+from faust.types import TP, EventT
+from prometheus_client import CollectorRegistry, generate_latest
+
+from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.metrics import Metrics
+from pipeline.app.topics import repartition_topic
+from pipeline.config import Settings
+from pipeline.domain.normalize import NormalizeError, normalize
+from pipeline.domain.pipeline import AlertPipeline
+from pipeline.domain.schemas import (
+    Alert,
+    DeadLetter,
+    Feedback,
+    IncidentEvent,
+    IncidentStatus,
+    MetricSample,
+    encode,
+)
+from pipeline.domain.scoring import AlertScorer
+from pipeline.domain.topology import Topology
+
+log = structlog.get_logger("stormwatch.worker")
+
+KIND_HEADER = "stormwatch-kind"
+ARRIVAL_HEADER = "stormwatch-arrival"
+MODELS_CHECKPOINT = "models:scorer"
+DETECTORS_CHECKPOINT = "models:detectors"
+
+_alert_decoder = msgspec.json.Decoder(Alert)
+_feedback_decoder = msgspec.json.Decoder(Feedback)
+_sample_decoder = msgspec.json.Decoder(MetricSample)
+
+
+def _headers(event: EventT) -> dict[str, bytes]:
+    raw = event.message.headers or []
+    items = raw.items() if isinstance(raw, dict) else raw
+    return {k: v for k, v in items}
+
+
+class Worker:
+    """Builds the Faust app for one worker process and holds its per-partition state."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        topology: Topology,
+        store: RedisStore,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.store = store
+        self.registry = registry or CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        self.pipelines: dict[int, AlertPipeline] = {}
+        self.event_clock: dict[int, float] = {}
+        self.lock = asyncio.Lock()
+        self.scorer = self._restore_scorer()
+        self.detectors = self._restore_detectors()
+        self.app = self._build_app()
+
+    # --- state -----------------------------------------------------------------------------
+
+    def _restore_scorer(self) -> AlertScorer:
+        data = self.store.load_checkpoint(MODELS_CHECKPOINT)
+        return AlertScorer.restore(data) if data else AlertScorer()
+
+    def _restore_detectors(self) -> Any:
+        from pipeline.domain.detectors import DetectorBank
+
+        data = self.store.load_checkpoint(DETECTORS_CHECKPOINT)
+        return DetectorBank.restore(data) if data else DetectorBank()
+
+    def pipeline_for(self, partition: int) -> AlertPipeline:
+        """The stage chain for a partition, restored from its checkpoint on first use."""
+        pipe = self.pipelines.get(partition)
+        if pipe is None:
+            pipe = AlertPipeline(self.topology, scorer=self.scorer)
+            data = self.store.load_checkpoint(f"pipeline:{partition}")
+            if data:
+                pipe.restore(data)
+            self.pipelines[partition] = pipe
+        return pipe
+
+    def save_models(self) -> None:
+        self.store.commit(
+            dedup_states={},
+            checkpoints={
+                MODELS_CHECKPOINT: self.scorer.snapshot(),
+                DETECTORS_CHECKPOINT: self.detectors.snapshot(),
+            },
+            incidents={},
+        )
+
+    # --- app -------------------------------------------------------------------------------
+
+    def _build_app(self) -> faust.App:
+        s = self.settings
+        creds: Any = None
+        if s.kafka.sasl_mechanism:
+            pw = s.kafka.sasl_password.get_secret_value() if s.kafka.sasl_password else ""
+            creds = faust.SASLCredentials(
+                username=s.kafka.sasl_username or "",
+                password=pw,
+                mechanism=s.kafka.sasl_mechanism,
+                ssl_context=None,
+            )
+        app = faust.App(
+            s.worker.app_id,
+            broker=s.kafka.faust_broker(),
+            broker_credentials=creds,
+            web_host=s.worker.web_host,
+            web_port=s.worker.web_port,
+            web_enabled=True,
+            store="memory://",
+            topic_partitions=s.topics.partitions,
+            topic_allow_declare=False,
+            topic_disable_leader=True,
+            broker_rebalance_timeout=s.worker.rebalance_timeout_s,
+            broker_session_timeout=min(s.worker.rebalance_timeout_s, 60.0),
+            broker_heartbeat_interval=min(3.0, s.worker.rebalance_timeout_s / 3),
+            broker_max_poll_interval=max(s.worker.rebalance_timeout_s, 10.0),
+            consumer_auto_offset_reset="earliest",
+            stream_buffer_maxsize=max(4096, s.worker.batch_size * 4),
+            broker_commit_every=max(1000, s.worker.batch_size),
+            broker_commit_interval=1.0,
+            producer_linger=0.002,
+            producer_acks=-1,
+            value_serializer="raw",
+            key_serializer="raw",
+        )
+        raw_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
+        t = s.topics
+        alerts_raw = app.topic(t.alerts_raw, **raw_kw)
+        metrics_raw = app.topic(t.metrics_raw, **raw_kw)
+        feedback = app.topic(t.feedback, **raw_kw)
+        by_domain = app.topic(repartition_topic(s), **raw_kw)
+        self.incidents_topic = app.topic(t.incidents, **raw_kw)
+        self.dlq_topic = app.topic(t.dlq, **raw_kw)
+        self.by_domain = by_domain
+        batch, within = s.worker.batch_size, s.worker.batch_timeout_s
+
+        @app.agent(alerts_raw, name="ingest")
+        async def ingest(stream: Any) -> None:
+            async for events in stream.take_events(batch, within=within):
+                await self.ingest_batch(events, t.alerts_raw)
+
+        @app.agent(by_domain, name="correlate")
+        async def correlate(stream: Any) -> None:
+            async for events in stream.take_events(batch, within=within):
+                await self.correlate_batch(events)
+
+        @app.agent(feedback, name="feedback")
+        async def route_feedback(stream: Any) -> None:
+            async for event in stream.events():
+                await self.route_feedback(event, t.feedback)
+
+        @app.agent(metrics_raw, name="metrics")
+        async def metric_samples(stream: Any) -> None:
+            async for events in stream.take_events(batch, within=within):
+                await self.detect_batch(events, t.metrics_raw)
+
+        @app.timer(s.worker.tick_interval_s)
+        async def tick() -> None:
+            await self.tick(time.time())
+
+        @app.timer(s.worker.checkpoint_interval_s)
+        async def checkpoint_models() -> None:
+            await asyncio.to_thread(self.save_models)
+
+        @app.page("/metrics")
+        async def metrics_page(web: Any, request: Any) -> Any:
+            return web.bytes(generate_latest(self.registry), content_type="text/plain")
+
+        @app.page("/healthz")
+        async def healthz(web: Any, request: Any) -> Any:
+            try:
+                redis_ok = await asyncio.to_thread(self.store.ping)
+            except Exception:
+                redis_ok = False
+            body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok}
+            return web.json(body, status=200 if redis_ok else 503)
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(app_: Any, revoked: set[TP], **kwargs: Any) -> None:
+            async with self.lock:
+                for tp in revoked:
+                    if tp.topic == repartition_topic(s):
+                        self.pipelines.pop(tp.partition, None)
+
+        @app.on_before_shutdown.connect
+        def on_shutdown(app_: Any, **kwargs: Any) -> None:
+            try:
+                self.save_models()
+            except Exception as exc:  # shutting down anyway: report, don't mask the cause
+                log.warning("model checkpoint on shutdown failed", error=str(exc))
+
+        return app
+
+    # --- stages ----------------------------------------------------------------------------
+
+    async def dead_letter(self, event: EventT, stage: str, error: str, reason: str) -> None:
+        msg = event.message
+        letter = DeadLetter(
+            stage=stage,
+            error=error,
+            reason=reason,
+            source_topic=msg.topic,
+            source_partition=msg.partition,
+            source_offset=msg.offset,
+        )
+        self.metrics.dlq.labels(stage, error).inc()
+        await self.dlq_topic.send(key=msg.key, value=msg.value, headers=letter.headers())
+        log.info("dead-lettered", stage=stage, error=error, reason=reason, offset=msg.offset)
+
+    async def ingest_batch(self, events: list[EventT], topic: str) -> None:
+        started = time.perf_counter()
+        self.metrics.messages.labels(topic).inc(len(events))
+        sends = []
+        ok = 0
+        for event in events:
+            try:
+                alerts = normalize(event.value)
+            except NormalizeError as exc:
+                await self.dead_letter(event, "normalize", exc.error, str(exc))
+                continue
+            arrival = str(event.message.timestamp).encode()
+            for alert in alerts:
+                domain = self.topology.domain(alert.service, alert.labels)
+                sends.append(
+                    await self.by_domain.send(
+                        key=domain.encode(),
+                        value=encode(alert),
+                        headers=[(KIND_HEADER, b"alert"), (ARRIVAL_HEADER, arrival)],
+                    )
+                )
+                ok += 1
+        if sends:
+            await asyncio.gather(*sends)
+        self.metrics.stage_items.labels("normalize", "ok").inc(ok)
+        self.metrics.stage_seconds.labels("normalize").observe(time.perf_counter() - started)
+
+    async def route_feedback(self, event: EventT, topic: str) -> None:
+        self.metrics.messages.labels(topic).inc()
+        try:
+            fb = _feedback_decoder.decode(event.value)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+            await self.dead_letter(event, "feedback", "invalid", str(exc))
+            return
+        record = await asyncio.to_thread(self.store.get_incident, fb.incident_id)
+        if record is None:
+            await self.dead_letter(
+                event, "feedback", "unknown-incident", f"no incident {fb.incident_id!r}"
+            )
+            return
+        await asyncio.to_thread(self.store.record_feedback, fb.incident_id, event.value)
+        domain = msgspec.json.decode(record).get("domain") or fb.incident_id
+        await self.by_domain.send(
+            key=domain.encode(), value=event.value, headers=[(KIND_HEADER, b"feedback")]
+        )
+
+    async def detect_batch(self, events: list[EventT], topic: str) -> None:
+        self.metrics.messages.labels(topic).inc(len(events))
+        started = time.perf_counter()
+        for event in events:
+            try:
+                sample = _sample_decoder.decode(event.value)
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                await self.dead_letter(event, "detect", "invalid", str(exc))
+                continue
+            _score, alert = self.detectors.observe(sample)
+            if alert is not None:
+                self.metrics.anomalies.inc()
+                domain = self.topology.domain(alert.service, alert.labels)
+                await self.by_domain.send(
+                    key=domain.encode(),
+                    value=encode(alert),
+                    headers=[
+                        (KIND_HEADER, b"alert"),
+                        (ARRIVAL_HEADER, str(event.message.timestamp).encode()),
+                    ],
+                )
+        self.metrics.stage_seconds.labels("detect").observe(time.perf_counter() - started)
+
+    async def correlate_batch(self, events: list[EventT]) -> None:
+        by_partition: dict[int, list[EventT]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        async with self.lock:
+            for partition, part_events in by_partition.items():
+                await self._correlate_partition(partition, part_events)
+
+    async def _correlate_partition(self, partition: int, events: list[EventT]) -> None:
+        pipe = self.pipeline_for(partition)
+        alerts: list[Alert] = []
+        arrivals: dict[str, float] = {}
+        out: list[IncidentEvent] = []
+        for event in events:
+            headers = _headers(event)
+            if headers.get(KIND_HEADER) == b"feedback":
+                out.extend(self._apply_feedback(pipe, event.value))
+                continue
+            alert = _alert_decoder.decode(event.value)
+            alerts.append(alert)
+            if ARRIVAL_HEADER in headers:
+                arrivals[alert.id] = float(headers[ARRIVAL_HEADER])
+        started = time.perf_counter()
+        known = await asyncio.to_thread(
+            self.store.dedup_states, (fp for fp in _fingerprints(alerts))
+        )
+        self.metrics.stage_seconds.labels("dedup").observe(time.perf_counter() - started)
+        started = time.perf_counter()
+        outcome = pipe.process(alerts, known)
+        if alerts:
+            newest = max(a.epoch for a in alerts)
+            self.event_clock[partition] = max(self.event_clock.get(partition, 0.0), newest)
+        for ev in outcome.events:
+            inc = ev.incident
+            if not inc.domain and inc.alerts:
+                first = inc.alerts[0]
+                inc.domain = self.topology.domain(first.service)
+        self.metrics.stage_seconds.labels("correlate").observe(time.perf_counter() - started)
+        self.metrics.stage_items.labels("dedup", "duplicate").inc(outcome.duplicates)
+        self.metrics.stage_items.labels("dedup", "ok").inc(outcome.received - outcome.duplicates)
+        out.extend(outcome.events)
+        await self._publish_and_persist(partition, pipe, out, outcome.dedup_states, arrivals)
+
+    def _apply_feedback(self, pipe: AlertPipeline, raw: bytes) -> list[IncidentEvent]:
+        fb = _feedback_decoder.decode(raw)
+        inc = pipe.incident(fb.incident_id)
+        if inc is not None:
+            for update in self.scorer.learn(inc, fb):
+                self.metrics.model_updates.labels(getattr(update, "model", "scorer")).inc()
+                log.info("model updated", update=repr(update))
+        self.metrics.stage_items.labels("feedback", "applied" if inc else "unknown").inc()
+        return pipe.feedback(fb)
+
+    async def _publish_and_persist(
+        self,
+        partition: int,
+        pipe: AlertPipeline,
+        events: list[IncidentEvent],
+        dedup_states: dict[str, str],
+        arrivals: dict[str, float],
+    ) -> None:
+        started = time.perf_counter()
+        sends = []
+        for ev in events:
+            sends.append(
+                await self.incidents_topic.send(key=ev.incident.id.encode(), value=encode(ev))
+            )
+            self.metrics.incident_events.labels(ev.type.value).inc()
+        if sends:
+            await asyncio.gather(*sends)
+        now_ms = time.time() * 1000
+        for arrived_ms in arrivals.values():
+            self.metrics.alert_latency.observe(max(0.0, (now_ms - arrived_ms) / 1000))
+        self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - started)
+        started = time.perf_counter()
+        incidents = {ev.incident.id: encode(ev.incident) for ev in events}
+        closed = [
+            ev.incident.id
+            for ev in events
+            if ev.incident.status is IncidentStatus.resolved or ev.incident.merged_into
+        ]
+        await asyncio.to_thread(
+            self.store.commit,
+            dedup_states=dedup_states,
+            checkpoints={f"pipeline:{partition}": pipe.snapshot()},
+            incidents=incidents,
+            closed_incidents=closed,
+        )
+        self.metrics.stage_seconds.labels("persist").observe(time.perf_counter() - started)
+        self.metrics.open_incidents.set(
+            sum(
+                1
+                for p in self.pipelines.values()
+                for inc in p.correlator.incidents()
+                if inc.status is not IncidentStatus.resolved and not inc.merged_into
+            )
+        )
+
+    async def tick(self, now: float) -> None:
+        """Lifecycle clock: resolve quiet incidents on every local partition."""
+        async with self.lock:
+            for partition, pipe in list(self.pipelines.items()):
+                if self.settings.worker.clock == "event":
+                    now = self.event_clock.get(partition, 0.0)
+                events = pipe.tick(now)
+                if events:
+                    await self._publish_and_persist(partition, pipe, events, {}, {})
+
+
+def _fingerprints(alerts: Iterable[Alert]) -> list[str]:
+    from pipeline.domain.fingerprint import fingerprint
+
+    return [fingerprint(a) for a in alerts]

@@ -1,0 +1,192 @@
+"""The ``stormwatch`` command line: worker, dev, replay, detect, config, schemas.
+
+User errors (bad arguments, bad configuration, bad input files, ports in use) end with one
+line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="stormwatch: Kafka-native incident correlation.",
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+PACKAGE_DATA = Path(__file__).parent / "data"
+
+
+def fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def worker(
+    topology: Annotated[
+        Path | None, typer.Option(help="topology YAML (default: STORMWATCH_TOPOLOGY)")
+    ] = None,
+) -> None:
+    """Run one streaming worker (Faust) against the configured Kafka and Redis."""
+    from pipeline.app.run import run_worker
+    from pipeline.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(**({"topology": topology} if topology else {}))
+    except ConfigError as exc:
+        fail(str(exc))
+    run_worker(settings, fail)
+
+
+@app.command()
+def dev(
+    speed: Annotated[float, typer.Option(help="replay speed-up of the sample storm")] = 240.0,
+    storm: Annotated[
+        Path, typer.Option(help="alerts to replay (JSON lines)")
+    ] = PACKAGE_DATA / "sample-storm.jsonl",
+    topology: Annotated[Path, typer.Option(help="topology YAML")] = PACKAGE_DATA
+    / "online-boutique.yaml",
+    broker_port: Annotated[int, typer.Option(help="port for the local broker")] = 19092,
+    redis_port: Annotated[int, typer.Option(help="port for local Redis")] = 16379,
+    web_port: Annotated[int, typer.Option(help="worker /metrics and /healthz port")] = 6066,
+    exit_after: Annotated[
+        float, typer.Option(help="stop this many seconds after the storm ends (0: on Ctrl-C)")
+    ] = 0.0,
+) -> None:
+    """Embedded local stack: broker, Redis, worker, a sample storm; incidents shown live."""
+    from pipeline.app.devstack import run_dev
+
+    if speed <= 0:
+        fail("--speed must be > 0 (e.g. --speed 240 plays 4 hours of alerts in a minute)")
+    for name, port in (("broker", broker_port), ("redis", redis_port), ("web", web_port)):
+        if not 0 < port < 65536:
+            fail(f"--{name}-port {port} is not a TCP port (1-65535)")
+    run_dev(
+        storm=storm,
+        topology=topology,
+        speed=speed,
+        broker_port=broker_port,
+        redis_port=redis_port,
+        web_port=web_port,
+        exit_after=exit_after,
+        fail=fail,
+    )
+
+
+@app.command()
+def replay(
+    topology: Annotated[Path, typer.Option(help="topology YAML")],
+    input: Annotated[Path, typer.Option("--input", help="alerts, JSON lines (any format)")],
+    output: Annotated[Path, typer.Option(help="incidents, one JSON line each (final state)")],
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run the worker's stage chain offline with event time; write incidents as JSON lines."""
+    from pipeline.domain.topology import Topology, TopologyError
+    from pipeline.offline.replay import (
+        ReplayInputError,
+        read_alerts,
+        replay_alerts,
+        write_incidents,
+    )
+
+    try:
+        topo = Topology.load(topology)
+    except TopologyError as exc:
+        fail(str(exc))
+    if not input.is_file():
+        fail(f"input file {str(input)!r} does not exist")
+    try:
+        if progress and input.stat().st_size > 1_000_000:
+            from rich.progress import Progress
+
+            total = sum(1 for _ in input.open("rb"))
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("replaying", total=total)
+                incidents = replay_alerts(
+                    topo, read_alerts(input), on_alert=lambda: bar.advance(task)
+                )
+        else:
+            incidents = replay_alerts(topo, read_alerts(input))
+    except ReplayInputError as exc:
+        fail(str(exc))
+    try:
+        with output.open("w") as fh:
+            n = write_incidents(incidents, fh)
+    except OSError as exc:
+        fail(f"cannot write {str(output)!r}: {exc.strerror}")
+    err.print(f"{n} incidents written to {output}")
+
+
+@app.command()
+def detect(
+    input: Annotated[Path, typer.Option("--input", help="CSV with header timestamp,value")],
+    output: Annotated[Path, typer.Option(help="CSV timestamp,value,anomaly_score")],
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Score a time series with the online anomaly detector (causal, one row per row)."""
+    from pipeline.offline.detect import DetectInputError, run_detect
+
+    try:
+        n = run_detect(input, output, progress=progress)
+    except DetectInputError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {str(output)!r}: {exc.strerror}")
+    err.print(f"{n} rows scored into {output}")
+
+
+@app.command()
+def config() -> None:
+    """Print the effective configuration (secrets masked) as JSON."""
+    from pipeline.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        fail(str(exc))
+    print(json.dumps(settings.masked(), indent=2))
+
+
+@app.command()
+def schemas(
+    write: Annotated[bool, typer.Option(help="write schemas/*.json instead of checking")] = False,
+    directory: Annotated[Path, typer.Option(help="where the schema files live")] = Path("schemas"),
+) -> None:
+    """Generate the JSON Schema files from the code's wire types (or check they match)."""
+    from pipeline.schema_files import render_schemas
+
+    rendered = render_schemas()
+    stale = [
+        name
+        for name, text in rendered.items()
+        if not (directory / name).is_file() or (directory / name).read_text() != text
+    ]
+    if write:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in rendered.items():
+            (directory / name).write_text(text)
+        err.print(f"wrote {len(rendered)} schema files to {directory}/")
+    elif stale:
+        fail(f"schema files out of date: {', '.join(stale)}; run 'make schemas'")
+    else:
+        err.print("schema files are up to date")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Settings from the environment (prefix ``STORMWATCH_``); the only module that reads it.
+
+Nested groups use ``__``: ``STORMWATCH_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message is one line naming the setting and the fix."""
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port]")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    client_id: str = "stormwatch"
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _hostports(cls, v: str) -> str:
+        for part in v.split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{part!r} is not host:port")
+        return v
+
+    def confluent_config(self) -> dict[str, Any]:
+        """librdkafka settings for confluent-kafka clients (security passed through)."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "client.id": self.client_id,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+            conf["sasl.username"] = self.sasl_username or ""
+            pw = self.sasl_password
+            conf["sasl.password"] = pw.get_secret_value() if pw else ""
+        if self.ssl_cafile:
+            conf["ssl.ca.location"] = str(self.ssl_cafile)
+        if self.ssl_certfile:
+            conf["ssl.certificate.location"] = str(self.ssl_certfile)
+        if self.ssl_keyfile:
+            conf["ssl.key.location"] = str(self.ssl_keyfile)
+        return conf
+
+    def faust_broker(self) -> str:
+        return ";".join(f"kafka://{hp.strip()}" for hp in self.bootstrap_servers.split(","))
+
+
+class TopicSettings(BaseModel):
+    alerts_raw: str = "alerts.raw"
+    metrics_raw: str = "metrics.raw"
+    dlq: str = "alerts.dlq"
+    incidents: str = "incidents"
+    feedback: str = "feedback"
+    remediations: str = "remediations"
+    partitions: int = Field(4, ge=1, le=10_000)
+    replication_factor: int = Field(1, ge=1, le=16)
+
+
+class RedisSettings(BaseModel):
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    key_prefix: str = "sw:"
+    dedup_ttl_s: int = Field(6 * 3600, ge=1, description="how long a seen alert id is remembered")
+
+
+class WorkerSettings(BaseModel):
+    app_id: str = "stormwatch"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=0, le=65535)
+    batch_size: int = Field(500, ge=1, le=100_000, description="alerts taken per stream batch")
+    batch_timeout_s: float = Field(0.05, gt=0, le=60)
+    tick_interval_s: float = Field(1.0, gt=0, le=3600, description="lifecycle timer period")
+    checkpoint_interval_s: float = Field(30.0, gt=0, description="model checkpoint period")
+    rebalance_timeout_s: float = Field(
+        60.0, gt=0, description="consumer-group rebalance timeout; a few seconds in dev/tests"
+    )
+    clock: Literal["wall", "event"] = Field(
+        "wall", description="lifecycle clock: wall time, or the newest event time seen"
+    )
+
+
+class Settings(BaseSettings):
+    """All settings. Environment: ``STORMWATCH_<GROUP>__<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STORMWATCH_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    redis: RedisSettings = RedisSettings()
+    worker: WorkerSettings = WorkerSettings()
+    topology: Path = Path("topologies/online-boutique.yaml")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets replaced by '**********'."""
+        data = self.model_dump(mode="json")
+        url = self.redis.url.get_secret_value()
+        data["redis"]["url"] = _mask_url(url)
+        return data
+
+
+def _mask_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":", 1)[0] if ":" in creds else ""
+        return f"{scheme}{sep}{user}:**********@{host}"
+    return url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; raise :class:`ConfigError` with one line naming the bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = "__".join(str(p) for p in err["loc"]).upper()
+        secret = any(word in loc for word in ("PASSWORD", "URL", "SECRET"))
+        got = "" if secret else f" (got {err.get('input')!r})"
+        raise ConfigError(
+            f"invalid setting STORMWATCH_{loc}: {err['msg']}{got}; "
+            "fix the environment variable or unset it"
+        ) from None
