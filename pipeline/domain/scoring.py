@@ -1,0 +1,329 @@
+"""Alert scoring: novelty (unsupervised) and actionability (learned from feedback), and the
+incident priority / page decision built from them.
+
+* **Novelty** in [0, 1]: how unusual this alert is for its service *now*. It blends four
+  online, decayed statistics: rarity of the (service, alert name) pair, a burst of the
+  service's alert rate against its long-run rate, rarity of the hour of day for the service,
+  and the share of currently active alert kinds that were never seen together with this one.
+  Every scored alert updates these statistics (``score`` is the streaming step).
+* **Actionability** in [0, 1]: ``P(this alert belongs to an incident that needs a human)``
+  from a River logistic regression over one-hot alert features (service, name, service/name,
+  severity, source, hour) and the novelty components. It starts biased to "page" and learns
+  from every verdict at once (:meth:`AlertScorer.learn`, see :mod:`pipeline.domain.learning`).
+* **Incident priority** = ``0.6 max actionability + 0.25 max novelty + 0.15 severity``;
+  an incident whose best actionability is under ``page_threshold`` is still published but
+  marked ``page = False``.
+
+State is bounded: per-service, per-kind and pair statistics and the alert-feature cache are
+LRU maps with configured sizes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+from collections import OrderedDict, deque
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from river import linear_model, optim
+
+from pipeline.domain.learning import ModelUpdate, actionability_label, feedback_kind
+from pipeline.domain.schemas import (
+    SEVERITY_RANK,
+    Alert,
+    AlertRef,
+    AlertStatus,
+    Feedback,
+    Incident,
+    Severity,
+)
+
+SNAPSHOT_VERSION = 1
+ACTIONABILITY_MODEL = "actionability"
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LRU(OrderedDict[K, V], Generic[K, V]):
+    """An ordered dict that keeps at most ``maxsize`` most recently used entries."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+
+    def touch(self, key: K, default: V) -> V:
+        """Return the entry for ``key`` (inserting ``default``), marking it most recent."""
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        self[key] = default
+        if len(self) > self.maxsize:
+            self.popitem(last=False)
+        return default
+
+    def __reduce__(self) -> Any:
+        return (_make_lru, (self.maxsize, list(self.items())))
+
+
+def _make_lru(maxsize: int, items: list[tuple[Any, Any]]) -> LRU[Any, Any]:
+    lru: LRU[Any, Any] = LRU(maxsize)
+    for k, v in items:
+        lru[k] = v
+    return lru
+
+
+@dataclass
+class ScoringSettings:
+    """Settings of alert scoring (the worker maps its config onto these)."""
+
+    page_threshold: float = 0.5  # incidents whose best actionability is below: page = False
+    learning_rate: float = 0.3  # SGD step of the actionability classifier
+    prior_logit: float = 1.5  # initial bias: sigmoid(1.5) = 0.82 -> page until taught otherwise
+    l2: float = 0.0
+    short_tau_s: float = 3600.0  # horizon of the "current" alert rate
+    long_tau_s: float = 7 * 86400.0  # horizon of long-run statistics
+    cooccurrence_window_s: float = 900.0  # alerts this recent count as co-occurring
+    max_services: int = 10_000
+    max_kinds: int = 50_000
+    max_pairs: int = 200_000
+    max_cached_alerts: int = 20_000
+    max_recent: int = 64  # distinct recent alert kinds kept for co-occurrence
+
+
+@dataclass
+class AlertScore:
+    novelty: float
+    actionability: float
+
+
+class _Decayed:
+    """An exponentially decayed event count (time constant ``tau`` seconds)."""
+
+    __slots__ = ("count", "last")
+
+    def __init__(self) -> None:
+        self.count = 0.0
+        self.last = 0.0
+
+    def value_at(self, t: float, tau: float) -> float:
+        if self.count == 0.0:
+            return 0.0
+        return self.count * math.exp(-max(0.0, t - self.last) / tau)
+
+    def add(self, t: float, tau: float) -> None:
+        self.count = self.value_at(t, tau) + 1.0
+        self.last = max(self.last, t)
+
+    def __getstate__(self) -> tuple[float, float]:
+        return (self.count, self.last)
+
+    def __setstate__(self, state: tuple[float, float]) -> None:
+        self.count, self.last = state
+
+
+class _ServiceStats:
+    __slots__ = ("first", "hours", "long", "short")
+
+    def __init__(self) -> None:
+        self.short = _Decayed()
+        self.long = _Decayed()
+        self.hours = [0.0] * 24
+        self.first = -1.0
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.short, self.long, self.hours, self.first)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.short, self.long, self.hours, self.first = state
+
+
+def _kind(service: str, name: str) -> str:
+    return f"{service}/{name}"
+
+
+def alert_features(
+    service: str, name: str, severity: Severity, source: str, ts: datetime
+) -> dict[str, float]:
+    """One-hot features of an alert that are known both when scoring and when learning."""
+    return {
+        f"svc={service}": 1.0,
+        f"name={name}": 1.0,
+        f"kind={service}/{name}": 1.0,
+        f"sev={severity}": 1.0,
+        f"src={source}": 1.0,
+        f"hour={ts.hour // 4}": 1.0,
+    }
+
+
+class AlertScorer:
+    """Novelty + actionability for alerts, priority for incidents; learns from feedback."""
+
+    def __init__(self, settings: ScoringSettings | None = None) -> None:
+        self.settings = s = settings or ScoringSettings()
+        self.version = 0
+        self.classifier = linear_model.LogisticRegression(
+            optimizer=optim.SGD(s.learning_rate),
+            l2=s.l2,
+            intercept_init=s.prior_logit,
+            intercept_lr=s.learning_rate / 10.0,
+        )
+        self._services: LRU[str, _ServiceStats] = LRU(s.max_services)
+        self._kinds: LRU[str, _Decayed] = LRU(s.max_kinds)
+        self._pairs: LRU[tuple[str, str], float] = LRU(s.max_pairs)
+        self._recent: deque[tuple[str, float]] = deque()
+        self._features: LRU[str, dict[str, float]] = LRU(s.max_cached_alerts)
+        self._last_t = 0.0
+
+    # -- novelty ------------------------------------------------------------------------------
+    def _novelty_parts(self, alert: Alert, t: float) -> tuple[float, float, float, float]:
+        s = self.settings
+        kind = _kind(alert.service, alert.name)
+        k = self._kinds.get(kind)
+        rarity = 1.0 / (1.0 + (k.value_at(t, s.long_tau_s) if k else 0.0))
+        svc = self._services.get(alert.service)
+        burst = 0.0
+        tod = 1.0
+        if svc is not None:
+            short_rate = (svc.short.value_at(t, s.short_tau_s) + 1.0) / s.short_tau_s
+            span = min(s.long_tau_s, max(s.short_tau_s, t - svc.first))
+            long_rate = (svc.long.value_at(t, s.long_tau_s) + 1.0) / span
+            ratio = math.log10(short_rate / long_rate)
+            burst = ratio / (1.0 + ratio) if ratio > 0.0 else 0.0
+            total = sum(svc.hours)
+            share = (svc.hours[alert.timestamp.hour] + 1.0) / (total + 24.0)
+            tod = max(0.0, 1.0 - 24.0 * share)
+        unseen = 0
+        others = 0
+        for other, when in self._recent:
+            if other == kind or t - when > s.cooccurrence_window_s:
+                continue
+            others += 1
+            pair = (kind, other) if kind < other else (other, kind)
+            if pair not in self._pairs:
+                unseen += 1
+        cooc = unseen / others if others else 0.0
+        return rarity, burst, tod, cooc
+
+    def _observe(self, alert: Alert, t: float) -> None:
+        s = self.settings
+        kind = _kind(alert.service, alert.name)
+        self._kinds.touch(kind, _Decayed()).add(t, s.long_tau_s)
+        svc = self._services.touch(alert.service, _ServiceStats())
+        if svc.first < 0:
+            svc.first = t
+        svc.short.add(t, s.short_tau_s)
+        svc.long.add(t, s.long_tau_s)
+        svc.hours[alert.timestamp.hour] += 1.0
+        recent = self._recent
+        while recent and (
+            t - recent[0][1] > s.cooccurrence_window_s or len(recent) >= s.max_recent
+        ):
+            recent.popleft()
+        for other, _ in recent:
+            if other != kind:
+                pair = (kind, other) if kind < other else (other, kind)
+                self._pairs[pair] = self._pairs.get(pair, 0.0) + 1.0
+                self._pairs.move_to_end(pair)
+        while len(self._pairs) > s.max_pairs:
+            self._pairs.popitem(last=False)
+        recent = deque(e for e in recent if e[0] != kind)
+        recent.append((kind, t))
+        self._recent = recent
+        self._last_t = max(self._last_t, t)
+
+    # -- public API ---------------------------------------------------------------------------
+    def features(self, alert: Alert, parts: tuple[float, float, float, float]) -> dict[str, float]:
+        x = alert_features(alert.service, alert.name, alert.severity, alert.source, alert.timestamp)
+        x["rarity"], x["burst"], x["tod"], x["cooc"] = parts
+        return x
+
+    def score(self, alert: Alert) -> AlertScore:
+        """Score ``alert`` from what was seen before it, then observe it (streaming step)."""
+        t = alert.epoch
+        parts = self._novelty_parts(alert, t)
+        novelty = 0.35 * parts[0] + 0.25 * parts[1] + 0.15 * parts[2] + 0.25 * parts[3]
+        x = self.features(alert, parts)
+        actionability = float(self.classifier.predict_proba_one(x).get(True, 0.0))
+        if alert.status is AlertStatus.firing:
+            self._observe(alert, t)
+            self._features[alert.id] = x
+            if len(self._features) > self._features.maxsize:
+                self._features.popitem(last=False)
+        return AlertScore(novelty=min(1.0, max(0.0, novelty)), actionability=actionability)
+
+    def actionability_of(self, ref: AlertRef) -> float:
+        """Current actionability of an incident member (cached features, else one-hot only)."""
+        return float(self.classifier.predict_proba_one(self._ref_features(ref)).get(True, 0.0))
+
+    def _ref_features(self, ref: AlertRef) -> dict[str, float]:
+        x = self._features.get(ref.id)
+        if x is None:
+            x = alert_features(ref.service, ref.name, ref.severity, "", ref.timestamp)
+        return x
+
+    def learn(self, incident: Incident, fb: Feedback) -> list[ModelUpdate]:
+        """Teach the classifier the verdict on ``incident`` (one ``learn_one`` per firing alert)."""
+        label = actionability_label(fb)
+        if label is None:
+            return []
+        refs = [r for r in incident.alerts if r.status is AlertStatus.firing] or list(
+            incident.alerts
+        )
+        if not refs:
+            return []
+        before = self.version
+        for ref in refs:
+            self.classifier.learn_one(self._ref_features(ref), label)
+        self.version += 1
+        return [
+            ModelUpdate(
+                incident_id=incident.id,
+                feedback=feedback_kind(fb),
+                feedback_at=fb.timestamp,
+                applied_at=max(fb.timestamp, incident.updated_at),
+                model=ACTIONABILITY_MODEL,
+                version_before=before,
+                version_after=self.version,
+                label=f"page={'true' if label else 'false'}",
+                examples=len(refs),
+                user=fb.user,
+                detail=f"{len(refs)} alerts of services {sorted({r.service for r in refs})}",
+            )
+        ]
+
+    def annotate(self, incident: Incident, scores: list[AlertScore]) -> None:
+        """Set ``incident.priority``; set ``page = False`` when its actionability is too low."""
+        if scores:
+            act = max(sc.actionability for sc in scores)
+            nov = max(sc.novelty for sc in scores)
+        else:
+            act = max((self.actionability_of(r) for r in incident.alerts), default=1.0)
+            nov = 0.0
+        sev = SEVERITY_RANK.get(incident.severity, 1) / 3.0
+        incident.priority = round(min(1.0, max(0.0, 0.6 * act + 0.25 * nov + 0.15 * sev)), 6)
+        if act < self.settings.page_threshold:
+            incident.page = False
+
+    # -- persistence --------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        state = {k: v for k, v in self.__dict__.items() if k != "settings"}
+        return pickle.dumps(
+            {"version": SNAPSHOT_VERSION, "state": state}, protocol=pickle.HIGHEST_PROTOCOL
+        )
+
+    @classmethod
+    def restore(cls, data: bytes, settings: ScoringSettings | None = None) -> AlertScorer:
+        payload = pickle.loads(data)
+        if not isinstance(payload, dict) or payload.get("version") != SNAPSHOT_VERSION:
+            raise ValueError("not a stormwatch alert-scorer snapshot (or an unknown version)")
+        scorer = cls(settings)
+        scorer.__dict__.update(payload["state"])
+        return scorer
+
+    def clone(self) -> AlertScorer:
+        return copy.deepcopy(self)
