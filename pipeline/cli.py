@@ -50,9 +50,8 @@ def worker(
 @app.command()
 def dev(
     speed: Annotated[float, typer.Option(help="replay speed-up of the sample storm")] = 240.0,
-    storm: Annotated[
-        Path, typer.Option(help="alerts to replay (JSON lines)")
-    ] = PACKAGE_DATA / "sample-storm.jsonl",
+    storm: Annotated[Path, typer.Option(help="alerts to replay (JSON lines)")] = PACKAGE_DATA
+    / "sample-storm.jsonl",
     topology: Annotated[Path, typer.Option(help="topology YAML")] = PACKAGE_DATA
     / "online-boutique.yaml",
     broker_port: Annotated[int, typer.Option(help="port for the local broker")] = 19092,

@@ -14,7 +14,9 @@ import redis
 
 
 class RedisStore:
-    def __init__(self, client: redis.Redis, *, prefix: str = "sw:", dedup_ttl_s: int = 21600) -> None:
+    def __init__(
+        self, client: redis.Redis, *, prefix: str = "sw:", dedup_ttl_s: int = 21600
+    ) -> None:
         self.r = client
         self.prefix = prefix
         self.ttl = dedup_ttl_s
@@ -34,7 +36,9 @@ class RedisStore:
             return {}
         self.ops += 1
         values = self.r.mget([f"{self.prefix}dd:{fp}" for fp in fps])
-        return {fp: (v.decode() if v is not None else None) for fp, v in zip(fps, values, strict=True)}
+        return {
+            fp: (v.decode() if v is not None else None) for fp, v in zip(fps, values, strict=True)
+        }
 
     def commit(
         self,

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import msgspec
 from confluent_kafka import Consumer, Producer
@@ -66,7 +66,7 @@ def run_dev(
     redis_port: int,
     web_port: int,
     exit_after: float,
-    fail: Callable[[str], NoReturn | None],
+    fail: Callable[[str], None],
 ) -> None:
     if not storm.is_file():
         fail(f"storm file {str(storm)!r} does not exist")

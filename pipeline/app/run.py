@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import NoReturn
 
 import faust
 import redis
@@ -17,7 +16,7 @@ from pipeline.config import Settings
 from pipeline.domain.topology import Topology, TopologyError
 
 
-def run_worker(settings: Settings, fail: Callable[[str], NoReturn | None]) -> None:
+def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
     """Run until stopped; user-facing problems go to ``fail`` as one line."""
     try:
         topology = Topology.load(settings.topology)

@@ -1,10 +1,13 @@
 """Deduplication of alert events by fingerprint state.
 
-An alert series (one fingerprint) is either firing or resolved. An event that repeats the
-state already recorded (a re-sent notification, a redelivered message) is a duplicate; a
-state change passes. The decision is pure: the caller supplies the recorded states (from
-Redis or memory) and persists the returned new states only after the batch's work is saved,
-so a crash between the two reprocesses the batch instead of losing it.
+An alert series (one fingerprint) is either firing or resolved. Its recorded state is
+``status|epoch|alert id`` of the last event that passed. An event is a duplicate when it
+repeats the recorded status (a re-sent notification), is that very event (a redelivered
+message), or is older than it (a stale redelivery); a newer state change passes.
+
+The decision is pure: the caller supplies the recorded states (from Redis or memory) and
+persists the returned new states only after the batch's work is saved, so a crash between
+the two reprocesses the batch instead of losing it.
 """
 
 from __future__ import annotations
@@ -37,12 +40,24 @@ def deduplicate(
     result = DedupResult()
     state = result.new_states
     for alert, fp in zip(alerts, fps, strict=True):
-        current = state.get(fp, known.get(fp))
+        current = state.get(fp) or known.get(fp)
         status = alert.status.value
-        if current == status:
+        epoch = alert.epoch
+        if current is not None and _is_duplicate(current, status, epoch, alert.id):
             result.duplicates += 1
             continue
-        state[fp] = status
+        state[fp] = f"{status}|{epoch:.3f}|{alert.id}"
         result.passed.append(alert)
         result.fingerprints.append(fp)
     return result
+
+
+def _is_duplicate(recorded: str, status: str, epoch: float, alert_id: str) -> bool:
+    rec_status, _, rest = recorded.partition("|")
+    rec_epoch, _, rec_id = rest.partition("|")
+    if rec_status == status or rec_id == alert_id:
+        return True
+    try:
+        return epoch < float(rec_epoch)
+    except ValueError:
+        return False

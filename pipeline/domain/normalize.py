@@ -85,9 +85,7 @@ def parse_severity(value: Any, *, strict: bool) -> Severity:
     sev = _SEVERITY_ALIASES.get(str(value).strip().lower())
     if sev is None:
         if strict:
-            raise NormalizeError(
-                f"severity {value!r} is not one of critical, error, warning, info"
-            )
+            raise NormalizeError(f"severity {value!r} is not one of critical, error, warning, info")
         return Severity.warning
     return sev
 
@@ -186,7 +184,9 @@ def from_alertmanager(payload: dict[str, Any]) -> list[Alert]:
             ts = parse_time(ends_raw, f"{where}: endsAt")
         else:
             ts = starts
-        fingerprint = raw.get("fingerprint") or _stable_id(*sorted(f"{k}={v}" for k, v in labels.items()))
+        fingerprint = raw.get("fingerprint") or _stable_id(
+            *sorted(f"{k}={v}" for k, v in labels.items())
+        )
         alert_id = f"am-{fingerprint}-{int(starts.timestamp())}" + ("-r" if resolved else "")
         out.append(
             Alert(
@@ -229,9 +229,11 @@ def from_pagerduty(event: dict[str, Any]) -> Alert:
         service = payload.get("component") or _service_from_labels(labels) or source
         name = str(payload.get("class") or summary)[:200]
         severity = parse_severity(payload.get("severity"), strict=True)
-        ts = parse_time(payload["timestamp"], "pagerduty timestamp") if payload.get(
-            "timestamp"
-        ) else datetime.now(tz=UTC)
+        ts = (
+            parse_time(payload["timestamp"], "pagerduty timestamp")
+            if payload.get("timestamp")
+            else datetime.now(tz=UTC)
+        )
     else:
         if not dedup_key:
             raise NormalizeError("pagerduty event: resolve/acknowledge needs a dedup_key")
@@ -239,9 +241,11 @@ def from_pagerduty(event: dict[str, Any]) -> Alert:
         service = payload.get("component") or labels.get("service") or dedup_key
         name = str(payload.get("class") or labels.get("alertname") or dedup_key)
         severity = parse_severity(payload.get("severity"), strict=False)
-        ts = parse_time(payload["timestamp"], "pagerduty timestamp") if payload.get(
-            "timestamp"
-        ) else datetime.now(tz=UTC)
+        ts = (
+            parse_time(payload["timestamp"], "pagerduty timestamp")
+            if payload.get("timestamp")
+            else datetime.now(tz=UTC)
+        )
     key = dedup_key or _stable_id(str(service), name, summary)
     labels.setdefault("dedup_key", key)
     return Alert(

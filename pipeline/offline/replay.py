@@ -94,8 +94,16 @@ def replay_alerts(
 def incident_record(inc: Incident) -> dict[str, Any]:
     """The replay output line: the whole incident (contract fields first)."""
     data: dict[str, Any] = msgspec.to_builtins(inc)
-    head = ["id", "alert_ids", "root_cause", "root_cause_candidates", "services",
-            "opened_at", "resolved_at", "explanation"]
+    head = [
+        "id",
+        "alert_ids",
+        "root_cause",
+        "root_cause_candidates",
+        "services",
+        "opened_at",
+        "resolved_at",
+        "explanation",
+    ]
     return {**{k: data[k] for k in head}, **{k: v for k, v in data.items() if k not in head}}
 
 

@@ -1,0 +1,184 @@
+"""Real services for integration tests: a Tansu broker and a redis-server, started here."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from confluent_kafka import Consumer, Message, Producer
+
+from pipeline.app.localstack import Service, free_port, start_broker, start_redis
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_broker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log")
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_service() -> Iterator[Service]:
+    service = start_redis()
+    yield service
+    service.stop()
+
+
+@dataclass
+class Stack:
+    """One isolated tenant on the shared services: own topics, app id and Redis prefix."""
+
+    bootstrap: str
+    redis_url: str
+    ns: str
+    topology: Path
+    web_port: int = field(default_factory=free_port)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def topic(self, name: str) -> str:
+        return f"{self.ns}.{name}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "STORMWATCH_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
+            "STORMWATCH_REDIS__URL": self.redis_url,
+            "STORMWATCH_REDIS__KEY_PREFIX": f"{self.ns}:",
+            "STORMWATCH_TOPOLOGY": str(self.topology),
+            "STORMWATCH_WORKER__APP_ID": self.ns,
+            "STORMWATCH_WORKER__WEB_PORT": str(self.web_port),
+            "STORMWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
+            "STORMWATCH_WORKER__BATCH_TIMEOUT_S": "0.05",
+            "STORMWATCH_WORKER__CLOCK": "event",
+            "STORMWATCH_TOPICS__PARTITIONS": "2",
+            "STORMWATCH_TOPICS__ALERTS_RAW": self.topic("alerts.raw"),
+            "STORMWATCH_TOPICS__METRICS_RAW": self.topic("metrics.raw"),
+            "STORMWATCH_TOPICS__DLQ": self.topic("alerts.dlq"),
+            "STORMWATCH_TOPICS__INCIDENTS": self.topic("incidents"),
+            "STORMWATCH_TOPICS__FEEDBACK": self.topic("feedback"),
+            "STORMWATCH_TOPICS__REMEDIATIONS": self.topic("remediations"),
+            "STORMWATCH_LOG_LEVEL": "warning",
+        }
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker"],
+            env=self.env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        self.workers.append(proc)
+        wait_for(lambda: _healthy(self.web_port), 60, "worker /healthz", proc)
+        return proc
+
+    def stop_worker(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def produce(self, topic: str, values: list[bytes], key: bytes | None = None) -> None:
+        producer = Producer({"bootstrap.servers": self.bootstrap})
+        for value in values:
+            producer.produce(self.topic(topic), value, key=key)
+        assert producer.flush(15) == 0
+
+    def consumer(self, topic: str) -> Consumer:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"test-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 6000,
+                "max.poll.interval.ms": 6000,
+            }
+        )
+        consumer.subscribe([self.topic(topic)])
+        return consumer
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+
+def _healthy(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def wait_for(
+    check: Callable[[], Any],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"worker exited ({proc.returncode}) while waiting for {what}")
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def collect(
+    consumer: Consumer, until: Callable[[list[Message]], bool], timeout: float
+) -> list[Message]:
+    """Poll messages until ``until(messages)`` holds; fail with what was seen otherwise."""
+    seen: list[Message] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is not None and not msg.error():
+            seen.append(msg)
+        if until(seen):
+            return seen
+    raise AssertionError(f"condition not met after {timeout:.0f} s; {len(seen)} messages seen")
+
+
+def drain(consumer: Consumer, quiet_s: float = 3.0, timeout: float = 60.0) -> list[Message]:
+    """Everything until the topic has been quiet for ``quiet_s``."""
+    seen: list[Message] = []
+    last = time.monotonic()
+    deadline = last + timeout
+    while time.monotonic() < deadline and time.monotonic() - last < quiet_s:
+        msg = consumer.poll(0.2)
+        if msg is not None and not msg.error():
+            seen.append(msg)
+            last = time.monotonic()
+    return seen
+
+
+@pytest.fixture
+def stack(broker: Service, redis_service: Service) -> Iterator[Stack]:
+    s = Stack(
+        bootstrap=broker.url,
+        redis_url=redis_service.url,
+        ns=f"t{uuid.uuid4().hex[:8]}",
+        topology=ROOT / "topologies" / "online-boutique.yaml",
+    )
+    yield s
+    for proc in s.workers:
+        s.stop_worker(proc, signal.SIGKILL)
