@@ -1,25 +1,24 @@
 """Online metric anomaly detectors (River estimators) and a bounded per-(service, metric) bank.
 
 :class:`SurpriseDetector` is a River :class:`~river.base.AnomalyDetector`. For every numeric
-feature it keeps, in O(1) memory and time per sample:
+feature it keeps, in O(1) time per sample and O(window) memory:
 
-1. **Raw surprise** of the value against several horizons: the distance to a slow
-   exponentially-weighted mean in slow standard deviations (level anomalies), and the
-   one-step prediction error of a fast mean in units of the slow residual spread (sudden
-   changes, spikes, drops). The raw score is the largest of these, squashed to ``z/(1+z)``.
-2. **Anomaly likelihood** (after Numenta's HTM anomaly likelihood): a short average of the
-   raw surprise compared with the long-run distribution of raw surprise (EW mean and
-   variance); the Gaussian tail probability ``Q`` of that short average gives the score
-   ``min(1, -log10(Q) / likelihood_decades)``. A series whose raw surprise is always high
-   (noisy) does not alarm; one whose surprise is suddenly higher than usual does, so a
-   single threshold is comparable across very different series.
-3. **Robust learning**: a sample whose score is above ``protect_above`` updates the
-   statistics with a much smaller weight, so an anomaly is not quickly learned as normal
-   (a lasting level shift is still absorbed, more slowly).
-4. **Refractory period**: after an alarm, the output score is damped for a while so that one
-   anomaly episode yields one early alarm rather than many.
+1. **Level surprise**: the distance of the value to a slow exponentially-weighted mean, in
+   slow exponentially-weighted standard deviations (a long horizon, ~1/``slow_alpha`` rows).
+2. **Change surprise**: the error of a fast one-step prediction (a fast EW mean), in units of
+   the long-run spread of that error: catches spikes, drops and sudden level or slope changes
+   even on series whose level drifts.
+3. The raw score is ``z / (1 + z)`` for ``z`` the larger surprise.
+4. **Onset emphasis**: a score is reported only when it beats every score of the previous
+   ``window`` rows (otherwise it is multiplied by ``damp``): one anomaly episode gives one
+   early alarm instead of a run of them, so a single global threshold is not spent on
+   repeated alarms of an already-reported episode.
+5. **Robust learning**: samples whose raw score is above ``protect_above`` update the
+   statistics with ``protect_weight`` times the usual weight, so an anomaly is not quickly
+   learned as normal (a lasting level shift is still absorbed, more slowly).
 
-Everything is deterministic (no randomness), picklable, and ``score_one`` never mutates state.
+It is deterministic (no randomness), picklable, and ``score_one`` never mutates state.
+Measured on NAB (``make bench-nab``; results in ``docs/models.md``).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 import pickle
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,24 +38,12 @@ from pipeline.domain.schemas import Alert, AlertStatus, MetricSample, Severity
 ANOMALY_SOURCE = "stormwatch-anomaly"
 ANOMALY_ALERT_NAME = "MetricAnomaly"
 SNAPSHOT_VERSION = 1
-_SQRT2 = math.sqrt(2.0)
-_LOG10 = math.log(10.0)
 
 
 class _FeatureState:
     """Per-feature sufficient statistics of :class:`SurpriseDetector` (plain, picklable)."""
 
-    __slots__ = (
-        "cooldown",
-        "fast_mean",
-        "n",
-        "raw_mean",
-        "raw_short",
-        "raw_var",
-        "res_var",
-        "slow_mean",
-        "slow_var",
-    )
+    __slots__ = ("fast_mean", "n", "recent", "res_var", "slow_mean", "slow_var")
 
     def __init__(self) -> None:
         self.n = 0
@@ -64,10 +51,8 @@ class _FeatureState:
         self.slow_var = 0.0
         self.fast_mean = 0.0
         self.res_var = 0.0
-        self.raw_mean = 0.0
-        self.raw_var = 0.0
-        self.raw_short = 0.0
-        self.cooldown = 0.0
+        # (row, score) pairs with decreasing scores: the running max of the last rows
+        self.recent: deque[tuple[int, float]] = deque()
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -79,11 +64,12 @@ class _FeatureState:
     def copy(self) -> _FeatureState:
         new = _FeatureState()
         new.__setstate__(self.__getstate__())
+        new.recent = deque(self.recent)
         return new
 
 
 class SurpriseDetector(base.AnomalyDetector):
-    """Multi-horizon surprise + anomaly likelihood, univariate per feature (max over features).
+    """Multi-horizon surprise with onset emphasis, univariate per feature (max over features).
 
     Parameters
     ----------
@@ -91,47 +77,35 @@ class SurpriseDetector(base.AnomalyDetector):
         Weight of a new sample in the slow (long-horizon) mean and variances (~1/horizon).
     fast_alpha
         Weight of a new sample in the fast mean used as one-step prediction.
-    raw_alpha
-        Weight of a new raw surprise in its long-run mean and variance.
-    short_alpha
-        Weight of a new raw surprise in the short average compared against the long run.
-    likelihood_decades
-        ``-log10`` of the tail probability that maps to a score of 1.
+    window
+        Rows over which a score must be a new maximum to be reported undamped (0: off).
+    damp
+        Factor applied to scores that do not beat the last ``window`` rows.
     warmup
         Samples seen before any non-zero score.
     protect_above
-        Score above which a sample is learned with ``protect_weight`` times the usual weight.
+        Raw score above which a sample is learned with ``protect_weight`` times the weight.
     protect_weight
-        Relative learning weight of samples scored above ``protect_above``.
-    refractory
-        Rows over which the output is damped after an alarm (decays linearly).
-    alarm_level
-        Score at which the refractory period starts.
+        Relative learning weight of samples with a raw score above ``protect_above``.
     """
 
     def __init__(
         self,
         slow_alpha: float = 0.002,
-        fast_alpha: float = 0.3,
-        raw_alpha: float = 0.002,
-        short_alpha: float = 0.3,
-        likelihood_decades: float = 12.0,
-        warmup: int = 50,
-        protect_above: float = 0.5,
+        fast_alpha: float = 0.6,
+        window: int = 300,
+        damp: float = 0.0,
+        warmup: int = 20,
+        protect_above: float = 0.9,
         protect_weight: float = 0.1,
-        refractory: int = 0,
-        alarm_level: float = 0.5,
     ) -> None:
         self.slow_alpha = slow_alpha
         self.fast_alpha = fast_alpha
-        self.raw_alpha = raw_alpha
-        self.short_alpha = short_alpha
-        self.likelihood_decades = likelihood_decades
+        self.window = window
+        self.damp = damp
         self.warmup = warmup
         self.protect_above = protect_above
         self.protect_weight = protect_weight
-        self.refractory = refractory
-        self.alarm_level = alarm_level
         self._states: dict[Any, _FeatureState] = {}
 
     # -- River API -------------------------------------------------------------------------
@@ -169,56 +143,46 @@ class SurpriseDetector(base.AnomalyDetector):
     # -- core --------------------------------------------------------------------------------
     def _step(self, st: _FeatureState, x: float, *, learn: bool) -> float:
         n = st.n
-        if n == 0:
-            if learn:
+        if n == 0 or not math.isfinite(x):
+            if learn and n == 0 and math.isfinite(x):
                 st.n = 1
                 st.slow_mean = x
                 st.fast_mean = x
             return 0.0
-        if not math.isfinite(x):
-            return 0.0
         eps = 1e-9 + 1e-6 * abs(st.slow_mean)
-        z_level = abs(x - st.slow_mean) / (math.sqrt(st.slow_var) + eps)
+        d = x - st.slow_mean
+        z_level = abs(d) / (math.sqrt(st.slow_var) + eps)
         res = x - st.fast_mean
-        z_change = abs(res) / (math.sqrt(st.res_var) + eps)
+        z_change = abs(res) / (math.sqrt(st.res_var) + eps) if n > 1 else 0.0
         z = z_level if z_level > z_change else z_change
-        raw = z / (1.0 + z)
+        raw = z / (1.0 + z) if n >= self.warmup else 0.0
 
-        raw_short = st.raw_short + self.short_alpha * (raw - st.raw_short)
-        score = 0.0
-        if n >= self.warmup:
-            sd = math.sqrt(st.raw_var) + 1e-6
-            u = (raw_short - st.raw_mean) / sd
-            q = 0.5 * math.erfc(u / _SQRT2)
-            score = 1.0 if q <= 0.0 else min(1.0, -math.log(q) / _LOG10 / self.likelihood_decades)
-            if st.cooldown > 0.0 and self.refractory > 0:
-                score *= 1.0 - st.cooldown / self.refractory
+        recent = st.recent
+        score = raw
+        if self.window > 0:
+            while recent and recent[0][0] < n - self.window:
+                recent.popleft()
+            if recent and raw <= recent[0][1]:
+                score = raw * self.damp
 
         if learn:
-            w = self.protect_weight if score > self.protect_above else 1.0
+            w = self.protect_weight if raw > self.protect_above else 1.0
             a = max(self.slow_alpha, 1.0 / (n + 1)) * w
-            d = x - st.slow_mean
             st.slow_mean += a * d
             st.slow_var = (1.0 - a) * (st.slow_var + a * d * d)
-            ar = max(self.slow_alpha, 1.0 / (n + 1)) * w
-            st.res_var = (1.0 - ar) * (st.res_var + ar * res * res) if n > 1 else res * res
-            st.fast_mean += self.fast_alpha * w * res if w < 1.0 else self.fast_alpha * res
-            ra = max(self.raw_alpha, 1.0 / (n + 1))
-            dr = raw - st.raw_mean
-            st.raw_mean += ra * dr
-            st.raw_var = (1.0 - ra) * (st.raw_var + ra * dr * dr)
-            st.raw_short = raw_short
-            if st.cooldown > 0.0:
-                st.cooldown -= 1.0
-            if score >= self.alarm_level and self.refractory > 0 and st.cooldown <= 0.0:
-                st.cooldown = float(self.refractory)
+            st.res_var = (1.0 - a) * (st.res_var + a * res * res) if n > 1 else res * res
+            st.fast_mean += self.fast_alpha * w * res
+            if self.window > 0:
+                while recent and recent[-1][1] <= raw:
+                    recent.pop()
+                recent.append((n, raw))
             st.n = n + 1
         return score
 
     @classmethod
     def _unit_test_params(cls) -> Any:
         yield {}
-        yield {"refractory": 20, "warmup": 5}
+        yield {"window": 0, "warmup": 5}
 
 
 def _is_number(v: Any) -> bool:
@@ -234,8 +198,8 @@ def _is_number(v: Any) -> bool:
 class DetectorSettings:
     """Settings of the metric anomaly detectors (the worker maps its config onto these)."""
 
-    threshold: float = 0.5  # score at which an anomaly alert is raised
-    rearm_below: float = 0.2  # score under which an episode ends (a new crossing alerts again)
+    threshold: float = 0.8  # score at which an anomaly alert is raised (NAB optimum ~0.80)
+    rearm_below: float = 0.5  # score under which an episode ends (a new crossing alerts again)
     max_series: int = 10_000  # per-(service, metric) models kept (least recently used evicted)
     warning_below: float = 0.8  # anomaly alerts scoring below this are warnings, else errors
     detector_params: dict[str, Any] = field(default_factory=dict)
