@@ -1,0 +1,151 @@
+"""Metric anomaly detectors and the per-(service, metric) bank."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.domain.detectors import (
+    ANOMALY_SOURCE,
+    DetectorBank,
+    DetectorSettings,
+    SurpriseDetector,
+)
+from pipeline.domain.schemas import MetricSample
+from pipeline.offline.detect import DetectInputError, run_detect
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _series(n: int = 2000, seed: int = 1, spike_at: int | None = 1500) -> list[float]:
+    rng = random.Random(seed)
+    xs = [10.0 + rng.gauss(0, 1) for _ in range(n)]
+    if spike_at is not None:
+        xs[spike_at] = 30.0
+    return xs
+
+
+def test_scores_in_unit_interval_and_spike_ranks_first() -> None:
+    det = SurpriseDetector()
+    scores = [det.score_learn(x) for x in _series()]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert max(range(len(scores)), key=scores.__getitem__) == 1500
+
+
+def test_level_shift_detected_early() -> None:
+    xs = _series(spike_at=None)
+    xs[1200:] = [x + 8.0 for x in xs[1200:]]
+    det = SurpriseDetector()
+    scores = [det.score_learn(x) for x in xs]
+    assert max(scores[1200:1205]) > max(scores[300:1200])
+
+
+def test_constant_series_is_quiet_then_change_is_loud() -> None:
+    det = SurpriseDetector()
+    scores = [det.score_learn(5.0) for _ in range(500)]
+    assert max(scores) == 0.0
+    assert det.score_learn(6.0) > 0.99
+
+
+def test_causal_prefix_scores_do_not_change() -> None:
+    xs = _series()
+    full = SurpriseDetector()
+    a = [full.score_learn(x) for x in xs]
+    cut = SurpriseDetector()
+    b = [cut.score_learn(x) for x in xs[:1000]]
+    assert a[:1000] == b
+
+
+def test_speed_at_least_20k_samples_per_second() -> None:
+    xs = _series(20_000)
+    det = SurpriseDetector()
+    t = time.perf_counter()
+    for x in xs:
+        det.score_learn(x)
+    assert len(xs) / (time.perf_counter() - t) > 20_000
+
+
+def _sample(i: int, value: float, service: str = "api", metric: str = "p99") -> MetricSample:
+    return MetricSample(
+        service=service, metric=metric, value=value, timestamp=T0 + timedelta(minutes=i)
+    )
+
+
+def test_bank_raises_one_alert_per_episode_with_deterministic_id() -> None:
+    xs = _series(spike_at=None)
+    xs[1500:1510] = [40.0] * 10
+    bank = DetectorBank()
+    alerts = []
+    for i, x in enumerate(xs):
+        score, alert = bank.observe(_sample(i, x))
+        assert 0.0 <= score <= 1.0
+        if alert is not None:
+            alerts.append((i, alert))
+    at_1500 = [a for i, a in alerts if 1500 <= i < 1510]
+    assert len(at_1500) == 1
+    alert = at_1500[0]
+    assert alert.source == ANOMALY_SOURCE and alert.service == "api"
+    assert alert.labels["metric"] == "p99"
+    bank2 = DetectorBank()
+    ids2 = [a.id for i, x in enumerate(xs) if (a := bank2.observe(_sample(i, x))[1])]
+    assert ids2 == [a.id for _, a in alerts]
+
+
+def test_bank_is_bounded_lru() -> None:
+    bank = DetectorBank(DetectorSettings(max_series=3))
+    for k in range(10):
+        bank.observe(_sample(0, 1.0, metric=f"m{k}"))
+    assert len(bank) == 3 and bank.evicted == 7
+
+
+def test_bank_snapshot_restore_scores_identically() -> None:
+    xs = _series()
+    bank = DetectorBank()
+    for i, x in enumerate(xs[:1000]):
+        bank.observe(_sample(i, x))
+        bank.observe(_sample(i, x * 2, service="db"))
+    restored = DetectorBank.restore(bank.snapshot())
+    for i, x in enumerate(xs[1000:], start=1000):
+        assert bank.observe(_sample(i, x)) == restored.observe(_sample(i, x))
+    with pytest.raises(ValueError):
+        DetectorBank.restore(b"\x80\x05N.")
+
+
+def test_run_detect_roundtrip(tmp_path: Path) -> None:
+    src = tmp_path / "s.csv"
+    xs = _series(300, spike_at=250)
+    src.write_text(
+        "timestamp,value\n"
+        + "".join(f"2024-01-01 00:{i // 60:02d}:{i % 60:02d},{x}\n" for i, x in enumerate(xs))
+    )
+    out = tmp_path / "o.csv"
+    assert run_detect(src, out, progress=False) == 300
+    lines = out.read_text().splitlines()
+    assert lines[0] == "timestamp,value,anomaly_score" and len(lines) == 301
+    scores = [float(line.split(",")[2]) for line in lines[1:]]
+    assert max(range(300), key=scores.__getitem__) == 250
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("", "empty"),
+        ("time,val\n1,2\n", "header"),
+        ("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,abc\n", "line 3"),
+    ],
+)
+def test_run_detect_bad_input(tmp_path: Path, content: str, needle: str) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_text(content)
+    with pytest.raises(DetectInputError, match=needle):
+        run_detect(src, tmp_path / "o.csv", progress=False)
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_run_detect_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DetectInputError, match="does not exist"):
+        run_detect(tmp_path / "nope.csv", tmp_path / "o.csv", progress=False)
