@@ -7,9 +7,10 @@ incident priority / page decision built from them.
   and the share of currently active alert kinds that were never seen together with this one.
   Every scored alert updates these statistics (``score`` is the streaming step).
 * **Actionability** in [0, 1]: ``P(this alert belongs to an incident that needs a human)``
-  from a River logistic regression over one-hot alert features (service, name, service/name,
-  severity, source, hour) and the novelty components. It starts biased to "page" and learns
-  from every verdict at once (:meth:`AlertScorer.learn`, see :mod:`pipeline.domain.learning`).
+  from a River logistic regression over weighted one-hot features (service/name kind 1.0,
+  service and name 0.5, severity and hour-of-day 0.2). It starts biased to "page" (a fixed
+  prior intercept) and learns from every verdict at once (:meth:`AlertScorer.learn`, see
+  :mod:`pipeline.domain.learning`); a verdict on one kind of alert barely moves unrelated kinds.
 * **Incident priority** = ``0.6 max actionability + 0.25 max novelty + 0.15 severity``;
   an incident whose best actionability is under ``page_threshold`` is still published but
   marked ``page = False``.
@@ -146,18 +147,28 @@ def _kind(service: str, name: str) -> str:
     return f"{service}/{name}"
 
 
+# Feature values: the specific (service, name) kind carries most weight; coarser features
+# (service, name) less; context shared by almost every alert (severity, source, hour) little,
+# so a verdict on one kind of alert barely moves alerts of unrelated kinds.
+KIND_W = 1.0
+COARSE_W = 0.5
+CONTEXT_W = 0.2
+
+
 def alert_features(
     service: str, name: str, severity: Severity, source: str, ts: datetime
 ) -> dict[str, float]:
     """One-hot features of an alert that are known both when scoring and when learning."""
-    return {
-        f"svc={service}": 1.0,
-        f"name={name}": 1.0,
-        f"kind={service}/{name}": 1.0,
-        f"sev={severity}": 1.0,
-        f"src={source}": 1.0,
-        f"hour={ts.hour // 4}": 1.0,
+    x = {
+        f"kind={service}/{name}": KIND_W,
+        f"svc={service}": COARSE_W,
+        f"name={name}": COARSE_W,
+        f"sev={severity}": CONTEXT_W,
+        f"hour={ts.hour // 4}": CONTEXT_W,
     }
+    if source:
+        x[f"src={source}"] = CONTEXT_W
+    return x
 
 
 class AlertScorer:
@@ -170,7 +181,7 @@ class AlertScorer:
             optimizer=optim.SGD(s.learning_rate),
             l2=s.l2,
             intercept_init=s.prior_logit,
-            intercept_lr=s.learning_rate / 10.0,
+            intercept_lr=0.0,  # the prior stays: only features say "this kind is noise"
         )
         self._services: LRU[str, _ServiceStats] = LRU(s.max_services)
         self._kinds: LRU[str, _Decayed] = LRU(s.max_kinds)
@@ -238,9 +249,9 @@ class AlertScorer:
 
     # -- public API ---------------------------------------------------------------------------
     def features(self, alert: Alert, parts: tuple[float, float, float, float]) -> dict[str, float]:
-        x = alert_features(alert.service, alert.name, alert.severity, alert.source, alert.timestamp)
-        x["rarity"], x["burst"], x["tod"], x["cooc"] = parts
-        return x
+        """Classifier features (novelty enters the priority, not the classifier)."""
+        del parts
+        return alert_features(alert.service, alert.name, alert.severity, "", alert.timestamp)
 
     def score(self, alert: Alert) -> AlertScore:
         """Score ``alert`` from what was seen before it, then observe it (streaming step)."""

@@ -1,0 +1,140 @@
+"""Alert scoring: novelty, actionability, learning from verdicts, priority and paging."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from pipeline.domain.learning import actionability_label
+from pipeline.domain.schemas import (
+    Alert,
+    AlertRef,
+    AlertStatus,
+    Feedback,
+    FeedbackAction,
+    Incident,
+    IncidentStatus,
+    Severity,
+    Verdict,
+)
+from pipeline.domain.scoring import AlertScore, AlertScorer, ScoringSettings
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _alert(i: int, service: str = "api", name: str = "HighLatency", minutes: float = 1.0) -> Alert:
+    return Alert(
+        id=f"a{i}",
+        source="prometheus",
+        service=service,
+        name=name,
+        severity=Severity.warning,
+        status=AlertStatus.firing,
+        timestamp=T0 + timedelta(minutes=i * minutes),
+    )
+
+
+def _incident(alerts: list[Alert], iid: str = "inc-1") -> Incident:
+    refs = [
+        AlertRef(
+            id=a.id,
+            service=a.service,
+            name=a.name,
+            severity=a.severity,
+            status=a.status,
+            timestamp=a.timestamp,
+        )
+        for a in alerts
+    ]
+    return Incident(
+        id=iid,
+        status=IncidentStatus.resolved,
+        opened_at=alerts[0].timestamp,
+        updated_at=alerts[-1].timestamp,
+        alert_ids=[a.id for a in alerts],
+        alerts=refs,
+        services=sorted({a.service for a in alerts}),
+    )
+
+
+def _verdict(v: Verdict, iid: str = "inc-1") -> Feedback:
+    return Feedback(
+        incident_id=iid, action=FeedbackAction.verdict, verdict=v, timestamp=T0, user="alice"
+    )
+
+
+def test_scores_in_range_and_repeated_alert_less_novel() -> None:
+    scorer = AlertScorer()
+    first = scorer.score(_alert(0))
+    for i in range(1, 200):
+        last = scorer.score(_alert(i))
+    assert 0.0 <= last.novelty <= 1.0 and 0.0 <= last.actionability <= 1.0
+    assert last.novelty < first.novelty
+    fresh = scorer.score(_alert(1000, service="db", name="DiskFull"))
+    assert fresh.novelty > last.novelty
+
+
+def test_noise_verdicts_stop_paging_and_are_audited() -> None:
+    scorer = AlertScorer()
+    noisy = [_alert(i, service="batch", name="CPUSaturation") for i in range(3)]
+    before = scorer.score(noisy[0]).actionability
+    assert before > 0.5
+    updates = []
+    for k in range(5):
+        updates += scorer.learn(_incident(noisy, f"inc-{k}"), _verdict(Verdict.noise, f"inc-{k}"))
+    assert scorer.version == 5
+    u = updates[0]
+    assert (u.incident_id, u.feedback, u.model) == ("inc-0", "verdict:noise", "actionability")
+    assert (u.version_before, u.version_after, u.label, u.user) == (0, 1, "page=false", "alice")
+    assert u.to_dict()["feedback_at"].startswith("2024-01-01")
+    after = scorer.score(_alert(10, service="batch", name="CPUSaturation"))
+    assert after.actionability < 0.5
+    inc = _incident(noisy)
+    scorer.annotate(inc, [after])
+    assert inc.page is False and 0.0 <= inc.priority <= 1.0
+    # other alerts still page
+    other = scorer.score(_alert(11, service="payments", name="ErrorRateHigh"))
+    inc2 = _incident([_alert(11, service="payments", name="ErrorRateHigh")], "inc-x")
+    scorer.annotate(inc2, [other])
+    assert inc2.page is True
+
+
+def test_annotate_never_sets_page_true() -> None:
+    scorer = AlertScorer()
+    inc = _incident([_alert(0)])
+    inc.page = False
+    scorer.annotate(inc, [AlertScore(novelty=1.0, actionability=1.0)])
+    assert inc.page is False and inc.priority > 0.5
+
+
+def test_verdicts_without_label_do_not_update() -> None:
+    scorer = AlertScorer()
+    inc = _incident([_alert(0)])
+    assert scorer.learn(inc, _verdict(Verdict.duplicate)) == []
+    ack = Feedback(incident_id="inc-1", action=FeedbackAction.ack, timestamp=T0)
+    assert scorer.learn(inc, ack) == []
+    assert scorer.version == 0
+    rc = Feedback(incident_id="i", action=FeedbackAction.root_cause, root_cause="db", timestamp=T0)
+    assert actionability_label(rc) is True
+    assert actionability_label(_verdict(Verdict.flapping)) is False
+
+
+def test_snapshot_restore_scores_identically() -> None:
+    scorer = AlertScorer(ScoringSettings(page_threshold=0.4))
+    alerts = [_alert(i, service=f"s{i % 3}", name=f"n{i % 4}") for i in range(300)]
+    for a in alerts[:150]:
+        scorer.score(a)
+    scorer.learn(_incident(alerts[:5]), _verdict(Verdict.noise))
+    restored = AlertScorer.restore(scorer.snapshot(), ScoringSettings(page_threshold=0.4))
+    assert restored.version == scorer.version
+    for a in alerts[150:]:
+        assert scorer.score(a) == restored.score(a)
+
+
+def test_score_under_100_microseconds() -> None:
+    scorer = AlertScorer()
+    alerts = [_alert(i, service=f"s{i % 20}", name=f"n{i % 7}", minutes=0.1) for i in range(5000)]
+    t = time.perf_counter()
+    for a in alerts:
+        scorer.score(a)
+    assert (time.perf_counter() - t) / len(alerts) < 100e-6
