@@ -130,7 +130,8 @@ def run_arm(
         out = pipe.process([alert], dedup)
         dedup.update(out.dedup_states)
         record(out.events)
-    record(pipe.tick(1e12))
+    deliver(alerts[-1].epoch + 86400.0)
+    record(pipe.tick(alerts[-1].epoch + 86400.0))
     return res
 
 
