@@ -1,0 +1,831 @@
+"""Topology-aware streaming correlation: one fault, one incident, root cause named first.
+
+An alert joins an open incident when it is close in event time (within ``join_gap_s`` of the
+incident's alerts) and related in the service graph:
+
+* same service, or a dependency path within ``hops`` (either direction);
+* a shared direct dependency (two callers of one silent service);
+* the blast radius of the incident's root cause (any transitive caller);
+* for services missing from the topology: same service, or a shared value of one of the
+  ``link_labels`` (never dropped: with no relation they open their own incident).
+
+Otherwise it opens a new incident. When incidents turn out to share a cause (their root
+causes are the same service, or one root is in the other's blast radius) they merge.
+A firing alert whose fingerprint already belongs to an open incident rejoins it whatever the
+time (flapping never opens new incidents); to a recently resolved one it reopens it.
+
+Lifecycle: ``open`` -> (``acknowledged``) -> ``resolved`` once every member alert is resolved
+and the incident has been quiet for ``quiet_period_s``; ``reopened`` when a member alert fires
+again within ``reopen_window_s``. Paging follows per-severity N-of-M gates. Symptom alerts
+beneath an established root cause are attached and marked ``suppressed``.
+
+The root-cause ranking is in :mod:`pipeline.domain.rootcause`, texts in
+:mod:`pipeline.domain.explain`. Pure domain logic: no I/O, deterministic, event-time driven.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+
+from pipeline.domain.explain import fmt_delay, incident_explanation, join_reason
+from pipeline.domain.fingerprint import fingerprint
+from pipeline.domain.graphs import GraphIndex
+from pipeline.domain.rootcause import (
+    DEFAULT_KIND_PATTERNS,
+    DEFAULT_LLR,
+    KindClassifier,
+    Ranked,
+    RankSettings,
+    rank,
+)
+from pipeline.domain.schemas import (
+    SEVERITY_RANK,
+    Alert,
+    AlertRef,
+    AlertStatus,
+    EventType,
+    Feedback,
+    FeedbackAction,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+    RootCauseCandidate,
+    Severity,
+)
+from pipeline.domain.topology import Topology
+
+SNAPSHOT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CorrelationSettings:
+    """Every knob of the correlator, with its default (see docs/correlation.md)."""
+
+    #: An alert joins an incident only within this many seconds of the incident's alerts.
+    join_gap_s: float = 180.0
+    #: Graph relation: a dependency path of at most this many hops (either direction).
+    hops: int = 2
+    #: Also relate two services that call a common direct dependency.
+    shared_dependency: bool = True
+    #: Also relate any transitive caller of the incident's root cause (its blast radius).
+    blast_radius: bool = True
+    #: Labels that relate alerts (mostly for services missing from the topology).
+    link_labels: tuple[str, ...] = ("domain", "cluster", "namespace", "host", "node", "instance")
+    #: Out-of-order alerts up to this many seconds late are grouped as if on time.
+    allowed_lateness_s: float = 60.0
+    #: Resolve once all member alerts are resolved and nothing happened for this long.
+    quiet_period_s: float = 120.0
+    #: A member alert firing again this soon after resolution reopens the incident.
+    reopen_window_s: float = 300.0
+    #: A member alert still firing after this long (no resolve ever came) counts as resolved.
+    stale_after_s: float = 86_400.0
+    #: Merge incidents whose root causes turn out to be shared.
+    merge: bool = True
+    #: N-of-M paging gates: (severity, n, window_s): page once n member alerts of at least this
+    #: severity fired within window_s seconds (0 = whole incident); n = 0 disables the gate.
+    page_gates: tuple[tuple[str, int, float], ...] = (
+        ("critical", 1, 0.0),
+        ("error", 1, 0.0),
+        ("warning", 2, 300.0),
+        ("info", 0, 0.0),
+    )
+    #: Mark symptom alerts suppressed once the top candidate's score reaches this.
+    suppress_min_score: float = 0.5
+    #: Root-cause ranking knobs (see pipeline.domain.rootcause).
+    rank: RankSettings = field(default_factory=RankSettings)
+    #: Alert name regexes -> kind, checked in order.
+    kind_patterns: tuple[tuple[str, str], ...] = DEFAULT_KIND_PATTERNS
+
+
+# ---------------------------------------------------------------------------------------------
+# internal state (msgspec structs so a snapshot is a compact, typed msgpack document)
+
+
+class _Member(msgspec.Struct):
+    fp: str
+    service: str
+    kind: str
+    sev: int
+    t: float
+    ref: int  # index into incident.alerts
+
+
+class _State(msgspec.Struct):
+    inc: Incident
+    first_t: float
+    last_t: float  # latest firing alert
+    last_change_t: float  # latest member event (firing or resolved)
+    members: list[_Member] = []
+    firing: dict[str, int] = {}  # fingerprint -> member index (currently firing)
+    fp_last: dict[str, int] = {}  # fingerprint -> latest member index
+    evidence: dict[str, list[str]] = {}  # service -> kinds (sorted)
+    first_seen: dict[str, float] = {}
+    labels: list[str] = []  # "k=v" link labels seen
+    gate: bool = False
+    resolved_t: float | None = None
+    confirmed: str | None = None
+    merged_from: list[str] = []
+    indexed: bool = True  # still in the join indices
+
+
+class _Snapshot(msgspec.Struct):
+    version: int
+    watermark: float
+    states: list[_State]
+
+
+_decoder = msgspec.msgpack.Decoder(_Snapshot)
+_encoder = msgspec.msgpack.Encoder()
+
+
+def incident_id(first_alert_id: str) -> str:
+    """Deterministic incident id from the id of its first alert."""
+    return "inc-" + hashlib.blake2b(first_alert_id.encode(), digest_size=8).hexdigest()
+
+
+def _dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+_EVENT_PRIORITY = {
+    EventType.opened: 0,
+    EventType.reopened: 1,
+    EventType.merged: 2,
+    EventType.root_cause_changed: 3,
+    EventType.escalated: 4,
+    EventType.resolved: 5,
+    EventType.updated: 6,
+}
+
+
+class Correlator:
+    """Streaming correlator over one topology (see module docstring)."""
+
+    def __init__(self, topology: Topology, settings: CorrelationSettings | None = None) -> None:
+        self.topology = topology
+        self.settings = settings or CorrelationSettings()
+        s = self.settings
+        self.graph = GraphIndex(topology, s.hops)
+        self._kind = KindClassifier(s.kind_patterns)
+        self._llr = DEFAULT_LLR
+        self._link_labels = s.link_labels
+        self._gates = [(SEVERITY_RANK[Severity(sev)], n, w) for sev, n, w in s.page_gates if n > 0]
+        self._states: dict[str, _State] = {}
+        self._fp_index: dict[str, str] = {}  # fingerprint -> incident id
+        self._svc_index: dict[str, set[str]] = {}  # service -> indexed incident ids
+        self._dep_index: dict[str, set[str]] = {}  # direct dependency -> indexed incident ids
+        self._label_index: dict[str, set[str]] = {}
+        self._active: set[str] = set()  # indexed incident ids
+        self._heap: list[tuple[float, str]] = []
+        self._scheduled: dict[str, float] = {}
+        self._watermark = float("-inf")
+
+    # ------------------------------------------------------------------ public interface
+
+    def process(self, alert: Alert) -> list[IncidentEvent]:
+        """One deduplicated alert event; returns the incident events it caused."""
+        t = alert.epoch
+        if t > self._watermark:
+            self._watermark = t
+        fp = fingerprint(alert)
+        if alert.status is AlertStatus.resolved:
+            return self._on_resolved(alert, fp, t)
+        return self._on_firing(alert, fp, t)
+
+    def advance(self, now: float) -> list[IncidentEvent]:
+        """Clock tick: resolve quiet incidents, close joins that can no longer happen, evict."""
+        if now > self._watermark:
+            self._watermark = now
+        heap = self._heap
+        if not heap or heap[0][0] > now:
+            return []
+        events: list[IncidentEvent] = []
+        s = self.settings
+        while heap and heap[0][0] <= now:
+            popped, iid = heapq.heappop(heap)
+            if self._scheduled.get(iid) != popped:
+                continue  # superseded entry
+            del self._scheduled[iid]
+            st = self._states.get(iid)
+            if st is None:
+                continue
+            due = self._next_due(st)
+            if due is None:
+                continue
+            if due > now:
+                self._scheduled[iid] = due
+                heapq.heappush(heap, (due, iid))
+                continue
+            inc = st.inc
+            if inc.status is not IncidentStatus.resolved:
+                # stale firing members: count them as resolved
+                if st.firing and now - st.last_t >= s.stale_after_s:
+                    for idx in list(st.firing.values()):
+                        self._mark_resolved(st, idx)
+                    st.firing.clear()
+                if not st.firing and now - st.last_change_t >= s.quiet_period_s:
+                    self._unindex(st)
+                    inc.status = IncidentStatus.resolved
+                    st.resolved_t = st.last_change_t
+                    inc.resolved_at = _dt(st.last_change_t)
+                    inc.updated_at = _dt(st.last_change_t + s.quiet_period_s)
+                    self._refresh_explanation(st)
+                    events.append(
+                        self._emit(
+                            st,
+                            EventType.resolved,
+                            inc.updated_at,
+                            f"all alerts resolved and quiet for {fmt_delay(s.quiet_period_s)}",
+                        )
+                    )
+                elif st.indexed and now > st.last_t + s.join_gap_s + s.allowed_lateness_s:
+                    self._unindex(st)
+            else:
+                assert st.resolved_t is not None
+                if now - st.resolved_t > s.reopen_window_s:
+                    self._evict(st)
+                    continue
+            self._schedule(st)
+        return events
+
+    def apply_feedback(self, fb: Feedback) -> list[IncidentEvent]:
+        st = self._states.get(fb.incident_id)
+        if st is None:
+            return []
+        inc = st.inc
+        at = fb.timestamp
+        if fb.action is FeedbackAction.ack:
+            if inc.status is IncidentStatus.resolved:
+                return []
+            inc.status = IncidentStatus.acknowledged
+            inc.acknowledged_by = fb.user
+            inc.acknowledged_at = at
+            inc.updated_at = at
+            return [self._emit(st, EventType.updated, at, f"acknowledged by {fb.user or '?'}")]
+        if fb.action is FeedbackAction.resolve:
+            if inc.status is IncidentStatus.resolved:
+                return []
+            self._unindex(st)
+            inc.status = IncidentStatus.resolved
+            inc.resolved_at = at
+            inc.resolved_by = fb.user
+            inc.updated_at = at
+            st.resolved_t = max(at.timestamp(), st.last_change_t)
+            self._schedule(st)
+            return [self._emit(st, EventType.resolved, at, f"resolved by {fb.user or '?'}")]
+        if fb.action is FeedbackAction.verdict:
+            assert fb.verdict is not None
+            inc.verdict = fb.verdict.value
+            inc.updated_at = at
+            return [self._emit(st, EventType.updated, at, f"verdict {fb.verdict.value}")]
+        if fb.action is FeedbackAction.root_cause:
+            assert fb.root_cause is not None
+            st.confirmed = fb.root_cause
+            inc.updated_at = at
+            self._rerank(st)
+            return [
+                self._emit(
+                    st,
+                    EventType.root_cause_changed,
+                    at,
+                    f"root cause {fb.root_cause} confirmed by {fb.user or '?'}",
+                )
+            ]
+        if fb.action is FeedbackAction.merge:
+            events: list[IncidentEvent] = []
+            for other in fb.merge_with:
+                ost = self._states.get(other)
+                if ost is None or other == fb.incident_id:
+                    continue
+                events.extend(self._merge(st, ost, at, f"merged by {fb.user or '?'}"))
+            return events
+        return []
+
+    def incidents(self) -> list[Incident]:
+        return [st.inc for st in self._states.values()]
+
+    def get(self, incident_id: str) -> Incident | None:
+        st = self._states.get(incident_id)
+        return st.inc if st is not None else None
+
+    def snapshot(self) -> bytes:
+        return _encoder.encode(
+            _Snapshot(SNAPSHOT_VERSION, self._watermark, list(self._states.values()))
+        )
+
+    @classmethod
+    def restore(
+        cls, topology: Topology, settings: CorrelationSettings | None, data: bytes
+    ) -> Correlator:
+        snap = _decoder.decode(data)
+        if snap.version != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported correlator snapshot version {snap.version}")
+        c = cls(topology, settings)
+        c._watermark = snap.watermark
+        for st in snap.states:
+            c._states[st.inc.id] = st
+            for fp in st.fp_last:
+                c._fp_index[fp] = st.inc.id
+            if st.indexed:
+                st.indexed = False
+                c._index(st)
+            c._schedule(st)
+        return c
+
+    # ------------------------------------------------------------------ alert handling
+
+    def _on_resolved(self, alert: Alert, fp: str, t: float) -> list[IncidentEvent]:
+        iid = self._fp_index.get(fp)
+        if iid is None:
+            return []
+        st = self._states[iid]
+        idx = st.firing.pop(fp, None)
+        if idx is None:
+            return []
+        self._mark_resolved(st, idx)
+        if t > st.last_change_t:
+            st.last_change_t = t
+        st.inc.updated_at = alert.timestamp
+        self._schedule(st)
+        m = st.members[idx]
+        return [self._emit(st, EventType.updated, alert.timestamp, f"alert {m.service} resolved")]
+
+    def _mark_resolved(self, st: _State, idx: int) -> None:
+        ref = st.inc.alerts[st.members[idx].ref]
+        ref.status = AlertStatus.resolved
+
+    def _on_firing(self, alert: Alert, fp: str, t: float) -> list[IncidentEvent]:
+        s = self.settings
+        iid = self._fp_index.get(fp)
+        if iid is not None:
+            st = self._states[iid]
+            inc = st.inc
+            if inc.status is not IncidentStatus.resolved:
+                last = st.members[st.fp_last[fp]].t
+                reason = (
+                    f"same alert fired again (flapping) {fmt_delay(t - last)} after it last fired"
+                    if fp not in st.firing
+                    else "repeat notification of a firing alert"
+                )
+                return self._join(st, alert, fp, t, reason, EventType.updated)
+            assert st.resolved_t is not None
+            if t - st.resolved_t <= s.reopen_window_s and t >= st.first_t:
+                inc.status = IncidentStatus.open
+                inc.resolved_at = None
+                inc.resolved_by = None
+                st.resolved_t = None
+                self._index(st)
+                gap = t - (st.last_change_t)
+                return self._join(
+                    st,
+                    alert,
+                    fp,
+                    t,
+                    f"same alert fired again {fmt_delay(gap)} after the incident resolved",
+                    EventType.reopened,
+                )
+        service = alert.service
+        matches = self._matches(alert, service, t)
+        if not matches:
+            return self._open(alert, fp, t)
+        matches.sort(key=lambda m: (m[0], -self._states[m[1]].last_t, m[1]))
+        _, best, relation, hops, via = matches[0]
+        st = self._states[best]
+        reason = join_reason(relation, hops, via, service, t - st.first_t)
+        events = self._join(st, alert, fp, t, reason, EventType.updated)
+        if s.merge and len(matches) > 1:
+            events.extend(self._merge_shared(st, [m[1] for m in matches[1:]], alert.timestamp))
+        return events
+
+    def _matches(
+        self, alert: Alert, service: str, t: float
+    ) -> list[tuple[float, str, str, int, str]]:
+        """Indexed incidents related to the alert within the time window.
+
+        Returns (strength, incident id, relation, hops, via); lower strength is closer.
+        """
+        s = self.settings
+        found: dict[str, tuple[float, str, str, int, str]] = {}
+        svc_index = self._svc_index
+
+        def add(iid: str, strength: float, relation: str, hops: int, via: str) -> None:
+            cur = found.get(iid)
+            if cur is None or strength < cur[0]:
+                found[iid] = (strength, iid, relation, hops, via)
+
+        for iid in svc_index.get(service, ()):
+            add(iid, 0.0, "same", 0, service)
+        g = self.graph
+        if g.known(service):
+            up = g.up(service)
+            down = g.down(service)
+            if len(up) + len(down) <= 4 * len(self._active) + 8:
+                for x, h in down.items():
+                    for iid in svc_index.get(x, ()):
+                        add(iid, h, "calls", h, x)
+                for x, h in up.items():
+                    for iid in svc_index.get(x, ()):
+                        add(iid, h, "called-by", h, x)
+            else:
+                for iid in self._active:
+                    for x in self._states[iid].evidence:
+                        hd = down.get(x)
+                        if hd is not None:
+                            add(iid, hd, "calls", hd, x)
+                        hu = up.get(x)
+                        if hu is not None:
+                            add(iid, hu, "called-by", hu, x)
+            if s.shared_dependency:
+                for d in g.deps1(service):
+                    for iid in self._dep_index.get(d, ()):
+                        add(iid, s.hops + 0.5, "shared-dependency", 2, d)
+            if s.blast_radius:
+                for iid in self._active:
+                    if iid in found:
+                        continue
+                    root = self._states[iid].inc.root_cause
+                    if root and g.known(root) and service in g.blast_radius(root):
+                        add(iid, s.hops + 1.0, "blast-radius", 0, root)
+        if alert.labels:
+            for key in self._link_labels:
+                v = alert.labels.get(key)
+                if v:
+                    kv = f"{key}={v}"
+                    for iid in self._label_index.get(kv, ()):
+                        add(iid, s.hops + 2.0, "label", 0, kv)
+        out = []
+        lo = t - s.join_gap_s
+        for m in found.values():
+            st = self._states[m[1]]
+            if st.last_t >= lo and t >= st.first_t - s.join_gap_s - s.allowed_lateness_s:
+                out.append(m)
+        return out
+
+    def _open(self, alert: Alert, fp: str, t: float) -> list[IncidentEvent]:
+        iid = incident_id(alert.id)
+        base = iid
+        n = 1
+        while iid in self._states:  # an id collision (same first alert id re-sent later)
+            n += 1
+            iid = f"{base}-{n}"
+        ts = alert.timestamp
+        inc = Incident(
+            id=iid,
+            status=IncidentStatus.open,
+            opened_at=ts,
+            updated_at=ts,
+            severity=alert.severity,
+            domain=self.topology.domain(alert.service, alert.labels),
+            page=False,
+        )
+        st = _State(inc=inc, first_t=t, last_t=t, last_change_t=t)
+        self._states[iid] = st
+        self._index(st)
+        return self._join(st, alert, fp, t, "first alert of the incident", EventType.opened)
+
+    def _join(
+        self, st: _State, alert: Alert, fp: str, t: float, reason: str, etype: EventType
+    ) -> list[IncidentEvent]:
+        inc = st.inc
+        service = alert.service
+        kind = self._kind(alert.name, alert.labels)
+        sev = SEVERITY_RANK[alert.severity]
+        ref = AlertRef(
+            id=alert.id,
+            service=service,
+            name=alert.name,
+            severity=alert.severity,
+            status=AlertStatus.firing,
+            timestamp=alert.timestamp,
+            reason=reason,
+        )
+        idx = len(st.members)
+        st.members.append(_Member(fp, service, kind, sev, t, len(inc.alerts)))
+        inc.alerts.append(ref)
+        inc.alert_ids.append(alert.id)
+        st.firing[fp] = idx
+        st.fp_last[fp] = idx
+        self._fp_index[fp] = inc.id
+        if t > st.last_t:
+            st.last_t = t
+        if t < st.first_t:
+            st.first_t = t
+            inc.opened_at = alert.timestamp
+        if t > st.last_change_t:
+            st.last_change_t = t
+        inc.updated_at = alert.timestamp
+        details = [f"{service} {alert.name}: {reason}"]
+        if st.indexed:
+            self._index_service(st, service)
+            if alert.labels:
+                self._index_labels(st, alert.labels)
+        # evidence and ranking
+        kinds = st.evidence.get(service)
+        changed = False
+        if kinds is None:
+            st.evidence[service] = [kind]
+            st.first_seen[service] = t
+            inc.services = sorted(st.evidence)
+            changed = True
+        else:
+            if kind not in kinds:
+                kinds.append(kind)
+                kinds.sort()
+                changed = True
+            if t < st.first_seen[service]:
+                st.first_seen[service] = t
+                changed = True
+        if sev > SEVERITY_RANK[inc.severity]:
+            inc.severity = alert.severity
+            if etype is EventType.updated:
+                etype = EventType.escalated
+            details.append(f"severity raised to {alert.severity.value}")
+        old_root = inc.root_cause
+        if changed:
+            self._rerank(st)
+        else:
+            ref.suppressed = self._is_symptom(st, service, kind)
+            if ref.suppressed:
+                self._refresh_explanation(st)
+        if inc.root_cause != old_root and old_root is not None:
+            if _EVENT_PRIORITY[EventType.root_cause_changed] < _EVENT_PRIORITY[etype]:
+                etype = EventType.root_cause_changed
+            details.append(f"root cause {old_root} -> {inc.root_cause}")
+        gate = self._gate(st, t)
+        if gate != st.gate:
+            st.gate = gate
+            if gate:
+                inc.page = True
+                if etype is EventType.updated:
+                    etype = EventType.escalated
+                details.append("paging gate reached")
+        self._schedule(st)
+        return [self._emit(st, etype, alert.timestamp, "; ".join(details))]
+
+    # ------------------------------------------------------------------ ranking, suppression
+
+    def _rerank(self, st: _State) -> None:
+        inc = st.inc
+        ev = {s: set(k) for s, k in st.evidence.items()}
+        ranked = rank(ev, st.first_seen, self.graph, self.settings.rank, self._llr)
+        if st.confirmed:
+            ranked = [
+                Ranked(st.confirmed, 1.0, 0.0, st.confirmed in ev, ["confirmed by a responder"])
+            ] + [r for r in ranked if r.service != st.confirmed]
+        inc.root_cause_candidates = [
+            RootCauseCandidate(
+                service=r.service, score=round(r.score, 4), alerting=r.alerting, reasons=r.reasons
+            )
+            for r in ranked
+        ]
+        inc.root_cause = ranked[0].service if ranked else None
+        self._resuppress(st)
+        self._refresh_explanation(st, ranked)
+
+    def _root_established(self, st: _State) -> str | None:
+        if st.confirmed:
+            return st.confirmed
+        cands = st.inc.root_cause_candidates
+        if cands and cands[0].score >= self.settings.suppress_min_score:
+            return cands[0].service
+        return None
+
+    def _is_symptom(self, st: _State, service: str, kind: str) -> bool:
+        root = self._root_established(st)
+        if root is None or service == root or kind == "saturation":
+            return False
+        if kind == "traffic":
+            return True
+        g = self.graph
+        return g.known(root) and service in g.blast_radius(root)
+
+    def _resuppress(self, st: _State) -> None:
+        alerts = st.inc.alerts
+        for m in st.members:
+            alerts[m.ref].suppressed = self._is_symptom(st, m.service, m.kind)
+
+    def _refresh_explanation(self, st: _State, ranked: list[Ranked] | None = None) -> None:
+        inc = st.inc
+        if ranked is None:
+            ranked = [
+                Ranked(c.service, c.score, 0.0, c.alerting, list(c.reasons))
+                for c in inc.root_cause_candidates
+            ]
+        supp: dict[str, int] = {}
+        for ref in inc.alerts:
+            if ref.suppressed:
+                supp[ref.service] = supp.get(ref.service, 0) + 1
+        inc.explanation = incident_explanation(
+            ranked,
+            inc.services,
+            len(inc.alerts),
+            st.last_t - st.first_t,
+            supp,
+            confirmed=st.confirmed,
+            merged_from=st.merged_from,
+        )
+
+    def _gate(self, st: _State, t: float) -> bool:
+        if not self._gates:
+            return False
+        members = st.members
+        for sev, n, window in self._gates:
+            lo = t - window if window > 0 else float("-inf")
+            count = 0
+            for m in reversed(members):
+                if m.t < lo and window > 0:
+                    continue
+                if m.sev >= sev:
+                    count += 1
+                    if count >= n:
+                        return True
+        return False
+
+    # ------------------------------------------------------------------ merging
+
+    def _shares_cause(self, a: _State, b: _State) -> bool:
+        ra, rb = a.inc.root_cause, b.inc.root_cause
+        if not ra or not rb:
+            return False
+        if ra == rb:
+            return True
+        g = self.graph
+        if not (g.known(ra) and g.known(rb)):
+            return False
+        return rb in g.blast_radius(ra) or ra in g.blast_radius(rb)
+
+    def _merge_shared(self, st: _State, others: list[str], at: datetime) -> list[IncidentEvent]:
+        events: list[IncidentEvent] = []
+        for oid in others:
+            ost = self._states.get(oid)
+            if ost is None or ost is st or ost.inc.status is IncidentStatus.resolved:
+                continue
+            if self._shares_cause(st, ost):
+                target, src = (st, ost) if st.first_t <= ost.first_t else (ost, st)
+                events.extend(
+                    self._merge(target, src, at, f"same root cause {target.inc.root_cause}")
+                )
+                st = target
+        return events
+
+    def _merge(self, target: _State, src: _State, at: datetime, why: str) -> list[IncidentEvent]:
+        """Move every member of ``src`` into ``target``; ``src`` ends merged (empty)."""
+        tinc, sinc = target.inc, src.inc
+        self._unindex(src)
+        offset = len(target.members)
+        for m in src.members:
+            ref = sinc.alerts[m.ref]
+            target.members.append(_Member(m.fp, m.service, m.kind, m.sev, m.t, len(tinc.alerts)))
+            tinc.alerts.append(ref)
+            tinc.alert_ids.append(ref.id)
+        for fp, idx in src.firing.items():
+            target.firing[fp] = idx + offset
+        for fp, idx in src.fp_last.items():
+            target.fp_last[fp] = idx + offset
+            self._fp_index[fp] = tinc.id
+        for svc, kinds in src.evidence.items():
+            cur = target.evidence.setdefault(svc, [])
+            for k in kinds:
+                if k not in cur:
+                    cur.append(k)
+            cur.sort()
+            fs = src.first_seen[svc]
+            if svc not in target.first_seen or fs < target.first_seen[svc]:
+                target.first_seen[svc] = fs
+        for kv in src.labels:
+            if kv not in target.labels:
+                target.labels.append(kv)
+        target.first_t = min(target.first_t, src.first_t)
+        target.last_t = max(target.last_t, src.last_t)
+        target.last_change_t = max(target.last_change_t, src.last_change_t)
+        if SEVERITY_RANK[sinc.severity] > SEVERITY_RANK[tinc.severity]:
+            tinc.severity = sinc.severity
+        target.merged_from.append(sinc.id)
+        tinc.services = sorted(target.evidence)
+        if tinc.status is IncidentStatus.resolved and src.firing:
+            tinc.status = IncidentStatus.open
+            tinc.resolved_at = None
+            target.resolved_t = None
+        if target.indexed or tinc.status is not IncidentStatus.resolved:
+            target.indexed = False
+            self._index(target)
+        tinc.updated_at = at
+        self._rerank(target)
+        gate = self._gate(target, target.last_t)
+        if gate and not target.gate:
+            tinc.page = True
+        target.gate = target.gate or gate
+        # the absorbed incident: closed, pointing at the survivor, no members of its own
+        sinc.merged_into = tinc.id
+        sinc.status = IncidentStatus.resolved
+        sinc.resolved_at = at
+        sinc.alert_ids = []
+        sinc.alerts = []
+        sinc.explanation = f"Merged into {tinc.id}: {why}."
+        sinc.updated_at = at
+        del self._states[sinc.id]
+        self._schedule(target)
+        detail = f"merged {sinc.id} into {tinc.id}: {why}"
+        return [
+            self._emit(src, EventType.merged, at, detail),
+            self._emit(target, EventType.merged, at, detail),
+        ]
+
+    # ------------------------------------------------------------------ indices, scheduling
+
+    def _index(self, st: _State) -> None:
+        if st.indexed and st.inc.id in self._active:
+            return
+        st.indexed = True
+        self._active.add(st.inc.id)
+        for svc in st.evidence:
+            self._index_service(st, svc)
+        for kv in st.labels:
+            self._label_index.setdefault(kv, set()).add(st.inc.id)
+
+    def _index_service(self, st: _State, service: str) -> None:
+        iid = st.inc.id
+        ids = self._svc_index.get(service)
+        if ids is None:
+            self._svc_index[service] = {iid}
+        elif iid not in ids:
+            ids.add(iid)
+        else:
+            return
+        if self.settings.shared_dependency:
+            for d in self.graph.deps1(service):
+                self._dep_index.setdefault(d, set()).add(iid)
+
+    def _index_labels(self, st: _State, labels: dict[str, str]) -> None:
+        for key in self._link_labels:
+            v = labels.get(key)
+            if v:
+                kv = f"{key}={v}"
+                if kv not in st.labels:
+                    st.labels.append(kv)
+                self._label_index.setdefault(kv, set()).add(st.inc.id)
+
+    def _unindex(self, st: _State) -> None:
+        if not st.indexed:
+            return
+        st.indexed = False
+        iid = st.inc.id
+        self._active.discard(iid)
+        for svc in st.evidence:
+            _discard(self._svc_index, svc, iid)
+            for d in self.graph.deps1(svc):
+                _discard(self._dep_index, d, iid)
+        for kv in st.labels:
+            _discard(self._label_index, kv, iid)
+
+    def _evict(self, st: _State) -> None:
+        self._unindex(st)
+        iid = st.inc.id
+        for fp in st.fp_last:
+            if self._fp_index.get(fp) == iid:
+                del self._fp_index[fp]
+        del self._states[iid]
+
+    def _next_due(self, st: _State) -> float | None:
+        s = self.settings
+        if st.inc.status is IncidentStatus.resolved:
+            return None if st.resolved_t is None else st.resolved_t + s.reopen_window_s + 1e-6
+        dues = []
+        if st.indexed:
+            dues.append(st.last_t + s.join_gap_s + s.allowed_lateness_s + 1e-6)
+        if st.firing:
+            dues.append(st.last_t + s.stale_after_s)
+        else:
+            dues.append(st.last_change_t + s.quiet_period_s)
+        return min(dues)
+
+    def _schedule(self, st: _State) -> None:
+        due = self._next_due(st)
+        if due is None:
+            return
+        iid = st.inc.id
+        cur = self._scheduled.get(iid)
+        # one live heap entry per incident: a later due is picked up when the entry pops
+        if cur is None or due < cur:
+            self._scheduled[iid] = due
+            heapq.heappush(self._heap, (due, iid))
+
+    def _emit(self, st: _State, etype: EventType, at: datetime, detail: str) -> IncidentEvent:
+        st.inc.version += 1
+        return IncidentEvent(type=etype, incident=st.inc, at=at, detail=detail)
+
+
+def _discard(index: dict[str, set[str]], key: str, iid: str) -> None:
+    ids = index.get(key)
+    if ids is not None:
+        ids.discard(iid)
+        if not ids:
+            del index[key]
+
+
+__all__ = ["CorrelationSettings", "Correlator", "incident_id"]

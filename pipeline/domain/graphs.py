@@ -1,0 +1,99 @@
+"""Precomputed, cached views of the service graph for the correlator's hot path.
+
+The correlator asks the same questions for every alert ("which services are within two
+hops upstream of X?"). Answering them with NetworkX calls per alert would dominate the cost,
+so this index computes each answer once per service, lazily, and keeps it in plain dicts.
+Memory is bounded by the services that have actually alerted (each cached answer is at most
+the hop-limited neighbourhood), not by the number of alerts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from pipeline.domain.topology import Topology
+
+
+class GraphIndex:
+    """Hop-limited callers/dependencies and full blast radius, cached per service.
+
+    Edges point from caller to callee (``from`` depends on ``to``). ``up`` = callers
+    (where a failure's symptoms show), ``down`` = dependencies (where a cause may hide).
+    """
+
+    __slots__ = ("_anc", "_deps1", "_down", "_pred", "_succ", "_up", "hops")
+
+    def __init__(self, topology: Topology, hops: int) -> None:
+        g = topology.graph
+        self.hops = hops
+        self._succ: dict[str, tuple[str, ...]] = {n: tuple(g.successors(n)) for n in g.nodes}
+        self._pred: dict[str, tuple[str, ...]] = {n: tuple(g.predecessors(n)) for n in g.nodes}
+        self._up: dict[str, dict[str, int]] = {}
+        self._down: dict[str, dict[str, int]] = {}
+        self._anc: dict[str, frozenset[str]] = {}
+        self._deps1: dict[str, frozenset[str]] = {}
+
+    def known(self, service: str) -> bool:
+        return service in self._succ
+
+    @staticmethod
+    def _bfs(start: str, adj: dict[str, tuple[str, ...]], limit: int | None) -> dict[str, int]:
+        dist: dict[str, int] = {}
+        if start not in adj:
+            return dist
+        queue: deque[tuple[str, int]] = deque([(start, 0)])
+        seen = {start}
+        while queue:
+            node, d = queue.popleft()
+            if limit is not None and d >= limit:
+                continue
+            for nxt in adj[node]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    dist[nxt] = d + 1
+                    queue.append((nxt, d + 1))
+        return dist
+
+    def up(self, service: str) -> dict[str, int]:
+        """Transitive callers within the hop limit -> hops (excludes the service itself)."""
+        r = self._up.get(service)
+        if r is None:
+            r = self._up[service] = self._bfs(service, self._pred, self.hops)
+        return r
+
+    def down(self, service: str) -> dict[str, int]:
+        """Transitive dependencies within the hop limit -> hops (excludes the service itself)."""
+        r = self._down.get(service)
+        if r is None:
+            r = self._down[service] = self._bfs(service, self._succ, self.hops)
+        return r
+
+    def deps1(self, service: str) -> frozenset[str]:
+        """Direct dependencies."""
+        r = self._deps1.get(service)
+        if r is None:
+            r = self._deps1[service] = frozenset(self._succ.get(service, ()))
+        return r
+
+    def blast_radius(self, service: str) -> frozenset[str]:
+        """All transitive callers of ``service`` (no hop limit): where its failure can show."""
+        r = self._anc.get(service)
+        if r is None:
+            r = self._anc[service] = frozenset(self._bfs(service, self._pred, None))
+        return r
+
+    def hops_between(self, a: str, b: str) -> tuple[int, str] | None:
+        """(hops, direction) if ``a`` and ``b`` are related within the hop limit.
+
+        direction: ``"same"``, ``"calls"`` (a is a caller of b), ``"called-by"`` (a is a
+        dependency of b).
+        """
+        if a == b:
+            return 0, "same"
+        h = self.down(a).get(b)
+        if h is not None:
+            return h, "calls"
+        h = self.up(a).get(b)
+        if h is not None:
+            return h, "called-by"
+        return None
