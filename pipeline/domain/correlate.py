@@ -68,20 +68,25 @@ class CorrelationSettings:
 
     #: An alert joins an incident only within this many seconds of the incident's alerts.
     join_gap_s: float = 180.0
-    #: Graph relation: a dependency path of at most this many hops (either direction).
+    #: Graph relation: a path of at most this many hops, edge direction ignored (so two
+    #: callers of one dependency, and two dependencies of one caller, are 2 hops apart).
     hops: int = 2
-    #: Also relate two services that call a common direct dependency.
-    shared_dependency: bool = True
     #: Also relate any transitive caller of the incident's root cause (its blast radius).
     blast_radius: bool = True
     #: Labels that relate alerts (mostly for services missing from the topology).
     link_labels: tuple[str, ...] = ("domain", "cluster", "namespace", "host", "node", "instance")
     #: Out-of-order alerts up to this many seconds late are grouped as if on time.
     allowed_lateness_s: float = 60.0
-    #: Resolve once all member alerts are resolved and nothing happened for this long.
+    #: Resolve once all member alerts are resolved and nothing happened for this long
+    #: (``resolved_at`` is the end of that quiet period).
     quiet_period_s: float = 120.0
-    #: A member alert firing again this soon after resolution reopens the incident.
-    reopen_window_s: float = 300.0
+    #: An alert that fired ``flap_min_fires`` times within ``flap_window_s`` is flapping: it
+    #: rejoins its open incident whatever the join gap (a single re-fire is matched normally).
+    flap_min_fires: int = 3
+    flap_window_s: float = 600.0
+    #: A member alert firing again within this long after the incident was declared resolved
+    #: reopens it.
+    reopen_window_s: float = 60.0
     #: A member alert still firing after this long (no resolve ever came) counts as resolved.
     stale_after_s: float = 86_400.0
     #: Merge incidents whose root causes turn out to be shared.
@@ -113,6 +118,7 @@ class _Member(msgspec.Struct):
     sev: int
     t: float
     ref: int  # index into incident.alerts
+    rt: float | None = None  # when it resolved
 
 
 class _State(msgspec.Struct):
@@ -178,7 +184,6 @@ class Correlator:
         self._states: dict[str, _State] = {}
         self._fp_index: dict[str, str] = {}  # fingerprint -> incident id
         self._svc_index: dict[str, set[str]] = {}  # service -> indexed incident ids
-        self._dep_index: dict[str, set[str]] = {}  # direct dependency -> indexed incident ids
         self._label_index: dict[str, set[str]] = {}
         self._active: set[str] = set()  # indexed incident ids
         self._heap: list[tuple[float, str]] = []
@@ -231,9 +236,9 @@ class Correlator:
                 if not st.firing and now - st.last_change_t >= s.quiet_period_s:
                     self._unindex(st)
                     inc.status = IncidentStatus.resolved
-                    st.resolved_t = st.last_change_t
-                    inc.resolved_at = _dt(st.last_change_t)
-                    inc.updated_at = _dt(st.last_change_t + s.quiet_period_s)
+                    st.resolved_t = st.last_change_t + s.quiet_period_s
+                    inc.resolved_at = _dt(st.resolved_t)
+                    inc.updated_at = inc.resolved_at
                     self._refresh_explanation(st)
                     events.append(
                         self._emit(
@@ -347,7 +352,7 @@ class Correlator:
         idx = st.firing.pop(fp, None)
         if idx is None:
             return []
-        self._mark_resolved(st, idx)
+        self._mark_resolved(st, idx, t)
         if t > st.last_change_t:
             st.last_change_t = t
         st.inc.updated_at = alert.timestamp
@@ -355,8 +360,10 @@ class Correlator:
         m = st.members[idx]
         return [self._emit(st, EventType.updated, alert.timestamp, f"alert {m.service} resolved")]
 
-    def _mark_resolved(self, st: _State, idx: int) -> None:
-        ref = st.inc.alerts[st.members[idx].ref]
+    def _mark_resolved(self, st: _State, idx: int, t: float | None = None) -> None:
+        m = st.members[idx]
+        m.rt = m.t if t is None else t
+        ref = st.inc.alerts[m.ref]
         ref.status = AlertStatus.resolved
 
     def _on_firing(self, alert: Alert, fp: str, t: float) -> list[IncidentEvent]:
@@ -366,21 +373,28 @@ class Correlator:
             st = self._states[iid]
             inc = st.inc
             if inc.status is not IncidentStatus.resolved:
-                last = st.members[st.fp_last[fp]].t
-                reason = (
-                    f"same alert fired again (flapping) {fmt_delay(t - last)} after it last fired"
-                    if fp not in st.firing
-                    else "repeat notification of a firing alert"
-                )
-                return self._join(st, alert, fp, t, reason, EventType.updated)
-            assert st.resolved_t is not None
-            if t - st.resolved_t <= s.reopen_window_s and t >= st.first_t:
+                if fp in st.firing:
+                    return self._join(
+                        st, alert, fp, t, "repeat notification of a firing alert", EventType.updated
+                    )
+                lo = t - s.flap_window_s
+                fires = 1 + sum(1 for m in st.members if m.fp == fp and m.t >= lo)
+                if fires >= s.flap_min_fires:
+                    reason = (
+                        f"flapping: fired {fires} times within {fmt_delay(s.flap_window_s)}"
+                    )
+                    return self._join(st, alert, fp, t, reason, EventType.updated)
+            elif (
+                st.resolved_t is not None
+                and t - st.resolved_t < s.reopen_window_s
+                and t >= st.first_t
+            ):
                 inc.status = IncidentStatus.open
                 inc.resolved_at = None
                 inc.resolved_by = None
-                st.resolved_t = None
                 self._index(st)
-                gap = t - (st.last_change_t)
+                gap = t - st.resolved_t
+                st.resolved_t = None
                 return self._join(
                     st,
                     alert,
@@ -394,70 +408,61 @@ class Correlator:
         if not matches:
             return self._open(alert, fp, t)
         matches.sort(key=lambda m: (m[0], -self._states[m[1]].last_t, m[1]))
-        _, best, relation, hops, via = matches[0]
+        _, best, kind, via = matches[0]
         st = self._states[best]
+        if kind == "graph":
+            relation, hops, via = self.graph.relation(service, via)
+        else:
+            relation, hops = kind, 0
         reason = join_reason(relation, hops, via, service, t - st.first_t)
         events = self._join(st, alert, fp, t, reason, EventType.updated)
         if s.merge and len(matches) > 1:
             events.extend(self._merge_shared(st, [m[1] for m in matches[1:]], alert.timestamp))
         return events
 
-    def _matches(
-        self, alert: Alert, service: str, t: float
-    ) -> list[tuple[float, str, str, int, str]]:
+    def _matches(self, alert: Alert, service: str, t: float) -> list[tuple[float, str, str, str]]:
         """Indexed incidents related to the alert within the time window.
 
-        Returns (strength, incident id, relation, hops, via); lower strength is closer.
+        Returns (strength, incident id, relation, via); lower strength is closer.
         """
         s = self.settings
-        found: dict[str, tuple[float, str, str, int, str]] = {}
+        found: dict[str, tuple[float, str, str, str]] = {}
         svc_index = self._svc_index
 
-        def add(iid: str, strength: float, relation: str, hops: int, via: str) -> None:
+        def add(iid: str, strength: float, relation: str, via: str) -> None:
             cur = found.get(iid)
             if cur is None or strength < cur[0]:
-                found[iid] = (strength, iid, relation, hops, via)
+                found[iid] = (strength, iid, relation, via)
 
         for iid in svc_index.get(service, ()):
-            add(iid, 0.0, "same", 0, service)
+            add(iid, 0.0, "graph", service)
         g = self.graph
         if g.known(service):
-            up = g.up(service)
-            down = g.down(service)
-            if len(up) + len(down) <= 4 * len(self._active) + 8:
-                for x, h in down.items():
+            near = g.near(service)
+            if len(near) <= 4 * len(self._active) + 8:
+                for x, h in near.items():
                     for iid in svc_index.get(x, ()):
-                        add(iid, h, "calls", h, x)
-                for x, h in up.items():
-                    for iid in svc_index.get(x, ()):
-                        add(iid, h, "called-by", h, x)
+                        add(iid, h, "graph", x)
             else:
                 for iid in self._active:
                     for x in self._states[iid].evidence:
-                        hd = down.get(x)
-                        if hd is not None:
-                            add(iid, hd, "calls", hd, x)
-                        hu = up.get(x)
-                        if hu is not None:
-                            add(iid, hu, "called-by", hu, x)
-            if s.shared_dependency:
-                for d in g.deps1(service):
-                    for iid in self._dep_index.get(d, ()):
-                        add(iid, s.hops + 0.5, "shared-dependency", 2, d)
+                        h = near.get(x)
+                        if h is not None:
+                            add(iid, h, "graph", x)
             if s.blast_radius:
                 for iid in self._active:
                     if iid in found:
                         continue
                     root = self._states[iid].inc.root_cause
                     if root and g.known(root) and service in g.blast_radius(root):
-                        add(iid, s.hops + 1.0, "blast-radius", 0, root)
+                        add(iid, s.hops + 1.0, "blast-radius", root)
         if alert.labels:
             for key in self._link_labels:
                 v = alert.labels.get(key)
                 if v:
                     kv = f"{key}={v}"
                     for iid in self._label_index.get(kv, ()):
-                        add(iid, s.hops + 2.0, "label", 0, kv)
+                        add(iid, s.hops + 2.0, "label", kv)
         out = []
         lo = t - s.join_gap_s
         for m in found.values():
@@ -757,9 +762,6 @@ class Correlator:
             ids.add(iid)
         else:
             return
-        if self.settings.shared_dependency:
-            for d in self.graph.deps1(service):
-                self._dep_index.setdefault(d, set()).add(iid)
 
     def _index_labels(self, st: _State, labels: dict[str, str]) -> None:
         for key in self._link_labels:
@@ -778,8 +780,6 @@ class Correlator:
         self._active.discard(iid)
         for svc in st.evidence:
             _discard(self._svc_index, svc, iid)
-            for d in self.graph.deps1(svc):
-                _discard(self._dep_index, d, iid)
         for kv in st.labels:
             _discard(self._label_index, kv, iid)
 

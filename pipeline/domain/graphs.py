@@ -21,13 +21,17 @@ class GraphIndex:
     (where a failure's symptoms show), ``down`` = dependencies (where a cause may hide).
     """
 
-    __slots__ = ("_anc", "_deps1", "_down", "_pred", "_succ", "_up", "hops")
+    __slots__ = ("_adj", "_anc", "_deps1", "_down", "_near", "_pred", "_succ", "_up", "hops")
 
     def __init__(self, topology: Topology, hops: int) -> None:
         g = topology.graph
         self.hops = hops
         self._succ: dict[str, tuple[str, ...]] = {n: tuple(g.successors(n)) for n in g.nodes}
         self._pred: dict[str, tuple[str, ...]] = {n: tuple(g.predecessors(n)) for n in g.nodes}
+        self._adj: dict[str, tuple[str, ...]] = {
+            n: tuple(set(self._succ[n]) | set(self._pred[n])) for n in g.nodes
+        }
+        self._near: dict[str, dict[str, int]] = {}
         self._up: dict[str, dict[str, int]] = {}
         self._down: dict[str, dict[str, int]] = {}
         self._anc: dict[str, frozenset[str]] = {}
@@ -67,6 +71,43 @@ class GraphIndex:
         if r is None:
             r = self._down[service] = self._bfs(service, self._succ, self.hops)
         return r
+
+    def near(self, service: str) -> dict[str, int]:
+        """Services within the hop limit ignoring edge direction -> hops (excludes itself).
+
+        Covers callers, dependencies, two callers of one dependency and two dependencies of
+        one caller (within two hops).
+        """
+        r = self._near.get(service)
+        if r is None:
+            r = self._near[service] = self._bfs(service, self._adj, self.hops)
+        return r
+
+    def relation(self, a: str, b: str) -> tuple[str, int, str]:
+        """How ``a`` relates to ``b``: (relation, hops, via) for explanations.
+
+        relation: ``same``, ``calls`` (a depends on b), ``called-by`` (b depends on a),
+        ``shared-dependency`` (both call ``via``), ``shared-caller`` (``via`` calls both),
+        ``path`` (an undirected path of ``hops``), ``none``.
+        """
+        if a == b:
+            return "same", 0, a
+        h = self.down(a).get(b)
+        if h is not None:
+            return "calls", h, b
+        h = self.up(a).get(b)
+        if h is not None:
+            return "called-by", h, b
+        common = self.deps1(a) & self.deps1(b)
+        if common:
+            return "shared-dependency", 2, min(common)
+        callers = set(self._pred.get(a, ())) & set(self._pred.get(b, ()))
+        if callers:
+            return "shared-caller", 2, min(callers)
+        h = self.near(a).get(b)
+        if h is not None:
+            return "path", h, b
+        return "none", 0, b
 
     def deps1(self, service: str) -> frozenset[str]:
         """Direct dependencies."""

@@ -65,16 +65,16 @@ DEFAULT_LLR: dict[str, dict[str, float]] = {
         "saturation": 2.0,
         "error": 1.5,
         "latency": 1.0,
-        "downstream": 0.0,
+        "downstream": -0.5,
         "traffic": 0.0,
         "other": 0.5,
     },
     "up": {
-        "saturation": -0.5,
+        "saturation": -1.0,
         "error": 1.0,
         "latency": 1.0,
         "downstream": 1.0,
-        "traffic": 0.3,
+        "traffic": 0.2,
         "other": 0.0,
     },
     "down": {
@@ -82,7 +82,7 @@ DEFAULT_LLR: dict[str, dict[str, float]] = {
         "error": -0.5,
         "latency": -0.5,
         "downstream": -0.5,
-        "traffic": 0.5,
+        "traffic": 0.2,
         "other": 0.0,
     },
     "none": {
@@ -106,7 +106,7 @@ class RankSettings:
     hop_decay: float = 0.75
     silent_llr: float = -1.0
     first_llr: float = 0.5
-    late_llr: float = -0.5
+    late_llr: float = 0.0
     simultaneity_s: float = 60.0
     max_candidates: int = 5
 
@@ -238,6 +238,9 @@ def rank(
     z = sum(math.exp(r.llr - m) for r in results)
     for r in results:
         r.score = math.exp(r.llr - m) / z
-    # Deterministic order: score, alerting before silent, name.
-    results.sort(key=lambda r: (-r.llr, not r.alerting, r.service))
+    # Deterministic order: evidence, then alerting before silent, then (Occam) the candidate
+    # with fewer dependencies within the hop limit (fewer hidden alternative causes), then name.
+    results.sort(
+        key=lambda r: (-round(r.llr, 9), not r.alerting, len(graph.down(r.service)), r.service)
+    )
     return results[: settings.max_candidates]
