@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import redis
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 class RedisStore:
@@ -37,7 +42,8 @@ class RedisStore:
         self.ops += 1
         values = self.r.mget([f"{self.prefix}dd:{fp}" for fp in fps])
         return {
-            fp: (v.decode() if v is not None else None) for fp, v in zip(fps, values, strict=True)
+            fp: (_bytes(v).decode() if v is not None else None)
+            for fp, v in zip(fps, values, strict=True)
         }
 
     def commit(
@@ -68,7 +74,7 @@ class RedisStore:
     def load_checkpoint(self, name: str) -> bytes | None:
         self.ops += 1
         value = self.r.hget(f"{self.prefix}ckpt:{name}", "data")
-        return bytes(value) if value is not None else None
+        return _bytes(value) if value is not None else None
 
     def checkpoint_version(self, name: str) -> int:
         value = self.r.hget(f"{self.prefix}ckpt:{name}", "version")
@@ -79,14 +85,16 @@ class RedisStore:
 
     def get_incident(self, incident_id: str) -> bytes | None:
         value = self.r.get(f"{self.prefix}inc:{incident_id}")
-        return bytes(value) if value is not None else None
+        return _bytes(value) if value is not None else None
 
     def open_incident_ids(self) -> list[str]:
-        return sorted(v.decode() for v in self.r.smembers(f"{self.prefix}open"))
+        members: Any = self.r.smembers(f"{self.prefix}open")
+        return sorted(_bytes(v).decode() for v in members)
 
     def record_feedback(self, incident_id: str, data: bytes) -> None:
         self.ops += 1
         self.r.rpush(f"{self.prefix}fb:{incident_id}", data)
 
     def feedback_for(self, incident_id: str) -> list[bytes]:
-        return [bytes(v) for v in self.r.lrange(f"{self.prefix}fb:{incident_id}", 0, -1)]
+        items: Any = self.r.lrange(f"{self.prefix}fb:{incident_id}", 0, -1)
+        return [_bytes(v) for v in items]

@@ -113,7 +113,7 @@ def _run_with_worker(
         "STORMWATCH_WORKER__CLOCK": "event",
         "STORMWATCH_LOG_LEVEL": "warning",
     }
-    settings = Settings(_env_file=None, **_settings_from(env))
+    settings = Settings(**_settings_from(env))
     worker = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "worker"], env=env, start_new_session=True
     )
@@ -157,6 +157,8 @@ def _play_and_watch(
             "auto.offset.reset": "earliest",
             "session.timeout.ms": 6000,
             "max.poll.interval.ms": 6000,
+            "topic.metadata.refresh.interval.ms": 1000,
+            "log_level": 2,
         }
     )
     consumer.subscribe([settings.topics.incidents])
@@ -176,7 +178,11 @@ def _play_and_watch(
         now = time.monotonic()
         while sent < len(alerts) and alerts[sent][0] / speed <= now - t0:
             row = alerts[sent][1]
-            producer.produce(settings.topics.alerts_raw, msgspec.json.encode(row))
+            producer.produce(
+                settings.topics.alerts_raw,
+                msgspec.json.encode(row),
+                key=str(row.get("service", "")).encode(),
+            )
             sent += 1
         producer.poll(0)
         if sent == len(alerts) and done_at is None:

@@ -52,9 +52,9 @@ _sample_decoder = msgspec.json.Decoder(MetricSample)
 
 
 def _headers(event: EventT) -> dict[str, bytes]:
-    raw = event.message.headers or []
-    items = raw.items() if isinstance(raw, dict) else raw
-    return {k: v for k, v in items}
+    raw: Any = event.message.headers or []
+    items: Iterable[tuple[str, bytes]] = raw.items() if isinstance(raw, dict) else raw
+    return dict(items)
 
 
 class Worker:
@@ -202,14 +202,14 @@ class Worker:
             body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok}
             return web.json(body, status=200 if redis_ok else 503)
 
-        @app.on_partitions_revoked.connect
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app_: Any, revoked: set[TP], **kwargs: Any) -> None:
             async with self.lock:
                 for tp in revoked:
                     if tp.topic == repartition_topic(s):
                         self.pipelines.pop(tp.partition, None)
 
-        @app.on_before_shutdown.connect
+        @app.on_before_shutdown.connect  # type: ignore[arg-type]
         def on_shutdown(app_: Any, **kwargs: Any) -> None:
             try:
                 self.save_models()
@@ -325,6 +325,8 @@ class Worker:
             alerts.append(alert)
             if ARRIVAL_HEADER in headers:
                 arrivals[alert.id] = float(headers[ARRIVAL_HEADER])
+        # unkeyed producers spread one series over partitions: restore event order per batch
+        alerts.sort(key=_event_time)
         started = time.perf_counter()
         known = await asyncio.to_thread(
             self.store.dedup_states, (fp for fp in _fingerprints(alerts))
@@ -410,6 +412,10 @@ class Worker:
                 events = pipe.tick(now)
                 if events:
                     await self._publish_and_persist(partition, pipe, events, {}, {})
+
+
+def _event_time(alert: Alert) -> float:
+    return alert.epoch
 
 
 def _fingerprints(alerts: Iterable[Alert]) -> list[str]:

@@ -164,7 +164,7 @@ class FeedbackAction(StrEnum):
     verdict = "verdict"
     root_cause = "root_cause"
     merge = "merge"
-    split = "split"
+    split_alerts = "split"
 
 
 class Verdict(StrEnum):

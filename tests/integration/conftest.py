@@ -46,6 +46,7 @@ class Stack:
     topology: Path
     web_port: int = field(default_factory=free_port)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    consumers: list[Consumer] = field(default_factory=list)
 
     def topic(self, name: str) -> str:
         return f"{self.ns}.{name}"
@@ -99,6 +100,15 @@ class Stack:
             producer.produce(self.topic(topic), value, key=key)
         assert producer.flush(15) == 0
 
+    def produce_keyed(self, topic: str, alerts: list[bytes]) -> None:
+        """Canonical alerts keyed by service, as a well-behaved emitter does (series order)."""
+        import json
+
+        producer = Producer({"bootstrap.servers": self.bootstrap})
+        for value in alerts:
+            producer.produce(self.topic(topic), value, key=json.loads(value)["service"].encode())
+        assert producer.flush(15) == 0
+
     def consumer(self, topic: str) -> Consumer:
         consumer = Consumer(
             {
@@ -107,9 +117,12 @@ class Stack:
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": 6000,
                 "max.poll.interval.ms": 6000,
+                "log_level": 2,
+                "topic.metadata.refresh.interval.ms": 1000,
             }
         )
         consumer.subscribe([self.topic(topic)])
+        self.consumers.append(consumer)
         return consumer
 
     def redis(self) -> redis.Redis:
@@ -180,5 +193,7 @@ def stack(broker: Service, redis_service: Service) -> Iterator[Stack]:
         topology=ROOT / "topologies" / "online-boutique.yaml",
     )
     yield s
+    for consumer in s.consumers:
+        consumer.close()
     for proc in s.workers:
         s.stop_worker(proc, signal.SIGKILL)
