@@ -25,6 +25,7 @@ The root-cause ranking is in :mod:`pipeline.domain.rootcause`, texts in
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 from dataclasses import dataclass, field
@@ -68,9 +69,11 @@ class CorrelationSettings:
 
     #: An alert joins an incident only within this many seconds of the incident's alerts.
     join_gap_s: float = 180.0
-    #: Graph relation: a path of at most this many hops, edge direction ignored (so two
-    #: callers of one dependency, and two dependencies of one caller, are 2 hops apart).
+    #: Graph relation: a caller or dependency path of at most this many hops.
     hops: int = 2
+    #: Also relate two services that call a common direct dependency (it may be the silent
+    #: root cause).
+    shared_dependency: bool = True
     #: Also relate any transitive caller of the incident's root cause (its blast radius).
     blast_radius: bool = True
     #: Labels that relate alerts (mostly for services missing from the topology).
@@ -89,8 +92,10 @@ class CorrelationSettings:
     reopen_window_s: float = 60.0
     #: A member alert still firing after this long (no resolve ever came) counts as resolved.
     stale_after_s: float = 86_400.0
-    #: Merge incidents whose root causes turn out to be shared.
+    #: Merge incidents whose root causes turn out to be shared, and incidents opened within
+    #: ``burst_merge_s`` of each other that a later alert links (one storm split by arrival order).
     merge: bool = True
+    burst_merge_s: float = 60.0
     #: N-of-M paging gates: (severity, n, window_s): page once n member alerts of at least this
     #: severity fired within window_s seconds (0 = whole incident); n = 0 disables the gate.
     page_gates: tuple[tuple[str, int, float], ...] = (
@@ -101,6 +106,11 @@ class CorrelationSettings:
     )
     #: Mark symptom alerts suppressed once the top candidate's score reaches this.
     suppress_min_score: float = 0.5
+    #: Re-rank on every new piece of evidence up to this many services in the incident; above
+    #: it, re-rank once the evidence grew by ``rerank_growth`` (and always at resolution), so a
+    #: storm costs near-linear time.
+    rerank_every_upto: int = 16
+    rerank_growth: float = 0.25
     #: Root-cause ranking knobs (see pipeline.domain.rootcause).
     rank: RankSettings = field(default_factory=RankSettings)
     #: Alert name regexes -> kind, checked in order.
@@ -137,6 +147,9 @@ class _State(msgspec.Struct):
     confirmed: str | None = None
     merged_from: list[str] = []
     indexed: bool = True  # still in the join indices
+    pending: int = 0  # evidence changes not ranked yet
+    fires: dict[str, list[float]] = {}  # fingerprint -> recent fire times (flap detection)
+    supp_root: str | None = None  # root the suppression flags were computed for
 
 
 class _Snapshot(msgspec.Struct):
@@ -185,6 +198,7 @@ class Correlator:
         self._fp_index: dict[str, str] = {}  # fingerprint -> incident id
         self._svc_index: dict[str, set[str]] = {}  # service -> indexed incident ids
         self._label_index: dict[str, set[str]] = {}
+        self._dep_index: dict[str, set[str]] = {}  # direct dependency -> indexed incident ids
         self._active: set[str] = set()  # indexed incident ids
         self._heap: list[tuple[float, str]] = []
         self._scheduled: dict[str, float] = {}
@@ -235,6 +249,8 @@ class Correlator:
                     st.firing.clear()
                 if not st.firing and now - st.last_change_t >= s.quiet_period_s:
                     self._unindex(st)
+                    if st.pending:
+                        self._rerank(st)
                     inc.status = IncidentStatus.resolved
                     st.resolved_t = st.last_change_t + s.quiet_period_s
                     inc.resolved_at = _dt(st.resolved_t)
@@ -378,11 +394,9 @@ class Correlator:
                         st, alert, fp, t, "repeat notification of a firing alert", EventType.updated
                     )
                 lo = t - s.flap_window_s
-                fires = 1 + sum(1 for m in st.members if m.fp == fp and m.t >= lo)
+                fires = 1 + sum(1 for x in st.fires.get(fp, ()) if x >= lo)
                 if fires >= s.flap_min_fires:
-                    reason = (
-                        f"flapping: fired {fires} times within {fmt_delay(s.flap_window_s)}"
-                    )
+                    reason = f"flapping: fired {fires} times within {fmt_delay(s.flap_window_s)}"
                     return self._join(st, alert, fp, t, reason, EventType.updated)
             elif (
                 st.resolved_t is not None
@@ -413,7 +427,7 @@ class Correlator:
         if kind == "graph":
             relation, hops, via = self.graph.relation(service, via)
         else:
-            relation, hops = kind, 0
+            relation, hops = kind, 2 if kind == "shared-dependency" else 0
         reason = join_reason(relation, hops, via, service, t - st.first_t)
         events = self._join(st, alert, fp, t, reason, EventType.updated)
         if s.merge and len(matches) > 1:
@@ -438,17 +452,29 @@ class Correlator:
             add(iid, 0.0, "graph", service)
         g = self.graph
         if g.known(service):
-            near = g.near(service)
-            if len(near) <= 4 * len(self._active) + 8:
-                for x, h in near.items():
+            up = g.up(service)
+            down = g.down(service)
+            # look up the neighbourhood in the service index, or scan the open incidents'
+            # services, whichever is smaller
+            if len(up) + len(down) <= self._scan_cost(len(up) + len(down)):
+                for x, h in down.items():
+                    for iid in svc_index.get(x, ()):
+                        add(iid, h, "graph", x)
+                for x, h in up.items():
                     for iid in svc_index.get(x, ()):
                         add(iid, h, "graph", x)
             else:
                 for iid in self._active:
                     for x in self._states[iid].evidence:
-                        h = near.get(x)
-                        if h is not None:
-                            add(iid, h, "graph", x)
+                        hx = down.get(x)
+                        if hx is None:
+                            hx = up.get(x)
+                        if hx is not None:
+                            add(iid, hx, "graph", x)
+            if s.shared_dependency:
+                for d in g.deps1(service):
+                    for iid in self._dep_index.get(d, ()):
+                        add(iid, 2.0 + 0.5, "shared-dependency", d)
             if s.blast_radius:
                 for iid in self._active:
                     if iid in found:
@@ -470,6 +496,14 @@ class Correlator:
             if st.last_t >= lo and t >= st.first_t - s.join_gap_s - s.allowed_lateness_s:
                 out.append(m)
         return out
+
+    def _scan_cost(self, limit: int) -> int:
+        total = 0
+        for iid in self._active:
+            total += len(self._states[iid].evidence)
+            if total >= limit:
+                break
+        return total
 
     def _open(self, alert: Alert, fp: str, t: float) -> list[IncidentEvent]:
         iid = incident_id(alert.id)
@@ -496,6 +530,7 @@ class Correlator:
     def _join(
         self, st: _State, alert: Alert, fp: str, t: float, reason: str, etype: EventType
     ) -> list[IncidentEvent]:
+        s = self.settings
         inc = st.inc
         service = alert.service
         kind = self._kind(alert.name, alert.labels)
@@ -515,6 +550,13 @@ class Correlator:
         inc.alert_ids.append(alert.id)
         st.firing[fp] = idx
         st.fp_last[fp] = idx
+        times = st.fires.get(fp)
+        if times is None:
+            st.fires[fp] = [t]
+        else:
+            times.append(t)
+            if len(times) > 2 * s.flap_min_fires:
+                del times[: len(times) - s.flap_min_fires]
         self._fp_index[fp] = inc.id
         if t > st.last_t:
             st.last_t = t
@@ -535,7 +577,7 @@ class Correlator:
         if kinds is None:
             st.evidence[service] = [kind]
             st.first_seen[service] = t
-            inc.services = sorted(st.evidence)
+            bisect.insort(inc.services, service)
             changed = True
         else:
             if kind not in kinds:
@@ -552,16 +594,17 @@ class Correlator:
             details.append(f"severity raised to {alert.severity.value}")
         old_root = inc.root_cause
         if changed:
-            self._rerank(st)
-        else:
+            st.pending += 1
+            n = len(st.evidence)
+            if n <= s.rerank_every_upto or st.pending >= s.rerank_growth * n:
+                self._rerank(st)
+        if not ref.suppressed:
             ref.suppressed = self._is_symptom(st, service, kind)
-            if ref.suppressed:
-                self._refresh_explanation(st)
         if inc.root_cause != old_root and old_root is not None:
             if _EVENT_PRIORITY[EventType.root_cause_changed] < _EVENT_PRIORITY[etype]:
                 etype = EventType.root_cause_changed
             details.append(f"root cause {old_root} -> {inc.root_cause}")
-        gate = self._gate(st, t)
+        gate = st.gate or self._gate(st, t)
         if gate != st.gate:
             st.gate = gate
             if gate:
@@ -575,6 +618,7 @@ class Correlator:
     # ------------------------------------------------------------------ ranking, suppression
 
     def _rerank(self, st: _State) -> None:
+        st.pending = 0
         inc = st.inc
         ev = {s: set(k) for s, k in st.evidence.items()}
         ranked = rank(ev, st.first_seen, self.graph, self.settings.rank, self._llr)
@@ -589,7 +633,10 @@ class Correlator:
             for r in ranked
         ]
         inc.root_cause = ranked[0].service if ranked else None
-        self._resuppress(st)
+        root = self._root_established(st)
+        if root != st.supp_root:
+            st.supp_root = root
+            self._resuppress(st)
         self._refresh_explanation(st, ranked)
 
     def _root_established(self, st: _State) -> str | None:
@@ -621,16 +668,16 @@ class Correlator:
                 Ranked(c.service, c.score, 0.0, c.alerting, list(c.reasons))
                 for c in inc.root_cause_candidates
             ]
-        supp: dict[str, int] = {}
-        for ref in inc.alerts:
-            if ref.suppressed:
-                supp[ref.service] = supp.get(ref.service, 0) + 1
+        supp: set[str] = set()
+        if st.supp_root is not None:
+            for ref in inc.alerts:
+                if ref.suppressed:
+                    supp.add(ref.service)
         inc.explanation = incident_explanation(
             ranked,
             inc.services,
-            len(inc.alerts),
-            st.last_t - st.first_t,
-            supp,
+            inc.opened_at,
+            sorted(supp),
             confirmed=st.confirmed,
             merged_from=st.merged_from,
         )
@@ -670,11 +717,16 @@ class Correlator:
             ost = self._states.get(oid)
             if ost is None or ost is st or ost.inc.status is IncidentStatus.resolved:
                 continue
-            if self._shares_cause(st, ost):
+            if abs(st.first_t - ost.first_t) <= self.settings.burst_merge_s or self._shares_cause(
+                st, ost
+            ):
                 target, src = (st, ost) if st.first_t <= ost.first_t else (ost, st)
-                events.extend(
-                    self._merge(target, src, at, f"same root cause {target.inc.root_cause}")
+                why = (
+                    f"same root cause {target.inc.root_cause}"
+                    if self._shares_cause(st, ost)
+                    else "opened together and linked by a later alert"
                 )
+                events.extend(self._merge(target, src, at, why))
                 st = target
         return events
 
@@ -690,6 +742,8 @@ class Correlator:
             tinc.alert_ids.append(ref.id)
         for fp, idx in src.firing.items():
             target.firing[fp] = idx + offset
+        for fp, times in src.fires.items():
+            target.fires.setdefault(fp, []).extend(times)
         for fp, idx in src.fp_last.items():
             target.fp_last[fp] = idx + offset
             self._fp_index[fp] = tinc.id
@@ -780,6 +834,8 @@ class Correlator:
         self._active.discard(iid)
         for svc in st.evidence:
             _discard(self._svc_index, svc, iid)
+            for d in self.graph.deps1(svc):
+                _discard(self._dep_index, d, iid)
         for kv in st.labels:
             _discard(self._label_index, kv, iid)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from datetime import datetime
 
 from pipeline.domain.rootcause import Ranked
 
@@ -38,9 +39,8 @@ def join_reason(relation: str, hops: int, via: str, service: str, delay: float) 
 def incident_explanation(
     ranked: Sequence[Ranked],
     services: Sequence[str],
-    n_alerts: int,
-    span_s: float,
-    suppressed_by_service: Mapping[str, int],
+    opened_at: datetime,
+    suppressed: Sequence[str],
     confirmed: str | None = None,
     merged_from: Sequence[str] = (),
 ) -> str:
@@ -58,14 +58,19 @@ def incident_explanation(
             lines.append(
                 f"Runner-up {ru.service} ({ru.score:.2f}): " + "; ".join(ru.reasons[:2]) + "."
             )
-    if suppressed_by_service:
+    if suppressed:
         root = confirmed or (ranked[0].service if ranked else "?")
-        parts = ", ".join(f"{s} ({n})" for s, n in sorted(suppressed_by_service.items()))
-        lines.append(f"Suppressed as symptoms of {root}: {parts}.")
+        parts = ", ".join(suppressed[:8]) + (
+            f" and {len(suppressed) - 8} more" if len(suppressed) > 8 else ""
+        )
+        lines.append(
+            f"Suppressed as symptoms of {root} (callers in its blast radius, traffic drops): "
+            f"{parts}."
+        )
     svc = ", ".join(services[:8]) + (f" and {len(services) - 8} more" if len(services) > 8 else "")
     lines.append(
-        f"Grouped {n_alerts} alert{'s' if n_alerts != 1 else ''} on {len(services)} "
-        f"service{'s' if len(services) != 1 else ''} ({svc}) over {fmt_delay(span_s)}."
+        f"Alerts on {len(services)} service{'s' if len(services) != 1 else ''} ({svc}) "
+        f"since {opened_at.strftime('%Y-%m-%d %H:%M:%SZ')}."
     )
     if merged_from:
         lines.append("Merged in: " + ", ".join(merged_from) + " (same root cause).")

@@ -18,8 +18,9 @@ Method (a naive-Bayes log-likelihood over the service graph, every term explaina
    Positive ``up``/``down`` terms decay with hop distance.
 4. A candidate that raised no alert itself pays ``silent_llr`` (a silent service is less
    likely the cause, but code defects, databases and load balancers often are silent); it is
-   considered only when it is a dependency of an alerting service with latency/error
-   symptoms, so a silent dependency shared by several alerting callers can rank first.
+   considered when it is a dependency (within the hop limit) shared by two or more services
+   with latency/error symptoms, or a dependency of the only such service, so a silent
+   dependency shared by several alerting callers can rank first.
 5. Time order: the service(s) alerting first get ``first_llr``; a candidate whose own first
    alert comes after ``simultaneity_s`` pays ``late_llr`` (symptoms rarely precede causes).
 6. Scores are the softmax of the totals over the candidates (in [0, 1], summing to 1).
@@ -95,6 +96,9 @@ DEFAULT_LLR: dict[str, dict[str, float]] = {
     },
 }
 
+# Kinds a failing dependency propagates to its callers.
+_PROPAGATED = frozenset({"error", "latency", "downstream"})
+
 # Kinds that mark a service as really unhealthy (not merely seeing less traffic).
 SYMPTOM_KINDS = frozenset({"saturation", "error", "latency", "downstream", "other"})
 
@@ -144,11 +148,32 @@ class Ranked:
     reasons: list[str]
 
 
-def _explained_phrase(rel: str, hops: int, kinds: Iterable[str]) -> str:
-    ks = "/".join(sorted(kinds))
-    if rel == "up":
-        return f"caller {hops} hop{'s' if hops > 1 else ''} upstream shows {ks}"
-    return f"dependency {hops} hop{'s' if hops > 1 else ''} downstream shows {ks}"
+def _relations(
+    c: str, evidence: Mapping[str, set[str]], graph: GraphIndex
+) -> list[tuple[str, str, int]]:
+    """(service, relation, hops) for every alerting service related to candidate ``c``."""
+    up_c = graph.up(c)
+    down_c = graph.down(c)
+    out: list[tuple[str, str, int]] = []
+    if c in evidence:
+        out.append((c, "self", 0))
+    if len(up_c) + len(down_c) <= len(evidence):
+        for s, h in up_c.items():
+            if s in evidence:
+                out.append((s, "up", h))
+        for s, h in down_c.items():
+            if s in evidence:
+                out.append((s, "down", h))
+    else:
+        for s in evidence:
+            hu = up_c.get(s)
+            if hu is not None:
+                out.append((s, "up", hu))
+                continue
+            hd = down_c.get(s)
+            if hd is not None:
+                out.append((s, "down", hd))
+    return out
 
 
 def rank(
@@ -163,7 +188,7 @@ def rank(
 
     ``evidence``: alerting service -> set of alert kinds; ``first_seen``: service -> epoch of
     its first alert in the incident. Returns candidates best first, at most
-    ``settings.max_candidates``.
+    ``settings.max_candidates``, with plain-language reasons.
     """
     if not evidence:
         return []
@@ -171,76 +196,102 @@ def rank(
     candidates: dict[str, bool] = dict.fromkeys(evidence, True)
     for c in extra_candidates:
         candidates.setdefault(c, False)
-    # Silent candidates: dependencies (within the hop limit) of services with real symptoms.
-    for s, kinds in evidence.items():
-        if kinds & {"error", "latency", "downstream"}:
+    # Silent candidates: dependencies (within the hop limit) shared by at least two services
+    # with latency/error symptoms, or of the only such service.
+    symptomatic = [s for s, kinds in evidence.items() if kinds & _PROPAGATED]
+    if len(symptomatic) == 1:
+        for d in graph.down(symptomatic[0]):
+            candidates.setdefault(d, False)
+    elif symptomatic:
+        seen: set[str] = set()
+        for s in symptomatic:
             for d in graph.down(s):
-                candidates.setdefault(d, False)
+                if d in seen:
+                    candidates.setdefault(d, False)
+                else:
+                    seen.add(d)
     none_row = llr["none"]
     base = sum(none_row[k] for kinds in evidence.values() for k in kinds)
-    results: list[Ranked] = []
     decay = settings.hop_decay
+    totals: list[tuple[float, bool, int, str]] = []
     for c, alerting in candidates.items():
         total = base
-        reasons: list[str] = []
-        explained_up: list[str] = []
-        explained_down: list[str] = []
-        up_c = graph.up(c)
-        down_c = graph.down(c)
-        for s, kinds in evidence.items():
-            if s == c:
-                rel, hops = "self", 0
-            elif s in up_c:
-                rel, hops = "up", up_c[s]
-            elif s in down_c:
-                rel, hops = "down", down_c[s]
-            else:
-                continue
+        for s, rel, hops in _relations(c, evidence, graph):
             row = llr[rel]
             f = decay ** (hops - 1) if hops > 1 else 1.0
-            for k in kinds:
+            for k in evidence[s]:
                 v = row[k]
                 total += (v * f if v > 0 else v) - none_row[k]
-            if rel == "up" and kinds & SYMPTOM_KINDS:
-                explained_up.append(s)
-            elif rel == "down" and "traffic" in kinds and not kinds & SYMPTOM_KINDS:
-                explained_down.append(s)
-            elif rel == "down" and kinds & SYMPTOM_KINDS:
-                reasons.append(f"its dependency {s} is unhealthy ({'/'.join(sorted(kinds))})")
         if alerting:
-            own = evidence[c]
-            reasons.insert(0, f"alerts on itself: {'/'.join(sorted(own))}")
-            dt = first_seen[c] - t0
-            if dt <= settings.simultaneity_s:
+            if first_seen[c] - t0 <= settings.simultaneity_s:
                 total += settings.first_llr
-                reasons.append(
-                    "alerted first" if dt <= 0 else f"alerted within {dt:.0f} s of first"
-                )
             else:
                 total += settings.late_llr
-                reasons.append(f"first alerted {dt:.0f} s after the incident began")
-            if not any(d in evidence and evidence[d] & SYMPTOM_KINDS for d in down_c):
-                reasons.append("its dependencies are healthy")
         else:
             total += settings.silent_llr
-            reasons.insert(0, "raised no alert itself")
-        if explained_up:
-            explained_up.sort(key=lambda s: (up_c[s], s))
-            shown = ", ".join(
-                f"{s} ({up_c[s]} hop{'s' if up_c[s] > 1 else ''})" for s in explained_up[:4]
+        # Deterministic order: evidence, then alerting before silent, then (Occam) fewer
+        # dependencies within the hop limit (fewer hidden alternative causes), then name.
+        totals.append((-round(total, 9), not alerting, len(graph.down(c)), c))
+    totals.sort()
+    m = -totals[0][0]
+    z = sum(math.exp(-t[0] - m) for t in totals)
+    results: list[Ranked] = []
+    for neg, silent, _, c in totals[: settings.max_candidates]:
+        total = -neg
+        results.append(
+            Ranked(
+                c,
+                math.exp(total - m) / z,
+                total,
+                not silent,
+                _reasons(c, not silent, evidence, first_seen, t0, graph, settings),
             )
-            more = f" and {len(explained_up) - 4} more" if len(explained_up) > 4 else ""
-            reasons.append(f"explains symptoms of its callers {shown}{more}")
-        if explained_down:
-            reasons.append(f"explains traffic drops on {len(explained_down)} dependencies")
-        results.append(Ranked(c, 0.0, total, alerting, reasons))
-    m = max(r.llr for r in results)
-    z = sum(math.exp(r.llr - m) for r in results)
-    for r in results:
-        r.score = math.exp(r.llr - m) / z
-    # Deterministic order: evidence, then alerting before silent, then (Occam) the candidate
-    # with fewer dependencies within the hop limit (fewer hidden alternative causes), then name.
-    results.sort(
-        key=lambda r: (-round(r.llr, 9), not r.alerting, len(graph.down(r.service)), r.service)
-    )
-    return results[: settings.max_candidates]
+        )
+    return results
+
+
+def _reasons(
+    c: str,
+    alerting: bool,
+    evidence: Mapping[str, set[str]],
+    first_seen: Mapping[str, float],
+    t0: float,
+    graph: GraphIndex,
+    settings: RankSettings,
+) -> list[str]:
+    reasons: list[str] = []
+    explained_up: list[tuple[int, str]] = []
+    explained_down = 0
+    unhealthy_deps: list[str] = []
+    for s, rel, hops in _relations(c, evidence, graph):
+        kinds = evidence[s]
+        if rel == "up" and kinds & SYMPTOM_KINDS:
+            explained_up.append((hops, s))
+        elif rel == "down":
+            if kinds & SYMPTOM_KINDS:
+                unhealthy_deps.append(f"{s} ({'/'.join(sorted(kinds))})")
+            else:
+                explained_down += 1
+    if alerting:
+        reasons.append(f"alerts on itself: {'/'.join(sorted(evidence[c]))}")
+        dt = first_seen[c] - t0
+        if dt <= 0:
+            reasons.append("alerted first")
+        elif dt <= settings.simultaneity_s:
+            reasons.append(f"alerted within {dt:.0f} s of the first alert")
+        else:
+            reasons.append(f"first alerted {dt:.0f} s after the incident began")
+    else:
+        reasons.append("raised no alert itself")
+    if unhealthy_deps:
+        reasons.append("its dependencies are unhealthy: " + ", ".join(sorted(unhealthy_deps)[:3]))
+    elif alerting:
+        reasons.append("its dependencies are healthy")
+    if explained_up:
+        explained_up.sort()
+        shown = ", ".join(f"{s} ({h} hop{'s' if h > 1 else ''})" for h, s in explained_up[:4])
+        more = f" and {len(explained_up) - 4} more" if len(explained_up) > 4 else ""
+        reasons.append(f"explains symptoms of its callers {shown}{more}")
+    if explained_down:
+        reasons.append(f"explains traffic drops on {explained_down} dependencies")
+    return reasons
