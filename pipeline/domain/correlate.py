@@ -92,8 +92,9 @@ class CorrelationSettings:
     reopen_window_s: float = 60.0
     #: A member alert still firing after this long (no resolve ever came) counts as resolved.
     stale_after_s: float = 86_400.0
-    #: Merge incidents whose root causes turn out to be shared, and incidents opened within
-    #: ``burst_merge_s`` of each other that a later alert links (one storm split by arrival order).
+    #: Merge incidents whose root causes turn out to be shared, and an incident opened at most
+    #: ``burst_merge_s`` before an alert that links it to another open incident (one storm split
+    #: by arrival order).
     merge: bool = True
     burst_merge_s: float = 60.0
     #: N-of-M paging gates: (severity, n, window_s): page once n member alerts of at least this
@@ -717,14 +718,16 @@ class Correlator:
             ost = self._states.get(oid)
             if ost is None or ost is st or ost.inc.status is IncidentStatus.resolved:
                 continue
-            if abs(st.first_t - ost.first_t) <= self.settings.burst_merge_s or self._shares_cause(
-                st, ost
-            ):
+            # a fragment: the younger incident opened at most burst_merge_s before the alert
+            # that links it to the other one (one burst, split by arrival order)
+            young = at.timestamp() - max(st.first_t, ost.first_t) <= self.settings.burst_merge_s
+            shared = self._shares_cause(st, ost)
+            if young or shared:
                 target, src = (st, ost) if st.first_t <= ost.first_t else (ost, st)
                 why = (
                     f"same root cause {target.inc.root_cause}"
-                    if self._shares_cause(st, ost)
-                    else "opened together and linked by a later alert"
+                    if shared
+                    else "opened in the same burst and linked by a later alert"
                 )
                 events.extend(self._merge(target, src, at, why))
                 st = target

@@ -1,0 +1,234 @@
+"""``make bench-correlation``: quality on rca-dev next to two baselines, then correlator cost.
+
+1. Replays ``benchmarks/fixtures/rca-dev`` through the replay pipeline (dedup + correlator,
+   event time) and scores it with :mod:`pipeline.bench.rca_score` (definitions in the fixture's
+   README), next to the baselines of :mod:`pipeline.bench.baselines`.
+2. Measures the correlator alone in pure replay (``advance(t)`` + ``process(alert)`` per event,
+   like ``replay_alerts``) on synthetic storms over layered graphs of 100, 1,000 and 10,000
+   services: alerts/s on one core, and peak traced memory (tracemalloc, a separate run).
+
+Usage: ``python -m pipeline.bench.correlation [--no-cost] [--events N] [--json OUT]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.bench import baselines
+from pipeline.bench.rca_score import RcaScore, score
+from pipeline.bench.synthetic import layered_graph, storm
+from pipeline.domain.correlate import CorrelationSettings, Correlator
+from pipeline.domain.schemas import Alert, Incident
+from pipeline.domain.topology import Topology
+
+FIXTURES = Path(__file__).resolve().parents[2] / "benchmarks" / "fixtures" / "rca-dev"
+END_OF_TIME = 1e12
+
+
+def load_rca(directory: Path = FIXTURES) -> tuple[Topology, list[Alert], dict[str, Any]]:
+    topo = Topology.load(directory / "online-boutique.topology.yaml")
+    lines = (directory / "online-boutique.alerts.jsonl").read_bytes().splitlines()
+    dec = msgspec.json.Decoder(Alert)
+    alerts = [dec.decode(line) for line in lines if line.strip()]
+    truth = json.loads((directory / "online-boutique.truth.json").read_text())
+    return topo, alerts, truth
+
+
+def correlate_direct(
+    topology: Topology, alerts: Sequence[Alert], settings: CorrelationSettings | None = None
+) -> list[Incident]:
+    """The correlator alone, driven the way replay drives it (event-time clock)."""
+    c = Correlator(topology, settings)
+    final: dict[str, Incident] = {}
+    for a in alerts:
+        for ev in c.advance(a.epoch):
+            final[ev.incident.id] = ev.incident
+        for ev in c.process(a):
+            final[ev.incident.id] = ev.incident
+    for ev in c.advance(END_OF_TIME):
+        final[ev.incident.id] = ev.incident
+    for inc in c.incidents():
+        final[inc.id] = inc
+    return [inc for inc in final.values() if not inc.merged_into]
+
+
+def stormwatch_incidents(
+    topology: Topology, alerts: Sequence[Alert], settings: CorrelationSettings | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    try:
+        from pipeline.offline.replay import replay_alerts
+    except ImportError:  # pragma: no cover - replay not available
+        incs, how = correlate_direct(topology, alerts, settings), "correlator (direct)"
+    else:
+        incs, how = replay_alerts(topology, alerts, settings), "replay_alerts"
+    out = [msgspec.to_builtins(i) for i in incs]
+    out.sort(key=lambda d: (d["opened_at"], d["id"]))  # replay output: opening order
+    return out, how
+
+
+def quality(console: Console) -> dict[str, RcaScore]:
+    topo, alerts, truth = load_rca()
+    sw, how = stormwatch_incidents(topo, alerts)
+    methods: dict[str, RcaScore] = {
+        "stormwatch": score(truth, sw),
+        "5-min windows, earliest service": score(
+            truth, baselines.time_windows(alerts, topo, rank="earliest")
+        ),
+        "5-min windows, most downstream": score(
+            truth, baselines.time_windows(alerts, topo, rank="downstream")
+        ),
+        "Alertmanager group_by [service]": score(
+            truth, baselines.alertmanager_group_by_service(alerts)
+        ),
+    }
+    n_firing = sum(1 for a in alerts if a.status.value == "firing")
+    t = Table(
+        title=f"rca-dev (Online Boutique, {len(truth['faults'])} faults, {n_firing} firing alerts)"
+        f" - stormwatch via {how}"
+    )
+    cols = ["method", "AC@1", "AC@3", "AC@1*", "AC@3*", "pair P", "pair R", "pair F1"]
+    cols += ["noise", "compr.", "incidents"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "method" else "right")
+    for name, r in methods.items():
+        t.add_row(
+            name,
+            *(
+                f"{v:.2f}"
+                for v in (
+                    r.ac1,
+                    r.ac3,
+                    r.ac1_star,
+                    r.ac3_star,
+                    r.pair_precision,
+                    r.pair_recall,
+                    r.pair_f1,
+                    r.noise,
+                    r.compression,
+                )
+            ),
+            str(r.incidents),
+        )
+    console.print(t)
+    for name, r in methods.items():
+        console.print(
+            f"{name:34s} AC@1={r.ac1:.2f} AC@3={r.ac3:.2f} pairF1={r.pair_f1:.2f}", highlight=False
+        )
+    return methods
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _drive(topo: Topology, alerts: Sequence[Alert]) -> tuple[Correlator, int]:
+    c = Correlator(topo)
+    peak_tracked = 0
+    for i, a in enumerate(alerts):
+        c.advance(a.epoch)
+        c.process(a)
+        if i & 1023 == 0:
+            peak_tracked = max(peak_tracked, len(c.incidents()))
+    c.advance(END_OF_TIME)
+    return c, peak_tracked
+
+
+def cost(console: Console, events: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    plan = [(100, events), (1000, events // 2), (1000, events), (1000, 2 * events)]
+    plan.append((10_000, events))
+    for n, n_events in plan:
+        topo = layered_graph(n)
+        alerts = storm(topo, n_events)
+        holder: dict[str, Any] = {}
+
+        def run(
+            topo: Topology = topo, alerts: list[Alert] = alerts, holder: dict[str, Any] = holder
+        ) -> None:
+            holder["c"], holder["peak"] = _drive(topo, alerts)
+
+        elapsed = _timed(run)
+        n_incidents = len({e for e in holder["c"].incidents()})
+        del holder["c"]
+        # memory: a separate traced run over the same storm (tracemalloc slows it down)
+        mem_alerts = alerts
+        gc.collect()
+        tracemalloc.start()
+        c, _ = _drive(topo, mem_alerts)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        del c
+        rows.append(
+            {
+                "services": n,
+                "edges": topo.graph.number_of_edges(),
+                "events": len(alerts),
+                "seconds": elapsed,
+                "alerts_per_s": len(alerts) / elapsed,
+                "peak_mib": peak / 2**20,
+                "mem_events": len(mem_alerts),
+                "peak_tracked": holder["peak"],
+                "left_tracked": n_incidents,
+            }
+        )
+    t = Table(title="Correlator cost, pure replay on synthetic storms (one core)")
+    for c_ in (
+        "services",
+        "edges",
+        "alert events",
+        "seconds",
+        "alerts/s",
+        "peak MiB (tracemalloc)",
+        "max tracked incidents",
+    ):
+        t.add_column(c_, justify="right")
+    for r in rows:
+        t.add_row(
+            f"{r['services']:,}",
+            f"{r['edges']:,}",
+            f"{r['events']:,}",
+            f"{r['seconds']:.2f}",
+            f"{r['alerts_per_s']:,.0f}",
+            f"{r['peak_mib']:.1f}",
+            str(r["peak_tracked"]),
+        )
+    console.print(t)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--no-cost", action="store_true", help="skip the synthetic cost runs")
+    p.add_argument("--events", type=int, default=100_000, help="alert events per cost run")
+    p.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = p.parse_args(argv)
+    console = Console(width=140)
+    console.print(f"stormwatch bench-correlation, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    methods = quality(console)
+    rows = [] if args.no_cost else cost(console, args.events)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"quality": {k: v.as_dict() for k, v in methods.items()}, "cost": rows}, indent=1
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
