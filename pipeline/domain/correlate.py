@@ -549,11 +549,20 @@ class Correlator:
         st.members.append(_Member(fp, service, kind, sev, t, len(inc.alerts)))
         inc.alerts.append(ref)
         inc.alert_ids.append(alert.id)
+        prev_id = self._fp_index.get(fp)
+        if prev_id is not None and prev_id != inc.id:
+            prev_st = self._states.get(prev_id)
+            if prev_st is not None and fp in prev_st.firing:
+                # the series moved to this incident: its old firing entry is superseded
+                self._mark_resolved(prev_st, prev_st.firing.pop(fp), t)
+                self._schedule(prev_st)
         st.firing[fp] = idx
         st.fp_last[fp] = idx
         times = st.fires.get(fp)
         if times is None:
-            st.fires[fp] = [t]
+            # carry the series' recent fires over from the incident it last belonged to
+            prev = self._states.get(self._fp_index.get(fp, ""))
+            st.fires[fp] = [*prev.fires.get(fp, ()), t] if prev is not None else [t]
         else:
             times.append(t)
             if len(times) > 2 * s.flap_min_fires:
@@ -819,6 +828,9 @@ class Correlator:
             ids.add(iid)
         else:
             return
+        if self.settings.shared_dependency:
+            for d in self.graph.deps1(service):
+                self._dep_index.setdefault(d, set()).add(iid)
 
     def _index_labels(self, st: _State, labels: dict[str, str]) -> None:
         for key in self._link_labels:

@@ -1,0 +1,60 @@
+"""The rca scorer reproduces the README's definitions and the baseline figures it quotes."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.bench import baselines
+from pipeline.bench.correlation import FIXTURES, load_rca
+from pipeline.bench.rca_score import score
+
+TRUTH = {
+    "faults": [
+        {"fault_id": "f1", "root_cause_service": "db"},
+        {"fault_id": "f2", "root_cause_service": "api"},
+        {"fault_id": "f3", "root_cause_service": "web"},
+    ],
+    "alert_fault": {"a1": "f1", "a2": "f1", "a3": "f2", "a4": "f2", "b1": None, "b2": None},
+}
+
+
+def test_definitions_on_a_toy_case() -> None:
+    incs = [
+        {
+            "id": "i1",
+            "alert_ids": ["a1", "a2", "b1"],
+            "root_cause": "api",
+            "root_cause_candidates": [
+                {"service": "api", "score": 0.6},
+                {"service": "db", "score": 0.4},
+            ],
+        },
+        {"id": "i2", "alert_ids": ["a3"], "root_cause": "api"},
+        {"id": "i3", "alert_ids": ["a4", "b2"], "root_cause": "web"},
+    ]
+    r = score(TRUTH, incs)
+    assert r.ac1 == pytest.approx(1 / 3)  # f2 hit (tie between i2/i3: first listed), f3 no alerts
+    assert r.ac3 == pytest.approx(2 / 3)
+    assert r.ac1_star == pytest.approx(1 / 2)
+    assert r.pair_precision == pytest.approx(1.0) and r.pair_recall == pytest.approx(0.5)
+    assert r.noise == pytest.approx(1.0)
+    assert r.compression == pytest.approx(1 - 3 / 6)
+
+
+def test_last_line_per_id_counts() -> None:
+    incs = [
+        {"id": "i1", "alert_ids": ["a1"], "root_cause": "x"},
+        {"id": "i1", "alert_ids": ["a1", "a2"], "root_cause": "db"},
+    ]
+    assert score(TRUTH, incs).ac1 == pytest.approx(1 / 3)
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="rca-dev fixtures missing")
+def test_baselines_reproduce_readme_figures() -> None:
+    topo, alerts, truth = load_rca()
+    w = score(truth, baselines.time_windows(alerts, topo, rank="earliest"))
+    assert (round(w.ac1, 2), round(w.ac3, 2), round(w.pair_f1, 2)) == (0.57, 0.75, 0.84)
+    d = score(truth, baselines.time_windows(alerts, topo, rank="downstream"))
+    assert (round(d.ac1, 2), round(d.ac3, 2), round(d.pair_f1, 2)) == (0.46, 0.64, 0.84)
+    am = score(truth, baselines.alertmanager_group_by_service(alerts))
+    assert (round(am.ac1, 2), round(am.ac3, 2), round(am.pair_f1, 2)) == (0.73, 0.73, 0.34)
