@@ -25,6 +25,7 @@ from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.metrics import Metrics
 from pipeline.app.topics import repartition_topic
 from pipeline.config import Settings
+from pipeline.domain.dedup import fingerprints_of
 from pipeline.domain.normalize import NormalizeError, normalize
 from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import (
@@ -328,12 +329,11 @@ class Worker:
         # unkeyed producers spread one series over partitions: restore event order per batch
         alerts.sort(key=_event_time)
         started = time.perf_counter()
-        known = await asyncio.to_thread(
-            self.store.dedup_states, (fp for fp in _fingerprints(alerts))
-        )
+        fps = fingerprints_of(alerts)
+        known = await asyncio.to_thread(self.store.dedup_states, fps)
         self.metrics.stage_seconds.labels("dedup").observe(time.perf_counter() - started)
         started = time.perf_counter()
-        outcome = pipe.process(alerts, known)
+        outcome = pipe.process(alerts, known, fps)
         if alerts:
             newest = max(a.epoch for a in alerts)
             self.event_clock[partition] = max(self.event_clock.get(partition, 0.0), newest)
@@ -416,9 +416,3 @@ class Worker:
 
 def _event_time(alert: Alert) -> float:
     return alert.epoch
-
-
-def _fingerprints(alerts: Iterable[Alert]) -> list[str]:
-    from pipeline.domain.fingerprint import fingerprint
-
-    return [fingerprint(a) for a in alerts]

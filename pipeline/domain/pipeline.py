@@ -65,9 +65,15 @@ class AlertPipeline:
         self.scorer = scorer
         self._scores: dict[str, list[tuple[float, float]]] = {}
 
-    def process(self, alerts: list[Alert], known: Mapping[str, str | None]) -> BatchOutcome:
-        """Run one batch of normalized alerts through every stage."""
-        fps = fingerprints_of(alerts)
+    def process(
+        self,
+        alerts: list[Alert],
+        known: Mapping[str, str | None],
+        fps: list[str] | None = None,
+    ) -> BatchOutcome:
+        """Run one batch of normalized alerts through every stage (``fps``: their
+        fingerprints, when the caller already computed them to look up ``known``)."""
+        fps = fps if fps is not None else fingerprints_of(alerts)
         dd = deduplicate(alerts, fps, known)
         outcome = BatchOutcome(
             dedup_states=dd.new_states, received=len(alerts), duplicates=dd.duplicates
