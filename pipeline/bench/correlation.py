@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.bench import baselines
@@ -104,7 +105,7 @@ def quality(console: Console) -> dict[str, RcaScore]:
         t.add_column(c, justify="left" if c == "method" else "right")
     for name, r in methods.items():
         t.add_row(
-            name,
+            escape(name),
             *(
                 f"{v:.2f}"
                 for v in (
@@ -124,7 +125,8 @@ def quality(console: Console) -> dict[str, RcaScore]:
     console.print(t)
     for name, r in methods.items():
         console.print(
-            f"{name:34s} AC@1={r.ac1:.2f} AC@3={r.ac3:.2f} pairF1={r.pair_f1:.2f}", highlight=False
+            f"{escape(name):34s} AC@1={r.ac1:.2f} AC@3={r.ac3:.2f} pairF1={r.pair_f1:.2f}",
+            highlight=False,
         )
     return methods
 

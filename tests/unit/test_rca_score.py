@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pipeline.bench import baselines
@@ -19,7 +21,7 @@ TRUTH = {
 
 
 def test_definitions_on_a_toy_case() -> None:
-    incs = [
+    incs: list[dict[str, Any]] = [
         {
             "id": "i1",
             "alert_ids": ["a1", "a2", "b1"],
