@@ -1,0 +1,112 @@
+"""Minimal Faust apps for the Faust ceiling of ``make bench``, with the worker's settings.
+
+``consume``: an agent that only counts, batching with ``stream.take_events`` like the worker.
+``forward``: the same, but every message is sent on to another topic (``await send`` per
+message, then one ``gather`` per batch, exactly as the worker's ingest agent does).
+
+Each run consumes ``--count`` messages already on ``--topic`` (created and filled by the
+caller), then writes ``{"count", "first", "last", "seconds", "rate"}`` (first message seen ->
+last message counted, or last send acknowledged) as JSON to ``--result`` and waits to be
+killed. Usage::
+
+    python -m pipeline.bench.faust_ceiling consume --bootstrap H:P --topic T --count N \
+        --result OUT.json [--out-topic T2] [--batch 500] [--within 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import faust
+
+
+def build_app(args: argparse.Namespace) -> faust.App:
+    """A Faust app with the settings :class:`pipeline.app.worker.Worker` uses."""
+    rebalance = args.rebalance_timeout
+    app = faust.App(
+        f"ceiling-{args.mode}-{uuid.uuid4().hex[:6]}",
+        broker=f"kafka://{args.bootstrap}",
+        web_enabled=False,
+        store="memory://",
+        topic_partitions=args.partitions,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        broker_rebalance_timeout=rebalance,
+        broker_session_timeout=min(rebalance, 60.0),
+        broker_heartbeat_interval=min(3.0, rebalance / 3),
+        broker_max_poll_interval=max(rebalance, 10.0),
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=max(4096, args.batch * 4),
+        broker_commit_every=max(1000, args.batch),
+        broker_commit_interval=1.0,
+        producer_linger=0.002,
+        producer_acks=-1,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+    source = app.topic(args.topic, key_type=bytes, value_type=bytes)
+    sink = app.topic(args.out_topic or args.topic + ".out", key_type=bytes, value_type=bytes)
+    state: dict[str, Any] = {"n": 0, "first": 0.0, "done": False}
+
+    def finish() -> None:
+        if state["done"]:
+            return
+        state["done"] = True
+        last = time.perf_counter()
+        seconds = last - state["first"]
+        result = {
+            "mode": args.mode,
+            "count": state["n"],
+            "seconds": seconds,
+            "rate": state["n"] / seconds if seconds > 0 else 0.0,
+        }
+        tmp = Path(str(args.result) + ".tmp")
+        tmp.write_text(json.dumps(result))
+        os.replace(tmp, args.result)
+
+    @app.agent(source, name="ceiling")
+    async def ceiling(stream: Any) -> None:
+        async for events in stream.take_events(args.batch, within=args.within):
+            if not state["first"]:
+                state["first"] = time.perf_counter()
+            if args.mode == "forward":
+                sends = []
+                for event in events:
+                    msg = event.message
+                    sends.append(await sink.send(key=msg.key, value=msg.value))
+                await asyncio.gather(*sends)
+            state["n"] += len(events)
+            if state["n"] >= args.count:
+                finish()
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m pipeline.bench.faust_ceiling")
+    p.add_argument("mode", choices=["consume", "forward"])
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--out-topic")
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--result", type=Path, required=True)
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--within", type=float, default=0.05)
+    p.add_argument("--rebalance-timeout", type=float, default=3.0)
+    args = p.parse_args(argv)
+    app = build_app(args)
+    faust.Worker(
+        app, loglevel="WARNING", quiet=True, redirect_stdouts=False
+    ).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

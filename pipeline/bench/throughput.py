@@ -1,0 +1,813 @@
+"""``make bench``: end-to-end throughput of the streaming worker next to its ceilings and a peer.
+
+On one Tansu broker and one redis-server started here (``pipeline.app.localstack``):
+
+1. transport ceiling: confluent-kafka produce and consume rates for storm-sized messages;
+2. Faust ceiling: :mod:`pipeline.bench.faust_ceiling` subprocesses with the worker's settings,
+   an agent that only consumes (``take_events`` batches) and one that also forwards;
+3. full pipeline: the real worker (``python -m pipeline worker``) on a pre-produced storm over a
+   generated 1,000-service topology (:mod:`pipeline.bench.storm`): alerts/s until it has
+   processed them all (``stormwatch_stage_items_total{stage="dedup"}`` on its /metrics), peak
+   RSS, Redis commands per alert; then p50/p95/p99 of ``stormwatch_alert_processing_seconds``
+   with alerts produced at half that rate, and 1 vs 2 workers on 4 by-domain partitions;
+4. peer: Prometheus Alertmanager ingesting the same alerts through ``POST /api/v2/alerts``;
+5. ratios.
+
+Usage: ``python -m pipeline.bench.throughput [--alerts N] [--quick] [--budget-s S] [--json OUT]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.app.localstack import Service, free_port, start_broker, start_redis
+from pipeline.bench import storm as storm_mod
+
+ROOT = Path(__file__).resolve().parents[2]
+console = Console()
+Messages = Sequence[tuple[bytes, bytes]]
+
+
+def log(msg: str) -> None:
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}")
+
+
+# --- Kafka helpers ----------------------------------------------------------------------------
+
+
+def create_topics(bootstrap: str, names: Sequence[str], partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(n, num_partitions=partitions) for n in names])
+    for future in futures.values():
+        future.result(timeout=30)
+
+
+def _producer(bootstrap: str) -> Producer:
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.kbytes": 1_048_576,
+            "batch.num.messages": 10_000,
+        }
+    )
+
+
+def produce(bootstrap: str, topic: str, messages: Messages) -> float:
+    """Produce all messages as fast as possible; return the rate (messages/s incl. flush)."""
+    producer = _producer(bootstrap)
+    started = time.perf_counter()
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.01)
+    remaining = producer.flush(60)
+    if remaining:
+        raise RuntimeError(f"{remaining} messages not delivered to {topic}")
+    return len(messages) / (time.perf_counter() - started)
+
+
+def produce_paced(bootstrap: str, topic: str, messages: Messages, rate: float) -> float:
+    """Produce at about ``rate`` messages/s in 10 ms slices; return the achieved rate."""
+    producer = _producer(bootstrap)
+    slice_s = 0.01
+    per_slice = max(1, round(rate * slice_s))
+    started = time.perf_counter()
+    for i in range(0, len(messages), per_slice):
+        due = started + (i / per_slice) * slice_s
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        for key, value in messages[i : i + per_slice]:
+            producer.produce(topic, value, key=key)
+        producer.poll(0)
+    producer.flush(60)
+    return len(messages) / (time.perf_counter() - started)
+
+
+def consume_rate(bootstrap: str, topic: str, count: int, timeout_s: float = 120) -> float:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+            "max.poll.interval.ms": 6000,
+            "fetch.max.bytes": 52_428_800,
+            "log_level": 2,
+        }
+    )
+    consumer.subscribe([topic])
+    seen = 0
+    first = 0.0
+    deadline = time.monotonic() + timeout_s
+    try:
+        while seen < count and time.monotonic() < deadline:
+            batch = consumer.consume(num_messages=10_000, timeout=0.5)
+            good = sum(1 for m in batch if not m.error())
+            if good and not first:
+                first = time.perf_counter()
+            seen += good
+        last = time.perf_counter()
+    finally:
+        consumer.close()
+    if seen < count:
+        raise RuntimeError(f"consumed only {seen} of {count} from {topic}")
+    return seen / (last - first)
+
+
+def cycle(messages: Messages, n: int) -> list[tuple[bytes, bytes]]:
+    return [messages[i % len(messages)] for i in range(n)]
+
+
+# --- 1. transport ceiling ---------------------------------------------------------------------
+
+
+def transport_ceiling(bootstrap: str, messages: Messages, partitions: int) -> dict[str, float]:
+    topic = f"bench.transport.{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, [topic], partitions)
+    produced = produce(bootstrap, topic, messages)
+    consumed = consume_rate(bootstrap, topic, len(messages))
+    return {"produce": produced, "consume": consumed}
+
+
+# --- 2. Faust ceiling -------------------------------------------------------------------------
+
+
+def faust_ceiling(
+    bootstrap: str, mode: str, messages: Messages, partitions: int, timeout_s: float
+) -> dict[str, Any]:
+    ns = f"bench.faust.{mode}.{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, [ns, ns + ".out"], partitions)
+    produce(bootstrap, ns, messages)
+    result = Path(tempfile.mkdtemp(prefix="sw-ceiling-")) / "result.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.bench.faust_ceiling",
+        mode,
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        ns,
+        "--out-topic",
+        ns + ".out",
+        "--count",
+        str(len(messages)),
+        "--partitions",
+        str(partitions),
+        "--result",
+        str(result),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not result.exists():
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                raise RuntimeError(f"faust_ceiling {mode} exited {proc.returncode}: {err}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"faust_ceiling {mode} did not finish in {timeout_s:.0f} s")
+            time.sleep(0.2)
+        data: dict[str, Any] = json.loads(result.read_text())
+        return data
+    finally:
+        _kill(proc)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+
+
+# --- 3. full pipeline -------------------------------------------------------------------------
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if m:
+            labels = dict(_LABEL.findall(m.group(2) or ""))
+            out.append((m.group(1), labels, float(m.group(3))))
+    return out
+
+
+def scrape(port: int) -> list[tuple[str, dict[str, str], float]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return parse_metrics(resp.read().decode())
+    except OSError:
+        return []
+
+
+def processed(samples: list[tuple[str, dict[str, str], float]]) -> float:
+    return sum(
+        v
+        for name, labels, v in samples
+        if name == "stormwatch_stage_items_total" and labels.get("stage") == "dedup"
+    )
+
+
+def latency_buckets(samples: list[tuple[str, dict[str, str], float]]) -> dict[float, float]:
+    return {
+        float(labels["le"]): v
+        for name, labels, v in samples
+        if name == "stormwatch_alert_processing_seconds_bucket"
+    }
+
+
+def quantile(buckets: dict[float, float], q: float) -> float:
+    """Quantile from cumulative histogram buckets, linear within a bucket (like PromQL)."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0.0
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    prev_b, prev_c = 0.0, 0.0
+    for b in bounds:
+        c = buckets[b]
+        if c >= rank:
+            if b == float("inf"):
+                return prev_b
+            return prev_b + (b - prev_b) * ((rank - prev_c) / max(c - prev_c, 1e-12))
+        prev_b, prev_c = b, c
+    return prev_b
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class Tenant:
+    """One isolated pipeline deployment: app id, topics, Redis prefix, worker processes."""
+
+    bootstrap: str
+    redis_url: str
+    topology: Path
+    partitions: int
+    ns: str = field(default_factory=lambda: f"bench{uuid.uuid4().hex[:6]}")
+    workers: list[tuple[subprocess.Popen[bytes], int]] = field(default_factory=list)
+
+    def topic(self, name: str) -> str:
+        return f"{self.ns}.{name}"
+
+    def env(self, web_port: int) -> dict[str, str]:
+        return {
+            **os.environ,
+            "STORMWATCH_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
+            "STORMWATCH_REDIS__URL": self.redis_url,
+            "STORMWATCH_REDIS__KEY_PREFIX": f"{self.ns}:",
+            "STORMWATCH_TOPOLOGY": str(self.topology),
+            "STORMWATCH_WORKER__APP_ID": self.ns,
+            "STORMWATCH_WORKER__WEB_PORT": str(web_port),
+            "STORMWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
+            "STORMWATCH_WORKER__CLOCK": "event",
+            "STORMWATCH_TOPICS__PARTITIONS": str(self.partitions),
+            "STORMWATCH_TOPICS__ALERTS_RAW": self.topic("alerts.raw"),
+            "STORMWATCH_TOPICS__METRICS_RAW": self.topic("metrics.raw"),
+            "STORMWATCH_TOPICS__DLQ": self.topic("alerts.dlq"),
+            "STORMWATCH_TOPICS__INCIDENTS": self.topic("incidents"),
+            "STORMWATCH_TOPICS__FEEDBACK": self.topic("feedback"),
+            "STORMWATCH_TOPICS__REMEDIATIONS": self.topic("remediations"),
+            "STORMWATCH_LOG_LEVEL": "warning",
+        }
+
+    def create_topics(self) -> None:
+        names = [
+            self.topic(n)
+            for n in ("alerts.raw", "metrics.raw", "alerts.dlq", "incidents", "feedback")
+        ]
+        names += [self.topic("remediations"), f"{self.ns}-alerts-by-domain"]
+        create_topics(self.bootstrap, names, self.partitions)
+
+    def start_workers(self, n: int) -> None:
+        for _ in range(n):
+            port = free_port()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pipeline", "worker"],
+                env=self.env(port),
+                cwd=ROOT,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+            )
+            self.workers.append((proc, port))
+        deadline = time.monotonic() + 90
+        for proc, port in self.workers:
+            while not _healthy(port):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"worker exited ({proc.returncode}) at start-up")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("worker not healthy after 90 s")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for proc, _ in self.workers:
+            _kill(proc)
+        self.workers.clear()
+
+    def counts(self) -> list[float]:
+        return [processed(scrape(port)) for _, port in self.workers]
+
+    def rss(self) -> list[int]:
+        out = []
+        for proc, _ in self.workers:
+            try:
+                out.append(psutil.Process(proc.pid).memory_info().rss)
+            except psutil.Error:
+                out.append(0)
+        return out
+
+
+@dataclass
+class Run:
+    alerts: int
+    processed: float
+    seconds: float
+    rate: float
+    finished: bool
+    peak_rss: list[int]
+    rss_samples: list[tuple[float, int]]
+    redis_cmds_per_alert: float = 0.0
+    top_commands: list[tuple[str, float]] = field(default_factory=list)
+
+
+def _redis_stats(r: redis.Redis) -> tuple[int, dict[str, int]]:
+    info: Any = r.info("commandstats")
+    calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()}
+    stats: Any = r.info("stats")
+    return int(stats["total_commands_processed"]), calls
+
+
+def drive(
+    tenant: Tenant, n_workers: int, total: int, budget_s: float, r: redis.Redis | None = None
+) -> Run:
+    """Start ``n_workers`` on a pre-produced backlog of ``total`` alerts; measure until done.
+
+    The rate is taken from the moment every worker has processed something (so start-up and
+    the initial rebalance are excluded) to the moment the last alert is counted.
+    """
+    before = _redis_stats(r) if r is not None else None
+    tenant.start_workers(n_workers)
+    t_start = time.perf_counter()
+    t0, c0 = 0.0, 0.0
+    peak = [0] * n_workers
+    rss_samples: list[tuple[float, int]] = []
+    done = 0.0
+    last_t = t_start
+    while True:
+        counts = tenant.counts()
+        now = time.perf_counter()
+        done = sum(counts)
+        rss = tenant.rss()
+        peak = [max(a, b) for a, b in zip(peak, rss, strict=True)]
+        rss_samples.append((done, sum(rss)))
+        if not t0 and all(c > 0 for c in counts):
+            t0, c0 = now, done
+        if done > 0:
+            last_t = now
+        if done >= total:
+            break
+        if now - t_start > budget_s:
+            break
+        for proc, _ in tenant.workers:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited ({proc.returncode}) during the run")
+        time.sleep(0.25)
+    if not t0:  # a worker never got a partition with work: measure the whole run
+        t0, c0 = t_start, 0.0
+    seconds = max(last_t - t0, 1e-9)
+    run = Run(
+        alerts=total,
+        processed=done,
+        seconds=seconds,
+        rate=(done - c0) / seconds,
+        finished=done >= total,
+        peak_rss=peak,
+        rss_samples=rss_samples,
+    )
+    if r is not None and before is not None:
+        after = _redis_stats(r)
+        run.redis_cmds_per_alert = (after[0] - before[0]) / max(done, 1)
+        deltas = {k: (v - before[1].get(k, 0)) / max(done, 1) for k, v in after[1].items()}
+        run.top_commands = sorted(deltas.items(), key=lambda kv: -kv[1])[:5]
+    return run
+
+
+def latency_at(
+    tenant: Tenant, messages: Messages, rate: float, timeout_s: float
+) -> dict[str, float]:
+    """One worker, alerts produced at ``rate``; quantiles of the worker's latency histogram."""
+    tenant.start_workers(1)
+    port = tenant.workers[0][1]
+    # warm-up: a few alerts so the consumer group has settled before the paced run
+    warm, paced = messages[:200], messages[200:]
+    produce(tenant.bootstrap, tenant.topic("alerts.raw"), warm)
+    deadline = time.monotonic() + 60
+    while processed(scrape(port)) < len(warm) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    before = latency_buckets(scrape(port))
+    achieved = produce_paced(tenant.bootstrap, tenant.topic("alerts.raw"), paced, rate)
+    deadline = time.monotonic() + timeout_s
+    samples = scrape(port)
+    while processed(samples) < len(messages) and time.monotonic() < deadline:
+        time.sleep(0.25)
+        samples = scrape(port)
+    after = latency_buckets(samples)
+    diff = {b: after[b] - before.get(b, 0.0) for b in after}
+    return {
+        "rate": achieved,
+        "p50": quantile(diff, 0.5),
+        "p95": quantile(diff, 0.95),
+        "p99": quantile(diff, 0.99),
+        "observed": diff.get(float("inf"), 0.0),
+        "processed": processed(samples) - len(warm),
+    }
+
+
+# --- 4. Alertmanager --------------------------------------------------------------------------
+
+AM_CONFIG = """\
+route:
+  receiver: blackhole
+  group_by: ['service']
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 4h
+receivers:
+  - name: blackhole
+"""
+
+
+def alertmanager_binary(console_note: Callable[[str], None]) -> str | None:
+    found = shutil.which("prometheus-alertmanager")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        console_note("Alertmanager skipped: not installed and not root (apt-get needs root)")
+        return None
+    console_note("installing prometheus-alertmanager with apt-get")
+    proc = subprocess.run(
+        ["apt-get", "install", "-y", "prometheus-alertmanager"],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        capture_output=True,
+        check=False,
+    )
+    found = shutil.which("prometheus-alertmanager")
+    if not found:
+        tail = proc.stderr.decode()[-300:]
+        console_note(f"Alertmanager skipped: apt-get install failed ({tail.strip()})")
+    return found
+
+
+def to_alertmanager(values: Sequence[bytes], now: float) -> list[dict[str, Any]]:
+    """Canonical alerts -> Alertmanager v2 postable alerts, event times shifted to now."""
+    decoded = [json.loads(v) for v in values]
+    if not decoded:
+        return []
+    last = datetime.fromisoformat(decoded[-1]["timestamp"].replace("Z", "+00:00")).timestamp()
+    out = []
+    for a in decoded:
+        at = datetime.fromisoformat(a["timestamp"].replace("Z", "+00:00")).timestamp()
+        ts = datetime.fromtimestamp(now - (last - at), UTC).isoformat()
+        item: dict[str, Any] = {
+            "labels": {
+                **a.get("labels", {}),
+                "alertname": a["name"],
+                "service": a["service"],
+                "severity": a["severity"],
+            },
+            "annotations": a.get("annotations", {}),
+            "startsAt": ts,
+        }
+        if a["status"] == "resolved":
+            item["endsAt"] = ts
+        out.append(item)
+    return out
+
+
+def alertmanager_rate(
+    values: Sequence[bytes], batch: int, clients: int, note: Callable[[str], None]
+) -> dict[str, Any] | None:
+    binary = alertmanager_binary(note)
+    if binary is None:
+        return None
+    workdir = Path(tempfile.mkdtemp(prefix="sw-am-"))
+    (workdir / "am.yml").write_text(AM_CONFIG)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={workdir / 'am.yml'}",
+            f"--storage.path={workdir}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    note("Alertmanager skipped: it did not become ready")
+                    return None
+                time.sleep(0.2)
+        bodies = [
+            json.dumps(to_alertmanager(values[i : i + batch], time.time())).encode()
+            for i in range(0, len(values), batch)
+        ]
+        errors: list[str] = []
+
+        def post(mine: list[bytes]) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            for body in mine:
+                conn.request("POST", "/api/v2/alerts", body, {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    errors.append(f"HTTP {resp.status}")
+            conn.close()
+
+        threads = [
+            threading.Thread(target=post, args=(bodies[k::clients],)) for k in range(clients)
+        ]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - started
+        rss = psutil.Process(proc.pid).memory_info().rss
+        if errors:
+            note(f"Alertmanager answered {len(errors)} batches with errors, e.g. {errors[0]}")
+        return {"rate": len(values) / seconds, "alerts": len(values), "rss": rss}
+    finally:
+        _kill(proc)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
+def _r(x: float) -> str:
+    return f"{x:,.0f}/s"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m pipeline.bench.throughput", description=__doc__)
+    p.add_argument("--alerts", type=int, default=1_000_000, help="alerts for the full pipeline")
+    p.add_argument("--quick", action="store_true", help="50,000 alerts, smaller ceilings")
+    p.add_argument("--budget-s", type=float, default=300, help="max seconds for the 1M run")
+    p.add_argument("--transport", type=int, default=500_000, help="messages, transport ceiling")
+    p.add_argument("--faust", type=int, default=200_000, help="messages, Faust ceilings")
+    p.add_argument("--scale-alerts", type=int, default=200_000, help="alerts, 1 vs 2 workers")
+    p.add_argument("--latency-s", type=float, default=30, help="seconds of paced production")
+    p.add_argument("--am-alerts", type=int, default=200_000, help="alerts for Alertmanager")
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--no-alertmanager", action="store_true")
+    p.add_argument("--no-scaling", action="store_true")
+    p.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.alerts = min(args.alerts, 50_000)
+        args.transport = min(args.transport, 100_000)
+        args.faust = min(args.faust, 50_000)
+        args.scale_alerts = min(args.scale_alerts, 50_000)
+        args.am_alerts = min(args.am_alerts, 50_000)
+        args.latency_s = min(args.latency_s, 10)
+        args.budget_s = min(args.budget_s, 120)
+    notes: list[str] = []
+
+    def note(msg: str) -> None:
+        notes.append(msg)
+        log(f"[yellow]{msg}[/yellow]")
+
+    cpu = os.cpu_count() or 1
+    log(f"{cpu} CPU cores; generating the storm ({args.alerts:,} alerts, 1,000 services)")
+    paced_guess = 200_000
+    storm = storm_mod.generate(args.alerts + paced_guess + args.scale_alerts)
+    main_msgs = storm.messages[: args.alerts]
+    rest = storm.messages[args.alerts :]
+    workdir = Path(tempfile.mkdtemp(prefix="sw-bench-"))
+    topo_path = workdir / "topology.yaml"
+    topo_path.write_text(storm_mod.topology_yaml(storm.topology))
+    log(f"mean alert size {storm.mean_size:.0f} B, topology {topo_path}")
+
+    broker = start_broker(log_path=workdir / "tansu.log")
+    redis_service: Service | None = None
+    fig: dict[str, Any] = {"cpu": cpu, "alert_bytes": storm.mean_size, "notes": notes}
+    try:
+        redis_service = start_redis()
+        r = redis.Redis.from_url(redis_service.url)
+        bootstrap = broker.url
+
+        log(f"1. transport ceiling, {args.transport:,} messages")
+        fig["transport"] = transport_ceiling(
+            bootstrap, cycle(storm.messages, args.transport), args.partitions
+        )
+        log(f"   {fig['transport']}")
+
+        log(f"2. Faust ceilings, {args.faust:,} messages each")
+        for mode in ("consume", "forward"):
+            fig[f"faust_{mode}"] = faust_ceiling(
+                bootstrap, mode, cycle(storm.messages, args.faust), args.partitions, 600
+            )
+            log(f"   {mode}: {fig[f'faust_{mode}']}")
+
+        log(f"3. full pipeline, 1 worker, {len(main_msgs):,} alerts pre-produced")
+        tenant = Tenant(bootstrap, redis_service.url, topo_path, args.partitions)
+        tenant.create_topics()
+        produce(bootstrap, tenant.topic("alerts.raw"), main_msgs)
+        try:
+            run1 = drive(tenant, 1, len(main_msgs), args.budget_s, r)
+        finally:
+            tenant.stop()
+        fig["pipeline"] = run1
+        if not run1.finished:
+            note(
+                f"full pipeline: {run1.processed:,.0f} of {len(main_msgs):,} alerts processed "
+                f"within the {args.budget_s:.0f} s budget; the rate is over those"
+            )
+        log(f"   {run1.rate:,.0f} alerts/s over {run1.processed:,.0f} alerts")
+
+        half = run1.rate / 2
+        n_paced = min(len(rest), int(half * args.latency_s) + 200)
+        log(f"   latency at half the max rate: {half:,.0f} alerts/s for ~{args.latency_s:.0f} s")
+        lat_tenant = Tenant(bootstrap, redis_service.url, topo_path, args.partitions)
+        lat_tenant.create_topics()
+        try:
+            fig["latency"] = latency_at(lat_tenant, rest[:n_paced], half, 120)
+        finally:
+            lat_tenant.stop()
+        log(f"   {fig['latency']}")
+
+        if not args.no_scaling:
+            scale = args.scale_alerts
+            scale_msgs = rest[-scale:] if len(rest) >= scale else main_msgs[:scale]
+            budget = max(60.0, args.budget_s / 2)
+            runs: dict[int, Run] = {}
+            for n_workers in (1, 2):
+                log(f"   scaling: {n_workers} worker(s), {scale:,} alerts")
+                t = Tenant(bootstrap, redis_service.url, topo_path, args.partitions)
+                t.create_topics()
+                produce(bootstrap, t.topic("alerts.raw"), scale_msgs)
+                try:
+                    runs[n_workers] = drive(t, n_workers, len(scale_msgs), budget)
+                finally:
+                    t.stop()
+                log(f"   {runs[n_workers].rate:,.0f} alerts/s")
+            fig["scaling"] = runs
+
+        if not args.no_alertmanager:
+            n_am = min(args.am_alerts, len(main_msgs))
+            log(f"4. Alertmanager, {n_am:,} alerts in batches of 1,000")
+            fig["alertmanager"] = alertmanager_rate([v for _, v in main_msgs[:n_am]], 1000, 2, note)
+            log(f"   {fig['alertmanager']}")
+        else:
+            note("Alertmanager skipped: --no-alertmanager")
+    finally:
+        if redis_service is not None:
+            redis_service.stop()
+        broker.stop()
+
+    report(fig, args)
+    if args.json:
+        args.json.write_text(json.dumps(fig, default=lambda o: o.__dict__, indent=2))
+
+
+def report(fig: dict[str, Any], args: argparse.Namespace) -> None:
+    run1: Run = fig["pipeline"]
+    tr, fc, ff = fig["transport"], fig["faust_consume"], fig["faust_forward"]
+    lat = fig.get("latency") or {}
+    am = fig.get("alertmanager")
+    table = Table(title=f"stormwatch throughput ({fig['cpu']} cores, one Tansu broker, one Redis)")
+    table.add_column("measure")
+    table.add_column("figure", justify="right")
+    table.add_column("target / note")
+    table.add_row("alert size (mean JSON)", f"{fig['alert_bytes']:.0f} B", "")
+    table.add_row("transport: confluent-kafka produce", _r(tr["produce"]), "")
+    table.add_row("transport: confluent-kafka consume", _r(tr["consume"]), "")
+    table.add_row("Faust: consume only (take_events 500)", _r(fc["rate"]), "worker settings")
+    table.add_row("Faust: consume + produce", _r(ff["rate"]), "worker settings")
+    done = "" if run1.finished else f" ({run1.processed:,.0f} of {run1.alerts:,} in budget)"
+    ok = "met" if run1.rate >= 20_000 else "NOT met"
+    table.add_row(
+        "pipeline, 1 worker",
+        _r(run1.rate),
+        f">= 20,000/s: {ok}; {run1.processed:,.0f} alerts" + done,
+    )
+    if lat:
+        ok = "met" if lat["p99"] < 0.1 else "NOT met"
+        table.add_row("  latency at half max rate", _r(lat["rate"]), "paced producer")
+        table.add_row("  p50 / p95", f"{lat['p50'] * 1e3:.1f} / {lat['p95'] * 1e3:.1f} ms", "")
+        table.add_row("  p99", f"{lat['p99'] * 1e3:.1f} ms", f"< 100 ms: {ok}")
+    table.add_row("  peak RSS of the worker", _mb(run1.peak_rss[0]), memory_note(run1))
+    table.add_row(
+        "  Redis commands per alert",
+        f"{run1.redis_cmds_per_alert:.2f}",
+        ", ".join(f"{k} {v:.2f}" for k, v in run1.top_commands[:3]),
+    )
+    scaling: dict[int, Run] | None = fig.get("scaling")
+    if scaling:
+        one, two = scaling[1], scaling[2]
+        factor = two.rate / one.rate if one.rate else 0.0
+        ok = "met" if factor >= 1.6 else "NOT met"
+        table.add_row("scaling: 1 worker", _r(one.rate), f"{one.processed:,.0f} alerts")
+        table.add_row(
+            "scaling: 2 workers",
+            _r(two.rate),
+            f"{two.processed:,.0f} alerts, RSS {', '.join(_mb(x) for x in two.peak_rss)}",
+        )
+        table.add_row("  scaling factor", f"{factor:.2f}x", f">= 1.6x: {ok} ({fig['cpu']} cores)")
+    if am:
+        table.add_row("Alertmanager 0.25 POST /api/v2/alerts", _r(am["rate"]), "group_by service")
+    else:
+        table.add_row("Alertmanager", "skipped", "see notes")
+    ratio = run1.rate / fc["rate"] if fc["rate"] else 0.0
+    ok = "met" if ratio >= 0.7 else "NOT met"
+    table.add_row("ratio pipeline / Faust consume ceiling", f"{ratio:.1%}", f">= 70%: {ok}")
+    table.add_row(
+        "ratio Faust consume / transport consume", f"{fc['rate'] / tr['consume']:.1%}", ""
+    )
+    table.add_row(
+        "ratio Faust forward / transport produce", f"{ff['rate'] / tr['produce']:.1%}", ""
+    )
+    if am:
+        table.add_row("ratio pipeline / Alertmanager", f"{run1.rate / am['rate']:.2f}x", "")
+    console.print(table)
+    for n in fig["notes"]:
+        console.print(f"note: {n}")
+
+
+def memory_note(run: Run) -> str:
+    samples = [(c, m) for c, m in run.rss_samples if c > 0]
+    if len(samples) < 4:
+        return ""
+    quarter = next((m for c, m in samples if c >= samples[-1][0] / 4), samples[0][1])
+    end = samples[-1][1]
+    growth = (end - quarter) / max(quarter, 1)
+    flat = "flat" if growth < 0.1 else "NOT flat"
+    return f"{_mb(quarter)} at 25% -> {_mb(end)} at end ({growth:+.0%}): {flat}"
+
+
+if __name__ == "__main__":
+    main()
