@@ -40,7 +40,7 @@ from typing import Any
 
 import psutil
 import redis
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
@@ -49,7 +49,7 @@ from pipeline.app.localstack import Service, free_port, start_broker, start_redi
 from pipeline.bench import storm as storm_mod
 
 ROOT = Path(__file__).resolve().parents[2]
-console = Console()
+console = Console(width=130)
 Messages = Sequence[tuple[bytes, bytes]]
 
 
@@ -96,22 +96,30 @@ def produce(bootstrap: str, topic: str, messages: Messages) -> float:
     return len(messages) / (time.perf_counter() - started)
 
 
-def produce_paced(bootstrap: str, topic: str, messages: Messages, rate: float) -> float:
-    """Produce at about ``rate`` messages/s in 10 ms slices; return the achieved rate."""
+def produce_paced(
+    bootstrap: str, topic: str, messages: Messages, rate: float
+) -> tuple[float, list[float]]:
+    """Produce at about ``rate`` messages/s in 10 ms slices.
+
+    Returns the achieved rate and each message's produce time (epoch seconds).
+    """
     producer = _producer(bootstrap)
     slice_s = 0.01
     per_slice = max(1, round(rate * slice_s))
+    sent_at: list[float] = []
     started = time.perf_counter()
     for i in range(0, len(messages), per_slice):
         due = started + (i / per_slice) * slice_s
         delay = due - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
+        now = time.time()
         for key, value in messages[i : i + per_slice]:
             producer.produce(topic, value, key=key)
+            sent_at.append(now)
         producer.poll(0)
     producer.flush(60)
-    return len(messages) / (time.perf_counter() - started)
+    return len(messages) / (time.perf_counter() - started), sent_at
 
 
 def consume_rate(bootstrap: str, topic: str, count: int, timeout_s: float = 120) -> float:
@@ -443,10 +451,58 @@ def drive(
     return run
 
 
+def incident_times(bootstrap: str, topic: str, timeout_s: float = 60.0) -> dict[str, float]:
+    """Alert id -> timestamp (s) of the first incident event on ``topic`` that carries it.
+
+    Reads every partition from the beginning to its high watermark (no consumer group).
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "log_level": 2,
+        }
+    )
+    first: dict[str, float] = {}
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        ends: dict[int, int] = {}
+        for pid in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, pid), timeout=10)
+            if high > low:
+                ends[pid] = high
+        consumer.assign([TopicPartition(topic, pid, OFFSET_BEGINNING) for pid in ends])
+        deadline = time.monotonic() + timeout_s
+        while ends and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=5000, timeout=0.5):
+                if msg.error():
+                    continue
+                pid, offset = msg.partition(), msg.offset()
+                if pid is not None and offset is not None and offset + 1 >= ends.get(pid, 0):
+                    ends.pop(pid, None)
+                at = msg.timestamp()[1] / 1000
+                event = json.loads(msg.value() or b"{}")
+                for aid in event.get("incident", {}).get("alert_ids", []):
+                    if aid not in first or at < first[aid]:
+                        first[aid] = at
+    finally:
+        consumer.close()
+    return first
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def latency_at(
     tenant: Tenant, messages: Messages, rate: float, timeout_s: float
 ) -> dict[str, float]:
-    """One worker, alerts produced at ``rate``; quantiles of the worker's latency histogram."""
+    """One worker, alerts produced at ``rate``: produce time -> first incident event with the
+    alert (the incident message's CreateTime, stamped by the worker's producer at send)."""
     tenant.start_workers(1)
     port = tenant.workers[0][1]
     # warm-up: a few alerts so the consumer group has settled before the paced run
@@ -456,21 +512,41 @@ def latency_at(
     while processed(scrape(port)) < len(warm) and time.monotonic() < deadline:
         time.sleep(0.2)
     before = latency_buckets(scrape(port))
-    achieved = produce_paced(tenant.bootstrap, tenant.topic("alerts.raw"), paced, rate)
+    achieved, sent_at = produce_paced(tenant.bootstrap, tenant.topic("alerts.raw"), paced, rate)
     deadline = time.monotonic() + timeout_s
     samples = scrape(port)
+    last_n, last_change = processed(samples), time.monotonic()
     while processed(samples) < len(messages) and time.monotonic() < deadline:
+        if time.monotonic() - last_change > 5:  # drained (a few may be counted elsewhere)
+            break
         time.sleep(0.25)
         samples = scrape(port)
+        if processed(samples) != last_n:
+            last_n, last_change = processed(samples), time.monotonic()
     after = latency_buckets(samples)
-    diff = {b: after[b] - before.get(b, 0.0) for b in after}
+    hist = {b: after[b] - before.get(b, 0.0) for b in after}
+    seen = incident_times(tenant.bootstrap, tenant.topic("incidents"))
+    lat = []
+    for (_, value), t_sent in zip(paced, sent_at, strict=True):
+        at = seen.get(json.loads(value)["id"])
+        if at is not None:
+            lat.append(max(0.0, at - t_sent))
+    quarter = max(1, len(lat) // 4)
     return {
         "rate": achieved,
-        "p50": quantile(diff, 0.5),
-        "p95": quantile(diff, 0.95),
-        "p99": quantile(diff, 0.99),
-        "observed": diff.get(float("inf"), 0.0),
+        "p50": pct(lat, 0.5),
+        "p95": pct(lat, 0.95),
+        "p99": pct(lat, 0.99),
+        "max": max(lat, default=float("nan")),
+        "p50_first_quarter": pct(lat[:quarter], 0.5),
+        "p50_last_quarter": pct(lat[-quarter:], 0.5),
+        "measured": len(lat),
+        "paced": len(paced),
         "processed": processed(samples) - len(warm),
+        "hist_p50": quantile(hist, 0.5),
+        "hist_p99": quantile(hist, 0.99),
+        "hist_over_5s": hist.get(float("inf"), 0.0) - hist.get(5.0, 0.0),
+        "hist_count": hist.get(float("inf"), 0.0),
     }
 
 
@@ -619,7 +695,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--budget-s", type=float, default=300, help="max seconds for the 1M run")
     p.add_argument("--transport", type=int, default=500_000, help="messages, transport ceiling")
     p.add_argument("--faust", type=int, default=200_000, help="messages, Faust ceilings")
-    p.add_argument("--scale-alerts", type=int, default=200_000, help="alerts, 1 vs 2 workers")
+    p.add_argument("--scale-alerts", type=int, default=100_000, help="alerts, 1 vs 2 workers")
     p.add_argument("--latency-s", type=float, default=30, help="seconds of paced production")
     p.add_argument("--am-alerts", type=int, default=200_000, help="alerts for Alertmanager")
     p.add_argument("--partitions", type=int, default=4)
@@ -699,6 +775,14 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             lat_tenant.stop()
         log(f"   {fig['latency']}")
+        lat = fig["latency"]
+        if lat["hist_count"] and lat["hist_over_5s"] >= 0.99 * lat["hist_count"]:
+            note(
+                "the worker's stormwatch_alert_processing_seconds put "
+                f"{lat['hist_over_5s']:,.0f} of {lat['hist_count']:,.0f} observations above 5 s: "
+                "its arrival header holds Faust's Message.timestamp (seconds) but is read as "
+                "milliseconds, so the bench measures produce -> incident event itself"
+            )
 
         if not args.no_scaling:
             scale = args.scale_alerts
@@ -759,7 +843,17 @@ def report(fig: dict[str, Any], args: argparse.Namespace) -> None:
         ok = "met" if lat["p99"] < 0.1 else "NOT met"
         table.add_row("  latency at half max rate", _r(lat["rate"]), "paced producer")
         table.add_row("  p50 / p95", f"{lat['p50'] * 1e3:.1f} / {lat['p95'] * 1e3:.1f} ms", "")
-        table.add_row("  p99", f"{lat['p99'] * 1e3:.1f} ms", f"< 100 ms: {ok}")
+        table.add_row(
+            "  p99 (produce -> incident event)",
+            f"{lat['p99'] * 1e3:.1f} ms",
+            f"< 100 ms: {ok}; {lat['measured']:,} of {lat['paced']:,} alerts in an event",
+        )
+        table.add_row(
+            "  worker histogram p50 / p99",
+            f"{lat['hist_p50'] * 1e3:.0f} / {lat['hist_p99'] * 1e3:.0f} ms",
+            f"{lat['hist_over_5s']:,.0f} of {lat['hist_count']:,.0f} observations > 5 s "
+            "(see notes)",
+        )
     table.add_row("  peak RSS of the worker", _mb(run1.peak_rss[0]), memory_note(run1))
     table.add_row(
         "  Redis commands per alert",
