@@ -5,9 +5,10 @@
 message, then one ``gather`` per batch, exactly as the worker's ingest agent does).
 
 Each run consumes ``--count`` messages already on ``--topic`` (created and filled by the
-caller), then writes ``{"count", "first", "last", "seconds", "rate"}`` (first message seen ->
+caller), then writes ``{"mode", "count", "seconds", "rate"}`` (first message seen ->
 last message counted, or last send acknowledged) as JSON to ``--result`` and waits to be
-killed. Usage::
+killed. While running it writes the count so far to ``<result>.progress`` about once a
+second. Usage::
 
     python -m pipeline.bench.faust_ceiling consume --bootstrap H:P --topic T --count N \
         --result OUT.json [--out-topic T2] [--batch 500] [--within 0.05]
@@ -53,7 +54,8 @@ def build_app(args: argparse.Namespace) -> faust.App:
     )
     source = app.topic(args.topic, key_type=bytes, value_type=bytes)
     sink = app.topic(args.out_topic or args.topic + ".out", key_type=bytes, value_type=bytes)
-    state: dict[str, Any] = {"n": 0, "first": 0.0, "done": False}
+    state: dict[str, Any] = {"n": 0, "first": 0.0, "done": False, "progress_at": 0.0}
+    progress = Path(str(args.result) + ".progress")
 
     def finish() -> None:
         if state["done"]:
@@ -85,6 +87,9 @@ def build_app(args: argparse.Namespace) -> faust.App:
             state["n"] += len(events)
             if state["n"] >= args.count:
                 finish()
+            elif time.monotonic() - state["progress_at"] > 1.0:
+                state["progress_at"] = time.monotonic()
+                progress.write_text(str(state["n"]))
 
     return app
 
