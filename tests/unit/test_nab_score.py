@@ -63,7 +63,6 @@ def test_duplicate_timestamps_extend_window() -> None:
     assert f.windows == [(8, 10)]  # the end timestamp repeats on rows 9 and 10
 
 
-@pytest.mark.skipif(not NAB.is_dir(), reason="NAB fixtures missing")
 def test_readme_calibration_point() -> None:
     corpus, series = load_corpus(NAB)
     assert len(corpus.files) == 35 and corpus.n_windows == 55

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pipeline.bench import baselines
-from pipeline.bench.correlation import FIXTURES, load_rca
+from pipeline.bench.correlation import load_rca
 from pipeline.bench.rca_score import score
 
 TRUTH = {
@@ -51,7 +51,6 @@ def test_last_line_per_id_counts() -> None:
     assert score(TRUTH, incs).ac1 == pytest.approx(1 / 3)
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="rca-dev fixtures missing")
 def test_baselines_reproduce_readme_figures() -> None:
     topo, alerts, truth = load_rca()
     w = score(truth, baselines.time_windows(alerts, topo, rank="earliest"))
