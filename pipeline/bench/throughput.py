@@ -320,6 +320,7 @@ class Tenant:
     redis_url: str
     topology: Path
     partitions: int
+    rebalance_timeout_s: float = 3.0
     ns: str = field(default_factory=lambda: f"bench{uuid.uuid4().hex[:6]}")
     workers: list[tuple[subprocess.Popen[bytes], int]] = field(default_factory=list)
 
@@ -335,7 +336,7 @@ class Tenant:
             "STORMWATCH_TOPOLOGY": str(self.topology),
             "STORMWATCH_WORKER__APP_ID": self.ns,
             "STORMWATCH_WORKER__WEB_PORT": str(web_port),
-            "STORMWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
+            "STORMWATCH_WORKER__REBALANCE_TIMEOUT_S": str(self.rebalance_timeout_s),
             "STORMWATCH_WORKER__CLOCK": "event",
             "STORMWATCH_TOPICS__PARTITIONS": str(self.partitions),
             "STORMWATCH_TOPICS__ALERTS_RAW": self.topic("alerts.raw"),
@@ -400,6 +401,7 @@ class Run:
     seconds: float
     rate: float
     finished: bool
+    stalled: bool
     peak_rss: list[int]
     rss_samples: list[tuple[float, int]]
     redis_cmds_per_alert: float = 0.0
@@ -414,12 +416,18 @@ def _redis_stats(r: redis.Redis) -> tuple[int, dict[str, int]]:
 
 
 def drive(
-    tenant: Tenant, n_workers: int, total: int, budget_s: float, r: redis.Redis | None = None
+    tenant: Tenant,
+    n_workers: int,
+    total: int,
+    budget_s: float,
+    r: redis.Redis | None = None,
+    stall_s: float = 30.0,
 ) -> Run:
     """Start ``n_workers`` on a pre-produced backlog of ``total`` alerts; measure until done.
 
     The rate is taken from the moment every worker has processed something (so start-up and
-    the initial rebalance are excluded) to the moment the last alert is counted.
+    the initial rebalance are excluded) to the moment the last alert is counted. A run in
+    which nothing moves for ``stall_s`` stops early and is marked stalled.
     """
     before = _redis_stats(r) if r is not None else None
     tenant.start_workers(n_workers)
@@ -427,8 +435,9 @@ def drive(
     t0, c0 = 0.0, 0.0
     peak = [0] * n_workers
     rss_samples: list[tuple[float, int]] = []
-    done = 0.0
+    done = prev = 0.0
     last_t = t_start
+    stalled = False
     while True:
         counts = tenant.counts()
         now = time.perf_counter()
@@ -438,11 +447,14 @@ def drive(
         rss_samples.append((done, sum(rss)))
         if not t0 and all(c > 0 for c in counts):
             t0, c0 = now, done
-        if done > 0:
-            last_t = now
+        if done > prev:
+            last_t, prev = now, done
         if done >= total:
             break
         if now - t_start > budget_s:
+            break
+        if done > 0 and now - last_t > stall_s:
+            stalled = True
             break
         for proc, _ in tenant.workers:
             if proc.poll() is not None:
@@ -457,6 +469,7 @@ def drive(
         seconds=seconds,
         rate=(done - c0) / seconds,
         finished=done >= total,
+        stalled=stalled,
         peak_rss=peak,
         rss_samples=rss_samples,
     )
@@ -720,6 +733,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--latency-s", type=float, default=30, help="seconds of paced production")
     p.add_argument("--am-alerts", type=int, default=200_000, help="alerts for Alertmanager")
     p.add_argument("--partitions", type=int, default=4)
+    p.add_argument(
+        "--rebalance-timeout-s",
+        type=float,
+        default=3.0,
+        help="STORMWATCH_WORKER__REBALANCE_TIMEOUT_S of the workers (session timeout too)",
+    )
+    p.add_argument("--no-ceilings", action="store_true", help="skip transport and Faust")
     p.add_argument("--no-alertmanager", action="store_true")
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
@@ -758,21 +778,26 @@ def main(argv: list[str] | None = None) -> None:
         r = redis.Redis.from_url(redis_service.url)
         bootstrap = broker.url
 
-        log(f"1. transport ceiling, {args.transport:,} messages")
-        fig["transport"] = transport_ceiling(
-            bootstrap, cycle(storm.messages, args.transport), args.partitions
-        )
-        log(f"   {fig['transport']}")
-
-        log(f"2. Faust ceilings, {args.faust:,} messages each")
-        for mode in ("consume", "forward"):
-            fig[f"faust_{mode}"] = faust_ceiling(
-                bootstrap, mode, cycle(storm.messages, args.faust), args.partitions, note
+        fig["transport"] = {"produce": float("nan"), "consume": float("nan")}
+        fig["faust_consume"] = fig["faust_forward"] = None
+        if not args.no_ceilings:
+            log(f"1. transport ceiling, {args.transport:,} messages")
+            fig["transport"] = transport_ceiling(
+                bootstrap, cycle(storm.messages, args.transport), args.partitions
             )
-            log(f"   {mode}: {fig[f'faust_{mode}']}")
+            log(f"   {fig['transport']}")
+
+            log(f"2. Faust ceilings, {args.faust:,} messages each")
+            for mode in ("consume", "forward"):
+                fig[f"faust_{mode}"] = faust_ceiling(
+                    bootstrap, mode, cycle(storm.messages, args.faust), args.partitions, note
+                )
+                log(f"   {mode}: {fig[f'faust_{mode}']}")
 
         log(f"3. full pipeline, 1 worker, {len(main_msgs):,} alerts pre-produced")
-        tenant = Tenant(bootstrap, redis_service.url, topo_path, args.partitions)
+        tenant = Tenant(
+            bootstrap, redis_service.url, topo_path, args.partitions, args.rebalance_timeout_s
+        )
         tenant.create_topics()
         produce(bootstrap, tenant.topic("alerts.raw"), main_msgs)
         try:
@@ -780,7 +805,12 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             tenant.stop()
         fig["pipeline"] = run1
-        if not run1.finished:
+        if run1.stalled:
+            note(
+                f"full pipeline STALLED: nothing processed for 30 s after {run1.processed:,.0f} "
+                "alerts (worker alive, idle); the rate is up to the stall"
+            )
+        elif not run1.finished:
             note(
                 f"full pipeline: {run1.processed:,.0f} of {len(main_msgs):,} alerts processed "
                 f"within the {args.budget_s:.0f} s budget; the rate is over those"
@@ -790,7 +820,9 @@ def main(argv: list[str] | None = None) -> None:
         half = run1.rate / 2
         n_paced = min(len(rest), int(half * args.latency_s) + 200)
         log(f"   latency at half the max rate: {half:,.0f} alerts/s for ~{args.latency_s:.0f} s")
-        lat_tenant = Tenant(bootstrap, redis_service.url, topo_path, args.partitions)
+        lat_tenant = Tenant(
+            bootstrap, redis_service.url, topo_path, args.partitions, args.rebalance_timeout_s
+        )
         lat_tenant.create_topics()
         try:
             fig["latency"] = latency_at(lat_tenant, rest[:n_paced], half, 120)
@@ -813,7 +845,13 @@ def main(argv: list[str] | None = None) -> None:
             runs: dict[int, Run] = {}
             for n_workers in (1, 2):
                 log(f"   scaling: {n_workers} worker(s), {scale:,} alerts")
-                t = Tenant(bootstrap, redis_service.url, topo_path, args.partitions)
+                t = Tenant(
+                    bootstrap,
+                    redis_service.url,
+                    topo_path,
+                    args.partitions,
+                    args.rebalance_timeout_s,
+                )
                 t.create_topics()
                 produce(bootstrap, t.topic("alerts.raw"), scale_msgs)
                 try:
@@ -821,6 +859,11 @@ def main(argv: list[str] | None = None) -> None:
                 finally:
                     t.stop()
                 log(f"   {runs[n_workers].rate:,.0f} alerts/s")
+                if runs[n_workers].stalled:
+                    note(
+                        f"scaling run with {n_workers} worker(s) STALLED after "
+                        f"{runs[n_workers].processed:,.0f} alerts; the rate is up to the stall"
+                    )
             fig["scaling"] = runs
 
         if not args.no_alertmanager:
@@ -843,7 +886,7 @@ def main(argv: list[str] | None = None) -> None:
 def report(fig: dict[str, Any], args: argparse.Namespace) -> None:
     run1: Run = fig["pipeline"]
     tr = fig["transport"]
-    nan = {"rate": float("nan")}
+    nan = {"rate": float("nan")}  # a ceiling that was skipped or failed
     fc, ff = fig["faust_consume"] or nan, fig["faust_forward"] or nan
     lat = fig.get("latency") or {}
     am = fig.get("alertmanager")
@@ -857,6 +900,8 @@ def report(fig: dict[str, Any], args: argparse.Namespace) -> None:
     table.add_row("Faust: consume only (take_events 500)", _r(fc["rate"]), "worker settings")
     table.add_row("Faust: consume + produce", _r(ff["rate"]), "worker settings")
     done = "" if run1.finished else f" ({run1.processed:,.0f} of {run1.alerts:,} in budget)"
+    if run1.stalled:
+        done = f" (STALLED after {run1.processed:,.0f} of {run1.alerts:,})"
     ok = "met" if run1.rate >= 20_000 else "NOT met"
     table.add_row(
         "pipeline, 1 worker",
