@@ -173,20 +173,25 @@ def transport_ceiling(bootstrap: str, messages: Messages, partitions: int) -> di
 
 
 def faust_ceiling(
-    bootstrap: str, mode: str, messages: Messages, partitions: int, note: Callable[[str], None]
+    bootstrap: str,
+    mode: str,
+    messages: Messages,
+    partitions: int,
+    note: Callable[[str], None],
+    rebalance_timeout_s: float = 3.0,
 ) -> dict[str, Any] | None:
     """Run the Faust ceiling app; retry once if it makes no progress for 30 s (a start-up
     hang was seen once on Tansu). None if both attempts failed."""
     for attempt in (1, 2):
         try:
-            return _faust_ceiling_once(bootstrap, mode, messages, partitions)
+            return _faust_ceiling_once(bootstrap, mode, messages, partitions, rebalance_timeout_s)
         except RuntimeError as exc:
             note(f"Faust {mode} ceiling, attempt {attempt}: {exc}")
     return None
 
 
 def _faust_ceiling_once(
-    bootstrap: str, mode: str, messages: Messages, partitions: int
+    bootstrap: str, mode: str, messages: Messages, partitions: int, rebalance_timeout_s: float
 ) -> dict[str, Any]:
     ns = f"bench.faust.{mode}.{uuid.uuid4().hex[:6]}"
     create_topics(bootstrap, [ns, ns + ".out"], partitions)
@@ -210,6 +215,8 @@ def _faust_ceiling_once(
         str(partitions),
         "--result",
         str(result),
+        "--rebalance-timeout",
+        str(rebalance_timeout_s),
     ]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -737,7 +744,7 @@ def main(argv: list[str] | None = None) -> None:
         "--rebalance-timeout-s",
         type=float,
         default=3.0,
-        help="STORMWATCH_WORKER__REBALANCE_TIMEOUT_S of the workers (session timeout too)",
+        help="rebalance (and so session) timeout of the workers and Faust ceiling apps",
     )
     p.add_argument("--no-ceilings", action="store_true", help="skip transport and Faust")
     p.add_argument("--no-alertmanager", action="store_true")
@@ -790,7 +797,12 @@ def main(argv: list[str] | None = None) -> None:
             log(f"2. Faust ceilings, {args.faust:,} messages each")
             for mode in ("consume", "forward"):
                 fig[f"faust_{mode}"] = faust_ceiling(
-                    bootstrap, mode, cycle(storm.messages, args.faust), args.partitions, note
+                    bootstrap,
+                    mode,
+                    cycle(storm.messages, args.faust),
+                    args.partitions,
+                    note,
+                    args.rebalance_timeout_s,
                 )
                 log(f"   {mode}: {fig[f'faust_{mode}']}")
 
