@@ -104,15 +104,14 @@ class Worker:
             self.pipelines[partition] = pipe
         return pipe
 
+    def model_checkpoints(self) -> dict[str, bytes]:
+        return {
+            MODELS_CHECKPOINT: self.scorer.snapshot(),
+            DETECTORS_CHECKPOINT: self.detectors.snapshot(),
+        }
+
     def save_models(self) -> None:
-        self.store.commit(
-            dedup_states={},
-            checkpoints={
-                MODELS_CHECKPOINT: self.scorer.snapshot(),
-                DETECTORS_CHECKPOINT: self.detectors.snapshot(),
-            },
-            incidents={},
-        )
+        self.store.commit(dedup_states={}, checkpoints=self.model_checkpoints(), incidents={})
 
     # --- app -------------------------------------------------------------------------------
 
@@ -139,9 +138,11 @@ class Worker:
             topic_allow_declare=False,
             topic_disable_leader=True,
             broker_rebalance_timeout=s.worker.rebalance_timeout_s,
-            broker_session_timeout=min(s.worker.rebalance_timeout_s, 60.0),
-            broker_heartbeat_interval=min(3.0, s.worker.rebalance_timeout_s / 3),
-            broker_max_poll_interval=max(s.worker.rebalance_timeout_s, 10.0),
+            # a loaded worker must not be evicted: session and poll limits stay generous even
+            # when dev/tests shorten the rebalance timeout (Tansu's first join waits for it)
+            broker_session_timeout=max(30.0, min(s.worker.rebalance_timeout_s, 60.0)),
+            broker_heartbeat_interval=3.0,
+            broker_max_poll_interval=max(s.worker.rebalance_timeout_s, 60.0),
             consumer_auto_offset_reset="earliest",
             stream_buffer_maxsize=max(4096, s.worker.batch_size * 4),
             broker_commit_every=max(1000, s.worker.batch_size),
@@ -188,7 +189,11 @@ class Worker:
 
         @app.timer(s.worker.checkpoint_interval_s)
         async def checkpoint_models() -> None:
-            await asyncio.to_thread(self.save_models)
+            async with self.lock:  # snapshot on the loop: the models never change mid-pickle
+                checkpoints = self.model_checkpoints()
+            await asyncio.to_thread(
+                self.store.commit, dedup_states={}, checkpoints=checkpoints, incidents={}
+            )
 
         @app.page("/metrics")
         async def metrics_page(web: Any, request: Any) -> Any:
@@ -375,9 +380,9 @@ class Worker:
             self.metrics.incident_events.labels(ev.type.value).inc()
         if sends:
             await asyncio.gather(*sends)
-        now_ms = time.time() * 1000
-        for arrived_ms in arrivals.values():
-            self.metrics.alert_latency.observe(max(0.0, (now_ms - arrived_ms) / 1000))
+        now = time.time()
+        for arrived in arrivals.values():  # Faust message timestamps are epoch seconds
+            self.metrics.alert_latency.observe(max(0.0, now - arrived))
         self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - started)
         started = time.perf_counter()
         incidents = {ev.incident.id: encode(ev.incident) for ev in events}
