@@ -151,6 +151,10 @@ class _State(msgspec.Struct):
     pending: int = 0  # evidence changes not ranked yet
     fires: dict[str, list[float]] = {}  # fingerprint -> recent fire times (flap detection)
     supp_root: str | None = None  # root the suppression flags were computed for
+    reopen_t: float | None = None  # when it was last reopened (provisional for a burst)
+    reopen_at: int = 0  # members before that reopen
+    reopen_prev_t: float | None = None  # resolved_t before that reopen
+    no_reopen: bool = False  # a recurrence turned out to be a new burst: never reopen again
 
 
 class _Snapshot(msgspec.Struct):
@@ -171,6 +175,8 @@ def incident_id(first_alert_id: str) -> str:
 def _dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
+
+_SEVERITY_BY_RANK = {v: k for k, v in SEVERITY_RANK.items()}
 
 _EVENT_PRIORITY = {
     EventType.opened: 0,
@@ -253,6 +259,7 @@ class Correlator:
                     if st.pending:
                         self._rerank(st)
                     inc.status = IncidentStatus.resolved
+                    st.reopen_t = None
                     st.resolved_t = st.last_change_t + s.quiet_period_s
                     inc.resolved_at = _dt(st.resolved_t)
                     inc.updated_at = inc.resolved_at
@@ -294,6 +301,7 @@ class Correlator:
                 return []
             self._unindex(st)
             inc.status = IncidentStatus.resolved
+            st.reopen_t = None
             inc.resolved_at = at
             inc.resolved_by = fb.user
             inc.updated_at = at
@@ -403,12 +411,16 @@ class Correlator:
                 st.resolved_t is not None
                 and t - st.resolved_t < s.reopen_window_s
                 and t >= st.first_t
+                and not st.no_reopen
             ):
                 inc.status = IncidentStatus.open
                 inc.resolved_at = None
                 inc.resolved_by = None
                 self._index(st)
                 gap = t - st.resolved_t
+                st.reopen_t = t
+                st.reopen_at = len(st.members)
+                st.reopen_prev_t = st.resolved_t
                 st.resolved_t = None
                 return self._join(
                     st,
@@ -425,12 +437,28 @@ class Correlator:
         matches.sort(key=lambda m: (m[0], -self._states[m[1]].last_t, m[1]))
         _, best, kind, via = matches[0]
         st = self._states[best]
+        split: list[IncidentEvent] = []
+        split_detail = ""
+        if (
+            st.reopen_t is not None
+            and t - st.reopen_t <= s.burst_merge_s
+            and fp not in st.fp_last
+            and len(st.members) > st.reopen_at
+        ):
+            # a series the incident never had joins right after a recurrence reopened it: the
+            # recurrence was the first alert of a new burst, not the old problem coming back
+            split_ev, split_detail, st = self._split_reopened(st, alert.timestamp)
+            split = [split_ev]
         if kind == "graph":
             relation, hops, via = self.graph.relation(service, via)
         else:
             relation, hops = kind, 2 if kind == "shared-dependency" else 0
         reason = join_reason(relation, hops, via, service, t - st.first_t)
         events = self._join(st, alert, fp, t, reason, EventType.updated)
+        if split:
+            events[0].type = EventType.opened
+            events[0].detail = split_detail + "; " + events[0].detail
+            events = [*split, *events]
         if s.merge and len(matches) > 1:
             events.extend(self._merge_shared(st, [m[1] for m in matches[1:]], alert.timestamp))
         return events
@@ -624,6 +652,103 @@ class Correlator:
                 details.append("paging gate reached")
         self._schedule(st)
         return [self._emit(st, etype, alert.timestamp, "; ".join(details))]
+
+    def _split_reopened(self, st: _State, at: datetime) -> tuple[IncidentEvent, str, _State]:
+        """Undo a provisional reopen: the alerts since it move to a new incident.
+
+        Returns the old incident's ``resolved`` event, the detail for the new incident's
+        ``opened`` event, and the new incident's state.
+        """
+        k = st.reopen_at
+        inc = st.inc
+        moved = st.members[k:]
+        refs = inc.alerts[k:]
+        del st.members[k:]
+        del inc.alerts[k:]
+        del inc.alert_ids[k:]
+        first_id = refs[0].id
+        iid = incident_id(first_id)
+        base, n = iid, 1
+        while iid in self._states:
+            n += 1
+            iid = f"{base}-{n}"
+        new_inc = Incident(
+            id=iid,
+            status=IncidentStatus.open,
+            opened_at=refs[0].timestamp,
+            updated_at=at,
+            severity=refs[0].severity,
+            domain=inc.domain,
+            page=False,
+        )
+        new_inc.alerts = refs
+        new_inc.alert_ids = [r.id for r in refs]
+        for r in refs:
+            r.reason = f"{r.reason} (moved from {inc.id}: a new burst, not a recurrence)"
+        nst = _State(inc=new_inc, first_t=moved[0].t, last_t=moved[0].t, last_change_t=moved[0].t)
+        nst.members = moved
+        nst.labels = list(st.labels)
+        for m in moved:
+            times = st.fires.get(m.fp)
+            if times is not None:
+                nst.fires[m.fp] = list(times)
+        self._states[iid] = nst
+        # the old incident goes back to how it was before the reopen, and never reopens again
+        self._unindex(st)
+        self._rebuild(st)
+        self._rebuild(nst)
+        for fp in nst.fp_last:
+            self._fp_index[fp] = iid
+        st.no_reopen = True
+        st.reopen_t = None
+        inc.status = IncidentStatus.resolved
+        st.resolved_t = st.reopen_prev_t if st.reopen_prev_t is not None else st.last_change_t
+        inc.resolved_at = _dt(st.resolved_t)
+        inc.updated_at = at
+        self._rerank(st)
+        self._schedule(st)
+        self._index(nst)
+        self._rerank(nst)
+        nst.gate = self._gate(nst, nst.last_t)
+        new_inc.page = nst.gate
+        self._schedule(nst)
+        detail = (
+            f"{len(moved)} alert{'s' if len(moved) != 1 else ''} that reopened {inc.id} "
+            f"moved to {iid}: a new burst began, not a recurrence"
+        )
+        return self._emit(st, EventType.resolved, at, detail), detail, nst
+
+    def _rebuild(self, st: _State) -> None:
+        """Recompute the derived per-incident fields from the members (after a split)."""
+        st.evidence = {}
+        st.first_seen = {}
+        st.firing = {}
+        st.fp_last = {}
+        sev = 0
+        first_t = last_t = last_change = st.members[0].t
+        for i, m in enumerate(st.members):
+            m.ref = i
+            kinds = st.evidence.setdefault(m.service, [])
+            if m.kind not in kinds:
+                kinds.append(m.kind)
+                kinds.sort()
+            fs = st.first_seen.get(m.service)
+            if fs is None or m.t < fs:
+                st.first_seen[m.service] = m.t
+            st.fp_last[m.fp] = i
+            if m.rt is None:
+                st.firing[m.fp] = i
+            else:
+                st.firing.pop(m.fp, None)
+            sev = max(sev, m.sev)
+            first_t = min(first_t, m.t)
+            last_t = max(last_t, m.t)
+            last_change = max(last_change, m.t, m.rt or m.t)
+        st.first_t, st.last_t, st.last_change_t = first_t, last_t, last_change
+        st.inc.services = sorted(st.evidence)
+        st.inc.severity = _SEVERITY_BY_RANK[sev]
+        st.inc.opened_at = _dt(first_t)
+        st.pending = 0
 
     # ------------------------------------------------------------------ ranking, suppression
 

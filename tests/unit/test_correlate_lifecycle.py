@@ -1,0 +1,65 @@
+"""Lifecycle: a recurrence reopens; a recurrence that starts a new burst becomes a new incident."""
+
+from __future__ import annotations
+
+from pipeline.domain.correlate import CorrelationSettings, Correlator
+from pipeline.domain.schemas import EventType, IncidentStatus
+from tests.unit.test_correlate import T0, TOPO, alert, run
+
+
+def _resolved_storm(c: Correlator) -> str:
+    run(
+        c,
+        [
+            alert("payment", "CPUSaturation", 0, pod="x"),
+            alert("checkout", "HighLatencyP99", 10, pod="y"),
+            alert("payment", "CPUSaturation", 60, status="resolved", pod="x"),
+            alert("checkout", "HighLatencyP99", 60, status="resolved", pod="y"),
+        ],
+    )
+    c.advance(T0 + 60 + 120)
+    (inc,) = c.incidents()
+    assert inc.status is IncidentStatus.resolved
+    return inc.id
+
+
+def test_recurrence_of_the_same_series_reopens() -> None:
+    c = Correlator(TOPO, CorrelationSettings(reopen_window_s=300))
+    old = _resolved_storm(c)
+    events = run(c, [alert("payment", "CPUSaturation", 200, pod="x")])
+    assert [e.type for e in events] == [EventType.reopened]
+    # a series the incident already had, later in the burst, stays
+    events = run(c, [alert("checkout", "HighLatencyP99", 205, pod="y")])
+    assert [e.type for e in events] == [EventType.updated]
+    (inc,) = c.incidents()
+    assert inc.id == old and inc.status is IncidentStatus.open and len(inc.alert_ids) == 4
+
+
+def test_recurrence_that_starts_a_new_burst_opens_a_new_incident() -> None:
+    c = Correlator(TOPO, CorrelationSettings(reopen_window_s=300))
+    old = _resolved_storm(c)
+    events = run(
+        c,
+        [
+            alert("payment", "CPUSaturation", 200, pod="x"),  # reopens ...
+            alert("frontend", "ErrorRateHigh", 201),  # ... but a new series joins: new burst
+            alert("checkout", "HighLatencyP99", 202, pod="y"),  # old series: the new incident
+        ],
+    )
+    types = [e.type for e in events]
+    assert types[:3] == [EventType.reopened, EventType.resolved, EventType.opened], types
+    incs = {i.id: i for i in c.incidents()}
+    assert len(incs) == 2
+    o = incs.pop(old)
+    (new,) = incs.values()
+    assert o.status is IncidentStatus.resolved and len(o.alert_ids) == 2
+    assert new.status is IncidentStatus.open and len(new.alert_ids) == 3
+    assert new.services == ["checkout", "frontend", "payment"]
+    assert "new burst" in events[1].detail and new.id in events[1].detail
+    assert "moved from" in new.alerts[0].reason
+    # the old incident never reopens again; it is evicted after its window
+    c.advance(T0 + 2000)
+    assert old not in {i.id for i in c.incidents()}
+    # snapshot/restore keeps the split state
+    c2 = Correlator.restore(TOPO, c.settings, c.snapshot())
+    assert {i.id for i in c2.incidents()} == {i.id for i in c.incidents()}
