@@ -99,6 +99,9 @@ DEFAULT_LLR: dict[str, dict[str, float]] = {
 # Kinds a failing dependency propagates to its callers.
 _PROPAGATED = frozenset({"error", "latency", "downstream"})
 
+# Kinds that are a consequence of what happens elsewhere, never a sign of being first.
+_WEAK = frozenset({"traffic"})
+
 # Kinds that mark a service as really unhealthy (not merely seeing less traffic).
 SYMPTOM_KINDS = frozenset({"saturation", "error", "latency", "downstream", "other"})
 
@@ -198,18 +201,25 @@ def rank(
         candidates.setdefault(c, False)
     # Silent candidates: dependencies (within the hop limit) shared by at least two services
     # with latency/error symptoms, or of the only such service.
+    # Also a silent service on a path between two symptomatic services (a dependency of one
+    # and a caller of another): a broken link in the middle of a chain of symptoms.
     symptomatic = [s for s, kinds in evidence.items() if kinds & _PROPAGATED]
     if len(symptomatic) == 1:
         for d in graph.down(symptomatic[0]):
             candidates.setdefault(d, False)
     elif symptomatic:
         seen: set[str] = set()
+        callers: set[str] = set()
         for s in symptomatic:
+            callers.update(graph.up(s))
             for d in graph.down(s):
                 if d in seen:
                     candidates.setdefault(d, False)
                 else:
                     seen.add(d)
+        for d in seen:
+            if d in callers:
+                candidates.setdefault(d, False)
     none_row = llr["none"]
     base = sum(none_row[k] for kinds in evidence.values() for k in kinds)
     decay = settings.hop_decay
@@ -223,7 +233,9 @@ def rank(
                 v = row[k]
                 total += (v * f if v > 0 else v) - none_row[k]
         if alerting:
-            if first_seen[c] - t0 <= settings.simultaneity_s:
+            # a traffic drop is a consequence (callers stopped calling), so alerting first
+            # with nothing but traffic drops is no sign of being the cause
+            if first_seen[c] - t0 <= settings.simultaneity_s and evidence[c] - _WEAK:
                 total += settings.first_llr
             else:
                 total += settings.late_llr
