@@ -37,7 +37,7 @@ from pipeline.domain.scoring import AlertScorer, ScoringSettings
 
 DEFAULT_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "rca-dev"
 SYSTEM = "online-boutique"
-TICK_S = 1.0
+TICK_S = 5.0  # lifecycle clock step of the replay (the worker ticks every second)
 
 
 @dataclass
@@ -46,6 +46,7 @@ class ArmResult:
     paged: set[str] = field(default_factory=set)  # incident ids that paged
     members: dict[str, set[str]] = field(default_factory=dict)  # incident -> alert ids
     opened_at: dict[str, float] = field(default_factory=dict)
+    paged_at: dict[str, float] = field(default_factory=dict)  # first event with page = True
     updates: int = 0
 
 
@@ -87,7 +88,7 @@ def run_arm(
     latest: dict[str, Incident] = {}
     seq = 0
 
-    def record(events: list[IncidentEvent]) -> None:
+    def record(events: list[IncidentEvent], now: float) -> None:
         nonlocal seq
         for ev in events:
             inc = ev.incident
@@ -96,6 +97,7 @@ def run_arm(
             res.opened_at.setdefault(inc.id, inc.opened_at.timestamp())
             if inc.page:
                 res.paged.add(inc.id)
+                res.paged_at.setdefault(inc.id, now)
             if inc.status is IncidentStatus.resolved and inc.resolved_at is not None:
                 key = (inc.id, inc.resolved_at.timestamp())
                 if key not in scheduled:
@@ -123,15 +125,20 @@ def run_arm(
         t = alert.epoch
         if next_tick is None:
             next_tick = t + TICK_S
-        if t >= next_tick:
-            deliver(t)
-            record(pipe.tick(t))
-            next_tick = t + TICK_S
+        while next_tick <= t:  # the lifecycle clock runs between alerts too
+            deliver(next_tick)
+            record(pipe.tick(next_tick), next_tick)
+            next_tick += TICK_S
         out = pipe.process([alert], dedup)
         dedup.update(out.dedup_states)
-        record(out.events)
-    deliver(alerts[-1].epoch + 86400.0)
-    record(pipe.tick(alerts[-1].epoch + 86400.0))
+        record(out.events, t)
+    end = alerts[-1].epoch + 86400.0
+    while next_tick is not None and next_tick <= alerts[-1].epoch + 3600.0:
+        deliver(next_tick)
+        record(pipe.tick(next_tick), next_tick)
+        next_tick += TICK_S
+    deliver(end)
+    record(pipe.tick(end), end)
     return res
 
 
@@ -156,7 +163,9 @@ def summarise(
         paged_alerts |= arm.members[i]
     missed = [f for f, ids in fault_alerts.items() if not ids & paged_alerts]
     fault_pages = len(pages) - len(noise)
+    delays = sorted(arm.paged_at[i] - arm.opened_at[i] for i in pages if i not in noise)
     return {
+        "delay_s": delays[len(delays) // 2] if delays else 0.0,
         "incidents": len(in_range),
         "pages": len(pages),
         "noise": len(noise),
@@ -183,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     firing = [a for a in alerts if a.status is AlertStatus.firing]
     cuts = [firing[len(firing) * k // 4].epoch for k in range(4)] + [alerts[-1].epoch + 1]
     table = Table(title=f"rca-dev prequential replay, verdict {args.delay_min:g} min after resolve")
-    for col in ("stream part", "arm", "incidents", "pages", "noise pages", "pages/fault", "missed"):
+    cols = ("incidents", "pages", "noise pages", "pages/fault", "missed", "median delay s")
+    for col in ("stream part", "arm", *cols):
         table.add_column(col, justify="left" if col in ("stream part", "arm") else "right")
     parts = [(f"Q{k + 1}", cuts[k], cuts[k + 1]) for k in range(4)]
     parts += [("1st half", cuts[0], cuts[2]), ("2nd half", cuts[2], cuts[4])]
@@ -201,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(s["noise"]),
                 f"{s['pages_per_fault']:.2f}",
                 str(s["missed"]),
+                f"{s['delay_s']:.0f}",
             )
     console.print(table)
     base, fb = halves["no learning"], halves["feedback"]

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import msgspec
 
 from pipeline.domain.correlate import CorrelationSettings, Correlator
 from pipeline.domain.dedup import deduplicate, fingerprints_of
-from pipeline.domain.schemas import Alert, EventType, Feedback, Incident, IncidentEvent
+from pipeline.domain.schemas import (
+    Alert,
+    EventType,
+    Feedback,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+)
 from pipeline.domain.scoring import AlertScore, AlertScorer
 from pipeline.domain.topology import Topology
 
@@ -64,6 +72,12 @@ class AlertPipeline:
         self.correlator = correlator or Correlator(topology, correlation)
         self.scorer = scorer
         self._scores: dict[str, list[tuple[float, float]]] = {}
+        # paging state of tracked incidents: the correlator's paging gate was reached (gated),
+        # a page went out (paged), a page is held back until an epoch (held)
+        self._gated: set[str] = set()
+        self._paged: set[str] = set()
+        self._held: dict[str, float] = {}
+        self._now = 0.0
 
     def process(
         self,
@@ -89,15 +103,48 @@ class AlertPipeline:
                         self._scores.setdefault(ev.incident.id, []).append(pair)
                         break
             events.extend(new)
+        if dd.passed:
+            self._now = max(self._now, max(a.epoch for a in dd.passed))
         outcome.events = self._annotate(coalesce(events))
         return outcome
 
     def tick(self, now: float) -> list[IncidentEvent]:
-        """Advance the lifecycle clock (epoch seconds) and forget state of closed incidents."""
+        """Advance the lifecycle clock (epoch seconds) and forget state of closed incidents.
+
+        Incidents whose held-back page is due and that are still open page now (an
+        ``escalated`` event).
+        """
+        self._now = max(self._now, now)
         events = self._annotate(coalesce(self.correlator.advance(now)))
+        if self._held:
+            due = [i for i, until in self._held.items() if until <= now]
+            done = {ev.incident.id for ev in events}
+            extra: list[IncidentEvent] = []
+            for iid in due:
+                inc = self.correlator.get(iid)
+                if inc is None or iid in done:
+                    continue
+                if inc.status is not IncidentStatus.open or inc.merged_into:
+                    del self._held[iid]
+                    continue
+                inc.version += 1
+                at = datetime.fromtimestamp(self._held[iid], UTC)
+                extra.append(
+                    IncidentEvent(
+                        type=EventType.escalated,
+                        incident=inc,
+                        at=at,
+                        detail="held page released: incident still open",
+                    )
+                )
+            events.extend(self._annotate(extra))
         tracked = {inc.id for inc in self.correlator.incidents()}
         for iid in [i for i in self._scores if i not in tracked]:
             del self._scores[iid]
+        for group in (self._gated, self._paged):
+            group.intersection_update(tracked)
+        for iid in [i for i in self._held if i not in tracked]:
+            del self._held[iid]
         return events
 
     def feedback(self, fb: Feedback) -> list[IncidentEvent]:
@@ -117,16 +164,48 @@ class AlertPipeline:
                 continue
             seen.add(inc.id)
             pairs = self._scores.get(inc.id, [])
+            # the correlator raises ``page`` once, when its paging gate is reached; the scorer
+            # may lower it on any change and raise it back when the evidence changes
+            if inc.page:
+                self._gated.add(inc.id)
+            iid = inc.id
+            inc.page = iid in self._gated or iid in self._paged
             self.scorer.annotate(inc, [AlertScore(novelty=n, actionability=a) for n, a in pairs])
+            if iid in self._paged:
+                inc.page = True  # a page that went out is never taken back
+            elif inc.page and inc.status is not IncidentStatus.open:
+                inc.page = False  # over (resolved, merged) before its page went out
+                self._held.pop(iid, None)
+            elif inc.page:
+                until = self.scorer.hold_until(inc)
+                if until is not None and self._now < until:
+                    inc.page = False
+                    self._held[iid] = until
+                else:
+                    self._held.pop(iid, None)
+                    self._paged.add(iid)
+            else:
+                self._held.pop(iid, None)
         return events
 
     def snapshot(self) -> bytes:
         """Correlator state plus the per-incident scores (the scorer checkpoints separately)."""
         return msgspec.msgpack.encode(
-            {"correlator": self.correlator.snapshot(), "scores": self._scores}
+            {
+                "correlator": self.correlator.snapshot(),
+                "scores": self._scores,
+                "gated": sorted(self._gated),
+                "paged": sorted(self._paged),
+                "held": self._held,
+                "now": self._now,
+            }
         )
 
     def restore(self, data: bytes) -> None:
         state = msgspec.msgpack.decode(data)
         self.correlator = Correlator.restore(self.topology, self.correlation, state["correlator"])
         self._scores = {k: [(p[0], p[1]) for p in v] for k, v in state["scores"].items()}
+        self._gated = set(state.get("gated", ()))
+        self._paged = set(state.get("paged", ()))
+        self._held = {k: float(v) for k, v in state.get("held", {}).items()}
+        self._now = float(state.get("now", 0.0))

@@ -43,8 +43,9 @@ from pipeline.domain.schemas import (
     Severity,
 )
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 ACTIONABILITY_MODEL = "actionability"
+INCIDENT_MODEL = "incident-actionability"
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -94,6 +95,13 @@ class ScoringSettings:
     max_pairs: int = 200_000
     max_cached_alerts: int = 20_000
     max_recent: int = 64  # distinct recent alert kinds kept for co-occurrence
+    # incident-level model: pages of incidents it rates below pause_threshold are held back
+    # until the incident has been open pause_s (transient incidents resolve meanwhile)
+    incident_learning: bool = True
+    incident_learning_rate: float = 0.3
+    pause_threshold: float = 0.7
+    pause_s: float = 300.0
+    max_incidents: int = 20_000  # incidents whose decision-time features are kept for learning
 
 
 @dataclass
@@ -153,6 +161,7 @@ def _kind(service: str, name: str) -> str:
 KIND_W = 1.0
 COARSE_W = 0.5
 CONTEXT_W = 0.2
+SHAPE_W = 0.3  # incident shape (size, spread, activity elsewhere): shared by many incidents
 
 
 def alert_features(
@@ -168,6 +177,37 @@ def alert_features(
     }
     if source:
         x[f"src={source}"] = CONTEXT_W
+    return x
+
+
+def _bucket(n: int, edges: tuple[int, ...]) -> str:
+    """``"<=e"`` for the first edge ``e`` with ``n <= e``, else ``">last"``."""
+    for e in edges:
+        if n <= e:
+            return f"<={e}"
+    return f">{edges[-1]}"
+
+
+def incident_features(incident: Incident, context: int) -> dict[str, float]:
+    """Features of an incident *as it is now* (what is known when its page is decided).
+
+    ``context``: alert kinds active elsewhere in the system in the co-occurrence window.
+    """
+    refs = incident.alerts
+    x: dict[str, float] = {
+        f"i.sev={incident.severity}": CONTEXT_W,
+        f"i.alerts={_bucket(len(refs), (1, 2, 4))}": SHAPE_W,
+        f"i.services={_bucket(len(incident.services), (1, 2))}": SHAPE_W,
+        f"i.context={_bucket(context, (0, 2, 5))}": SHAPE_W,
+    }
+    if refs:
+        first = refs[0]
+        x[f"i.first={first.service}/{first.name}"] = KIND_W
+        x[f"i.first_svc={first.service}"] = COARSE_W
+        x[f"i.first_name={first.name}"] = COARSE_W
+        x[f"i.hour={first.timestamp.hour // 4}"] = CONTEXT_W
+        for name in sorted({r.name for r in refs[1:9]} - {first.name}):
+            x[f"i.name={name}"] = CONTEXT_W
     return x
 
 
@@ -189,6 +229,14 @@ class AlertScorer:
         self._recent: deque[tuple[str, float]] = deque()
         self._features: LRU[str, dict[str, float]] = LRU(s.max_cached_alerts)
         self._last_t = 0.0
+        self.incident_classifier = linear_model.LogisticRegression(
+            optimizer=optim.SGD(s.incident_learning_rate),
+            l2=s.l2,
+            intercept_init=s.prior_logit,
+            intercept_lr=0.0,
+        )
+        # incident id -> distinct feature dicts seen at its page decisions (learned on verdict)
+        self._decisions: LRU[str, list[dict[str, float]]] = LRU(s.max_incidents)
 
     # -- novelty ------------------------------------------------------------------------------
     def _novelty_parts(self, alert: Alert, t: float) -> tuple[float, float, float, float]:
@@ -277,8 +325,39 @@ class AlertScorer:
             x = alert_features(ref.service, ref.name, ref.severity, "", ref.timestamp)
         return x
 
+    def _context(self, incident: Incident) -> int:
+        """Alert kinds active elsewhere (not in ``incident``) in the co-occurrence window."""
+        own = {_kind(r.service, r.name) for r in incident.alerts}
+        horizon = self._last_t - self.settings.cooccurrence_window_s
+        return sum(1 for kind, when in self._recent if when >= horizon and kind not in own)
+
+    def incident_actionability(self, incident: Incident) -> float:
+        """P(page) of the incident as it is now, from the incident-level classifier."""
+        x = incident_features(incident, self._context(incident))
+        return float(self.incident_classifier.predict_proba_one(x).get(True, 0.0))
+
+    def hold_until(self, incident: Incident) -> float | None:
+        """Epoch until which the page of ``incident`` (about to page) is held back, or None.
+
+        Called at each page decision; the features seen are kept to learn the verdict from.
+        A page is held when the incident-level classifier rates the incident under
+        ``pause_threshold``, until the incident has been open ``pause_s`` seconds.
+        """
+        s = self.settings
+        if not s.incident_learning:
+            return None
+        x = incident_features(incident, self._context(incident))
+        seen = self._decisions.touch(incident.id, [])
+        if x not in seen and len(seen) < 4:
+            seen.append(x)
+        p = float(self.incident_classifier.predict_proba_one(x).get(True, 0.0))
+        if p >= s.pause_threshold:
+            return None
+        return incident.opened_at.timestamp() + s.pause_s
+
     def learn(self, incident: Incident, fb: Feedback) -> list[ModelUpdate]:
-        """Teach the classifier the verdict on ``incident`` (one ``learn_one`` per firing alert)."""
+        """Teach the verdict on ``incident``: the alert classifier (one ``learn_one`` per
+        firing alert) and the incident classifier (one per distinct decision-time view)."""
         label = actionability_label(fb)
         if label is None:
             return []
@@ -291,6 +370,28 @@ class AlertScorer:
         for ref in refs:
             self.classifier.learn_one(self._ref_features(ref), label)
         self.version += 1
+        updates = []
+        if self.settings.incident_learning:
+            views = self._decisions.get(incident.id) or [
+                incident_features(incident, self._context(incident))
+            ]
+            for x in views:
+                self.incident_classifier.learn_one(x, label)
+            updates.append(
+                ModelUpdate(
+                    incident_id=incident.id,
+                    feedback=feedback_kind(fb),
+                    feedback_at=fb.timestamp,
+                    applied_at=max(fb.timestamp, incident.updated_at),
+                    model=INCIDENT_MODEL,
+                    version_before=before,
+                    version_after=self.version,
+                    label=f"page={'true' if label else 'false'}",
+                    examples=len(views),
+                    user=fb.user,
+                    detail=f"{len(views)} decision-time views of the incident",
+                )
+            )
         return [
             ModelUpdate(
                 incident_id=incident.id,
@@ -304,7 +405,8 @@ class AlertScorer:
                 examples=len(refs),
                 user=fb.user,
                 detail=f"{len(refs)} alerts of services {sorted({r.service for r in refs})}",
-            )
+            ),
+            *updates,
         ]
 
     def annotate(self, incident: Incident, scores: list[AlertScore]) -> None:
@@ -330,7 +432,8 @@ class AlertScorer:
     @classmethod
     def restore(cls, data: bytes, settings: ScoringSettings | None = None) -> AlertScorer:
         payload = pickle.loads(data)
-        if not isinstance(payload, dict) or payload.get("version") != SNAPSHOT_VERSION:
+        # version 1 (no incident-level model) restores with a fresh incident model
+        if not isinstance(payload, dict) or payload.get("version") not in (1, SNAPSHOT_VERSION):
             raise ValueError("not a stormwatch alert-scorer snapshot (or an unknown version)")
         scorer = cls(settings)
         scorer.__dict__.update(payload["state"])
