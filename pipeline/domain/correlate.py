@@ -97,6 +97,10 @@ class CorrelationSettings:
     #: by arrival order).
     merge: bool = True
     burst_merge_s: float = 60.0
+    #: Within this many seconds of an incident's first alert, services within ``hops`` of
+    #: each other ignoring edge direction (two callees of one caller, ...) are related too, when
+    #: nothing closer relates them: robustness to calls missing from the topology. 0 disables.
+    undirected_burst_s: float = 60.0
     #: N-of-M paging gates: (severity, n, window_s): page once n member alerts of at least this
     #: severity fired within window_s seconds (0 = whole incident); n = 0 disables the gate.
     page_gates: tuple[tuple[str, int, float], ...] = (
@@ -412,7 +416,10 @@ class Correlator:
                 and t - st.resolved_t < s.reopen_window_s
                 and t >= st.first_t
                 and not st.no_reopen
+                and not self._matches(alert, alert.service, t)
             ):
+                # (an alert that relates to an open incident joins it instead: the ongoing
+                # problem explains it better than a recurrence of a finished one)
                 inc.status = IncidentStatus.open
                 inc.resolved_at = None
                 inc.resolved_by = None
@@ -449,7 +456,7 @@ class Correlator:
             # recurrence was the first alert of a new burst, not the old problem coming back
             split_ev, split_detail, st = self._split_reopened(st, alert.timestamp)
             split = [split_ev]
-        if kind == "graph":
+        if kind == "graph" or kind == "near":
             relation, hops, via = self.graph.relation(service, via)
         else:
             relation, hops = kind, 2 if kind == "shared-dependency" else 0
@@ -511,6 +518,13 @@ class Correlator:
                     root = self._states[iid].inc.root_cause
                     if root and g.known(root) and service in g.blast_radius(root):
                         add(iid, s.hops + 1.0, "blast-radius", root)
+        if not found and s.undirected_burst_s > 0 and g.known(service) and self._active:
+            # nothing closer: a service near it ignoring edge direction, in the same burst
+            lo_first = t - s.undirected_burst_s
+            for x, h in g.near(service).items():
+                for iid in svc_index.get(x, ()):
+                    if self._states[iid].first_t >= lo_first:
+                        add(iid, s.hops + 1.5 + h / 10, "near", x)
         if alert.labels:
             for key in self._link_labels:
                 v = alert.labels.get(key)

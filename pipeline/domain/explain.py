@@ -31,6 +31,16 @@ def join_reason(relation: str, hops: int, via: str, service: str, delay: float) 
         return f"{service} and an alerting service both depend on {via}, {when}"
     if relation == "blast-radius":
         return f"{service} is in the blast radius of {via} (a transitive caller), {when}"
+    if relation == "shared-caller":
+        return (
+            f"{service} and an alerting service are both called by {via} (the topology may "
+            f"miss a call between them), same burst, {when}"
+        )
+    if relation == "path":
+        return (
+            f"{service} is {h} from {via} ignoring call direction (the topology may miss a "
+            f"call), same burst, {when}"
+        )
     if relation == "label":
         return f"shares label {via} with earlier alerts ({service} is not in the topology), {when}"
     return f"{relation} {via}, {when}"

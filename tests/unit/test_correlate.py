@@ -195,7 +195,10 @@ def test_merge_is_emitted_when_a_later_alert_links_a_burst() -> None:
     )
     # payment and search both depend on db: shared dependency relates them already
     assert len(c.incidents()) == 1
-    c2 = Correlator(TOPO, CorrelationSettings(shared_dependency=False, blast_radius=False))
+    c2 = Correlator(
+        TOPO,
+        CorrelationSettings(shared_dependency=False, blast_radius=False, undirected_burst_s=0),
+    )
     events = run(
         c2,
         [

@@ -63,3 +63,30 @@ def test_recurrence_that_starts_a_new_burst_opens_a_new_incident() -> None:
     # snapshot/restore keeps the split state
     c2 = Correlator.restore(TOPO, c.settings, c.snapshot())
     assert {i.id for i in c2.incidents()} == {i.id for i in c.incidents()}
+
+
+def test_recurrence_related_to_an_open_incident_joins_it_instead_of_reopening() -> None:
+    c = Correlator(TOPO, CorrelationSettings(reopen_window_s=300))
+    old = _resolved_storm(c)
+    run(c, [alert("db", "CPUSaturation", 195, pod="z")])  # a new problem starts
+    events = run(c, [alert("payment", "CPUSaturation", 200, pod="x")])  # old series, related
+    assert len(events) == 1 and events[0].type is not EventType.reopened
+    assert events[0].incident.id != old
+    assert c.get(old) is not None and c.get(old).status is IncidentStatus.resolved  # type: ignore[union-attr]
+
+
+def test_callees_of_one_caller_group_in_the_same_burst_despite_a_missing_edge() -> None:
+    # cart and checkout are both called by frontend; no path relates them directly within
+    # the graph's direction (the call checkout -> cart may be missing from the topology)
+    alerts = [alert("checkout", "HighLatencyP99", 0), alert("cart", "HighLatencyP99", 5)]
+    c = Correlator(TOPO, CorrelationSettings(shared_dependency=False))
+    run(c, alerts)
+    (inc,) = c.incidents()
+    assert "both called by frontend" in inc.alerts[1].reason
+    c = Correlator(TOPO, CorrelationSettings(shared_dependency=False, undirected_burst_s=0))
+    run(c, [alert("checkout", "HighLatencyP99", 0), alert("cart", "HighLatencyP99", 5)])
+    assert len(c.incidents()) == 2
+    # outside the burst window they stay apart
+    c = Correlator(TOPO, CorrelationSettings(shared_dependency=False))
+    run(c, [alert("checkout", "HighLatencyP99", 0), alert("cart", "HighLatencyP99", 120)])
+    assert len(c.incidents()) == 2
