@@ -16,6 +16,11 @@ feature it keeps, in O(1) time per sample and O(window) memory:
 5. **Robust learning**: samples whose raw score is above ``protect_above`` update the
    statistics with ``protect_weight`` times the usual weight, so an anomaly is not quickly
    learned as normal (a lasting level shift is still absorbed, more slowly).
+6. **Time of day** (only when samples carry a time, ``score_learn(value, t=epoch)``): a
+   per-feature EW mean per time-of-day bucket (``season_buckets`` per day). Once the
+   residual from that daily profile has less than ``season_gate`` of the series' variance
+   (the series has a daily cycle), the level surprise is measured against the daily profile
+   instead of the flat mean: a value normal for the day but wrong for the hour is caught.
 
 It is deterministic (no randomness), picklable, and ``score_one`` never mutates state.
 Measured on NAB (``make bench-nab``; results in ``docs/models.md``).
@@ -43,7 +48,18 @@ SNAPSHOT_VERSION = 1
 class _FeatureState:
     """Per-feature sufficient statistics of :class:`SurpriseDetector` (plain, picklable)."""
 
-    __slots__ = ("fast_mean", "n", "recent", "res_var", "slow_mean", "slow_var")
+    __slots__ = (
+        "fast_mean",
+        "n",
+        "recent",
+        "res_var",
+        "season",
+        "season_n",
+        "slow_mean",
+        "slow_var",
+        "sres_n",
+        "sres_var",
+    )
 
     def __init__(self) -> None:
         self.n = 0
@@ -51,6 +67,11 @@ class _FeatureState:
         self.slow_var = 0.0
         self.fast_mean = 0.0
         self.res_var = 0.0
+        # time-of-day profile (allocated on the first timed sample)
+        self.season: list[float] | None = None
+        self.season_n: list[int] | None = None
+        self.sres_var = 0.0  # EW variance of the residual from the daily profile
+        self.sres_n = 0
         # (row, score) pairs with decreasing scores: the running max of the last rows
         self.recent: deque[tuple[int, float]] = deque()
 
@@ -58,6 +79,7 @@ class _FeatureState:
         return {k: getattr(self, k) for k in self.__slots__}
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]  # defaults for slots older snapshots lack
         for k, v in state.items():
             setattr(self, k, v)
 
@@ -65,6 +87,9 @@ class _FeatureState:
         new = _FeatureState()
         new.__setstate__(self.__getstate__())
         new.recent = deque(self.recent)
+        if self.season is not None and self.season_n is not None:
+            new.season = list(self.season)
+            new.season_n = list(self.season_n)
         return new
 
 
@@ -87,6 +112,13 @@ class SurpriseDetector(base.AnomalyDetector):
         Raw score above which a sample is learned with ``protect_weight`` times the weight.
     protect_weight
         Relative learning weight of samples with a raw score above ``protect_above``.
+    season_buckets
+        Time-of-day buckets of the daily profile (0: off); used only for timed samples.
+    season_alpha
+        Weight of a new sample in its bucket's mean (after the first few days).
+    season_gate
+        The daily profile replaces the flat mean once its residual variance is below this
+        share of the series' variance.
     """
 
     def __init__(
@@ -98,6 +130,9 @@ class SurpriseDetector(base.AnomalyDetector):
         warmup: int = 20,
         protect_above: float = 0.9,
         protect_weight: float = 0.1,
+        season_buckets: int = 48,
+        season_alpha: float = 0.3,
+        season_gate: float = 0.5,
     ) -> None:
         self.slow_alpha = slow_alpha
         self.fast_alpha = fast_alpha
@@ -106,6 +141,9 @@ class SurpriseDetector(base.AnomalyDetector):
         self.warmup = warmup
         self.protect_above = protect_above
         self.protect_weight = protect_weight
+        self.season_buckets = season_buckets
+        self.season_alpha = season_alpha
+        self.season_gate = season_gate
         self._states: dict[Any, _FeatureState] = {}
 
     # -- River API -------------------------------------------------------------------------
@@ -129,19 +167,22 @@ class SurpriseDetector(base.AnomalyDetector):
         return best
 
     # -- fast path ---------------------------------------------------------------------------
-    def score_learn(self, value: float, key: Any = "value") -> float:
-        """Score ``value`` from earlier samples, then learn it (one pass, for streams)."""
+    def score_learn(self, value: float, key: Any = "value", t: float | None = None) -> float:
+        """Score ``value`` from earlier samples, then learn it (one pass, for streams).
+
+        ``t``: the sample's time (epoch seconds), which enables the time-of-day profile.
+        """
         st = self._states.get(key)
         if st is None:
             st = self._states[key] = _FeatureState()
-        return self._step(st, float(value), learn=True)
+        return self._step(st, float(value), learn=True, t=t)
 
     @property
     def n_seen(self) -> int:
         return max((st.n for st in self._states.values()), default=0)
 
     # -- core --------------------------------------------------------------------------------
-    def _step(self, st: _FeatureState, x: float, *, learn: bool) -> float:
+    def _step(self, st: _FeatureState, x: float, *, learn: bool, t: float | None = None) -> float:
         n = st.n
         if n == 0 or not math.isfinite(x):
             if learn and n == 0 and math.isfinite(x):
@@ -154,6 +195,20 @@ class SurpriseDetector(base.AnomalyDetector):
         z_level = abs(d) / (math.sqrt(st.slow_var) + eps)
         res = x - st.fast_mean
         z_change = abs(res) / (math.sqrt(st.res_var) + eps) if n > 1 else 0.0
+        nb = self.season_buckets
+        bi = -1
+        sres = 0.0
+        season = st.season
+        season_n = st.season_n
+        if nb > 0 and t is not None and math.isfinite(t):
+            if season is None or season_n is None or len(season) != nb:
+                season = st.season = [0.0] * nb
+                season_n = st.season_n = [0] * nb
+            bi = int((t % 86400.0) * nb / 86400.0) % nb
+            if season_n[bi] > 0:
+                sres = x - season[bi]
+                if st.sres_n > 50 and st.sres_var < self.season_gate * st.slow_var:
+                    z_level = abs(sres) / (math.sqrt(st.sres_var) + eps)
         z = z_level if z_level > z_change else z_change
         raw = z / (1.0 + z) if n >= self.warmup else 0.0
 
@@ -172,6 +227,14 @@ class SurpriseDetector(base.AnomalyDetector):
             st.slow_var = (1.0 - a) * (st.slow_var + a * d * d)
             st.res_var = (1.0 - a) * (st.res_var + a * res * res) if n > 1 else res * res
             st.fast_mean += self.fast_alpha * w * res
+            if bi >= 0 and season is not None and season_n is not None:
+                k = season_n[bi]
+                if k > 0:
+                    b = max(self.slow_alpha, 1.0 / (st.sres_n + 1)) * w
+                    st.sres_var = (1.0 - b) * (st.sres_var + b * sres * sres)
+                    st.sres_n += 1
+                season[bi] += max(self.season_alpha, 1.0 / (k + 1)) * w * (x - season[bi])
+                season_n[bi] = k + 1
             if self.window > 0:
                 while recent and recent[-1][1] <= raw:
                     recent.pop()
@@ -182,7 +245,7 @@ class SurpriseDetector(base.AnomalyDetector):
     @classmethod
     def _unit_test_params(cls) -> Any:
         yield {}
-        yield {"window": 0, "warmup": 5}
+        yield {"window": 0, "warmup": 5, "season_buckets": 24}
 
 
 def _is_number(v: Any) -> bool:
@@ -248,8 +311,9 @@ class DetectorBank:
                 self.evicted += 1
         else:
             self._series.move_to_end(key)
-        score = series.detector.score_learn(sample.value)
-        series.last_epoch = sample.timestamp.timestamp()
+        epoch = sample.timestamp.timestamp()
+        score = series.detector.score_learn(sample.value, t=epoch)
+        series.last_epoch = epoch
         alert: Alert | None = None
         s = self.settings
         if score >= s.threshold and not series.in_episode:

@@ -149,3 +149,38 @@ def test_run_detect_bad_input(tmp_path: Path, content: str, needle: str) -> None
 def test_run_detect_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DetectInputError, match="does not exist"):
         run_detect(tmp_path / "nope.csv", tmp_path / "o.csv", progress=False)
+
+
+def _daily(days: int = 7, step_s: float = 300.0, seed: int = 3) -> tuple[list[float], list[float]]:
+    import math
+
+    rng = random.Random(seed)
+    ts = [T0.timestamp() + i * step_s for i in range(int(days * 86400 / step_s))]
+    xs = [50.0 + 40.0 * math.sin(2 * math.pi * (t % 86400) / 86400) + rng.gauss(0, 2) for t in ts]
+    return ts, xs
+
+
+def test_time_of_day_profile_catches_a_value_wrong_for_the_hour() -> None:
+    ts, xs = _daily()
+    at = len(xs) - 100  # a day-6 afternoon sample at the trough (normal at 06:00, not now)
+    i = at
+    while abs(xs[i] - 50.0) < 35.0:  # move to a sample near a peak or trough
+        i += 1
+    xs[i] = 100.0 - xs[i]  # mirror it: inside the series' range, wrong for the time of day
+    timed, untimed = SurpriseDetector(), SurpriseDetector()
+    s_t = [timed.score_learn(x, t=t) for x, t in zip(xs, ts, strict=True)]
+    s_v = [untimed.score_learn(x) for x in xs]
+    assert s_t[i] > 0.9 and s_t[i] == max(s_t[len(xs) // 2 :])
+    assert s_v[i] < s_t[i]
+
+
+def test_timed_detector_pickles_mid_stream() -> None:
+    import pickle
+
+    ts, xs = _daily(days=3)
+    det = SurpriseDetector()
+    for x, t in zip(xs[:500], ts[:500], strict=True):
+        det.score_learn(x, t=t)
+    copy = pickle.loads(pickle.dumps(det))
+    for x, t in zip(xs[500:], ts[500:], strict=True):
+        assert det.score_learn(x, t=t) == copy.score_learn(x, t=t)
