@@ -226,7 +226,8 @@ class AlertScorer:
         self._services: LRU[str, _ServiceStats] = LRU(s.max_services)
         self._kinds: LRU[str, _Decayed] = LRU(s.max_kinds)
         self._pairs: LRU[tuple[str, str], float] = LRU(s.max_pairs)
-        self._recent: deque[tuple[str, float]] = deque()
+        # distinct recent alert kinds -> last time, oldest first
+        self._recent: dict[str, float] = {}
         self._features: LRU[str, dict[str, float]] = LRU(s.max_cached_alerts)
         self._last_t = 0.0
         self.incident_classifier = linear_model.LogisticRegression(
@@ -258,7 +259,7 @@ class AlertScorer:
             tod = max(0.0, 1.0 - 24.0 * share)
         unseen = 0
         others = 0
-        for other, when in self._recent:
+        for other, when in self._recent.items():
             if other == kind or t - when > s.cooccurrence_window_s:
                 continue
             others += 1
@@ -279,20 +280,25 @@ class AlertScorer:
         svc.long.add(t, s.long_tau_s)
         svc.hours[alert.timestamp.hour] += 1.0
         recent = self._recent
-        while recent and (
-            t - recent[0][1] > s.cooccurrence_window_s or len(recent) >= s.max_recent
-        ):
-            recent.popleft()
-        for other, _ in recent:
+        window = s.cooccurrence_window_s
+        while recent:
+            oldest = next(iter(recent))
+            if t - recent[oldest] > window or len(recent) >= s.max_recent:
+                del recent[oldest]
+            else:
+                break
+        pairs = self._pairs
+        get = pairs.get
+        to_end = pairs.move_to_end
+        for other in recent:
             if other != kind:
                 pair = (kind, other) if kind < other else (other, kind)
-                self._pairs[pair] = self._pairs.get(pair, 0.0) + 1.0
-                self._pairs.move_to_end(pair)
-        while len(self._pairs) > s.max_pairs:
-            self._pairs.popitem(last=False)
-        recent = deque(e for e in recent if e[0] != kind)
-        recent.append((kind, t))
-        self._recent = recent
+                pairs[pair] = get(pair, 0.0) + 1.0
+                to_end(pair)
+        while len(pairs) > s.max_pairs:
+            pairs.popitem(last=False)
+        recent.pop(kind, None)
+        recent[kind] = t
         self._last_t = max(self._last_t, t)
 
     # -- public API ---------------------------------------------------------------------------
@@ -329,7 +335,7 @@ class AlertScorer:
         """Alert kinds active elsewhere (not in ``incident``) in the co-occurrence window."""
         own = {_kind(r.service, r.name) for r in incident.alerts}
         horizon = self._last_t - self.settings.cooccurrence_window_s
-        return sum(1 for kind, when in self._recent if when >= horizon and kind not in own)
+        return sum(1 for kind, when in self._recent.items() if when >= horizon and kind not in own)
 
     def incident_actionability(self, incident: Incident) -> float:
         """P(page) of the incident as it is now, from the incident-level classifier."""
@@ -437,6 +443,8 @@ class AlertScorer:
             raise ValueError("not a stormwatch alert-scorer snapshot (or an unknown version)")
         scorer = cls(settings)
         scorer.__dict__.update(payload["state"])
+        if isinstance(scorer._recent, deque):  # older snapshots: a deque of (kind, time)
+            scorer._recent = dict(scorer._recent)
         return scorer
 
     def clone(self) -> AlertScorer:

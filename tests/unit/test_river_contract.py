@@ -107,3 +107,63 @@ def test_anomaly_ranked_above_normal_points() -> None:
         scores.append(model.score_one(x))
         model.learn_one(x)
     assert scores[500] == max(scores)
+
+
+def test_incident_classifier_contract() -> None:
+    """The scorer's incident model: learning does not mutate the incident, pickles mid-stream,
+    and two scorers fed the same verdicts agree exactly (no hidden randomness)."""
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline.domain.schemas import (
+        AlertRef,
+        AlertStatus,
+        Feedback,
+        FeedbackAction,
+        Incident,
+        IncidentStatus,
+        Severity,
+        Verdict,
+    )
+    from pipeline.domain.scoring import AlertScorer
+
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def incident(k: int) -> Incident:
+        refs = [
+            AlertRef(
+                id=f"a{k}-{j}",
+                service=f"s{(k + j) % 3}",
+                name=f"n{k % 2}",
+                severity=Severity.critical,
+                status=AlertStatus.firing,
+                timestamp=t0 + timedelta(minutes=k),
+            )
+            for j in range(1 + k % 3)
+        ]
+        return Incident(
+            id=f"i{k}",
+            status=IncidentStatus.open,
+            opened_at=refs[0].timestamp,
+            updated_at=refs[-1].timestamp,
+            alert_ids=[r.id for r in refs],
+            alerts=refs,
+            services=sorted({r.service for r in refs}),
+        )
+
+    def verdict(k: int) -> Feedback:
+        v = Verdict.noise if k % 2 else Verdict.actionable
+        return Feedback(incident_id=f"i{k}", action=FeedbackAction.verdict, verdict=v, timestamp=t0)
+
+    a, b = AlertScorer(), AlertScorer()
+    for k in range(20):
+        inc = incident(k)
+        before = copy.deepcopy(inc)
+        a.hold_until(inc)
+        b.hold_until(inc)
+        a.learn(inc, verdict(k))
+        b.learn(inc, verdict(k))
+        assert inc == before
+        if k == 10:
+            b = pickle.loads(pickle.dumps(b))
+    for k in range(20, 30):
+        assert a.incident_actionability(incident(k)) == b.incident_actionability(incident(k))
