@@ -40,6 +40,7 @@ from pipeline.domain.rootcause import (
     DEFAULT_KIND_PATTERNS,
     DEFAULT_LLR,
     KindClassifier,
+    RankCache,
     Ranked,
     RankSettings,
     rank,
@@ -78,6 +79,11 @@ class CorrelationSettings:
     blast_radius: bool = True
     #: Labels that relate alerts (mostly for services missing from the topology).
     link_labels: tuple[str, ...] = ("domain", "cluster", "namespace", "host", "node", "instance")
+    #: An incident older than this (since its first alert) takes no new alerts except
+    #: repeats of its still-firing alerts: an endless storm is cut into incidents of at most
+    #: this span, each with its own root cause, and memory stays bounded by the open
+    #: incidents' recent alerts, not by the storm's history. 0 disables.
+    max_span_s: float = 3600.0
     #: Out-of-order alerts up to this many seconds late are grouped as if on time.
     allowed_lateness_s: float = 60.0
     #: Resolve once all member alerts are resolved and nothing happened for this long
@@ -206,6 +212,7 @@ class Correlator:
         self._link_labels = s.link_labels
         self._gates = [(SEVERITY_RANK[Severity(sev)], n, w) for sev, n, w in s.page_gates if n > 0]
         self._states: dict[str, _State] = {}
+        self._rank_cache: dict[str, RankCache] = {}  # incident id -> incremental ranking
         self._fp_index: dict[str, str] = {}  # fingerprint -> incident id
         self._svc_index: dict[str, set[str]] = {}  # service -> indexed incident ids
         self._label_index: dict[str, set[str]] = {}
@@ -276,7 +283,10 @@ class Correlator:
                             f"all alerts resolved and quiet for {fmt_delay(s.quiet_period_s)}",
                         )
                     )
-                elif st.indexed and now > st.last_t + s.join_gap_s + s.allowed_lateness_s:
+                elif st.indexed and (
+                    now > st.last_t + s.join_gap_s + s.allowed_lateness_s
+                    or (s.max_span_s > 0 and now > st.first_t + s.max_span_s + s.allowed_lateness_s)
+                ):
                     self._unindex(st)
             else:
                 assert st.resolved_t is not None
@@ -408,7 +418,7 @@ class Correlator:
                     )
                 lo = t - s.flap_window_s
                 fires = 1 + sum(1 for x in st.fires.get(fp, ()) if x >= lo)
-                if fires >= s.flap_min_fires:
+                if fires >= s.flap_min_fires and not self._too_old(st, t):
                     reason = f"flapping: fired {fires} times within {fmt_delay(s.flap_window_s)}"
                     return self._join(st, alert, fp, t, reason, EventType.updated)
             elif (
@@ -536,9 +546,17 @@ class Correlator:
         lo = t - s.join_gap_s
         for m in found.values():
             st = self._states[m[1]]
-            if st.last_t >= lo and t >= st.first_t - s.join_gap_s - s.allowed_lateness_s:
+            if (
+                st.last_t >= lo
+                and t >= st.first_t - s.join_gap_s - s.allowed_lateness_s
+                and not self._too_old(st, t)
+            ):
                 out.append(m)
         return out
+
+    def _too_old(self, st: _State, t: float) -> bool:
+        span = self.settings.max_span_s
+        return span > 0 and t - st.first_t > span
 
     def _scan_cost(self, limit: int) -> int:
         total = 0
@@ -769,8 +787,11 @@ class Correlator:
     def _rerank(self, st: _State) -> None:
         st.pending = 0
         inc = st.inc
-        ev = {s: set(k) for s, k in st.evidence.items()}
-        ranked = rank(ev, st.first_seen, self.graph, self.settings.rank, self._llr)
+        ev = st.evidence
+        cache = self._rank_cache.get(inc.id)
+        if cache is None:
+            cache = self._rank_cache[inc.id] = RankCache()
+        ranked = rank(ev, st.first_seen, self.graph, self.settings.rank, self._llr, cache=cache)
         if st.confirmed:
             ranked = [
                 Ranked(st.confirmed, 1.0, 0.0, st.confirmed in ev, ["confirmed by a responder"])
@@ -939,6 +960,7 @@ class Correlator:
         sinc.explanation = f"Merged into {tinc.id}: {why}."
         sinc.updated_at = at
         del self._states[sinc.id]
+        self._rank_cache.pop(sinc.id, None)
         self._schedule(target)
         detail = f"merged {sinc.id} into {tinc.id}: {why}"
         return [
@@ -1000,6 +1022,7 @@ class Correlator:
             if self._fp_index.get(fp) == iid:
                 del self._fp_index[fp]
         del self._states[iid]
+        self._rank_cache.pop(iid, None)
 
     def _next_due(self, st: _State) -> float | None:
         s = self.settings
@@ -1008,6 +1031,8 @@ class Correlator:
         dues = []
         if st.indexed:
             dues.append(st.last_t + s.join_gap_s + s.allowed_lateness_s + 1e-6)
+            if s.max_span_s > 0:
+                dues.append(st.first_t + s.max_span_s + s.allowed_lateness_s + 1e-6)
         if st.firing:
             dues.append(st.last_t + s.stale_after_s)
         else:

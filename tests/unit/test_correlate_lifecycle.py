@@ -90,3 +90,21 @@ def test_callees_of_one_caller_group_in_the_same_burst_despite_a_missing_edge() 
     c = Correlator(TOPO, CorrelationSettings(shared_dependency=False))
     run(c, [alert("checkout", "HighLatencyP99", 0), alert("cart", "HighLatencyP99", 120)])
     assert len(c.incidents()) == 2
+
+
+def test_an_endless_storm_is_cut_into_incidents_of_bounded_span() -> None:
+    seq = []
+    for k in range(40):  # a related alert every 60 s for 40 min, each firing 90 s
+        svc = ("payment", "checkout", "db", "cart")[k % 4]
+        seq.append(alert(svc, "HighLatencyP99", k * 60.0, pod=str(k)))
+        seq.append(alert(svc, "HighLatencyP99", k * 60.0 + 90, status="resolved", pod=str(k)))
+    seq.sort(key=lambda a: a.epoch)
+    c2 = Correlator(TOPO, CorrelationSettings(max_span_s=0))
+    run(c2, seq)
+    assert len(c2.incidents()) == 1  # without the cap: one incident of 40 min
+    c3 = Correlator(TOPO, CorrelationSettings(max_span_s=600))
+    incs: dict[str, int] = {}
+    for a in seq:
+        for e in c3.advance(a.epoch) + c3.process(a):
+            incs[e.incident.id] = len(e.incident.alert_ids)
+    assert len(incs) >= 4 and sum(incs.values()) == 40

@@ -29,3 +29,31 @@ def test_traffic_drop_alone_is_not_alerting_first() -> None:
     first = {"entry": 0.0, "b": 0.0, "mid": 61.0, "leaf": 61.0}
     out = _rank(ev, first)
     assert out.index("mid") < out.index("b")
+
+
+def test_incremental_ranking_equals_a_fresh_ranking() -> None:
+    import random
+
+    from pipeline.bench.synthetic import layered_graph
+    from pipeline.domain.rootcause import KINDS, RankCache
+
+    topo = layered_graph(200)
+    g = GraphIndex(topo, 2)
+    rng = random.Random(3)
+    nodes = sorted(topo.graph.nodes)
+    ev: dict[str, set[str]] = {}
+    first: dict[str, float] = {}
+    cache = RankCache()
+    for step in range(120):
+        svc = rng.choice(nodes[:60])
+        ev.setdefault(svc, set()).add(rng.choice(KINDS))
+        first.setdefault(svc, float(step))
+        if step == 80:  # evidence shrinks (an incident split): the cache starts over
+            for x in list(ev)[:5]:
+                del ev[x]
+                del first[x]
+        inc = rank(ev, first, g, RankSettings(), cache=cache)
+        fresh = rank(ev, first, g, RankSettings())
+        assert [(r.service, round(r.llr, 6)) for r in inc] == [
+            (r.service, round(r.llr, 6)) for r in fresh
+        ]
