@@ -56,8 +56,8 @@ class KafkaSettings(BaseModel):
             conf["ssl.key.location"] = str(self.ssl_keyfile)
         return conf
 
-    def faust_broker(self) -> str:
-        return ";".join(f"kafka://{hp.strip()}" for hp in self.bootstrap_servers.split(","))
+    def faust_broker(self, scheme: str = "kafka") -> str:
+        return ";".join(f"{scheme}://{hp.strip()}" for hp in self.bootstrap_servers.split(","))
 
 
 class TopicSettings(BaseModel):
@@ -82,11 +82,27 @@ class WorkerSettings(BaseModel):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
     batch_size: int = Field(500, ge=1, le=100_000, description="alerts taken per stream batch")
-    batch_timeout_s: float = Field(0.05, gt=0, le=60)
+    batch_timeout_s: float = Field(
+        0.02, gt=0, le=60, description="longest wait to fill a batch (latency per hop)"
+    )
+    fetch_max_wait_ms: int = Field(
+        25, ge=0, le=60_000, description="consumer fetch long-poll wait (bounds idle polls)"
+    )
+    loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="event loop")
+    data_dir: Path = Field(
+        Path(".stormwatch/data"), description="Faust's local data directory (per app id)"
+    )
     tick_interval_s: float = Field(1.0, gt=0, le=3600, description="lifecycle timer period")
     checkpoint_interval_s: float = Field(30.0, gt=0, description="model checkpoint period")
     rebalance_timeout_s: float = Field(
         60.0, gt=0, description="consumer-group rebalance timeout; a few seconds in dev/tests"
+    )
+    session_timeout_s: float = Field(
+        30.0,
+        ge=1,
+        le=90,
+        description="consumer session timeout; some brokers hold a group's first join for "
+        "half of it",
     )
     clock: Literal["wall", "event"] = Field(
         "wall", description="lifecycle clock: wall time, or the newest event time seen"

@@ -16,7 +16,7 @@ import msgspec
 from confluent_kafka import Consumer, Producer
 from rich.console import Console
 
-from pipeline.app.localstack import LocalStackError, local_stack, port_in_use
+from pipeline.app.localstack import LocalStackError, local_stack, port_in_use, worker_env
 from pipeline.config import Settings
 from pipeline.domain.schemas import IncidentEvent
 
@@ -103,16 +103,7 @@ def _run_with_worker(
     exit_after: float,
     started: float,
 ) -> None:
-    env = {
-        **os.environ,
-        "STORMWATCH_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "STORMWATCH_REDIS__URL": redis_url,
-        "STORMWATCH_TOPOLOGY": str(topology),
-        "STORMWATCH_WORKER__WEB_PORT": str(web_port),
-        "STORMWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
-        "STORMWATCH_WORKER__CLOCK": "event",
-        "STORMWATCH_LOG_LEVEL": "warning",
-    }
+    env = worker_env(bootstrap=bootstrap, redis_url=redis_url, topology=topology, web_port=web_port)
     settings = Settings(**_settings_from(env))
     worker = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "worker"], env=env, start_new_session=True

@@ -10,7 +10,7 @@ import redis
 from confluent_kafka import KafkaException
 
 from pipeline.adapters.redis_store import RedisStore
-from pipeline.app.topics import ensure_topics
+from pipeline.app.topics import ensure_topics, partition_count, repartition_topic
 from pipeline.app.worker import Worker
 from pipeline.config import Settings
 from pipeline.domain.topology import Topology, TopologyError
@@ -35,13 +35,18 @@ def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
         return
     try:
         ensure_topics(settings, timeout_s=15)
+        route_partitions = partition_count(settings, repartition_topic(settings), timeout_s=15)
     except KafkaException as exc:
         fail(
             f"cannot create topics on {settings.kafka.bootstrap_servers} ({exc}); "
             "check STORMWATCH_KAFKA__BOOTSTRAP_SERVERS"
         )
         return
-    worker = Worker(settings, topology=topology, store=store)
+    if settings.worker.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
+    worker = Worker(settings, topology=topology, store=store, route_partitions=route_partitions)
     faust.Worker(
         worker.app,
         loglevel=settings.log_level.upper(),

@@ -51,3 +51,13 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
             if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
                 raise
     return created
+
+
+def partition_count(settings: Settings, topic: str, timeout_s: float = 30.0) -> int:
+    """Partitions ``topic`` really has (an existing topic keeps its count when the setting
+    changes), or the configured count when the broker does not list it."""
+    admin = AdminClient(settings.kafka.confluent_config())
+    meta = admin.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    if meta is None or meta.error is not None or not meta.partitions:
+        return settings.topics.partitions
+    return len(meta.partitions)

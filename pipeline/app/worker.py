@@ -1,7 +1,8 @@
 """The Faust application: agents, timers and web pages around the pure stage chain.
 
-Flow: ``alerts.raw`` -(ingest: normalize, DLQ)-> ``<app>-alerts-by-domain`` keyed by
-correlation domain -(correlate: dedup, score, correlate, lifecycle)-> ``incidents``.
+Flow: ``alerts.raw`` -(ingest: normalize, DLQ)-> ``<app>-alerts-by-domain``, one batch
+message per owning partition of the alerts' correlation domains (:mod:`pipeline.app.routing`)
+-(correlate: dedup, score, correlate, lifecycle)-> ``incidents``.
 Feedback is routed onto the same by-domain topic, so the worker that owns an incident's
 domain applies it in order with the alerts. Each batch is published, then persisted to Redis
 in one transaction, and only then acknowledged: a crash reprocesses, never loses.
@@ -23,7 +24,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.metrics import Metrics
+from pipeline.app.routing import (
+    KIND_ALERTS,
+    KIND_FEEDBACK,
+    KIND_HEADER,
+    decode_batch,
+    domain_partition,
+    encode_batches,
+)
 from pipeline.app.topics import repartition_topic
+from pipeline.app.transport import use_tuned_transport
 from pipeline.config import Settings
 from pipeline.domain.dedup import fingerprints_of
 from pipeline.domain.normalize import NormalizeError, normalize
@@ -42,7 +52,6 @@ from pipeline.domain.topology import Topology
 
 log = structlog.get_logger("stormwatch.worker")
 
-KIND_HEADER = "stormwatch-kind"
 ARRIVAL_HEADER = "stormwatch-arrival"
 MODELS_CHECKPOINT = "models:scorer"
 DETECTORS_CHECKPOINT = "models:detectors"
@@ -68,8 +77,11 @@ class Worker:
         topology: Topology,
         store: RedisStore,
         registry: CollectorRegistry | None = None,
+        route_partitions: int | None = None,
     ) -> None:
         self.settings = settings
+        #: partitions of the by-domain topic (its real count, which may differ from the setting)
+        self.route_partitions = route_partitions or settings.topics.partitions
         self.topology = topology
         self.store = store
         self.registry = registry or CollectorRegistry()
@@ -126,9 +138,12 @@ class Worker:
                 mechanism=s.kafka.sasl_mechanism,
                 ssl_context=None,
             )
+        scheme = use_tuned_transport(s.worker.fetch_max_wait_ms)
+        s.worker.data_dir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
             s.worker.app_id,
-            broker=s.kafka.faust_broker(),
+            broker=s.kafka.faust_broker(scheme),
+            datadir=str(s.worker.data_dir / "{conf.name}"),
             broker_credentials=creds,
             web_host=s.worker.web_host,
             web_port=s.worker.web_port,
@@ -138,10 +153,8 @@ class Worker:
             topic_allow_declare=False,
             topic_disable_leader=True,
             broker_rebalance_timeout=s.worker.rebalance_timeout_s,
-            # a loaded worker must not be evicted: session and poll limits stay generous even
-            # when dev/tests shorten the rebalance timeout (Tansu's first join waits for it)
-            broker_session_timeout=max(30.0, min(s.worker.rebalance_timeout_s, 60.0)),
-            broker_heartbeat_interval=3.0,
+            broker_session_timeout=s.worker.session_timeout_s,
+            broker_heartbeat_interval=min(3.0, s.worker.session_timeout_s / 4),
             broker_max_poll_interval=max(s.worker.rebalance_timeout_s, 60.0),
             consumer_auto_offset_reset="earliest",
             stream_buffer_maxsize=max(4096, s.worker.batch_size * 4),
@@ -240,10 +253,15 @@ class Worker:
         await self.dlq_topic.send(key=msg.key, value=msg.value, headers=letter.headers())
         log.info("dead-lettered", stage=stage, error=error, reason=reason, offset=msg.offset)
 
+    def partition_of(self, alert: Alert) -> int:
+        """The by-domain partition that correlates ``alert``."""
+        domain = self.topology.domain(alert.service, alert.labels)
+        return domain_partition(domain, self.route_partitions)
+
     async def ingest_batch(self, events: list[EventT], topic: str) -> None:
         started = time.perf_counter()
         self.metrics.messages.labels(topic).inc(len(events))
-        sends = []
+        routed: dict[int, tuple[list[Alert], list[float]]] = {}
         ok = 0
         for event in events:
             try:
@@ -251,21 +269,31 @@ class Worker:
             except NormalizeError as exc:
                 await self.dead_letter(event, "normalize", exc.error, str(exc))
                 continue
-            arrival = str(event.message.timestamp).encode()
+            arrival = event.message.timestamp
             for alert in alerts:
-                domain = self.topology.domain(alert.service, alert.labels)
-                sends.append(
-                    await self.by_domain.send(
-                        key=domain.encode(),
-                        value=encode(alert),
-                        headers=[(KIND_HEADER, b"alert"), (ARRIVAL_HEADER, arrival)],
-                    )
-                )
+                part = self.partition_of(alert)
+                batch = routed.get(part)
+                if batch is None:
+                    batch = routed[part] = ([], [])
+                batch[0].append(alert)
+                batch[1].append(arrival)
                 ok += 1
-        if sends:
-            await asyncio.gather(*sends)
+        await self.route_alerts(routed)
         self.metrics.stage_items.labels("normalize", "ok").inc(ok)
         self.metrics.stage_seconds.labels("normalize").observe(time.perf_counter() - started)
+
+    async def route_alerts(self, routed: dict[int, tuple[list[Alert], list[float]]]) -> None:
+        """Send each partition's alerts as batch messages and wait for the broker's acks."""
+        sends = []
+        for part, (alerts, arrivals) in routed.items():
+            for value in encode_batches(alerts, arrivals):
+                sends.append(
+                    await self.by_domain.send(
+                        value=value, partition=part, headers=[(KIND_HEADER, KIND_ALERTS)]
+                    )
+                )
+        if sends:
+            await asyncio.gather(*sends)
 
     async def route_feedback(self, event: EventT, topic: str) -> None:
         self.metrics.messages.labels(topic).inc()
@@ -283,12 +311,16 @@ class Worker:
         await asyncio.to_thread(self.store.record_feedback, fb.incident_id, event.value)
         domain = msgspec.json.decode(record).get("domain") or fb.incident_id
         await self.by_domain.send(
-            key=domain.encode(), value=event.value, headers=[(KIND_HEADER, b"feedback")]
+            key=domain.encode(),
+            value=event.value,
+            partition=domain_partition(domain, self.route_partitions),
+            headers=[(KIND_HEADER, KIND_FEEDBACK)],
         )
 
     async def detect_batch(self, events: list[EventT], topic: str) -> None:
         self.metrics.messages.labels(topic).inc(len(events))
         started = time.perf_counter()
+        routed: dict[int, tuple[list[Alert], list[float]]] = {}
         for event in events:
             try:
                 sample = _sample_decoder.decode(event.value)
@@ -298,15 +330,10 @@ class Worker:
             _score, alert = self.detectors.observe(sample)
             if alert is not None:
                 self.metrics.anomalies.inc()
-                domain = self.topology.domain(alert.service, alert.labels)
-                await self.by_domain.send(
-                    key=domain.encode(),
-                    value=encode(alert),
-                    headers=[
-                        (KIND_HEADER, b"alert"),
-                        (ARRIVAL_HEADER, str(event.message.timestamp).encode()),
-                    ],
-                )
+                batch = routed.setdefault(self.partition_of(alert), ([], []))
+                batch[0].append(alert)
+                batch[1].append(event.message.timestamp)
+        await self.route_alerts(routed)
         self.metrics.stage_seconds.labels("detect").observe(time.perf_counter() - started)
 
     async def correlate_batch(self, events: list[EventT]) -> None:
@@ -324,13 +351,18 @@ class Worker:
         out: list[IncidentEvent] = []
         for event in events:
             headers = _headers(event)
-            if headers.get(KIND_HEADER) == b"feedback":
+            kind = headers.get(KIND_HEADER)
+            if kind == KIND_ALERTS:
+                batch = decode_batch(event.value)
+                alerts.extend(batch.alerts)
+                arrivals.update(zip((a.id for a in batch.alerts), batch.arrivals, strict=True))
+            elif kind == KIND_FEEDBACK:
                 out.extend(self._apply_feedback(pipe, event.value))
-                continue
-            alert = _alert_decoder.decode(event.value)
-            alerts.append(alert)
-            if ARRIVAL_HEADER in headers:
-                arrivals[alert.id] = float(headers[ARRIVAL_HEADER])
+            else:  # one JSON alert per message, as workers before batch routing sent them
+                alert = _alert_decoder.decode(event.value)
+                alerts.append(alert)
+                if ARRIVAL_HEADER in headers:
+                    arrivals[alert.id] = float(headers[ARRIVAL_HEADER])
         # unkeyed producers spread one series over partitions: restore event order per batch
         alerts.sort(key=_event_time)
         started = time.perf_counter()

@@ -106,7 +106,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--within", type=float, default=0.05)
     p.add_argument("--rebalance-timeout", type=float, default=3.0)
+    p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = p.parse_args(argv)
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
     app = build_app(args)
     faust.Worker(
         app, loglevel="WARNING", quiet=True, redirect_stdouts=False

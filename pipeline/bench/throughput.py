@@ -45,7 +45,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.app.localstack import Service, free_port, start_broker, start_redis
+from pipeline.app.localstack import Service, free_port, start_broker, start_redis, worker_env
 from pipeline.bench import storm as storm_mod
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -335,25 +335,15 @@ class Tenant:
         return f"{self.ns}.{name}"
 
     def env(self, web_port: int) -> dict[str, str]:
-        return {
-            **os.environ,
-            "STORMWATCH_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
-            "STORMWATCH_REDIS__URL": self.redis_url,
-            "STORMWATCH_REDIS__KEY_PREFIX": f"{self.ns}:",
-            "STORMWATCH_TOPOLOGY": str(self.topology),
-            "STORMWATCH_WORKER__APP_ID": self.ns,
-            "STORMWATCH_WORKER__WEB_PORT": str(web_port),
-            "STORMWATCH_WORKER__REBALANCE_TIMEOUT_S": str(self.rebalance_timeout_s),
-            "STORMWATCH_WORKER__CLOCK": "event",
-            "STORMWATCH_TOPICS__PARTITIONS": str(self.partitions),
-            "STORMWATCH_TOPICS__ALERTS_RAW": self.topic("alerts.raw"),
-            "STORMWATCH_TOPICS__METRICS_RAW": self.topic("metrics.raw"),
-            "STORMWATCH_TOPICS__DLQ": self.topic("alerts.dlq"),
-            "STORMWATCH_TOPICS__INCIDENTS": self.topic("incidents"),
-            "STORMWATCH_TOPICS__FEEDBACK": self.topic("feedback"),
-            "STORMWATCH_TOPICS__REMEDIATIONS": self.topic("remediations"),
-            "STORMWATCH_LOG_LEVEL": "warning",
-        }
+        return worker_env(
+            bootstrap=self.bootstrap,
+            redis_url=self.redis_url,
+            topology=self.topology,
+            web_port=web_port,
+            ns=self.ns,
+            partitions=self.partitions,
+            rebalance_timeout_s=str(self.rebalance_timeout_s),
+        )
 
     def create_topics(self) -> None:
         names = [

@@ -17,7 +17,7 @@ import pytest
 import redis
 from confluent_kafka import Consumer, Message, Producer
 
-from pipeline.app.localstack import Service, free_port, start_broker, start_redis
+from pipeline.app.localstack import Service, free_port, start_broker, start_redis, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,26 +53,15 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "STORMWATCH_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
-            "STORMWATCH_REDIS__URL": self.redis_url,
-            "STORMWATCH_REDIS__KEY_PREFIX": f"{self.ns}:",
-            "STORMWATCH_TOPOLOGY": str(self.topology),
-            "STORMWATCH_WORKER__APP_ID": self.ns,
-            "STORMWATCH_WORKER__WEB_PORT": str(self.web_port),
-            "STORMWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
-            "STORMWATCH_WORKER__BATCH_TIMEOUT_S": "0.05",
-            "STORMWATCH_WORKER__CLOCK": "event",
-            "STORMWATCH_TOPICS__PARTITIONS": "2",
-            "STORMWATCH_TOPICS__ALERTS_RAW": self.topic("alerts.raw"),
-            "STORMWATCH_TOPICS__METRICS_RAW": self.topic("metrics.raw"),
-            "STORMWATCH_TOPICS__DLQ": self.topic("alerts.dlq"),
-            "STORMWATCH_TOPICS__INCIDENTS": self.topic("incidents"),
-            "STORMWATCH_TOPICS__FEEDBACK": self.topic("feedback"),
-            "STORMWATCH_TOPICS__REMEDIATIONS": self.topic("remediations"),
-            "STORMWATCH_LOG_LEVEL": "warning",
-        }
+        return worker_env(
+            bootstrap=self.bootstrap,
+            redis_url=self.redis_url,
+            topology=self.topology,
+            web_port=self.web_port,
+            ns=self.ns,
+            partitions=2,
+            batch_timeout_s="0.05",
+        )
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
