@@ -370,14 +370,26 @@ def _reasons(
     if alerting:
         reasons.append(f"alerts on itself: {'/'.join(sorted(evidence[c]))}")
         dt = first_seen[c] - t0
+        weak = " (traffic drops only: a consequence, not counted as first)"
+        weak = weak if _WEAK.issuperset(evidence[c]) else ""
         if dt <= 0:
-            reasons.append("alerted first")
+            reasons.append("alerted first" + weak)
         elif dt <= settings.simultaneity_s:
-            reasons.append(f"alerted within {dt:.0f} s of the first alert")
+            reasons.append(f"alerted within {dt:.0f} s of the first alert{weak}")
         else:
             reasons.append(f"first alerted {dt:.0f} s after the incident began")
     else:
         reasons.append("raised no alert itself")
+        callers = sorted(h_s for h_s in explained_up)
+        deps = sorted(s for s, rel, _ in _relations(c, evidence, graph) if rel == "down" and s != c)
+        sym_deps = [d for d in deps if not _PROPAGATED.isdisjoint(evidence[d])]
+        if callers and sym_deps:
+            reasons.append(
+                f"lies between alerting callers ({', '.join(s for _, s in callers[:2])}) and "
+                f"alerting dependencies ({', '.join(sym_deps[:2])}): a broken link in the chain"
+            )
+        elif len([1 for _, s in callers if not _PROPAGATED.isdisjoint(evidence[s])]) > 1:
+            reasons.append("a dependency shared by several alerting callers")
     if unhealthy_deps:
         reasons.append("its dependencies are unhealthy: " + ", ".join(sorted(unhealthy_deps)[:3]))
     elif alerting:
@@ -388,5 +400,6 @@ def _reasons(
         more = f" and {len(explained_up) - 4} more" if len(explained_up) > 4 else ""
         reasons.append(f"explains symptoms of its callers {shown}{more}")
     if explained_down:
-        reasons.append(f"explains traffic drops on {explained_down} dependencies")
+        n = explained_down
+        reasons.append(f"explains traffic drops on {n} dependenc{'y' if n == 1 else 'ies'}")
     return reasons

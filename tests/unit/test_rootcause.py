@@ -57,3 +57,11 @@ def test_incremental_ranking_equals_a_fresh_ranking() -> None:
         assert [(r.service, round(r.llr, 6)) for r in inc] == [
             (r.service, round(r.llr, 6)) for r in fresh
         ]
+
+
+def test_reasons_name_the_broken_link_and_weak_first_alerts() -> None:
+    ev = {"entry": {"error"}, "leaf": {"downstream"}, "b": {"traffic"}}
+    out = rank(ev, dict.fromkeys(ev, 0.0), GraphIndex(TOPO, 2), RankSettings())
+    by = {r.service: r.reasons for r in out}
+    assert any("broken link" in x for x in by["mid"])
+    assert any("traffic drops only" in x for x in by["b"])
