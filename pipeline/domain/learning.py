@@ -16,6 +16,10 @@ ack / resolve      no label               say nothing about whether paging was r
 merge / split      no label               grouping feedback, for the correlator
 ================  =====================  ==============================================
 
+The label is taught to both classifiers of :class:`~pipeline.domain.scoring.AlertScorer`: the
+alert-level one (per firing alert) and the incident-level one (per decision-time view of the
+incident), which decides whether a page is held until the incident proves it is not transient.
+
 Every update yields a :class:`ModelUpdate` (which feedback, when it was sent and applied,
 which model, version before and after, label, how many examples): the worker logs and
 publishes them, so any score can be traced back to the verdicts that shaped it.
