@@ -129,42 +129,7 @@ class Worker:
 
     def _build_app(self) -> faust.App:
         s = self.settings
-        creds: Any = None
-        if s.kafka.sasl_mechanism:
-            pw = s.kafka.sasl_password.get_secret_value() if s.kafka.sasl_password else ""
-            creds = faust.SASLCredentials(
-                username=s.kafka.sasl_username or "",
-                password=pw,
-                mechanism=s.kafka.sasl_mechanism,
-                ssl_context=None,
-            )
-        scheme = use_tuned_transport(s.worker.fetch_max_wait_ms)
-        s.worker.data_dir.mkdir(parents=True, exist_ok=True)
-        app = faust.App(
-            s.worker.app_id,
-            broker=s.kafka.faust_broker(scheme),
-            datadir=str(s.worker.data_dir / "{conf.name}"),
-            broker_credentials=creds,
-            web_host=s.worker.web_host,
-            web_port=s.worker.web_port,
-            web_enabled=True,
-            store="memory://",
-            topic_partitions=s.topics.partitions,
-            topic_allow_declare=False,
-            topic_disable_leader=True,
-            broker_rebalance_timeout=s.worker.rebalance_timeout_s,
-            broker_session_timeout=s.worker.session_timeout_s,
-            broker_heartbeat_interval=min(3.0, s.worker.session_timeout_s / 4),
-            broker_max_poll_interval=max(s.worker.rebalance_timeout_s, 60.0),
-            consumer_auto_offset_reset="earliest",
-            stream_buffer_maxsize=max(4096, s.worker.batch_size * 4),
-            broker_commit_every=max(1000, s.worker.batch_size),
-            broker_commit_interval=1.0,
-            producer_linger=0.002,
-            producer_acks=-1,
-            value_serializer="raw",
-            key_serializer="raw",
-        )
+        app = faust.App(s.worker.app_id, **faust_settings(s))
         raw_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
         t = s.topics
         alerts_raw = app.topic(t.alerts_raw, **raw_kw)
@@ -449,6 +414,45 @@ class Worker:
                 events = pipe.tick(now)
                 if events:
                     await self._publish_and_persist(partition, pipe, events, {}, {})
+
+
+def faust_settings(s: Settings) -> dict[str, Any]:
+    """The Faust app settings of a worker (also used by the Faust ceiling of ``make bench``)."""
+    creds: Any = None
+    if s.kafka.sasl_mechanism:
+        pw = s.kafka.sasl_password.get_secret_value() if s.kafka.sasl_password else ""
+        creds = faust.SASLCredentials(
+            username=s.kafka.sasl_username or "",
+            password=pw,
+            mechanism=s.kafka.sasl_mechanism,
+            ssl_context=None,
+        )
+    scheme = use_tuned_transport(s.worker.fetch_max_wait_ms)
+    s.worker.data_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "broker": s.kafka.faust_broker(scheme),
+        "datadir": str(s.worker.data_dir / "{conf.name}"),
+        "broker_credentials": creds,
+        "web_host": s.worker.web_host,
+        "web_port": s.worker.web_port,
+        "web_enabled": True,
+        "store": "memory://",
+        "topic_partitions": s.topics.partitions,
+        "topic_allow_declare": False,
+        "topic_disable_leader": True,
+        "broker_rebalance_timeout": s.worker.rebalance_timeout_s,
+        "broker_session_timeout": s.worker.session_timeout_s,
+        "broker_heartbeat_interval": min(3.0, s.worker.session_timeout_s / 4),
+        "broker_max_poll_interval": max(s.worker.rebalance_timeout_s, 60.0),
+        "consumer_auto_offset_reset": "earliest",
+        "stream_buffer_maxsize": max(4096, s.worker.batch_size * 4),
+        "broker_commit_every": max(1000, s.worker.batch_size),
+        "broker_commit_interval": 1.0,
+        "producer_linger": 0.002,
+        "producer_acks": -1,
+        "value_serializer": "raw",
+        "key_serializer": "raw",
+    }
 
 
 def _event_time(alert: Alert) -> float:

@@ -2,7 +2,9 @@
 
 ``consume``: an agent that only counts, batching with ``stream.take_events`` like the worker.
 ``forward``: the same, but every message is sent on to another topic (``await send`` per
-message, then one ``gather`` per batch, exactly as the worker's ingest agent does).
+message, then one ``gather`` per batch): a consume-and-produce ceiling. (The worker's ingest
+agent sends one batch message per target partition instead, see ``pipeline.app.routing``.)
+Both use the worker's Faust settings, event loop (uvloop) and tuned transport.
 
 Each run consumes ``--count`` messages already on ``--topic`` (created and filled by the
 caller), then writes ``{"mode", "count", "seconds", "rate"}`` (first message seen ->
@@ -11,7 +13,7 @@ killed. While running it writes the count so far to ``<result>.progress`` about 
 second. Usage::
 
     python -m pipeline.bench.faust_ceiling consume --bootstrap H:P --topic T --count N \
-        --result OUT.json [--out-topic T2] [--batch 500] [--within 0.05]
+        --result OUT.json [--out-topic T2] [--batch 500] [--within 0.02]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -27,31 +30,26 @@ from typing import Any
 
 import faust
 
+from pipeline.app.worker import faust_settings
+from pipeline.config import KafkaSettings, Settings, TopicSettings, WorkerSettings
+
 
 def build_app(args: argparse.Namespace) -> faust.App:
     """A Faust app with the settings :class:`pipeline.app.worker.Worker` uses."""
-    rebalance = args.rebalance_timeout
-    app = faust.App(
-        f"ceiling-{args.mode}-{uuid.uuid4().hex[:6]}",
-        broker=f"kafka://{args.bootstrap}",
-        web_enabled=False,
-        store="memory://",
-        topic_partitions=args.partitions,
-        topic_allow_declare=False,
-        topic_disable_leader=True,
-        broker_rebalance_timeout=rebalance,
-        broker_session_timeout=min(rebalance, 60.0),
-        broker_heartbeat_interval=min(3.0, rebalance / 3),
-        broker_max_poll_interval=max(rebalance, 10.0),
-        consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=max(4096, args.batch * 4),
-        broker_commit_every=max(1000, args.batch),
-        broker_commit_interval=1.0,
-        producer_linger=0.002,
-        producer_acks=-1,
-        value_serializer="raw",
-        key_serializer="raw",
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers=args.bootstrap),
+        topics=TopicSettings(partitions=args.partitions),
+        worker=WorkerSettings(
+            batch_size=args.batch,
+            batch_timeout_s=args.within,
+            rebalance_timeout_s=args.rebalance_timeout,
+            session_timeout_s=args.session_timeout,
+            data_dir=Path(tempfile.gettempdir()) / "stormwatch-data",
+        ),
     )
+    conf = faust_settings(settings)
+    conf["web_enabled"] = False
+    app = faust.App(f"ceiling-{args.mode}-{uuid.uuid4().hex[:6]}", **conf)
     source = app.topic(args.topic, key_type=bytes, value_type=bytes)
     sink = app.topic(args.out_topic or args.topic + ".out", key_type=bytes, value_type=bytes)
     state: dict[str, Any] = {"n": 0, "first": 0.0, "done": False, "progress_at": 0.0}
@@ -103,10 +101,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--result", type=Path, required=True)
     p.add_argument("--partitions", type=int, default=4)
-    p.add_argument("--batch", type=int, default=500)
-    p.add_argument("--within", type=float, default=0.05)
+    p.add_argument("--batch", type=int, default=WorkerSettings().batch_size)
+    p.add_argument("--within", type=float, default=WorkerSettings().batch_timeout_s)
     p.add_argument("--rebalance-timeout", type=float, default=3.0)
-    p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    p.add_argument("--session-timeout", type=float, default=10.0)
+    p.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
     args = p.parse_args(argv)
     if args.loop == "uvloop":
         import uvloop
