@@ -503,12 +503,14 @@ class Correlator:
             # look up the neighbourhood in the service index, or scan the open incidents'
             # services, whichever is smaller
             if len(up) + len(down) <= self._scan_cost(len(up) + len(down)):
-                for x, h in down.items():
-                    for iid in svc_index.get(x, ()):
-                        add(iid, h, "graph", x)
-                for x, h in up.items():
-                    for iid in svc_index.get(x, ()):
-                        add(iid, h, "graph", x)
+                for nb in (down, up):
+                    for x, h in nb.items():
+                        ids = svc_index.get(x)
+                        if ids:
+                            for iid in ids:
+                                cur = found.get(iid)
+                                if cur is None or h < cur[0]:
+                                    found[iid] = (h, iid, "graph", x)
             else:
                 for iid in self._active:
                     for x in self._states[iid].evidence:
@@ -528,9 +530,14 @@ class Correlator:
                     root = self._states[iid].inc.root_cause
                     if root and g.known(root) and service in g.blast_radius(root):
                         add(iid, s.hops + 1.0, "blast-radius", root)
-        if not found and s.undirected_burst_s > 0 and g.known(service) and self._active:
+        lo_first = t - s.undirected_burst_s
+        if (
+            not found
+            and s.undirected_burst_s > 0
+            and g.known(service)
+            and any(self._states[iid].first_t >= lo_first for iid in self._active)
+        ):
             # nothing closer: a service near it ignoring edge direction, in the same burst
-            lo_first = t - s.undirected_burst_s
             for x, h in g.near(service).items():
                 for iid in svc_index.get(x, ()):
                     if self._states[iid].first_t >= lo_first:

@@ -28,6 +28,7 @@ Method (a naive-Bayes log-likelihood over the service graph, every term explaina
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Collection, Iterable, Mapping
@@ -312,24 +313,33 @@ def rank(
     none_row = llr["none"]
     base = sum(none_row[k] for kinds in evidence.values() for k in kinds)
     terms = cache.terms
-    totals: list[tuple[float, bool, int, str]] = []
+    sim = settings.simultaneity_s
+    first, late, silent_llr = settings.first_llr, settings.late_llr, settings.silent_llr
+    items: list[tuple[float, str, bool]] = []
     for c, alerting in candidates.items():
         total = base + terms.get(c, 0.0)
         if alerting:
             # a traffic drop is a consequence (callers stopped calling), so alerting first
             # with nothing but traffic drops is no sign of being the cause
-            if first_seen[c] - t0 <= settings.simultaneity_s and not _WEAK.issuperset(evidence[c]):
-                total += settings.first_llr
+            if first_seen[c] - t0 <= sim and not _WEAK.issuperset(evidence[c]):
+                total += first
             else:
-                total += settings.late_llr
+                total += late
         else:
-            total += settings.silent_llr
-        # Deterministic order: evidence, then alerting before silent, then (Occam) fewer
-        # dependencies within the hop limit (fewer hidden alternative causes), then name.
-        totals.append((-round(total, 9), not alerting, len(graph.down(c)), c))
-    totals.sort()
-    m = -totals[0][0]
-    z = sum(math.exp(-t[0] - m) for t in totals)
+            total += silent_llr
+        items.append((total, c, alerting))
+    m = max(x[0] for x in items)
+    z = sum(math.exp(x[0] - m) for x in items)
+    k = settings.max_candidates
+    if len(items) > k:
+        # only candidates that can make the top k (ties included) need the full order
+        kth = heapq.nlargest(k, (x[0] for x in items))[-1] - 1e-6
+        items = [x for x in items if x[0] >= kth]
+    # Deterministic order: evidence, then alerting before silent, then (Occam) fewer
+    # dependencies within the hop limit (fewer hidden alternative causes), then name.
+    totals = sorted(
+        (-round(total, 9), not alerting, len(graph.down(c)), c) for total, c, alerting in items
+    )
     results: list[Ranked] = []
     for neg, silent, _, c in totals[: settings.max_candidates]:
         total = -neg
