@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.domain.detectors import SurpriseDetector
@@ -92,7 +93,7 @@ def run_detect(
                         raise DetectInputError(
                             f"{input_path} line {lineno}: value {raw!r} is not a finite number"
                         )
-                    s = score(value)
+                    s = score(value, "value", _epoch(row[i_ts], input_path, lineno))
                     writer.writerow([row[i_ts], raw, f"{s:.9f}"])
                     rows += 1
                     if show and rows % 10_000 == 0:
@@ -104,3 +105,16 @@ def run_detect(
             tmp.unlink(missing_ok=True)
             raise
     return rows
+
+
+def _epoch(ts: str, path: Path, lineno: int) -> float:
+    """ISO-8601 timestamp as epoch seconds; a timestamp without a zone is read as UTC."""
+    try:
+        parsed = datetime.fromisoformat(ts.strip())
+    except ValueError:
+        raise DetectInputError(
+            f"{path} line {lineno}: timestamp {ts!r} is not ISO-8601 (e.g. 2014-04-01 00:00:00)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()

