@@ -722,8 +722,18 @@ class Correlator:
         )
         new_inc.alerts = refs
         new_inc.alert_ids = [r.id for r in refs]
-        for r in refs:
-            r.reason = f"{r.reason} (moved from {inc.id}: a new burst, not a recurrence)"
+        t0 = moved[0].t
+        for i, (r, m) in enumerate(zip(refs, moved, strict=True)):
+            if i == 0:
+                r.reason = (
+                    f"first alert of the incident (it reopened {inc.id}, but a new burst "
+                    f"followed: not a recurrence)"
+                )
+            else:
+                r.reason = (
+                    f"same burst, {fmt_delay(m.t - t0)} after the first alert (moved from "
+                    f"{inc.id} with it)"
+                )
         nst = _State(inc=new_inc, first_t=moved[0].t, last_t=moved[0].t, last_change_t=moved[0].t)
         nst.members = moved
         nst.labels = list(st.labels)

@@ -56,7 +56,7 @@ def test_recurrence_that_starts_a_new_burst_opens_a_new_incident() -> None:
     assert new.status is IncidentStatus.open and len(new.alert_ids) == 3
     assert new.services == ["checkout", "frontend", "payment"]
     assert "new burst" in events[1].detail and new.id in events[1].detail
-    assert "moved from" in new.alerts[0].reason
+    assert "not a recurrence" in new.alerts[0].reason
     # the old incident never reopens again; it is evicted after its window
     c.advance(T0 + 2000)
     assert old not in {i.id for i in c.incidents()}
