@@ -175,6 +175,7 @@ class _State(msgspec.Struct):
     reopen_at: int = 0  # members before that reopen
     reopen_prev_t: float | None = None  # resolved_t before that reopen
     no_reopen: bool = False  # a recurrence turned out to be a new burst: never reopen again
+    sev_n: list[int] = []  # member count per severity rank (paging gates)
 
 
 class _Snapshot(msgspec.Struct):
@@ -624,6 +625,8 @@ class Correlator:
         )
         idx = len(st.members)
         st.members.append(_Member(fp, service, kind, sev, t, len(inc.alerts)))
+        if len(st.sev_n) == len(SEVERITY_RANK):
+            st.sev_n[sev] += 1
         inc.alerts.append(ref)
         inc.alert_ids.append(alert.id)
         prev_id = self._fp_index.get(fp)
@@ -880,14 +883,32 @@ class Correlator:
         )
 
     def _gate(self, st: _State, t: float) -> bool:
+        """Is an N-of-M paging gate reached? O(alerts in the gate's window), not O(members)."""
         if not self._gates:
             return False
         members = st.members
+        counts = st.sev_n
+        if len(counts) != len(SEVERITY_RANK) or sum(counts) != len(members):
+            counts = [0] * len(SEVERITY_RANK)  # after a restore, merge or split: recount
+            for m in members:
+                counts[m.sev] += 1
+            st.sev_n = counts
+        # members are in arrival order, at most allowed_lateness_s out of event-time order,
+        # unless a merge appended older ones
+        ordered = not st.merged_from
+        slack = self.settings.allowed_lateness_s
         for sev, n, window in self._gates:
-            lo = t - window if window > 0 else float("-inf")
+            if window <= 0:
+                if sum(counts[sev:]) >= n:
+                    return True
+                continue
+            lo = t - window
+            stop = lo - slack
             count = 0
             for m in reversed(members):
-                if m.t < lo and window > 0:
+                if m.t < lo:
+                    if ordered and m.t < stop:
+                        break
                     continue
                 if m.sev >= sev:
                     count += 1

@@ -108,3 +108,33 @@ def test_an_endless_storm_is_cut_into_incidents_of_bounded_span() -> None:
         for e in c3.advance(a.epoch) + c3.process(a):
             incs[e.incident.id] = len(e.incident.alert_ids)
     assert len(incs) >= 4 and sum(incs.values()) == 40
+
+
+def test_paging_gate_counts_match_a_full_recount() -> None:
+    import random
+
+    from pipeline.domain.schemas import SEVERITY_RANK, Severity
+
+    rng = random.Random(5)
+    s = CorrelationSettings(page_gates=(("critical", 40, 0.0), ("warning", 4, 120.0)))
+    c = Correlator(TOPO, s)
+    gates = [(SEVERITY_RANK[Severity(v)], n, w) for v, n, w in s.page_gates]
+
+    def naive(members: list, t: float) -> bool:  # type: ignore[type-arg]
+        for sev, n, w in gates:
+            lo = t - w if w > 0 else float("-inf")
+            if sum(1 for m in members if m.t >= lo and m.sev >= sev) >= n:
+                return True
+        return False
+
+    t = 0.0
+    seen = set()
+    for k in range(300):
+        t += rng.uniform(0, 40)
+        sev = rng.choice(["info", "info", "info", "warning", "critical"])
+        run(c, [alert("payment", "HighLatencyP99", t, sev=sev, pod=str(k))])
+        for st in c._states.values():
+            got = c._gate(st, st.last_t)
+            assert got == naive(st.members, st.last_t)
+            seen.add(got)
+    assert seen == {True, False}
