@@ -368,11 +368,14 @@ def _reasons(
     explained_up: list[tuple[int, str]] = []
     explained_down = 0
     unhealthy_deps: list[str] = []
+    sym_deps: list[str] = []  # dependencies with propagating symptoms
     for s, rel, hops in _relations(c, evidence, graph):
         kinds = evidence[s]
         if rel == "up" and not SYMPTOM_KINDS.isdisjoint(kinds):
             explained_up.append((hops, s))
         elif rel == "down":
+            if not _PROPAGATED.isdisjoint(kinds):
+                sym_deps.append(s)
             if not SYMPTOM_KINDS.isdisjoint(kinds):
                 unhealthy_deps.append(f"{s} ({'/'.join(sorted(kinds))})")
             else:
@@ -390,9 +393,8 @@ def _reasons(
             reasons.append(f"first alerted {dt:.0f} s after the incident began")
     else:
         reasons.append("raised no alert itself")
-        callers = sorted(h_s for h_s in explained_up)
-        deps = sorted(s for s, rel, _ in _relations(c, evidence, graph) if rel == "down" and s != c)
-        sym_deps = [d for d in deps if not _PROPAGATED.isdisjoint(evidence[d])]
+        callers = sorted(explained_up)
+        sym_deps.sort()
         if callers and sym_deps:
             reasons.append(
                 f"lies between alerting callers ({', '.join(s for _, s in callers[:2])}) and "
