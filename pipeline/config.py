@@ -97,6 +97,12 @@ class WorkerSettings(BaseModel):
     rebalance_timeout_s: float = Field(
         60.0, gt=0, description="consumer-group rebalance timeout; a few seconds in dev/tests"
     )
+    update_interval_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="at most one `updated` event per incident per interval (0: every change)",
+    )
     session_timeout_s: float = Field(
         30.0,
         ge=1,

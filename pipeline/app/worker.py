@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -41,6 +42,7 @@ from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import (
     Alert,
     DeadLetter,
+    EventType,
     Feedback,
     IncidentEvent,
     IncidentStatus,
@@ -48,6 +50,7 @@ from pipeline.domain.schemas import (
     encode,
 )
 from pipeline.domain.scoring import AlertScorer
+from pipeline.domain.throttle import UpdateThrottle
 from pipeline.domain.topology import Topology
 
 log = structlog.get_logger("stormwatch.worker")
@@ -87,6 +90,7 @@ class Worker:
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.pipelines: dict[int, AlertPipeline] = {}
+        self.throttles: dict[int, UpdateThrottle] = {}
         self.event_clock: dict[int, float] = {}
         self.lock = asyncio.Lock()
         self.scorer = self._restore_scorer()
@@ -114,6 +118,14 @@ class Worker:
             if data:
                 pipe.restore(data)
             self.pipelines[partition] = pipe
+            held = self.store.load_checkpoint(f"held:{partition}")
+            throttle = self.throttle_for(partition)
+            for iid in _held_decoder.decode(held) if held else []:
+                inc = pipe.incident(iid)
+                if inc is not None:  # an update held when the last owner stopped: due now
+                    throttle.hold(
+                        IncidentEvent(type=EventType.updated, incident=inc, at=inc.updated_at)
+                    )
         return pipe
 
     def model_checkpoints(self) -> dict[str, bytes]:
@@ -135,11 +147,16 @@ class Worker:
         alerts_raw = app.topic(t.alerts_raw, **raw_kw)
         metrics_raw = app.topic(t.metrics_raw, **raw_kw)
         feedback = app.topic(t.feedback, **raw_kw)
-        by_domain = app.topic(repartition_topic(s), **raw_kw)
+        by_domain_name = repartition_topic(s)
+        by_domain = app.topic(by_domain_name, **raw_kw)
         self.incidents_topic = app.topic(t.incidents, **raw_kw)
         self.dlq_topic = app.topic(t.dlq, **raw_kw)
         self.by_domain = by_domain
         batch, within = s.worker.batch_size, s.worker.batch_timeout_s
+        # a by-domain message carries its partition's share of an ingest batch (batch_size /
+        # partitions alerts when full): take one per partition, so a correlate step stays near
+        # batch_size alerts and the lifecycle tick is not starved behind huge steps
+        routed_batch = self.route_partitions
 
         @app.agent(alerts_raw, name="ingest")
         async def ingest(stream: Any) -> None:
@@ -148,7 +165,7 @@ class Worker:
 
         @app.agent(by_domain, name="correlate")
         async def correlate(stream: Any) -> None:
-            async for events in stream.take_events(batch, within=within):
+            async for events in stream.take_events(routed_batch, within=within):
                 await self.correlate_batch(events)
 
         @app.agent(feedback, name="feedback")
@@ -188,10 +205,7 @@ class Worker:
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app_: Any, revoked: set[TP], **kwargs: Any) -> None:
-            async with self.lock:
-                for tp in revoked:
-                    if tp.topic == repartition_topic(s):
-                        self.pipelines.pop(tp.partition, None)
+            await self.hand_over(tp.partition for tp in revoked if tp.topic == by_domain_name)
 
         @app.on_before_shutdown.connect  # type: ignore[arg-type]
         def on_shutdown(app_: Any, **kwargs: Any) -> None:
@@ -302,53 +316,59 @@ class Worker:
         self.metrics.stage_seconds.labels("detect").observe(time.perf_counter() - started)
 
     async def correlate_batch(self, events: list[EventT]) -> None:
+        """One correlate step over every partition in the batch: one Redis read, one publish
+        round, one Redis transaction."""
         by_partition: dict[int, list[EventT]] = defaultdict(list)
         for event in events:
             by_partition[event.message.partition].append(event)
         async with self.lock:
-            for partition, part_events in by_partition.items():
-                await self._correlate_partition(partition, part_events)
+            steps = [self._decode(p, evs) for p, evs in by_partition.items()]
+            started = time.perf_counter()
+            fps = [fingerprints_of(step.alerts) for step in steps]
+            known = await asyncio.to_thread(
+                self.store.dedup_states, [fp for part in fps for fp in part]
+            )
+            self.metrics.stage_seconds.labels("dedup").observe(time.perf_counter() - started)
+            for step, step_fps in zip(steps, fps, strict=True):
+                self._correlate(step, known, step_fps)
+            await self._publish_and_persist(steps)
 
-    async def _correlate_partition(self, partition: int, events: list[EventT]) -> None:
-        pipe = self.pipeline_for(partition)
-        alerts: list[Alert] = []
-        arrivals: dict[str, float] = {}
-        out: list[IncidentEvent] = []
+    def _decode(self, partition: int, events: list[EventT]) -> _Step:
+        """The alerts of one partition's messages, in event-time order; feedback applied."""
+        step = _Step(partition, self.pipeline_for(partition))
         for event in events:
             headers = _headers(event)
             kind = headers.get(KIND_HEADER)
             if kind == KIND_ALERTS:
                 batch = decode_batch(event.value)
-                alerts.extend(batch.alerts)
-                arrivals.update(zip((a.id for a in batch.alerts), batch.arrivals, strict=True))
+                step.alerts.extend(batch.alerts)
+                step.arrivals.extend(batch.arrivals)
             elif kind == KIND_FEEDBACK:
-                out.extend(self._apply_feedback(pipe, event.value))
+                step.events.extend(self._apply_feedback(step.pipe, event.value))
             else:  # one JSON alert per message, as workers before batch routing sent them
-                alert = _alert_decoder.decode(event.value)
-                alerts.append(alert)
+                step.alerts.append(_alert_decoder.decode(event.value))
                 if ARRIVAL_HEADER in headers:
-                    arrivals[alert.id] = float(headers[ARRIVAL_HEADER])
+                    step.arrivals.append(float(headers[ARRIVAL_HEADER]))
         # unkeyed producers spread one series over partitions: restore event order per batch
-        alerts.sort(key=_event_time)
+        step.alerts.sort(key=_event_time)
+        return step
+
+    def _correlate(self, step: _Step, known: dict[str, str | None], fps: list[str]) -> None:
         started = time.perf_counter()
-        fps = fingerprints_of(alerts)
-        known = await asyncio.to_thread(self.store.dedup_states, fps)
-        self.metrics.stage_seconds.labels("dedup").observe(time.perf_counter() - started)
-        started = time.perf_counter()
-        outcome = pipe.process(alerts, known, fps)
-        if alerts:
-            newest = max(a.epoch for a in alerts)
-            self.event_clock[partition] = max(self.event_clock.get(partition, 0.0), newest)
+        outcome = step.pipe.process(step.alerts, known, fps)
+        if step.alerts:
+            newest = step.alerts[-1].epoch
+            clock = self.event_clock.get(step.partition, 0.0)
+            self.event_clock[step.partition] = max(clock, newest)
         for ev in outcome.events:
             inc = ev.incident
             if not inc.domain and inc.alerts:
-                first = inc.alerts[0]
-                inc.domain = self.topology.domain(first.service)
+                inc.domain = self.topology.domain(inc.alerts[0].service)
         self.metrics.stage_seconds.labels("correlate").observe(time.perf_counter() - started)
         self.metrics.stage_items.labels("dedup", "duplicate").inc(outcome.duplicates)
         self.metrics.stage_items.labels("dedup", "ok").inc(outcome.received - outcome.duplicates)
-        out.extend(outcome.events)
-        await self._publish_and_persist(partition, pipe, out, outcome.dedup_states, arrivals)
+        step.events.extend(outcome.events)
+        step.dedup_states = outcome.dedup_states
 
     def _apply_feedback(self, pipe: AlertPipeline, raw: bytes) -> list[IncidentEvent]:
         fb = _feedback_decoder.decode(raw)
@@ -360,60 +380,105 @@ class Worker:
         self.metrics.stage_items.labels("feedback", "applied" if inc else "unknown").inc()
         return pipe.feedback(fb)
 
-    async def _publish_and_persist(
-        self,
-        partition: int,
-        pipe: AlertPipeline,
-        events: list[IncidentEvent],
-        dedup_states: dict[str, str],
-        arrivals: dict[str, float],
-    ) -> None:
+    def throttle_for(self, partition: int) -> UpdateThrottle:
+        th = self.throttles.get(partition)
+        if th is None:
+            th = self.throttles[partition] = UpdateThrottle(self.settings.worker.update_interval_s)
+        return th
+
+    async def _publish_and_persist(self, steps: list[_Step]) -> None:
+        """Publish what the steps produced (``updated`` events rate-limited per incident),
+        wait for the broker, then write dedup states, checkpoints and the published
+        incidents in one Redis transaction."""
         started = time.perf_counter()
+        now = time.monotonic()
+        publish: list[IncidentEvent] = []
+        checkpoints: dict[str, bytes] = {}
+        dedup_states: dict[str, str] = {}
+        for step in steps:
+            throttle = self.throttle_for(step.partition)
+            publish += throttle.admit(step.events, now) + throttle.due(now)
+            checkpoints[f"pipeline:{step.partition}"] = step.pipe.snapshot()
+            checkpoints[f"held:{step.partition}"] = _held_encoder.encode(throttle.held_ids())
+            dedup_states.update(step.dedup_states)
         sends = []
-        for ev in events:
+        for ev in publish:
             sends.append(
                 await self.incidents_topic.send(key=ev.incident.id.encode(), value=encode(ev))
             )
             self.metrics.incident_events.labels(ev.type.value).inc()
         if sends:
             await asyncio.gather(*sends)
-        now = time.time()
-        for arrived in arrivals.values():  # Faust message timestamps are epoch seconds
-            self.metrics.alert_latency.observe(max(0.0, now - arrived))
+        wall = time.time()
+        for step in steps:  # Faust message timestamps are epoch seconds
+            for arrived in step.arrivals:
+                self.metrics.alert_latency.observe(max(0.0, wall - arrived))
         self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - started)
         started = time.perf_counter()
-        incidents = {ev.incident.id: encode(ev.incident) for ev in events}
+        incidents = {ev.incident.id: encode(ev.incident) for ev in publish}
         closed = [
             ev.incident.id
-            for ev in events
+            for ev in publish
             if ev.incident.status is IncidentStatus.resolved or ev.incident.merged_into
         ]
         await asyncio.to_thread(
             self.store.commit,
             dedup_states=dedup_states,
-            checkpoints={f"pipeline:{partition}": pipe.snapshot()},
+            checkpoints=checkpoints,
             incidents=incidents,
             closed_incidents=closed,
         )
         self.metrics.stage_seconds.labels("persist").observe(time.perf_counter() - started)
-        self.metrics.open_incidents.set(
-            sum(
-                1
-                for p in self.pipelines.values()
-                for inc in p.correlator.incidents()
-                if inc.status is not IncidentStatus.resolved and not inc.merged_into
-            )
-        )
 
     async def tick(self, now: float) -> None:
-        """Lifecycle clock: resolve quiet incidents on every local partition."""
+        """Lifecycle clock: resolve quiet incidents on every local partition, and publish
+        rate-limited updates that are due."""
         async with self.lock:
+            steps = []
             for partition, pipe in list(self.pipelines.items()):
                 if self.settings.worker.clock == "event":
                     now = self.event_clock.get(partition, 0.0)
                 events = pipe.tick(now)
-                if events:
-                    await self._publish_and_persist(partition, pipe, events, {}, {})
+                if events or self.throttle_for(partition).pending:
+                    steps.append(_Step(partition, pipe, events=events))
+            if steps:
+                await self._publish_and_persist(steps)
+            self.metrics.open_incidents.set(
+                sum(
+                    1
+                    for p in self.pipelines.values()
+                    for inc in p.correlator.incidents()
+                    if inc.status is not IncidentStatus.resolved and not inc.merged_into
+                )
+            )
+
+    async def hand_over(self, partitions: Iterable[int]) -> None:
+        """Publish held updates of partitions this worker gives up, then forget them."""
+        async with self.lock:
+            steps = []
+            for partition in partitions:
+                pipe = self.pipelines.pop(partition, None)
+                throttle = self.throttles.pop(partition, None)
+                if pipe is not None and throttle is not None and throttle.pending:
+                    steps.append(_Step(partition, pipe, events=throttle.drain()))
+            if steps:
+                await self._publish_and_persist(steps)
+
+
+@dataclass
+class _Step:
+    """One partition's share of a correlate step."""
+
+    partition: int
+    pipe: AlertPipeline
+    alerts: list[Alert] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    events: list[IncidentEvent] = field(default_factory=list)
+    dedup_states: dict[str, str] = field(default_factory=dict)
+
+
+_held_encoder = msgspec.msgpack.Encoder()
+_held_decoder = msgspec.msgpack.Decoder(list[str])
 
 
 def faust_settings(s: Settings) -> dict[str, Any]:
