@@ -990,7 +990,13 @@ class Correlator:
             tinc.status = IncidentStatus.open
             tinc.resolved_at = None
             target.resolved_t = None
-        if target.indexed or tinc.status is not IncidentStatus.resolved:
+        if target.indexed and tinc.id in self._active:
+            # already indexed: only the absorbed incident's services and labels are new
+            for svc in src.evidence:
+                self._index_service(target, svc)
+            for kv in src.labels:
+                self._label_index.setdefault(kv, set()).add(tinc.id)
+        elif tinc.status is not IncidentStatus.resolved:
             target.indexed = False
             self._index(target)
         tinc.updated_at = at
@@ -1038,8 +1044,13 @@ class Correlator:
         else:
             return
         if self.settings.shared_dependency:
+            dep_index = self._dep_index
             for d in self.graph.deps1(service):
-                self._dep_index.setdefault(d, set()).add(iid)
+                dids = dep_index.get(d)
+                if dids is None:
+                    dep_index[d] = {iid}
+                else:
+                    dids.add(iid)
 
     def _index_labels(self, st: _State, labels: dict[str, str]) -> None:
         for key in self._link_labels:
