@@ -543,7 +543,7 @@ class Correlator:
                         add(iid, s.hops + 1.0, "blast-radius", root)
         lo_first = t - s.undirected_burst_s
         if (
-            not found
+            not any(self._joinable(self._states[iid], t) for iid in found)
             and s.undirected_burst_s > 0
             and g.known(service)
             and any(self._states[iid].first_t >= lo_first for iid in self._active)
@@ -560,17 +560,16 @@ class Correlator:
                     kv = f"{key}={v}"
                     for iid in self._label_index.get(kv, ()):
                         add(iid, s.hops + 2.0, "label", kv)
-        out = []
-        lo = t - s.join_gap_s
-        for m in found.values():
-            st = self._states[m[1]]
-            if (
-                st.last_t >= lo
-                and t >= st.first_t - s.join_gap_s - s.allowed_lateness_s
-                and not self._too_old(st, t)
-            ):
-                out.append(m)
-        return out
+        return [m for m in found.values() if self._joinable(self._states[m[1]], t)]
+
+    def _joinable(self, st: _State, t: float) -> bool:
+        """Is an alert at ``t`` close enough in time to join ``st``?"""
+        s = self.settings
+        return (
+            st.last_t >= t - s.join_gap_s
+            and t >= st.first_t - s.join_gap_s - s.allowed_lateness_s
+            and not self._too_old(st, t)
+        )
 
     def _too_old(self, st: _State, t: float) -> bool:
         span = self.settings.max_span_s
