@@ -83,10 +83,10 @@ class WorkerSettings(BaseModel):
     web_port: int = Field(6066, ge=0, le=65535)
     batch_size: int = Field(500, ge=1, le=100_000, description="alerts taken per stream batch")
     batch_timeout_s: float = Field(
-        0.02, gt=0, le=60, description="longest wait to fill a batch (latency per hop)"
+        0.005, gt=0, le=60, description="longest wait to fill a batch (latency per hop)"
     )
     fetch_max_wait_ms: int = Field(
-        25, ge=0, le=60_000, description="consumer fetch long-poll wait (bounds idle polls)"
+        10, ge=0, le=60_000, description="consumer fetch long-poll wait (bounds idle polls)"
     )
     loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="event loop")
     data_dir: Path = Field(
