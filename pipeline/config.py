@@ -77,6 +77,9 @@ class RedisSettings(BaseModel):
     dedup_ttl_s: int = Field(6 * 3600, ge=1, description="how long a seen alert id is remembered")
 
 
+WORKER_ROLES = ("ingest", "correlate", "feedback", "metrics")
+
+
 class WorkerSettings(BaseModel):
     app_id: str = "stormwatch"
     web_host: str = "127.0.0.1"
@@ -103,6 +106,11 @@ class WorkerSettings(BaseModel):
         le=60,
         description="at most one `updated` event per incident per interval (0: every change)",
     )
+    roles: str = Field(
+        ",".join(WORKER_ROLES),
+        description="agents this process runs, comma-separated: ingest, correlate, feedback, "
+        "metrics (split ingest and correlate into separate processes to use more cores)",
+    )
     session_timeout_s: float = Field(
         30.0,
         ge=1,
@@ -113,6 +121,19 @@ class WorkerSettings(BaseModel):
     clock: Literal["wall", "event"] = Field(
         "wall", description="lifecycle clock: wall time, or the newest event time seen"
     )
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, v: str) -> str:
+        names = [r.strip() for r in v.split(",") if r.strip()]
+        unknown = [r for r in names if r not in WORKER_ROLES]
+        if unknown or not names:
+            raise ValueError(f"roles must be a comma list of {', '.join(WORKER_ROLES)}")
+        return ",".join(names)
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(self.roles.split(","))
 
 
 class Settings(BaseSettings):

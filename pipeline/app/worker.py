@@ -85,6 +85,7 @@ class Worker:
         self.settings = settings
         #: partitions of the by-domain topic (its real count, which may differ from the setting)
         self.route_partitions = route_partitions or settings.topics.partitions
+        self.roles = settings.worker.role_set
         self.topology = topology
         self.store = store
         self.registry = registry or CollectorRegistry()
@@ -129,10 +130,14 @@ class Worker:
         return pipe
 
     def model_checkpoints(self) -> dict[str, bytes]:
-        return {
-            MODELS_CHECKPOINT: self.scorer.snapshot(),
-            DETECTORS_CHECKPOINT: self.detectors.snapshot(),
-        }
+        """The models this process trains: the scorer (correlate role), the detectors
+        (metrics role); a process never overwrites a model it does not own."""
+        out: dict[str, bytes] = {}
+        if "correlate" in self.roles:
+            out[MODELS_CHECKPOINT] = self.scorer.snapshot()
+        if "metrics" in self.roles:
+            out[DETECTORS_CHECKPOINT] = self.detectors.snapshot()
+        return out
 
     def save_models(self) -> None:
         self.store.commit(dedup_states={}, checkpoints=self.model_checkpoints(), incidents={})
@@ -158,29 +163,37 @@ class Worker:
         # fixed costs (checkpoint, Redis transaction) without starving the lifecycle tick
         routed_batch = self.route_partitions * 4
 
-        @app.agent(alerts_raw, name="ingest")
+        roles = self.roles
+
         async def ingest(stream: Any) -> None:
             async for events in stream.take_events(batch, within=within):
                 await self.ingest_batch(events, t.alerts_raw)
 
-        @app.agent(by_domain, name="correlate")
         async def correlate(stream: Any) -> None:
             async for events in stream.take_events(routed_batch, within=within):
                 await self.correlate_batch(events)
 
-        @app.agent(feedback, name="feedback")
         async def route_feedback(stream: Any) -> None:
             async for event in stream.events():
                 await self.route_feedback(event, t.feedback)
 
-        @app.agent(metrics_raw, name="metrics")
         async def metric_samples(stream: Any) -> None:
             async for events in stream.take_events(batch, within=within):
                 await self.detect_batch(events, t.metrics_raw)
 
+        if "ingest" in roles:
+            app.agent(alerts_raw, name="ingest")(ingest)
+        if "correlate" in roles:
+            app.agent(by_domain, name="correlate")(correlate)
+        if "feedback" in roles:
+            app.agent(feedback, name="feedback")(route_feedback)
+        if "metrics" in roles:
+            app.agent(metrics_raw, name="metrics")(metric_samples)
+
         @app.timer(s.worker.tick_interval_s)
         async def tick() -> None:
-            await self.tick(time.time())
+            if "correlate" in roles:
+                await self.tick(time.time())
 
         @app.timer(s.worker.checkpoint_interval_s)
         async def checkpoint_models() -> None:

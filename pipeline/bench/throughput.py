@@ -334,11 +334,13 @@ class Tenant:
     rebalance_timeout_s: float = 3.0
     ns: str = field(default_factory=lambda: f"bench{uuid.uuid4().hex[:6]}")
     workers: list[tuple[subprocess.Popen[bytes], int]] = field(default_factory=list)
+    counting: list[bool] = field(default_factory=list)  # per worker: runs the correlate role
 
     def topic(self, name: str) -> str:
         return f"{self.ns}.{name}"
 
-    def env(self, web_port: int) -> dict[str, str]:
+    def env(self, web_port: int, roles: str | None = None) -> dict[str, str]:
+        extra = {"roles": roles} if roles else {}
         return worker_env(
             bootstrap=self.bootstrap,
             redis_url=self.redis_url,
@@ -347,6 +349,7 @@ class Tenant:
             ns=self.ns,
             partitions=self.partitions,
             rebalance_timeout_s=str(self.rebalance_timeout_s),
+            **extra,
         )
 
     def create_topics(self) -> None:
@@ -357,17 +360,19 @@ class Tenant:
         names += [self.topic("remediations"), f"{self.ns}-alerts-by-domain"]
         create_topics(self.bootstrap, names, self.partitions)
 
-    def start_workers(self, n: int) -> None:
-        for _ in range(n):
+    def start_workers(self, n: int, roles: Sequence[str] | None = None) -> None:
+        """``n`` workers with every role, or one process per entry of ``roles``."""
+        for i in range(len(roles) if roles else n):
             port = free_port()
             proc = subprocess.Popen(
                 [sys.executable, "-m", "pipeline", "worker"],
-                env=self.env(port),
+                env=self.env(port, roles[i] if roles else None),
                 cwd=ROOT,
                 start_new_session=True,
                 stdout=subprocess.DEVNULL,
             )
             self.workers.append((proc, port))
+            self.counting.append(not roles or "correlate" in roles[i])
         deadline = time.monotonic() + 90
         for proc, port in self.workers:
             while not _healthy(port):
@@ -381,9 +386,16 @@ class Tenant:
         for proc, _ in self.workers:
             _kill(proc)
         self.workers.clear()
+        self.counting.clear()
 
     def counts(self) -> list[float]:
-        return [processed(scrape(port)) for _, port in self.workers]
+        """Alerts each correlating worker has deduplicated (ingest-only processes count none
+        and are left out)."""
+        return [
+            processed(scrape(port))
+            for (_, port), counts in zip(self.workers, self.counting, strict=True)
+            if counts
+        ]
 
     def rss(self) -> list[int]:
         out = []
@@ -409,6 +421,10 @@ class Run:
     top_commands: list[tuple[str, float]] = field(default_factory=list)
     #: CPU cores each process used while the rate was measured (worker(s), broker, redis)
     cores: dict[str, float] = field(default_factory=dict)
+
+
+#: the processes of the split worker: one normalizes and routes, one correlates
+SPLIT_ROLES = ["ingest,feedback,metrics", "correlate"]
 
 
 def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
@@ -437,6 +453,7 @@ def drive(
     r: redis.Redis | None = None,
     stall_s: float = 30.0,
     services: dict[str, int] | None = None,
+    roles: Sequence[str] | None = None,
 ) -> Run:
     """Start ``n_workers`` on a pre-produced backlog of ``total`` alerts; measure until done.
 
@@ -445,14 +462,14 @@ def drive(
     which nothing moves for ``stall_s`` stops early and is marked stalled.
     """
     before = _redis_stats(r) if r is not None else None
-    tenant.start_workers(n_workers)
+    tenant.start_workers(n_workers, roles)
     pids = {f"worker {i + 1}": proc.pid for i, (proc, _) in enumerate(tenant.workers)}
     pids.update(services or {})
     cpu0: dict[str, float] = {}
     cpu1: dict[str, float] = {}
     t_start = time.perf_counter()
     t0, c0 = 0.0, 0.0
-    peak = [0] * n_workers
+    peak = [0] * len(tenant.workers)
     rss_samples: list[tuple[float, int]] = []
     done = prev = 0.0
     last_t = t_start
@@ -877,9 +894,14 @@ def main(argv: list[str] | None = None) -> None:
             scale = args.scale_alerts
             scale_msgs = rest[-scale:] if len(rest) >= scale else main_msgs[:scale]
             budget = max(60.0, args.budget_s / 2)
-            runs: dict[int, Run] = {}
-            for n_workers in (1, 2):
-                log(f"   scaling: {n_workers} worker(s), {scale:,} alerts")
+            runs: dict[str, Run] = {}
+            plans: list[tuple[str, int, list[str] | None]] = [
+                ("1 worker", 1, None),
+                ("2 workers", 2, None),
+                ("1 worker as 2 processes", 1, SPLIT_ROLES),
+            ]
+            for label, n_workers, roles in plans:
+                log(f"   scaling: {label}, {scale:,} alerts")
                 t = Tenant(
                     bootstrap,
                     redis_service.url,
@@ -890,14 +912,14 @@ def main(argv: list[str] | None = None) -> None:
                 t.create_topics()
                 produce(bootstrap, t.topic("alerts.raw"), scale_msgs)
                 try:
-                    runs[n_workers] = drive(t, n_workers, len(scale_msgs), budget)
+                    runs[label] = drive(t, n_workers, len(scale_msgs), budget, roles=roles)
                 finally:
                     t.stop()
-                log(f"   {runs[n_workers].rate:,.0f} alerts/s")
-                if runs[n_workers].stalled:
+                log(f"   {runs[label].rate:,.0f} alerts/s")
+                if runs[label].stalled:
                     note(
-                        f"scaling run with {n_workers} worker(s) STALLED after "
-                        f"{runs[n_workers].processed:,.0f} alerts; the rate is up to the stall"
+                        f"scaling run '{label}' STALLED after "
+                        f"{runs[label].processed:,.0f} alerts; the rate is up to the stall"
                     )
             fig["scaling"] = runs
 
@@ -970,9 +992,9 @@ def report(fig: dict[str, Any], args: argparse.Namespace) -> None:
         f"{run1.redis_cmds_per_alert:.2f}",
         ", ".join(f"{k} {v:.2f}" for k, v in run1.top_commands[:3]),
     )
-    scaling: dict[int, Run] | None = fig.get("scaling")
+    scaling: dict[str, Run] | None = fig.get("scaling")
     if scaling:
-        one, two = scaling[1], scaling[2]
+        one, two = scaling["1 worker"], scaling["2 workers"]
         factor = two.rate / one.rate if one.rate else 0.0
         ok = "met" if factor >= 1.6 else "NOT met"
         table.add_row("scaling: 1 worker", _r(one.rate), f"{one.processed:,.0f} alerts")
@@ -982,6 +1004,13 @@ def report(fig: dict[str, Any], args: argparse.Namespace) -> None:
             f"{two.processed:,.0f} alerts, RSS {', '.join(_mb(x) for x in two.peak_rss)}",
         )
         table.add_row("  scaling factor", f"{factor:.2f}x", f">= 1.6x: {ok} ({fig['cpu']} cores)")
+        split = scaling.get("1 worker as 2 processes")
+        if split is not None:
+            table.add_row(
+                "1 worker as 2 processes",
+                _r(split.rate),
+                f"roles {' | '.join(SPLIT_ROLES)}: {split.rate / one.rate:.2f}x one process",
+            )
     if am:
         table.add_row("Alertmanager 0.25 POST /api/v2/alerts", _r(am["rate"]), "group_by service")
     else:

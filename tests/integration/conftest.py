@@ -63,15 +63,21 @@ class Stack:
             batch_timeout_s="0.05",
         )
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, **worker: str) -> subprocess.Popen[bytes]:
+        """A worker process; ``worker`` overrides STORMWATCH_WORKER__* settings (one web port
+        per process is picked here)."""
+        env = self.env
+        if worker:
+            env = {**env, **{f"STORMWATCH_WORKER__{k.upper()}": v for k, v in worker.items()}}
+        port = int(env["STORMWATCH_WORKER__WEB_PORT"])
         proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "worker"],
-            env=self.env,
+            env=env,
             cwd=ROOT,
             start_new_session=True,
         )
         self.workers.append(proc)
-        wait_for(lambda: _healthy(self.web_port), 60, "worker /healthz", proc)
+        wait_for(lambda: _healthy(port), 60, "worker /healthz", proc)
         return proc
 
     def stop_worker(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:

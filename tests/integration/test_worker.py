@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgspec
 
+from pipeline.app.localstack import free_port
 from pipeline.domain.schemas import DeadLetter, Incident, IncidentEvent
 from pipeline.domain.topology import Topology
 from pipeline.offline.replay import read_alerts, replay_alerts
@@ -95,3 +96,17 @@ def test_restart_neither_loses_nor_duplicates_incidents(stack: Stack) -> None:
     assert set(member_of) == expected_alerts
     opened = [ev.incident.id for ev in _events(messages) if ev.type.value == "opened"]
     assert len(opened) == len(set(opened)), "an incident was opened twice"
+
+
+def test_split_roles_ingest_and_correlate_in_two_processes(stack: Stack, fixtures: Path) -> None:
+    stack.start_worker(roles="ingest,feedback,metrics", web_port=str(free_port()))
+    stack.start_worker(roles="correlate")
+    incidents = stack.consumer("incidents")
+    stack.produce("alerts.raw", [(fixtures / "webhook_1.json").read_bytes()])
+    [ev] = _events(collect(incidents, lambda seen: len(seen) >= 1, 60))
+    assert ev.type.value == "opened"
+    assert ev.incident.root_cause == "checkoutservice"
+    # only the correlating process counts deduplicated alerts
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.web_port}/metrics") as resp:
+        body = resp.read().decode()
+    assert 'stormwatch_stage_items_total{outcome="ok",stage="dedup"} 1.0' in body

@@ -53,3 +53,12 @@ def test_config_command_rejects_bad_env(monkeypatch: pytest.MonkeyPatch) -> None
     assert result.exit_code == 2
     assert "STORMWATCH_KAFKA__BOOTSTRAP_SERVERS" in result.output
     assert "Traceback" not in result.output
+
+
+def test_worker_roles_are_validated_and_normalized() -> None:
+    assert load_settings(worker={"roles": " correlate , ingest"}).worker.role_set == {
+        "correlate",
+        "ingest",
+    }
+    with pytest.raises(ConfigError, match="STORMWATCH_WORKER__ROLES"):
+        load_settings(worker={"roles": "ingest,bogus"})
