@@ -89,7 +89,7 @@ class WorkerSettings(BaseModel):
         0.005, gt=0, le=60, description="longest wait to fill a batch (latency per hop)"
     )
     fetch_max_wait_ms: int = Field(
-        10, ge=0, le=60_000, description="consumer fetch long-poll wait (bounds idle polls)"
+        500, ge=0, le=60_000, description="consumer fetch long-poll wait (bounds idle polls)"
     )
     loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="event loop")
     data_dir: Path = Field(
@@ -113,7 +113,7 @@ class WorkerSettings(BaseModel):
     )
     session_timeout_s: float = Field(
         30.0,
-        ge=1,
+        ge=6,
         le=90,
         description="consumer session timeout; some brokers hold a group's first join for "
         "half of it",

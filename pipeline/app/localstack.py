@@ -179,6 +179,10 @@ def local_stack(
         broker.stop()
 
 
+#: Tansu holds every fetch for about half the consumer's wait, even with data waiting (Kafka
+#: answers at once): local stacks poll with a short wait
+LOCAL_FETCH_MAX_WAIT_MS = 10
+
 #: topic names a namespaced tenant gets: ``<ns>.<name>``, configured as STORMWATCH_TOPICS__*
 TENANT_TOPICS = ("alerts.raw", "metrics.raw", "alerts.dlq", "incidents", "feedback", "remediations")
 
@@ -195,9 +199,10 @@ def worker_env(
 ) -> dict[str, str]:
     """Environment for a ``stormwatch worker`` child on a local stack (dev, tests, benches).
 
-    Short rebalance and session timeouts (Tansu holds a group's first join for them) and the
-    event-time lifecycle clock, so a replayed storm resolves on its own time. With ``ns`` the
-    worker is an isolated tenant: its own app id, Redis prefix and ``<ns>.<topic>`` topics.
+    Short rebalance and session timeouts (Tansu holds a group's first join for them), a short
+    fetch wait (Tansu holds each fetch for half of it) and the event-time lifecycle clock, so
+    a replayed storm resolves on its own time. With ``ns`` the worker is an isolated tenant:
+    its own app id, Redis prefix and ``<ns>.<topic>`` topics.
     ``worker`` adds or overrides ``STORMWATCH_WORKER__<NAME>`` values.
     """
     env = {
@@ -208,6 +213,7 @@ def worker_env(
         "STORMWATCH_WORKER__WEB_PORT": str(web_port),
         "STORMWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
         "STORMWATCH_WORKER__SESSION_TIMEOUT_S": "10",
+        "STORMWATCH_WORKER__FETCH_MAX_WAIT_MS": str(LOCAL_FETCH_MAX_WAIT_MS),
         "STORMWATCH_WORKER__CLOCK": "event",
         "STORMWATCH_LOG_LEVEL": "warning",
         "STORMWATCH_WORKER__DATA_DIR": str(Path(tempfile.gettempdir()) / "stormwatch-data"),

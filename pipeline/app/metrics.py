@@ -44,7 +44,8 @@ class Metrics:
         )
         self.alert_latency = Histogram(
             "stormwatch_alert_processing_seconds",
-            "From an alert's arrival on the raw topic to its incident event being sent",
+            "From an alert's arrival on the raw topic until the correlate step that processed it "
+            "has published its incident events (rate-limited updates are sent later)",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )

@@ -19,8 +19,10 @@ KIND_HEADER = "stormwatch-kind"
 KIND_ALERTS = b"alerts"
 KIND_FEEDBACK = b"feedback"
 
-#: alerts per routed message; keeps messages far below Kafka's default 1 MB limit
+#: alerts per routed message at most
 MAX_ALERTS_PER_MESSAGE = 1000
+#: bytes per routed message at most: under the producer's and Kafka's default 1 MB limit
+MAX_MESSAGE_BYTES = 900_000
 
 
 class AlertBatch(msgspec.Struct, array_like=True):
@@ -40,13 +42,29 @@ def domain_partition(domain: str, partitions: int) -> int:
     return zlib.crc32(domain.encode()) % partitions
 
 
-def encode_batches(alerts: list[Alert], arrivals: list[float]) -> list[bytes]:
-    """``alerts`` as one or more messages of at most :data:`MAX_ALERTS_PER_MESSAGE`."""
+def encode_batches(
+    alerts: list[Alert], arrivals: list[float], max_bytes: int = MAX_MESSAGE_BYTES
+) -> list[bytes]:
+    """``alerts`` as messages of at most :data:`MAX_ALERTS_PER_MESSAGE` alerts and
+    ``max_bytes`` bytes (a chunk that encodes too large is halved until it fits; one alert
+    larger than ``max_bytes`` travels alone, and the broker decides)."""
+    out: list[bytes] = []
     step = MAX_ALERTS_PER_MESSAGE
-    return [
-        _encoder.encode(AlertBatch(alerts[i : i + step], arrivals[i : i + step]))
-        for i in range(0, len(alerts), step)
-    ]
+    for i in range(0, len(alerts), step):
+        _encode_into(out, alerts[i : i + step], arrivals[i : i + step], max_bytes)
+    return out
+
+
+def _encode_into(
+    out: list[bytes], alerts: list[Alert], arrivals: list[float], max_bytes: int
+) -> None:
+    data = _encoder.encode(AlertBatch(alerts, arrivals))
+    if len(data) <= max_bytes or len(alerts) == 1:
+        out.append(data)
+        return
+    half = len(alerts) // 2
+    _encode_into(out, alerts[:half], arrivals[:half], max_bytes)
+    _encode_into(out, alerts[half:], arrivals[half:], max_bytes)
 
 
 def decode_batch(data: bytes) -> AlertBatch:

@@ -4,8 +4,10 @@ Flow: ``alerts.raw`` -(ingest: normalize, DLQ)-> ``<app>-alerts-by-domain``, one
 message per owning partition of the alerts' correlation domains (:mod:`pipeline.app.routing`)
 -(correlate: dedup, score, correlate, lifecycle)-> ``incidents``.
 Feedback is routed onto the same by-domain topic, so the worker that owns an incident's
-domain applies it in order with the alerts. Each batch is published, then persisted to Redis
-in one transaction, and only then acknowledged: a crash reprocesses, never loses.
+domain applies it; a correlate step applies the feedback it reads before that step's alerts
+(a step spans a few batches, milliseconds apart). Each step is published, then persisted to
+Redis in one transaction per partition, and only then acknowledged: a crash reprocesses,
+never loses.
 """
 
 from __future__ import annotations
@@ -131,7 +133,8 @@ class Worker:
 
     def model_checkpoints(self) -> dict[str, bytes]:
         """The models this process trains: the scorer (correlate role), the detectors
-        (metrics role); a process never overwrites a model it does not own."""
+        (metrics role). A process without the role never writes that model; two processes
+        with the same role share one key, and the last writer wins (see README)."""
         out: dict[str, bytes] = {}
         if "correlate" in self.roles:
             out[MODELS_CHECKPOINT] = self.scorer.snapshot()
@@ -215,6 +218,13 @@ class Worker:
                 redis_ok = False
             body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok}
             return web.json(body, status=200 if redis_ok else 503)
+
+        @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        async def on_assigned(app_: Any, assigned: set[TP], **kwargs: Any) -> None:
+            # restore now, not on the partition's first message: the lifecycle tick then
+            # resolves quiet incidents and publishes held updates of idle partitions too
+            if "correlate" in roles:
+                await self.take_over(tp.partition for tp in assigned if tp.topic == by_domain_name)
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app_: Any, revoked: set[TP], **kwargs: Any) -> None:
@@ -401,25 +411,21 @@ class Worker:
 
     async def _publish_and_persist(self, steps: list[_Step]) -> None:
         """Publish what the steps produced (``updated`` events rate-limited per incident),
-        wait for the broker, then write dedup states, checkpoints and the published
-        incidents in one Redis transaction."""
+        wait for the broker, then persist each partition in its own Redis transaction:
+        dedup states, correlator checkpoint, held update ids and published incidents."""
         started = time.perf_counter()
         now = time.monotonic()
-        publish: list[IncidentEvent] = []
-        checkpoints: dict[str, bytes] = {}
-        dedup_states: dict[str, str] = {}
-        for step in steps:
-            throttle = self.throttle_for(step.partition)
-            publish += throttle.admit(step.events, now) + throttle.due(now)
-            checkpoints[f"pipeline:{step.partition}"] = step.pipe.snapshot()
-            checkpoints[f"held:{step.partition}"] = _held_encoder.encode(throttle.held_ids())
-            dedup_states.update(step.dedup_states)
+        published: list[list[IncidentEvent]] = []
         sends = []
-        for ev in publish:
-            sends.append(
-                await self.incidents_topic.send(key=ev.incident.id.encode(), value=encode(ev))
-            )
-            self.metrics.incident_events.labels(ev.type.value).inc()
+        for step in steps:
+            throttle = step.throttle or self.throttle_for(step.partition)
+            out = throttle.admit(step.events, now) + throttle.due(now)
+            published.append(out)
+            for ev in out:
+                sends.append(
+                    await self.incidents_topic.send(key=ev.incident.id.encode(), value=encode(ev))
+                )
+                self.metrics.incident_events.labels(ev.type.value).inc()
         if sends:
             await asyncio.gather(*sends)
         wall = time.time()
@@ -428,20 +434,29 @@ class Worker:
                 self.metrics.alert_latency.observe(max(0.0, wall - arrived))
         self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - started)
         started = time.perf_counter()
-        incidents = {ev.incident.id: encode(ev.incident) for ev in publish}
-        closed = [
-            ev.incident.id
-            for ev in publish
-            if ev.incident.status is IncidentStatus.resolved or ev.incident.merged_into
-        ]
-        await asyncio.to_thread(
-            self.store.commit,
-            dedup_states=dedup_states,
-            checkpoints=checkpoints,
-            incidents=incidents,
-            closed_incidents=closed,
-        )
+        commits = [self._commit_args(step, out) for step, out in zip(steps, published, strict=True)]
+        await asyncio.to_thread(self._commit_all, commits)
         self.metrics.stage_seconds.labels("persist").observe(time.perf_counter() - started)
+
+    def _commit_args(self, step: _Step, published: list[IncidentEvent]) -> dict[str, Any]:
+        throttle = step.throttle or self.throttle_for(step.partition)
+        return {
+            "dedup_states": step.dedup_states,
+            "checkpoints": {
+                f"pipeline:{step.partition}": step.pipe.snapshot(),
+                f"held:{step.partition}": _held_encoder.encode(throttle.held_ids()),
+            },
+            "incidents": {ev.incident.id: encode(ev.incident) for ev in published},
+            "closed_incidents": [
+                ev.incident.id
+                for ev in published
+                if ev.incident.status is IncidentStatus.resolved or ev.incident.merged_into
+            ],
+        }
+
+    def _commit_all(self, commits: list[dict[str, Any]]) -> None:
+        for args in commits:  # one transaction per partition (one hash tag on Redis Cluster)
+            self.store.commit(**args)
 
     async def tick(self, now: float) -> None:
         """Lifecycle clock: resolve quiet incidents on every local partition, and publish
@@ -465,6 +480,13 @@ class Worker:
                 )
             )
 
+    async def take_over(self, partitions: Iterable[int]) -> None:
+        """Restore the state of newly assigned by-domain partitions from their checkpoints."""
+        async with self.lock:
+            for partition in partitions:
+                if partition not in self.pipelines:
+                    await asyncio.to_thread(self.pipeline_for, partition)
+
     async def hand_over(self, partitions: Iterable[int]) -> None:
         """Publish held updates of partitions this worker gives up, then forget them."""
         async with self.lock:
@@ -473,7 +495,8 @@ class Worker:
                 pipe = self.pipelines.pop(partition, None)
                 throttle = self.throttles.pop(partition, None)
                 if pipe is not None and throttle is not None and throttle.pending:
-                    steps.append(_Step(partition, pipe, events=throttle.drain()))
+                    held = throttle.drain()
+                    steps.append(_Step(partition, pipe, events=held, throttle=throttle))
             if steps:
                 await self._publish_and_persist(steps)
 
@@ -488,6 +511,8 @@ class _Step:
     arrivals: list[float] = field(default_factory=list)
     events: list[IncidentEvent] = field(default_factory=list)
     dedup_states: dict[str, str] = field(default_factory=dict)
+    #: the partition's throttle when it is no longer registered (hand-over)
+    throttle: UpdateThrottle | None = None
 
 
 _held_encoder = msgspec.msgpack.Encoder()

@@ -13,7 +13,7 @@ killed. While running it writes the count so far to ``<result>.progress`` about 
 second. Usage::
 
     python -m pipeline.bench.faust_ceiling consume --bootstrap H:P --topic T --count N \
-        --result OUT.json [--out-topic T2] [--batch 500] [--within 0.02]
+        --result OUT.json [--out-topic T2] [--batch 500] [--within 0.005]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 
 import faust
 
+from pipeline.app.localstack import LOCAL_FETCH_MAX_WAIT_MS
 from pipeline.app.worker import faust_settings
 from pipeline.config import KafkaSettings, Settings, TopicSettings, WorkerSettings
 
@@ -44,6 +45,7 @@ def build_app(args: argparse.Namespace) -> faust.App:
             batch_timeout_s=args.within,
             rebalance_timeout_s=args.rebalance_timeout,
             session_timeout_s=args.session_timeout,
+            fetch_max_wait_ms=LOCAL_FETCH_MAX_WAIT_MS,
             data_dir=Path(tempfile.gettempdir()) / "stormwatch-data",
         ),
     )

@@ -376,7 +376,26 @@ class AlertScorer:
         for ref in refs:
             self.classifier.learn_one(self._ref_features(ref), label)
         self.version += 1
-        updates = []
+
+        def update(model: str, examples: int, detail: str) -> ModelUpdate:
+            return ModelUpdate(
+                incident_id=incident.id,
+                feedback=feedback_kind(fb),
+                feedback_at=fb.timestamp,
+                applied_at=max(fb.timestamp, incident.updated_at),
+                model=model,
+                version_before=before,
+                version_after=self.version,
+                label=f"page={'true' if label else 'false'}",
+                examples=examples,
+                user=fb.user,
+                detail=detail,
+            )
+
+        services = sorted({r.service for r in refs})
+        updates = [
+            update(ACTIONABILITY_MODEL, len(refs), f"{len(refs)} alerts of services {services}")
+        ]
         if self.settings.incident_learning:
             views = self._decisions.get(incident.id) or [
                 incident_features(incident, self._context(incident))
@@ -384,36 +403,11 @@ class AlertScorer:
             for x in views:
                 self.incident_classifier.learn_one(x, label)
             updates.append(
-                ModelUpdate(
-                    incident_id=incident.id,
-                    feedback=feedback_kind(fb),
-                    feedback_at=fb.timestamp,
-                    applied_at=max(fb.timestamp, incident.updated_at),
-                    model=INCIDENT_MODEL,
-                    version_before=before,
-                    version_after=self.version,
-                    label=f"page={'true' if label else 'false'}",
-                    examples=len(views),
-                    user=fb.user,
-                    detail=f"{len(views)} decision-time views of the incident",
+                update(
+                    INCIDENT_MODEL, len(views), f"{len(views)} decision-time views of the incident"
                 )
             )
-        return [
-            ModelUpdate(
-                incident_id=incident.id,
-                feedback=feedback_kind(fb),
-                feedback_at=fb.timestamp,
-                applied_at=max(fb.timestamp, incident.updated_at),
-                model=ACTIONABILITY_MODEL,
-                version_before=before,
-                version_after=self.version,
-                label=f"page={'true' if label else 'false'}",
-                examples=len(refs),
-                user=fb.user,
-                detail=f"{len(refs)} alerts of services {sorted({r.service for r in refs})}",
-            ),
-            *updates,
-        ]
+        return updates
 
     def annotate(self, incident: Incident, scores: list[AlertScore]) -> None:
         """Set ``incident.priority``; set ``page = False`` when its actionability is too low."""

@@ -53,22 +53,24 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
+        return self.worker_env()
+
+    def worker_env(self, **worker: str) -> dict[str, str]:
+        port = int(worker.pop("web_port", self.web_port))
         return worker_env(
             bootstrap=self.bootstrap,
             redis_url=self.redis_url,
             topology=self.topology,
-            web_port=self.web_port,
+            web_port=port,
             ns=self.ns,
             partitions=2,
-            batch_timeout_s="0.05",
+            **{"batch_timeout_s": "0.05", **worker},
         )
 
     def start_worker(self, **worker: str) -> subprocess.Popen[bytes]:
         """A worker process; ``worker`` overrides STORMWATCH_WORKER__* settings (one web port
         per process is picked here)."""
-        env = self.env
-        if worker:
-            env = {**env, **{f"STORMWATCH_WORKER__{k.upper()}": v for k, v in worker.items()}}
+        env = self.worker_env(**worker)
         port = int(env["STORMWATCH_WORKER__WEB_PORT"])
         proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "worker"],

@@ -48,8 +48,21 @@ def test_incidents_are_independent_and_state_is_forgotten() -> None:
 
 
 def test_zero_interval_never_holds_and_drain_returns_held() -> None:
-    assert UpdateThrottle(0.0).admit([_ev("a"), _ev("a")], 0.0) != []
+    assert len(UpdateThrottle(0.0).admit([_ev("a"), _ev("a")], 0.0)) == 2
     th = UpdateThrottle(1.0)
     th.admit([_ev("a")], 0.0)
     th.admit([_ev("a")], 0.1)
     assert len(th.drain()) == 1 and th.pending == 0
+
+
+def test_held_ids_and_restored_holds_are_due_at_once() -> None:
+    th = UpdateThrottle(1.0)
+    th.admit([_ev("a", EventType.opened)], 0.0)
+    th.admit([_ev("a")], 0.1)
+    assert th.held_ids() == ["a"]
+    restored = UpdateThrottle(1.0)
+    ev = _ev("a")
+    restored.hold(ev)  # what a restarted worker does with a checkpointed held id
+    assert restored.held_ids() == ["a"]
+    assert restored.due(0.0) == [ev]
+    assert restored.held_ids() == []
