@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -228,3 +229,12 @@ def worker_env(
             env[f"STORMWATCH_TOPICS__{setting}"] = f"{ns}.{name}"
     env.update({f"STORMWATCH_WORKER__{k.upper()}": v for k, v in worker.items()})
     return env
+
+
+def worker_healthy(port: int) -> bool:
+    """True when a worker's ``/healthz`` on loopback ``port`` answers 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False

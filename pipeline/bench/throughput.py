@@ -48,7 +48,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.app.localstack import Service, free_port, start_broker, start_redis, worker_env
+from pipeline.app.localstack import (
+    Service,
+    free_port,
+    start_broker,
+    start_redis,
+    worker_env,
+    worker_healthy,
+)
 from pipeline.bench import storm as storm_mod
 from pipeline.config import WorkerSettings
 
@@ -315,14 +322,6 @@ def quantile(buckets: dict[float, float], q: float) -> float:
     return prev_b
 
 
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
 @dataclass
 class Tenant:
     """One isolated pipeline deployment: app id, topics, Redis prefix, worker processes."""
@@ -375,7 +374,7 @@ class Tenant:
             self.counting.append(not roles or "correlate" in roles[i])
         deadline = time.monotonic() + 90
         for proc, port in self.workers:
-            while not _healthy(port):
+            while not worker_healthy(port):
                 if proc.poll() is not None:
                     raise RuntimeError(f"worker exited ({proc.returncode}) at start-up")
                 if time.monotonic() > deadline:

@@ -17,7 +17,14 @@ import pytest
 import redis
 from confluent_kafka import Consumer, Message, Producer
 
-from pipeline.app.localstack import Service, free_port, start_broker, start_redis, worker_env
+from pipeline.app.localstack import (
+    Service,
+    free_port,
+    start_broker,
+    start_redis,
+    worker_env,
+    worker_healthy,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +86,7 @@ class Stack:
             start_new_session=True,
         )
         self.workers.append(proc)
-        wait_for(lambda: _healthy(port), 60, "worker /healthz", proc)
+        wait_for(lambda: worker_healthy(port), 60, "worker /healthz", proc)
         return proc
 
     def stop_worker(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -124,16 +131,6 @@ class Stack:
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url)
-
-
-def _healthy(port: int) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
 
 
 def wait_for(
