@@ -48,6 +48,15 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout:
     raise LocalStackError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
+def _started(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    """Wait until ``proc`` listens on ``port``; stop it and re-raise if it never does."""
+    try:
+        _wait_for_port(port, proc, what, timeout)
+    except LocalStackError:
+        _stop(proc)
+        raise
+
+
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
     if proc.poll() is not None:
         return
@@ -120,11 +129,7 @@ def start_broker(port: int | None = None, *, log_path: Path | None = None) -> Se
         start_new_session=True,
         env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
     )
-    try:
-        _wait_for_port(port, proc, "the Tansu broker", 20)
-    except LocalStackError:
-        _stop(proc)
-        raise
+    _started(port, proc, "the Tansu broker", 20)
     return Service("broker", port, proc, f"127.0.0.1:{port}")
 
 
@@ -154,11 +159,7 @@ def start_redis(port: int | None = None, *, workdir: Path | None = None) -> Serv
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    try:
-        _wait_for_port(port, proc, "redis-server", 10)
-    except LocalStackError:
-        _stop(proc)
-        raise
+    _started(port, proc, "redis-server", 10)
     return Service("redis", port, proc, f"redis://127.0.0.1:{port}/0")
 
 
