@@ -22,7 +22,7 @@ import csv
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +158,23 @@ class Corpus:
     @property
     def n_windows(self) -> int:
         return sum(len(f.windows) for f in self.files)
+
+
+def sub_corpus(corpus: Corpus, names: Iterable[str]) -> Corpus:
+    """The files of ``corpus`` named in ``names`` (in corpus order), windows renumbered."""
+    keep = set(names)
+    files: list[FileRows] = []
+    base = 0
+    for f in corpus.files:
+        if f.name not in keep:
+            continue
+        wo = f.window_of
+        if f.windows:
+            old = int(wo[wo >= 0].min())
+            wo = np.where(wo >= 0, wo - old + base, -1)
+        files.append(replace(f, window_of=wo))
+        base += len(f.windows)
+    return Corpus(files)
 
 
 def load_corpus(

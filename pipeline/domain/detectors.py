@@ -13,6 +13,9 @@ feature it keeps, in O(1) time per sample and O(window) memory:
    ``window`` rows (otherwise it is multiplied by ``damp``): one anomaly episode gives one
    early alarm instead of a run of them, so a single global threshold is not spent on
    repeated alarms of an already-reported episode.
+   **Rest period**: a reported score at or above ``alarm_level`` (the alerting threshold)
+   silences the feature for the next ``rest`` rows (it keeps learning): the rising first
+   rows of an event, and its aftershocks, do not raise alarm after alarm.
 5. **Robust learning**: samples whose raw score is above ``protect_above`` update the
    statistics with ``protect_weight`` times the usual weight, so an anomaly is not quickly
    learned as normal (a lasting level shift is still absorbed, more slowly).
@@ -53,6 +56,7 @@ class _FeatureState:
         "n",
         "recent",
         "res_var",
+        "rest_until",
         "season",
         "season_n",
         "slow_mean",
@@ -74,6 +78,7 @@ class _FeatureState:
         self.sres_n = 0
         # (row, score) pairs with decreasing scores: the running max of the last rows
         self.recent: deque[tuple[int, float]] = deque()
+        self.rest_until = 0  # rows before this one report 0 (rest period after an alarm)
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -106,6 +111,12 @@ class SurpriseDetector(base.AnomalyDetector):
         Rows over which a score must be a new maximum to be reported undamped (0: off).
     damp
         Factor applied to scores that do not beat the last ``window`` rows.
+    rest
+        Rows silenced after a reported score reaches ``alarm_level`` (0: off); keep it shorter
+        than ``window``, so the alarm's own score still guards the rows after the rest.
+    alarm_level
+        Reported score that starts a rest period: the threshold at which alarms are raised
+        (``DetectorBank`` passes its ``threshold``).
     warmup
         Samples seen before any non-zero score.
     protect_above
@@ -127,6 +138,8 @@ class SurpriseDetector(base.AnomalyDetector):
         fast_alpha: float = 0.6,
         window: int = 300,
         damp: float = 0.0,
+        rest: int = 150,
+        alarm_level: float = 0.8,
         warmup: int = 20,
         protect_above: float = 0.9,
         protect_weight: float = 0.1,
@@ -138,6 +151,8 @@ class SurpriseDetector(base.AnomalyDetector):
         self.fast_alpha = fast_alpha
         self.window = window
         self.damp = damp
+        self.rest = rest
+        self.alarm_level = alarm_level
         self.warmup = warmup
         self.protect_above = protect_above
         self.protect_weight = protect_weight
@@ -219,6 +234,12 @@ class SurpriseDetector(base.AnomalyDetector):
                 recent.popleft()
             if recent and raw <= recent[0][1]:
                 score = raw * self.damp
+        rest = self.rest
+        if rest > 0:
+            if n < st.rest_until:
+                score = 0.0
+            elif score >= self.alarm_level and learn:
+                st.rest_until = n + 1 + rest
 
         if learn:
             w = self.protect_weight if raw > self.protect_above else 1.0
@@ -246,6 +267,7 @@ class SurpriseDetector(base.AnomalyDetector):
     def _unit_test_params(cls) -> Any:
         yield {}
         yield {"window": 0, "warmup": 5, "season_buckets": 24}
+        yield {"rest": 0, "alarm_level": 0.5}
 
 
 def _is_number(v: Any) -> bool:
@@ -293,7 +315,8 @@ class DetectorBank:
         return len(self._series)
 
     def new_detector(self) -> SurpriseDetector:
-        return SurpriseDetector(**self.settings.detector_params)
+        params = {"alarm_level": self.settings.threshold, **self.settings.detector_params}
+        return SurpriseDetector(**params)
 
     def observe(self, sample: MetricSample) -> tuple[float, Alert | None]:
         """Score ``sample`` from its series' earlier samples, learn it, maybe raise an alert.

@@ -175,3 +175,36 @@ def test_timed_detector_pickles_mid_stream() -> None:
     copy = pickle.loads(pickle.dumps(det))
     for x, t in zip(xs[500:], ts[500:], strict=True):
         assert det.score_learn(x, t=t) == copy.score_learn(x, t=t)
+
+
+def test_rest_period_one_alarm_per_event_then_rearms() -> None:
+    xs = _series(3000, spike_at=None)
+    xs[1500:1505] = [20.0, 25.0, 30.0, 35.0, 40.0]  # a rising event: each row beats the last
+    xs[2500] = 60.0  # a later, separate event (after the rest)
+    det = SurpriseDetector()
+    scores = [det.score_learn(x) for x in xs]
+    alarms = [i for i, s in enumerate(scores) if s >= 0.8]
+    assert alarms == [1500, 2500]
+    assert max(scores[1501 : 1500 + 1 + det.rest]) == 0.0
+    no_rest = SurpriseDetector(rest=0)
+    assert sum(no_rest.score_learn(x) >= 0.8 for x in xs[:2000]) > 1
+
+
+def test_rest_period_survives_pickling_and_score_one_is_pure() -> None:
+    import pickle
+
+    xs = _series(2000, spike_at=1500)
+    det = SurpriseDetector()
+    for x in xs[:1510]:  # mid-rest
+        det.score_learn(x)
+    twin = pickle.loads(pickle.dumps(det))
+    assert det.score_one({"value": 50.0}) == 0.0  # silenced, and score_one does not learn
+    for x in xs[1510:]:
+        assert det.score_learn(x) == twin.score_learn(x)
+
+
+def test_bank_detectors_rest_at_the_alert_threshold() -> None:
+    bank = DetectorBank(DetectorSettings(threshold=0.9))
+    assert bank.new_detector().alarm_level == 0.9
+    bank = DetectorBank(DetectorSettings(threshold=0.9, detector_params={"alarm_level": 0.7}))
+    assert bank.new_detector().alarm_level == 0.7

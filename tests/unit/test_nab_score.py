@@ -70,3 +70,20 @@ def test_readme_calibration_point() -> None:
     assert round(res["standard"].score, 1) == 27.8
     assert round(res["lowFP"].score, 1) == 15.8
     assert round(res["lowFN"].score, 1) == 34.3
+
+
+def test_sub_corpus_renumbers_windows_and_cv_runs() -> None:
+    from pipeline.bench.nab import category, cross_validate
+    from pipeline.bench.nab_score import sub_corpus
+
+    corpus, series = load_corpus(NAB)
+    names = [f.name for f in corpus.files if category(f.name) == "realKnownCause"]
+    sub = sub_corpus(corpus, names)
+    direct, _ = load_corpus(NAB, names)
+    assert sub.n_windows == direct.n_windows == 19
+    for a, b in zip(sub.files, direct.files, strict=True):
+        assert np.array_equal(a.window_of, b.window_of)
+    z = {n: zscore_baseline(v) for n, (_, v) in series.items()}
+    rows = cross_validate(corpus, {"z": z})
+    assert [r[0] for r in rows] == ["artificial", "realAWSCloudwatch", "realKnownCause"]
+    assert all(r[1] == "z" for r in rows)
