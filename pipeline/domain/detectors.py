@@ -132,6 +132,10 @@ class SurpriseDetector(base.AnomalyDetector):
         share of the series' variance.
     """
 
+    # detectors pickled before the rest period existed restore without it (as they scored)
+    rest: int = 0
+    alarm_level: float = 0.8
+
     def __init__(
         self,
         slow_alpha: float = 0.002,

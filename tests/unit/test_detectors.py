@@ -208,3 +208,21 @@ def test_bank_detectors_rest_at_the_alert_threshold() -> None:
     assert bank.new_detector().alarm_level == 0.9
     bank = DetectorBank(DetectorSettings(threshold=0.9, detector_params={"alarm_level": 0.7}))
     assert bank.new_detector().alarm_level == 0.7
+
+
+def test_detector_pickled_before_the_rest_period_restores_as_it_scored() -> None:
+    import pickle
+
+    xs = _series(1600, spike_at=1500)
+    old = SurpriseDetector(rest=0)
+    for x in xs[:1000]:
+        old.score_learn(x)
+    del old.__dict__["rest"], old.__dict__["alarm_level"]  # as an older checkpoint
+    restored = pickle.loads(pickle.dumps(old))
+    for st in restored._states.values():  # its feature state had no such slot either
+        st.__setstate__({k: v for k, v in st.__getstate__().items() if k != "rest_until"})
+        assert st.rest_until == 0
+    twin = SurpriseDetector(rest=0)
+    for x in xs[:1000]:
+        twin.score_learn(x)
+    assert [restored.score_learn(x) for x in xs[1000:]] == [twin.score_learn(x) for x in xs[1000:]]
