@@ -17,12 +17,15 @@ Method (a naive-Bayes log-likelihood over the service graph, every term explaina
    the same kind on the same service add nothing (they are one observation).
    Positive ``up``/``down`` terms decay with hop distance.
 4. A candidate that raised no alert itself pays ``silent_llr`` (a silent service is less
-   likely the cause, but code defects, databases and load balancers often are silent); it is
-   considered when it is a dependency (within the hop limit) shared by two or more services
-   with latency/error symptoms, or a dependency of the only such service, so a silent
-   dependency shared by several alerting callers can rank first.
-5. Time order: the service(s) alerting first get ``first_llr``; a candidate whose own first
-   alert comes after ``simultaneity_s`` pays ``late_llr`` (symptoms rarely precede causes).
+   likely the cause, but code defects, databases and load balancers often are silent); every
+   dependency (within the hop limit) of a service with latency/error symptoms is considered,
+   so a silent dependency shared by several alerting callers can rank first, and the silent
+   alternatives behind a single symptomatic service are listed after it.
+5. Time order (the cause shows no later than its symptoms): a candidate alerting within
+   ``simultaneity_s`` of the incident's first alert gets ``first_llr``, a later one
+   ``late_llr``. A silent candidate's onset cannot be seen on itself, only on its callers: it
+   gets ``first_llr`` when a caller (within the hop limit) with latency/error symptoms alerted
+   within ``simultaneity_s`` of the first alert, else ``late_llr``.
 6. Scores are the softmax of the totals over the candidates (in [0, 1], summing to 1).
 """
 
@@ -184,21 +187,19 @@ class RankCache:
     """Incremental state of :func:`rank` for one incident (an optimisation, never persisted).
 
     Holds, per candidate, the sum of the evidence terms of the alerting services related to
-    it, and per service how many symptomatic services it is a dependency / a caller of. Each
+    it, and per service how many symptomatic services it is a dependency of. Each
     call applies only the services whose kinds changed since the previous call (removing
     their old terms, adding the new ones), so re-ranking a large incident costs the changed
     evidence's neighbourhoods plus one pass over the candidates, not a pass over every
     candidate's neighbourhood. Results are identical to a fresh computation.
     """
 
-    __slots__ = ("callers_of", "deps_of", "kinds", "n_symptomatic", "terms")
+    __slots__ = ("deps_of", "kinds", "terms")
 
     def __init__(self) -> None:
         self.kinds: dict[str, frozenset[str]] = {}
         self.terms: dict[str, float] = {}
         self.deps_of: dict[str, int] = {}  # service -> symptomatic services it is a dep of
-        self.callers_of: dict[str, int] = {}  # service -> symptomatic services it calls
-        self.n_symptomatic = 0
 
 
 def _apply(
@@ -232,11 +233,9 @@ def _apply(
                 terms[c] = terms.get(c, 0.0) + sign * (fh[h] * pos + neg)
     if kinds & _PROPAGATED:
         step = 1 if sign > 0 else -1
-        cache.n_symptomatic += step
+        deps_of = cache.deps_of
         for d in graph.down(s):
-            cache.deps_of[d] = cache.deps_of.get(d, 0) + step
-        for c in graph.up(s):
-            cache.callers_of[c] = cache.callers_of.get(c, 0) + step
+            deps_of[d] = deps_of.get(d, 0) + step
 
 
 def _update(
@@ -297,23 +296,26 @@ def rank(
     candidates: dict[str, bool] = dict.fromkeys(evidence, True)
     for c in extra_candidates:
         candidates.setdefault(c, False)
-    # Silent candidates: dependencies (within the hop limit) shared by at least two services
-    # with latency/error symptoms, or of the only such service; and a silent service on a
-    # path between two symptomatic services (a dependency of one and a caller of another):
-    # a broken link in the middle of a chain of symptoms.
-    if cache.n_symptomatic == 1:
-        for d, n in cache.deps_of.items():
-            if n > 0:
-                candidates.setdefault(d, False)
-    elif cache.n_symptomatic > 1:
-        callers_of = cache.callers_of
-        for d, n in cache.deps_of.items():
-            if n > 1 or (n == 1 and callers_of.get(d, 0) > 0):
-                candidates.setdefault(d, False)
+    # Silent candidates: every dependency (within the hop limit) of a service with
+    # latency/error symptoms. The evidence decides among them: one shared by several
+    # symptomatic callers, or lying between two symptomatic services (a dependency of one, a
+    # caller of another: a broken link in a chain of symptoms), collects more of it.
+    n_silent = 0
+    for d, n in cache.deps_of.items():
+        if n > 0 and d not in candidates:
+            candidates[d] = False
+            n_silent += 1
+    sim = settings.simultaneity_s
+    # where a silent candidate's onset shows: the dependencies of the services whose
+    # latency/error symptoms began with the incident
+    onset: set[str] = set()
+    if n_silent:
+        for s, kinds in evidence.items():
+            if first_seen[s] - t0 <= sim and not _PROPAGATED.isdisjoint(kinds):
+                onset.update(graph.down(s))
     none_row = llr["none"]
     base = sum(none_row[k] for kinds in evidence.values() for k in kinds)
     terms = cache.terms
-    sim = settings.simultaneity_s
     first, late, silent_llr = settings.first_llr, settings.late_llr, settings.silent_llr
     items: list[tuple[float, str, bool]] = []
     for c, alerting in candidates.items():
@@ -326,7 +328,7 @@ def rank(
             else:
                 total += late
         else:
-            total += silent_llr
+            total += silent_llr + (first if c in onset else late)
         items.append((total, c, alerting))
     m = max(x[0] for x in items)
     z = sum(math.exp(x[0] - m) for x in items)
@@ -402,6 +404,18 @@ def _reasons(
             )
         elif len([1 for _, s in callers if not _PROPAGATED.isdisjoint(evidence[s])]) > 1:
             reasons.append("a dependency shared by several alerting callers")
+        early = sorted(
+            s
+            for _, s in callers
+            if first_seen[s] - t0 <= settings.simultaneity_s
+            and not _PROPAGATED.isdisjoint(evidence[s])
+        )
+        if early:
+            reasons.append(
+                f"its caller{'s' if len(early) > 1 else ''} {', '.join(early[:2])} "
+                f"{'were' if len(early) > 1 else 'was'} among the first to alert "
+                "(a silent cause shows first at its callers)"
+            )
     if unhealthy_deps:
         reasons.append("its dependencies are unhealthy: " + ", ".join(sorted(unhealthy_deps)[:3]))
     elif alerting:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.rootcause import RankSettings, rank
 from pipeline.domain.topology import Topology
@@ -65,3 +67,44 @@ def test_reasons_name_the_broken_link_and_weak_first_alerts() -> None:
     by = {r.service: r.reasons for r in out}
     assert any("broken link" in x for x in by["mid"])
     assert any("traffic drops only" in x for x in by["b"])
+
+
+def test_silent_dependency_of_one_of_several_symptomatic_services_is_a_candidate() -> None:
+    # errors at the entry point, a later latency alert on c: a and b (silent dependencies of
+    # the entry point only) are alternatives too, ranked after the alerting services
+    ev = {"entry": {"error"}, "c": {"latency"}}
+    out = rank(
+        ev,
+        {"entry": 0.0, "c": 61.0},
+        GraphIndex(TOPO, 2),
+        RankSettings(max_candidates=10),
+    )
+    names = [r.service for r in out]
+    assert {"a", "b", "mid", "leaf"} <= set(names)
+    assert names.index("a") > names.index("entry")
+    assert all(not r.alerting for r in out if r.service in {"a", "b", "mid", "leaf"})
+
+
+# three callers of one silent database, and an unrelated service
+SHARED = Topology.from_edges("s", [("x", "db"), ("y", "db"), ("z", "db"), ("w", "other")])
+
+
+def test_silent_shared_dependency_ranks_first_when_its_callers_alert_first() -> None:
+    ev = {"x": {"latency"}, "y": {"latency"}, "z": {"error"}}
+    out = rank(ev, dict.fromkeys(ev, 0.0), GraphIndex(SHARED, 2), RankSettings())
+    assert out[0].service == "db"
+    assert not out[0].alerting
+    reasons = " ".join(out[0].reasons)
+    assert "a dependency shared by several alerting callers" in reasons
+    assert "among the first to alert" in reasons
+
+
+def test_silent_candidate_gets_time_order_evidence_only_through_early_callers() -> None:
+    g = GraphIndex(SHARED, 2)
+    s = RankSettings()
+    ev = {"w": {"error"}, "x": {"latency"}, "y": {"latency"}}
+    early = {r.service: r for r in rank(ev, dict.fromkeys(ev, 0.0), g, s)}
+    # x and y began two minutes after w: db's onset is not at the start of the incident
+    late = {r.service: r for r in rank(ev, {"w": 0.0, "x": 120.0, "y": 120.0}, g, s)}
+    assert early["db"].llr - late["db"].llr == pytest.approx(s.first_llr - s.late_llr)
+    assert not any("first to alert" in x for x in late["db"].reasons)
