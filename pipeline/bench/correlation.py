@@ -8,7 +8,9 @@
    services: alerts per CPU second on one core (process CPU time, best of ``--repeat`` runs,
    default 2), and peak traced memory (tracemalloc, a separate run).
 
-Usage: ``python -m pipeline.bench.correlation [--no-cost] [--events N] [--repeat R] [--json OUT]``.
+Usage: ``python -m pipeline.bench.correlation [--no-cost] [--misses] [--events N] [--repeat R]
+[--json OUT]`` (``--misses``: where the true service ranked for every fault stormwatch did not
+name first).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.bench import baselines
-from pipeline.bench.rca_score import RcaScore, score
+from pipeline.bench.rca_score import FaultResult, RcaScore, per_fault, score
 from pipeline.bench.synthetic import layered_graph, storm
 from pipeline.domain.correlate import CorrelationSettings, Correlator
 from pipeline.domain.schemas import Alert, Incident
@@ -80,9 +83,12 @@ def stormwatch_incidents(
     return out, how
 
 
-def quality(console: Console) -> dict[str, RcaScore]:
+def quality(
+    console: Console, misses: bool = False
+) -> tuple[dict[str, RcaScore], list[FaultResult]]:
     topo, alerts, truth = load_rca()
     sw, how = stormwatch_incidents(topo, alerts)
+    faults = per_fault(truth, sw)
     methods: dict[str, RcaScore] = {
         "stormwatch": score(truth, sw),
         "5-min windows, earliest service": score(
@@ -129,7 +135,24 @@ def quality(console: Console) -> dict[str, RcaScore]:
             f"{escape(name):34s} AC@1={r.ac1:.2f} AC@3={r.ac3:.2f} pairF1={r.pair_f1:.2f}",
             highlight=False,
         )
-    return methods
+    if misses:
+        m = Table(title="stormwatch: faults whose true service was not named first")
+        for c in ("fault", "true service", "type", "alerts", "rank", "ranked (top 3)"):
+            m.add_column(c)
+        for f in faults:
+            if f.rank == 1:
+                continue
+            where = str(f.rank) if f.rank else ("no alert" if not f.alerts else "not listed")
+            m.add_row(
+                f.fault_id,
+                f.root_cause_service,
+                f.fault_type,
+                str(f.alerts),
+                where,
+                ", ".join(f.ranked[:3]),
+            )
+        console.print(m)
+    return methods, faults
 
 
 def _timed(fn: Callable[[], Any]) -> float:
@@ -224,6 +247,9 @@ def cost(console: Console, events: int, repeat: int = 2) -> list[dict[str, Any]]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--no-cost", action="store_true", help="skip the synthetic cost runs")
+    p.add_argument(
+        "--misses", action="store_true", help="list the faults stormwatch did not name first"
+    )
     p.add_argument("--events", type=int, default=100_000, help="alert events per cost run")
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
     p.add_argument(
@@ -232,12 +258,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     console = Console(width=140)
     console.print(f"stormwatch bench-correlation, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    methods = quality(console)
+    methods, faults = quality(console, args.misses)
     rows = [] if args.no_cost else cost(console, args.events, args.repeat)
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"quality": {k: v.as_dict() for k, v in methods.items()}, "cost": rows}, indent=1
+                {
+                    "quality": {k: v.as_dict() for k, v in methods.items()},
+                    "faults": [asdict(f) for f in faults],
+                    "cost": rows,
+                },
+                indent=1,
             )
         )
     return 0

@@ -72,9 +72,8 @@ def _pairs(n: int) -> int:
     return n * (n - 1) // 2
 
 
-def score(truth: Mapping[str, Any], incidents: Iterable[Mapping[str, Any]]) -> RcaScore:
-    """Score incident dicts (``alert_ids``, ``root_cause``, ``root_cause_candidates``)."""
-    # the last line per id counts; an id keeps the position of its first line
+def _dedup(incidents: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The last line per id counts; an id keeps the position of its first line."""
     by_id: dict[str, Mapping[str, Any]] = {}
     anon: list[Mapping[str, Any]] = []
     for inc in incidents:
@@ -83,33 +82,97 @@ def score(truth: Mapping[str, Any], incidents: Iterable[Mapping[str, Any]]) -> R
             anon.append(inc)
         else:
             by_id[str(iid)] = inc
-    incs: Sequence[Mapping[str, Any]] = [*by_id.values(), *anon]
+    return [*by_id.values(), *anon]
 
+
+def _placement(
+    truth: Mapping[str, Any], incs: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """(firing alert id -> index of the first incident holding it, fault id -> its alerts)."""
     alert_fault: Mapping[str, str | None] = truth["alert_fault"]
-    faults: list[Mapping[str, Any]] = truth["faults"]
     firing = set(alert_fault)
     inc_of: dict[str, int] = {}
     for i, inc in enumerate(incs):
         for aid in inc.get("alert_ids") or []:
             if aid in firing and aid not in inc_of:
                 inc_of[aid] = i
-
     fault_alerts: dict[str, list[str]] = defaultdict(list)
     for aid, fid in alert_fault.items():
         if fid is not None:
             fault_alerts[fid].append(aid)
+    return inc_of, fault_alerts
+
+
+def _best_incident(alerts: Sequence[str], inc_of: Mapping[str, int]) -> int | None:
+    """The incident holding most of a fault's alerts (ties: the one listed first)."""
+    placed = [inc_of[a] for a in alerts if a in inc_of]
+    if not placed:
+        return None
+    return max(Counter(placed).items(), key=lambda kv: (kv[1], -kv[0]))[0]
+
+
+@dataclass
+class FaultResult:
+    """How one fault was ranked: ``rank`` of the true service in its incident (1-based), or
+    ``None`` (not listed, or no alert placed)."""
+
+    fault_id: str
+    root_cause_service: str
+    fault_type: str
+    alerts: int
+    incident: str | None
+    rank: int | None
+    ranked: list[str]
+
+
+def per_fault(
+    truth: Mapping[str, Any], incidents: Iterable[Mapping[str, Any]]
+) -> list[FaultResult]:
+    """Per fault, where its true service ranks in the incident that holds most of its alerts
+    (the incident :func:`score` uses for AC@k)."""
+    incs = _dedup(incidents)
+    inc_of, fault_alerts = _placement(truth, incs)
+    out: list[FaultResult] = []
+    for f in truth["faults"]:
+        fid = f["fault_id"]
+        alerts = fault_alerts.get(fid, [])
+        best = _best_incident(alerts, inc_of)
+        ranked = _ranked_services(incs[best]) if best is not None else []
+        rc = f["root_cause_service"]
+        iid = None
+        if best is not None:
+            iid = incs[best].get("id") or incs[best].get("incident_id")
+        out.append(
+            FaultResult(
+                fid,
+                rc,
+                str(f.get("fault_type", "")),
+                len(alerts),
+                None if iid is None else str(iid),
+                ranked.index(rc) + 1 if rc in ranked else None,
+                ranked,
+            )
+        )
+    return out
+
+
+def score(truth: Mapping[str, Any], incidents: Iterable[Mapping[str, Any]]) -> RcaScore:
+    """Score incident dicts (``alert_ids``, ``root_cause``, ``root_cause_candidates``)."""
+    incs = _dedup(incidents)
+    alert_fault: Mapping[str, str | None] = truth["alert_fault"]
+    faults: list[Mapping[str, Any]] = truth["faults"]
+    firing = set(alert_fault)
+    inc_of, fault_alerts = _placement(truth, incs)
 
     hits = {1: 0, 3: 0, 5: 0}
     with_alerts = 0
     for f in faults:
         fid = f["fault_id"]
-        placed = [inc_of[a] for a in fault_alerts.get(fid, []) if a in inc_of]
         if fault_alerts.get(fid):
             with_alerts += 1
-        if not placed:
+        best = _best_incident(fault_alerts.get(fid, []), inc_of)
+        if best is None:
             continue
-        counts = Counter(placed)
-        best = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))[0]
         ranked = _ranked_services(incs[best])
         for k in hits:
             if f["root_cause_service"] in ranked[:k]:

@@ -300,16 +300,14 @@ def rank(
     # latency/error symptoms. The evidence decides among them: one shared by several
     # symptomatic callers, or lying between two symptomatic services (a dependency of one, a
     # caller of another: a broken link in a chain of symptoms), collects more of it.
-    n_silent = 0
     for d, n in cache.deps_of.items():
-        if n > 0 and d not in candidates:
-            candidates[d] = False
-            n_silent += 1
+        if n > 0:
+            candidates.setdefault(d, False)
     sim = settings.simultaneity_s
     # where a silent candidate's onset shows: the dependencies of the services whose
     # latency/error symptoms began with the incident
     onset: set[str] = set()
-    if n_silent:
+    if len(candidates) > len(evidence):  # some candidate is silent
         for s, kinds in evidence.items():
             if first_seen[s] - t0 <= sim and not _PROPAGATED.isdisjoint(kinds):
                 onset.update(graph.down(s))

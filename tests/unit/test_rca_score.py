@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.bench import baselines
 from pipeline.bench.correlation import load_rca
-from pipeline.bench.rca_score import score
+from pipeline.bench.rca_score import per_fault, score
 
 TRUTH = {
     "faults": [
@@ -41,6 +41,26 @@ def test_definitions_on_a_toy_case() -> None:
     assert r.pair_precision == pytest.approx(1.0) and r.pair_recall == pytest.approx(0.5)
     assert r.noise == pytest.approx(1.0)
     assert r.compression == pytest.approx(1 - 3 / 6)
+
+
+def test_per_fault_ranks_match_the_score() -> None:
+    incs: list[dict[str, Any]] = [
+        {
+            "id": "i1",
+            "alert_ids": ["a1", "a2", "b1"],
+            "root_cause": "api",
+            "root_cause_candidates": [{"service": "db", "score": 0.4}],
+        },
+        {"id": "i2", "alert_ids": ["a3"], "root_cause": "api"},
+        {"id": "i3", "alert_ids": ["a4", "b2"], "root_cause": "web"},
+    ]
+    by = {f.fault_id: f for f in per_fault(TRUTH, incs)}
+    assert (by["f1"].incident, by["f1"].rank, by["f1"].ranked) == ("i1", 2, ["api", "db"])
+    assert (by["f2"].incident, by["f2"].rank) == ("i2", 1)  # tie i2/i3: first listed
+    assert (by["f3"].incident, by["f3"].rank, by["f3"].alerts) == (None, None, 0)
+    r = score(TRUTH, incs)
+    assert r.ac1 == sum(f.rank == 1 for f in by.values()) / 3
+    assert r.ac3 == sum(f.rank is not None and f.rank <= 3 for f in by.values()) / 3
 
 
 def test_last_line_per_id_counts() -> None:
