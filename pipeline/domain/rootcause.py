@@ -417,7 +417,12 @@ def _reasons(
     if unhealthy_deps:
         reasons.append("its dependencies are unhealthy: " + ", ".join(sorted(unhealthy_deps)[:3]))
     elif alerting:
-        reasons.append("its dependencies are healthy")
+        if graph.down(c):
+            reasons.append("its dependencies show no symptoms")
+        elif graph.known(c):
+            reasons.append("no dependencies in the topology (nothing below it to blame)")
+        else:
+            reasons.append("not in the topology")
     if explained_up:
         explained_up.sort()
         shown = ", ".join(f"{s} ({h} hop{'s' if h > 1 else ''})" for h, s in explained_up[:4])

@@ -108,3 +108,15 @@ def test_silent_candidate_gets_time_order_evidence_only_through_early_callers() 
     late = {r.service: r for r in rank(ev, {"w": 0.0, "x": 120.0, "y": 120.0}, g, s)}
     assert early["db"].llr - late["db"].llr == pytest.approx(s.first_llr - s.late_llr)
     assert not any("first to alert" in x for x in late["db"].reasons)
+
+
+def test_reasons_say_what_is_known_about_dependencies() -> None:
+    ev = {"mid": {"saturation"}, "leaf": {"saturation"}, "ghost": {"error"}}
+    out = rank(ev, dict.fromkeys(ev, 0.0), GraphIndex(TOPO, 2), RankSettings())
+    by = {r.service: r.reasons for r in out}
+    assert any(x.startswith("its dependencies are unhealthy: leaf") for x in by["mid"])
+    assert "no dependencies in the topology (nothing below it to blame)" in by["leaf"]
+    assert "not in the topology" in by["ghost"]
+    ev = {"mid": {"error"}}
+    (top, *_) = rank(ev, {"mid": 0.0}, GraphIndex(TOPO, 2), RankSettings())
+    assert top.service == "mid" and "its dependencies show no symptoms" in top.reasons
