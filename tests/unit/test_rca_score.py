@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pipeline.bench import baselines
-from pipeline.bench.correlation import load_rca
+from pipeline.bench.correlation import load_rca, ppr_reranked
 from pipeline.bench.rca_score import per_fault, score
 
 TRUTH = {
@@ -79,3 +79,31 @@ def test_baselines_reproduce_readme_figures() -> None:
     assert (round(d.ac1, 2), round(d.ac3, 2), round(d.pair_f1, 2)) == (0.46, 0.64, 0.84)
     am = score(truth, baselines.alertmanager_group_by_service(alerts))
     assert (round(am.ac1, 2), round(am.ac3, 2), round(am.pair_f1, 2)) == (0.73, 0.73, 0.34)
+
+
+def test_pagerank_comparison_ranks_a_saturated_dependency_of_slow_callers_first() -> None:
+    from datetime import UTC, datetime
+
+    from pipeline.domain.schemas import Alert, AlertStatus, Severity
+    from pipeline.domain.topology import Topology
+
+    topo = Topology.from_edges("t", [("web", "api"), ("api", "db"), ("web", "cdn")])
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    spec = [("a1", "db", "CPUSaturation"), ("a2", "api", "HighLatencyP99")]
+    spec.append(("a3", "web", "HighLatencyP99"))
+    alerts = [
+        Alert(
+            id=i,
+            source="t",
+            service=svc,
+            name=name,
+            severity=Severity.warning,
+            status=AlertStatus.firing,
+            timestamp=t,
+        )
+        for i, svc, name in spec
+    ]
+    (out,) = ppr_reranked(topo, alerts, [{"id": "i1", "alert_ids": ["a1", "a2", "a3"]}])
+    assert out["root_cause"] == "db"
+    scores = [c["score"] for c in out["root_cause_candidates"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 4
