@@ -24,6 +24,11 @@ feature it keeps, in O(1) time per sample and O(window) memory:
    residual from that daily profile has less than ``season_gate`` of the series' variance
    (the series has a daily cycle), the level surprise is measured against the daily profile
    instead of the flat mean: a value normal for the day but wrong for the hour is caught.
+   With ``season_change`` the change surprise is also measured against the daily profile
+   once it is in use: a jump the profile predicts (its step from the previous sample's
+   time-of-day bucket to this one's) is not a surprise, so a series that rises every
+   morning does not alarm every morning. The smaller of the two change errors counts, so
+   this only lowers scores, and only on series that pass the gate.
 
 It is deterministic (no randomness), picklable, and ``score_one`` never mutates state.
 Measured on NAB (``make bench-nab``; results in ``docs/models.md``).
@@ -54,6 +59,7 @@ class _FeatureState:
     __slots__ = (
         "fast_mean",
         "n",
+        "prev_bucket",
         "recent",
         "res_var",
         "rest_until",
@@ -76,6 +82,7 @@ class _FeatureState:
         self.season_n: list[int] | None = None
         self.sres_var = 0.0  # EW variance of the residual from the daily profile
         self.sres_n = 0
+        self.prev_bucket = -1  # time-of-day bucket of the last learned timed sample
         # (row, score) pairs with decreasing scores: the running max of the last rows
         self.recent: deque[tuple[int, float]] = deque()
         self.rest_until = 0  # rows before this one report 0 (rest period after an alarm)
@@ -130,11 +137,16 @@ class SurpriseDetector(base.AnomalyDetector):
     season_gate
         The daily profile replaces the flat mean once its residual variance is below this
         share of the series' variance.
+    season_change
+        Once the daily profile is in use, a change the profile predicts (its step between
+        the time-of-day buckets of the previous and the current sample) is not a surprise.
     """
 
     # detectors pickled before the rest period existed restore without it (as they scored)
     rest: int = 0
     alarm_level: float = 0.8
+    # ... and those pickled before the seasonal change existed restore without it
+    season_change: bool = False
 
     def __init__(
         self,
@@ -150,6 +162,7 @@ class SurpriseDetector(base.AnomalyDetector):
         season_buckets: int = 48,
         season_alpha: float = 0.3,
         season_gate: float = 0.5,
+        season_change: bool = True,
     ) -> None:
         self.slow_alpha = slow_alpha
         self.fast_alpha = fast_alpha
@@ -163,6 +176,7 @@ class SurpriseDetector(base.AnomalyDetector):
         self.season_buckets = season_buckets
         self.season_alpha = season_alpha
         self.season_gate = season_gate
+        self.season_change = season_change
         self._states: dict[Any, _FeatureState] = {}
 
     # -- River API -------------------------------------------------------------------------
@@ -215,6 +229,7 @@ class SurpriseDetector(base.AnomalyDetector):
         res = x - st.fast_mean
         z_change = abs(res) / (math.sqrt(st.res_var) + eps) if n > 1 else 0.0
         nb = self.season_buckets
+        step = 0.0  # the change the daily profile predicts since the last sample (if used)
         bi = -1
         sres = 0.0
         season = st.season
@@ -228,6 +243,13 @@ class SurpriseDetector(base.AnomalyDetector):
                 sres = x - season[bi]
                 if st.sres_n > 50 and st.sres_var < self.season_gate * st.slow_var:
                     z_level = abs(sres) / (math.sqrt(st.sres_var) + eps)
+                    pb = st.prev_bucket
+                    if self.season_change and n > 1 and 0 <= pb < nb and season_n[pb] > 0:
+                        # the step the daily profile predicts from the last bucket to this one
+                        s_step = season[bi] - season[pb]
+                        if abs(res - s_step) < abs(res):
+                            step = s_step
+                            z_change = abs(res - step) / (math.sqrt(st.res_var) + eps)
         z = z_level if z_level > z_change else z_change
         raw = z / (1.0 + z) if n >= self.warmup else 0.0
 
@@ -250,6 +272,9 @@ class SurpriseDetector(base.AnomalyDetector):
             a = max(self.slow_alpha, 1.0 / (n + 1)) * w
             st.slow_mean += a * d
             st.slow_var = (1.0 - a) * (st.slow_var + a * d * d)
+            if step:  # the fast prediction follows the step the profile predicted
+                res -= step
+                st.fast_mean += step
             st.res_var = (1.0 - a) * (st.res_var + a * res * res) if n > 1 else res * res
             st.fast_mean += self.fast_alpha * w * res
             if bi >= 0 and season is not None and season_n is not None:
@@ -260,6 +285,7 @@ class SurpriseDetector(base.AnomalyDetector):
                     st.sres_n += 1
                 season[bi] += max(self.season_alpha, 1.0 / (k + 1)) * w * (x - season[bi])
                 season_n[bi] = k + 1
+                st.prev_bucket = bi
             if self.window > 0:
                 while recent and recent[-1][1] <= raw:
                     recent.pop()
@@ -272,6 +298,7 @@ class SurpriseDetector(base.AnomalyDetector):
         yield {}
         yield {"window": 0, "warmup": 5, "season_buckets": 24}
         yield {"rest": 0, "alarm_level": 0.5}
+        yield {"season_change": False}
 
 
 def _is_number(v: Any) -> bool:

@@ -226,3 +226,54 @@ def test_detector_pickled_before_the_rest_period_restores_as_it_scored() -> None
     for x in xs[:1000]:
         twin.score_learn(x)
     assert [restored.score_learn(x) for x in xs[1000:]] == [twin.score_learn(x) for x in xs[1000:]]
+
+
+def _daily_steps(days: int = 10, seed: int = 5) -> tuple[list[float], list[float]]:
+    """5-min samples of a series that steps up at 08:00 and down at 20:00 every day."""
+    rng = random.Random(seed)
+    ts = [T0.timestamp() + 300.0 * i for i in range(days * 288)]
+    xs = [(30.0 if 8 <= (t % 86400) / 3600 < 20 else 10.0) + rng.gauss(0, 1) for t in ts]
+    return ts, xs
+
+
+def test_daily_step_the_profile_predicts_is_not_a_surprise() -> None:
+    ts, xs = _daily_steps()
+    spike = len(xs) - 150  # a real anomaly late in the series (evening, low phase)
+    xs[spike] += 15.0
+    scored = {}
+    for season_change in (True, False):
+        det = SurpriseDetector(season_change=season_change)
+        scored[season_change] = [det.score_learn(x, t=t) for x, t in zip(xs, ts, strict=True)]
+    late = len(xs) // 2  # the profile is in use well before day 5
+    steps = [
+        i
+        for i in range(late, len(xs))
+        if abs(xs[i] - xs[i - 1]) > 12.0 and i not in (spike, spike + 1)
+    ]
+    assert steps and any(scored[False][i] >= 0.8 for i in steps)  # daily steps alarm ...
+    assert all(scored[True][i] < 0.8 for i in steps)  # ... unless the profile predicts them
+    assert scored[True][spike] >= 0.8  # a value wrong for the hour still alarms
+    alarms = [i for i in range(late, len(xs)) if scored[True][i] >= 0.8]
+    assert alarms == [spike]
+
+
+def test_detector_pickled_before_the_seasonal_change_restores_as_it_scored() -> None:
+    import pickle
+
+    ts, xs = _daily_steps(days=6)
+    old = SurpriseDetector(season_change=False)
+    for x, t in zip(xs[:1000], ts[:1000], strict=True):
+        old.score_learn(x, t=t)
+    del old.__dict__["season_change"]  # as a checkpoint taken before the option existed
+    restored = pickle.loads(pickle.dumps(old))
+    for st in restored._states.values():  # its feature state had no such slot either
+        st.__setstate__({k: v for k, v in st.__getstate__().items() if k != "prev_bucket"})
+        assert st.prev_bucket == -1
+    assert restored.season_change is False
+    twin = SurpriseDetector(season_change=False)
+    for x, t in zip(xs[:1000], ts[:1000], strict=True):
+        twin.score_learn(x, t=t)
+    rest = list(zip(xs[1000:], ts[1000:], strict=True))
+    assert [restored.score_learn(x, t=t) for x, t in rest] == [
+        twin.score_learn(x, t=t) for x, t in rest
+    ]
