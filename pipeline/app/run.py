@@ -16,6 +16,16 @@ from pipeline.config import Settings
 from pipeline.domain.topology import Topology, TopologyError
 
 
+class _QuietWorker(faust.Worker):
+    """Faust's worker leaves the root logger at DEBUG (only its handler filters), so every
+    library ``log.debug`` call on the hot path built a record: keep the root at the level."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        if level:
+            logger.setLevel(level)
+
+
 def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
     """Run until stopped; user-facing problems go to ``fail`` as one line."""
     try:
@@ -47,7 +57,7 @@ def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
 
         uvloop.install()
     worker = Worker(settings, topology=topology, store=store, route_partitions=route_partitions)
-    faust.Worker(
+    _QuietWorker(
         worker.app,
         loglevel=settings.log_level.upper(),
         quiet=True,

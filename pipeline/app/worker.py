@@ -156,15 +156,17 @@ class Worker:
         metrics_raw = app.topic(t.metrics_raw, **raw_kw)
         feedback = app.topic(t.feedback, **raw_kw)
         by_domain_name = repartition_topic(s)
-        by_domain = app.topic(by_domain_name, **raw_kw)
-        self.incidents_topic = app.topic(t.incidents, **raw_kw)
-        self.dlq_topic = app.topic(t.dlq, **raw_kw)
-        self.by_domain = by_domain
         batch, within = s.worker.batch_size, s.worker.batch_timeout_s
         # a by-domain message carries its partition's share of an ingest batch (batch_size /
         # partitions alerts when full): a correlate step of a few ingest batches amortizes its
         # fixed costs (checkpoint, Redis transaction) without starving the lifecycle tick
         routed_batch = self.route_partitions * 4
+        # a short buffer of routed messages is the backpressure that keeps ingest from racing
+        # ahead of correlation on a backlog: a full buffer pauses delivery of every topic
+        by_domain = app.topic(by_domain_name, maxsize=routed_batch * 2, **raw_kw)
+        self.incidents_topic = app.topic(t.incidents, **raw_kw)
+        self.dlq_topic = app.topic(t.dlq, **raw_kw)
+        self.by_domain = by_domain
 
         roles = self.roles
 

@@ -72,6 +72,37 @@ class LRU(OrderedDict[K, V], Generic[K, V]):
         return (_make_lru, (self.maxsize, list(self.items())))
 
 
+class PairMemory:
+    """Which pairs of alert kinds were seen together: at least the ``maxsize // 2`` most
+    recently added distinct pairs are remembered, never more than ``maxsize`` (two generations
+    of sets: O(1) add and lookup, no recency bookkeeping per pair)."""
+
+    __slots__ = ("current", "maxsize", "previous")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.current: set[tuple[str, str]] = set()
+        self.previous: set[tuple[str, str]] = set()
+
+    def __contains__(self, pair: object) -> bool:
+        return pair in self.current or pair in self.previous
+
+    def __len__(self) -> int:
+        return len(self.current | self.previous)
+
+    def rotate_if_full(self) -> None:
+        """Start a new generation once the current one holds half the capacity."""
+        if len(self.current) >= self.maxsize // 2:
+            self.previous = self.current
+            self.current = set()
+
+    def __getstate__(self) -> tuple[int, set[tuple[str, str]], set[tuple[str, str]]]:
+        return (self.maxsize, self.current, self.previous)
+
+    def __setstate__(self, state: tuple[int, set[tuple[str, str]], set[tuple[str, str]]]) -> None:
+        self.maxsize, self.current, self.previous = state
+
+
 def _make_lru(maxsize: int, items: list[tuple[Any, Any]]) -> LRU[Any, Any]:
     lru: LRU[Any, Any] = LRU(maxsize)
     for k, v in items:
@@ -225,7 +256,7 @@ class AlertScorer:
         )
         self._services: LRU[str, _ServiceStats] = LRU(s.max_services)
         self._kinds: LRU[str, _Decayed] = LRU(s.max_kinds)
-        self._pairs: LRU[tuple[str, str], float] = LRU(s.max_pairs)
+        self._pairs = PairMemory(s.max_pairs)
         # distinct recent alert kinds -> last time, oldest first
         self._recent: dict[str, float] = {}
         self._features: LRU[str, dict[str, float]] = LRU(s.max_cached_alerts)
@@ -257,17 +288,38 @@ class AlertScorer:
             total = sum(svc.hours)
             share = (svc.hours[alert.timestamp.hour] + 1.0) / (total + 24.0)
             tod = max(0.0, 1.0 - 24.0 * share)
+        return rarity, burst, tod, self._unseen_share(kind, t)
+
+    def _unseen_share(self, kind: str, t: float) -> float:
+        """Share of the other kinds seen within the co-occurrence window that were never
+        seen together with ``kind`` before.
+
+        ``_recent`` is in observation order, and when a kind is observed it is paired with
+        every kind already there: only kinds observed after ``kind`` last was can be unseen
+        partners, so the scan stops at ``kind`` (O(kinds since), not O(recent)).
+        """
+        recent = self._recent
+        window = self.settings.cooccurrence_window_s
+        stale = 0  # kinds past the window sit at the head (observation order)
+        for when in recent.values():
+            if t - when <= window:
+                break
+            stale += 1
+        current = recent.get(kind)
+        others = len(recent) - stale - (1 if current is not None and t - current <= window else 0)
+        if others <= 0:
+            return 0.0
         unseen = 0
-        others = 0
-        for other, when in self._recent.items():
-            if other == kind or t - when > s.cooccurrence_window_s:
+        current, previous = self._pairs.current, self._pairs.previous
+        for other in reversed(recent):
+            if other == kind:
+                break
+            if t - recent[other] > window:
                 continue
-            others += 1
             pair = (kind, other) if kind < other else (other, kind)
-            if pair not in self._pairs:
+            if pair not in current and pair not in previous:
                 unseen += 1
-        cooc = unseen / others if others else 0.0
-        return rarity, burst, tod, cooc
+        return unseen / others
 
     def _observe(self, alert: Alert, t: float) -> None:
         s = self.settings
@@ -287,16 +339,13 @@ class AlertScorer:
                 del recent[oldest]
             else:
                 break
-        pairs = self._pairs
-        get = pairs.get
-        to_end = pairs.move_to_end
-        for other in recent:
-            if other != kind:
-                pair = (kind, other) if kind < other else (other, kind)
-                pairs[pair] = get(pair, 0.0) + 1.0
-                to_end(pair)
-        while len(pairs) > s.max_pairs:
-            pairs.popitem(last=False)
+        add = self._pairs.current.add
+        # kinds before ``kind`` were paired with it when it was last observed
+        for other in reversed(recent):
+            if other == kind:
+                break
+            add((kind, other) if kind < other else (other, kind))
+        self._pairs.rotate_if_full()
         recent.pop(kind, None)
         recent[kind] = t
         self._last_t = max(self._last_t, t)
@@ -439,6 +488,12 @@ class AlertScorer:
         scorer.__dict__.update(payload["state"])
         if isinstance(scorer._recent, deque):  # older snapshots: a deque of (kind, time)
             scorer._recent = dict(scorer._recent)
+        if isinstance(scorer._pairs, LRU):  # older snapshots: an LRU of pair counts
+            pairs = PairMemory(scorer.settings.max_pairs)
+            for pair in scorer._pairs:
+                pairs.current.add(pair)
+                pairs.rotate_if_full()
+            scorer._pairs = pairs
         return scorer
 
     def clone(self) -> AlertScorer:

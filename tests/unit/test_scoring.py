@@ -16,7 +16,7 @@ from pipeline.domain.schemas import (
     Severity,
     Verdict,
 )
-from pipeline.domain.scoring import AlertScore, AlertScorer, ScoringSettings
+from pipeline.domain.scoring import LRU, AlertScore, AlertScorer, PairMemory, ScoringSettings
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -128,3 +128,38 @@ def test_snapshot_restore_scores_identically() -> None:
     assert restored.version == scorer.version
     for a in alerts[150:]:
         assert scorer.score(a) == restored.score(a)
+
+
+def test_pair_memory_is_bounded_and_keeps_recent_pairs() -> None:
+    pairs = PairMemory(maxsize=10)
+    for i in range(100):
+        pairs.current.add((f"a{i}", "b"))
+        pairs.rotate_if_full()
+        assert len(pairs) <= 10
+        assert all((f"a{j}", "b") in pairs for j in range(max(0, i - 4), i + 1))
+    assert ("a0", "b") not in pairs
+
+
+def test_cooccurrence_novelty_falls_once_kinds_have_fired_together() -> None:
+    scorer = AlertScorer()
+    kinds = [("api", "Latency"), ("db", "Slow"), ("cache", "Miss")]
+    first = [scorer._unseen_share(f"{s}/{n}", 0.0) for s, n in kinds]
+    for i in range(6):
+        s, n = kinds[i % 3]
+        scorer.score(_alert(i, service=s, name=n, minutes=0.1))
+    later = scorer._unseen_share("api/Latency", (T0 + timedelta(minutes=1)).timestamp())
+    assert first == [0.0, 0.0, 0.0] and later == 0.0
+    assert scorer._unseen_share("web/Errors", (T0 + timedelta(minutes=1)).timestamp()) == 1.0
+
+
+def test_restore_migrates_pair_counts_of_older_snapshots() -> None:
+    scorer = AlertScorer()
+    for i in range(20):
+        scorer.score(_alert(i, service=f"s{i % 4}", name="n"))
+    old = LRU[tuple[str, str], float](1000)
+    for pair in scorer._pairs.current | scorer._pairs.previous:
+        old[pair] = 1.0
+    scorer._pairs = old  # type: ignore[assignment]
+    restored = AlertScorer.restore(scorer.snapshot())
+    assert isinstance(restored._pairs, PairMemory)
+    assert all(pair in restored._pairs for pair in old)
