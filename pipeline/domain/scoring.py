@@ -310,14 +310,14 @@ class AlertScorer:
         if others <= 0:
             return 0.0
         unseen = 0
-        current, previous = self._pairs.current, self._pairs.previous
+        seen_now, seen_before = self._pairs.current, self._pairs.previous
         for other in reversed(recent):
             if other == kind:
                 break
             if t - recent[other] > window:
                 continue
             pair = (kind, other) if kind < other else (other, kind)
-            if pair not in current and pair not in previous:
+            if pair not in seen_now and pair not in seen_before:
                 unseen += 1
         return unseen / others
 
