@@ -357,13 +357,17 @@ class AlertScorer:
         return alert_features(alert.service, alert.name, alert.severity, "", alert.timestamp)
 
     def score(self, alert: Alert) -> AlertScore:
-        """Score ``alert`` from what was seen before it, then observe it (streaming step)."""
+        """Score ``alert`` from what was seen before it, then observe it (streaming step).
+
+        A resolution is no news: its novelty is 0 and only a firing alert is observed.
+        """
         t = alert.epoch
-        parts = self._novelty_parts(alert, t)
+        firing = alert.status is AlertStatus.firing
+        parts = self._novelty_parts(alert, t) if firing else (0.0, 0.0, 0.0, 0.0)
         novelty = 0.35 * parts[0] + 0.25 * parts[1] + 0.15 * parts[2] + 0.25 * parts[3]
         x = self.features(alert, parts)
         actionability = float(self.classifier.predict_proba_one(x).get(True, 0.0))
-        if alert.status is AlertStatus.firing:
+        if firing:
             self._observe(alert, t)
             self._features[alert.id] = x
             if len(self._features) > self._features.maxsize:
