@@ -682,13 +682,13 @@ class Correlator:
                 etype = EventType.escalated
             details.append(f"severity raised to {alert.severity.value}")
         old_root = inc.root_cause
+        # flagged before a re-rank, so the explanation it rebuilds names this symptom too
+        ref.suppressed = self._is_symptom(st, service, kind)
         if changed:
             st.pending += 1
             n = len(st.evidence)
             if n <= s.rerank_every_upto or st.pending >= s.rerank_growth * n:
                 self._rerank(st)
-        if not ref.suppressed:
-            ref.suppressed = self._is_symptom(st, service, kind)
         if inc.root_cause != old_root and old_root is not None:
             if _EVENT_PRIORITY[EventType.root_cause_changed] < _EVENT_PRIORITY[etype]:
                 etype = EventType.root_cause_changed

@@ -67,6 +67,7 @@ def test_storm_becomes_one_incident_with_root_cause_and_explanation(stack: Stack
             ref = reasons[f"storm-{i}"]
             assert "after the first alert" in ref.reason, ref.reason
             assert ref.suppressed, f"{service} is a symptom of productcatalogservice"
+            assert service in inc.explanation.split("Suppressed as symptoms", 1)[1].split("\n")[0]
     # the record in Redis is the published state
     stored = stack.redis().get(f"{stack.ns}:inc:{inc.id}")
     assert stored is not None

@@ -103,6 +103,10 @@ def test_storm_becomes_one_incident_with_root_cause_named_first() -> None:
     assert not by_service["db"].suppressed
     assert by_service["frontend"].suppressed
     assert "Suppressed as symptoms of db" in inc.explanation
+    # ... and the explanation names every suppressed service, the newest symptom included
+    line = next(x for x in inc.explanation.splitlines() if x.startswith("Suppressed"))
+    named = set(line.split(": ", 1)[1].rstrip(".").split(", "))
+    assert named == {r.service for r in inc.alerts if r.suppressed}
 
 
 def test_silent_shared_dependency_is_named() -> None:
