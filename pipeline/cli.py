@@ -88,7 +88,9 @@ def replay(
     output: Annotated[Path, typer.Option(help="incidents, one JSON line each (final state)")],
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
-    """Run the worker's stage chain offline with event time; write incidents as JSON lines."""
+    """Run the worker's stage chain offline with event time; write incidents as JSON lines
+    (correlation settings from the same STORMWATCH_CORRELATION__* environment as the worker)."""
+    from pipeline.config import ConfigError, load_settings
     from pipeline.domain.topology import Topology, TopologyError
     from pipeline.offline.replay import (
         ReplayInputError,
@@ -98,8 +100,9 @@ def replay(
     )
 
     try:
+        correlation = load_settings().correlation
         topo = Topology.load(topology)
-    except TopologyError as exc:
+    except (ConfigError, TopologyError) as exc:
         fail(str(exc))
     if not input.is_file():
         fail(f"input file {str(input)!r} does not exist")
@@ -111,10 +114,10 @@ def replay(
             with Progress(console=err, transient=True) as bar:
                 task = bar.add_task("replaying", total=total)
                 incidents = replay_alerts(
-                    topo, read_alerts(input), on_alert=lambda: bar.advance(task)
+                    topo, read_alerts(input), correlation, on_alert=lambda: bar.advance(task)
                 )
         else:
-            incidents = replay_alerts(topo, read_alerts(input))
+            incidents = replay_alerts(topo, read_alerts(input), correlation)
     except ReplayInputError as exc:
         fail(str(exc))
     try:
@@ -131,11 +134,18 @@ def detect(
     output: Annotated[Path, typer.Option(help="CSV timestamp,value,anomaly_score")],
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
-    """Score a time series with the online anomaly detector (causal, one row per row)."""
+    """Score a time series with the online anomaly detector (causal, one row per row;
+    detector settings from the same STORMWATCH_DETECTION__* environment as the worker)."""
+    from pipeline.config import ConfigError, load_settings
+    from pipeline.domain.detectors import DetectorBank
     from pipeline.offline.detect import DetectInputError, run_detect
 
     try:
-        n = run_detect(input, output, progress=progress)
+        detector = DetectorBank(load_settings().detection).new_detector()
+    except ConfigError as exc:
+        fail(str(exc))
+    try:
+        n = run_detect(input, output, progress=progress, detector=detector)
     except DetectInputError as exc:
         fail(str(exc))
     except OSError as exc:

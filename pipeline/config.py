@@ -11,6 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.domain.correlate import CorrelationSettings
+from pipeline.domain.detectors import DetectorSettings
+from pipeline.domain.scoring import ScoringSettings
+
 
 class ConfigError(ValueError):
     """Invalid configuration; the message is one line naming the setting and the fix."""
@@ -147,6 +151,10 @@ class Settings(BaseSettings):
     topics: TopicSettings = TopicSettings()
     redis: RedisSettings = RedisSettings()
     worker: WorkerSettings = WorkerSettings()
+    #: the domain's own settings dataclasses (documented in docs/correlation.md, docs/models.md)
+    correlation: CorrelationSettings = Field(default_factory=CorrelationSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    detection: DetectorSettings = Field(default_factory=DetectorSettings)
     topology: Path = Path("topologies/online-boutique.yaml")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -176,6 +184,12 @@ def load_settings(**overrides: Any) -> Settings:
         loc = "__".join(str(p) for p in err["loc"]).upper()
         secret = any(word in loc for word in ("PASSWORD", "URL", "SECRET"))
         got = "" if secret else f" (got {err.get('input')!r})"
+        if err["type"] == "value_error" and isinstance(err.get("input"), dict):
+            # a settings group's own check: its message names the field and the value
+            field_name = str(err["msg"]).removeprefix("Value error, ").split(" ", 1)[0]
+            if field_name in err["input"]:
+                loc = f"{loc}__{field_name.upper()}"
+            got = ""
         raise ConfigError(
             f"invalid setting STORMWATCH_{loc}: {err['msg']}{got}; "
             "fix the environment variable or unset it"

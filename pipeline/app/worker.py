@@ -104,19 +104,23 @@ class Worker:
 
     def _restore_scorer(self) -> AlertScorer:
         data = self.store.load_checkpoint(MODELS_CHECKPOINT)
-        return AlertScorer.restore(data) if data else AlertScorer()
+        s = self.settings.scoring
+        return AlertScorer.restore(data, s) if data else AlertScorer(s)
 
     def _restore_detectors(self) -> Any:
         from pipeline.domain.detectors import DetectorBank
 
         data = self.store.load_checkpoint(DETECTORS_CHECKPOINT)
-        return DetectorBank.restore(data) if data else DetectorBank()
+        s = self.settings.detection
+        return DetectorBank.restore(data, s) if data else DetectorBank(s)
 
     def pipeline_for(self, partition: int) -> AlertPipeline:
         """The stage chain for a partition, restored from its checkpoint on first use."""
         pipe = self.pipelines.get(partition)
         if pipe is None:
-            pipe = AlertPipeline(self.topology, scorer=self.scorer)
+            pipe = AlertPipeline(
+                self.topology, correlation=self.settings.correlation, scorer=self.scorer
+            )
             data = self.store.load_checkpoint(f"pipeline:{partition}")
             if data:
                 pipe.restore(data)

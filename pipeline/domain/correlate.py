@@ -70,6 +70,7 @@ from pipeline.domain.schemas import (
     Severity,
 )
 from pipeline.domain.topology import Topology
+from pipeline.domain.validation import check_non_negative, check_unit_interval
 
 SNAPSHOT_VERSION = 1
 
@@ -136,6 +137,10 @@ class CorrelationSettings:
     rank: RankSettings = field(default_factory=RankSettings)
     #: Alert name regexes -> kind, checked in order.
     kind_patterns: tuple[tuple[str, str], ...] = DEFAULT_KIND_PATTERNS
+
+    def __post_init__(self) -> None:
+        check_non_negative(self)
+        check_unit_interval(self, "suppress_min_score")
 
 
 # ---------------------------------------------------------------------------------------------

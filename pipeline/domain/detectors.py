@@ -37,6 +37,7 @@ Measured on NAB (``make bench-nab``; results in ``docs/models.md``).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import pickle
 from collections import OrderedDict, deque
@@ -47,6 +48,7 @@ from typing import Any
 from river import base
 
 from pipeline.domain.schemas import Alert, AlertStatus, MetricSample, Severity
+from pipeline.domain.validation import check_unit_interval
 
 ANOMALY_SOURCE = "stormwatch-anomaly"
 ANOMALY_ALERT_NAME = "MetricAnomaly"
@@ -318,7 +320,21 @@ class DetectorSettings:
     rearm_below: float = 0.5  # score under which an episode ends (a new crossing alerts again)
     max_series: int = 10_000  # per-(service, metric) models kept (least recently used evicted)
     warning_below: float = 0.8  # anomaly alerts scoring below this are warnings, else errors
+    rest: int = 150  # samples a series stays quiet after an alarm (one alarm per event)
+    season_change: bool = True  # a step the series' daily profile predicts is no surprise
+    #: any other SurpriseDetector parameter (from code; overrides the fields above)
     detector_params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_unit_interval(self, "threshold", "rearm_below", "warning_below")
+        if self.max_series < 1:
+            raise ValueError(f"max_series must be >= 1 (got {self.max_series})")
+        if self.rest < 0:
+            raise ValueError(f"rest must be >= 0 (got {self.rest})")
+        known = set(inspect.signature(SurpriseDetector.__init__).parameters) - {"self"}
+        unknown = set(self.detector_params) - known
+        if unknown:
+            raise ValueError(f"unknown detector_params {sorted(unknown)}; known: {sorted(known)}")
 
 
 class _Series:
@@ -346,7 +362,13 @@ class DetectorBank:
         return len(self._series)
 
     def new_detector(self) -> SurpriseDetector:
-        params = {"alarm_level": self.settings.threshold, **self.settings.detector_params}
+        s = self.settings
+        params = {
+            "alarm_level": s.threshold,
+            "rest": s.rest,
+            "season_change": s.season_change,
+            **s.detector_params,
+        }
         return SurpriseDetector(**params)
 
     def observe(self, sample: MetricSample) -> tuple[float, Alert | None]:

@@ -42,6 +42,7 @@ from pipeline.domain.schemas import (
     Incident,
     Severity,
 )
+from pipeline.domain.validation import check_non_negative, check_unit_interval
 
 SNAPSHOT_VERSION = 2
 ACTIONABILITY_MODEL = "actionability"
@@ -133,6 +134,13 @@ class ScoringSettings:
     pause_threshold: float = 0.7
     pause_s: float = 300.0
     max_incidents: int = 20_000  # incidents whose decision-time features are kept for learning
+
+    def __post_init__(self) -> None:
+        check_non_negative(self, skip=("prior_logit",))
+        check_unit_interval(self, "page_threshold", "pause_threshold")
+        for name in ("short_tau_s", "long_tau_s", "max_pairs", "max_recent"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0 (got {getattr(self, name)})")
 
 
 @dataclass

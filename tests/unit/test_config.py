@@ -62,3 +62,32 @@ def test_worker_roles_are_validated_and_normalized() -> None:
     }
     with pytest.raises(ConfigError, match="STORMWATCH_WORKER__ROLES"):
         load_settings(worker={"roles": "ingest,bogus"})
+
+
+def test_model_settings_groups_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORMWATCH_CORRELATION__JOIN_GAP_S", "300")
+    monkeypatch.setenv("STORMWATCH_CORRELATION__RANK__MAX_CANDIDATES", "3")
+    monkeypatch.setenv("STORMWATCH_SCORING__PAGE_THRESHOLD", "0.3")
+    monkeypatch.setenv("STORMWATCH_DETECTION__REST", "20")
+    s = load_settings()
+    assert s.correlation.join_gap_s == 300.0 and s.correlation.rank.max_candidates == 3
+    assert s.scoring.page_threshold == 0.3
+    from pipeline.domain.detectors import DetectorBank
+
+    assert DetectorBank(s.detection).new_detector().rest == 20
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STORMWATCH_CORRELATION__QUIET_PERIOD_S", "-1"),
+        ("STORMWATCH_SCORING__PAUSE_THRESHOLD", "1.5"),
+        ("STORMWATCH_DETECTION__THRESHOLD", "2"),
+    ],
+)
+def test_model_settings_are_checked(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    msg = str(info.value)
+    assert name in msg and "\n" not in msg, msg
