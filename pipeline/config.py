@@ -122,6 +122,12 @@ class WorkerSettings(BaseModel):
         description="consumer session timeout; some brokers hold a group's first join for "
         "half of it",
     )
+    stall_after_s: float = Field(
+        120.0,
+        gt=0,
+        description="/healthz answers 503 when a partition with messages waiting has not "
+        "moved for this long",
+    )
     clock: Literal["wall", "event"] = Field(
         "wall", description="lifecycle clock: wall time, or the newest event time seen"
     )

@@ -26,6 +26,7 @@ from faust.types import TP, EventT
 from prometheus_client import CollectorRegistry, generate_latest
 
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.health import Progress, batch_offsets
 from pipeline.app.metrics import Metrics
 from pipeline.app.routing import (
     KIND_ALERTS,
@@ -96,6 +97,7 @@ class Worker:
         self.throttles: dict[int, UpdateThrottle] = {}
         self.event_clock: dict[int, float] = {}
         self.lock = asyncio.Lock()
+        self.progress = Progress(self.settings.worker.stall_after_s)
         self.scorer = self._restore_scorer()
         self.detectors = self._restore_detectors()
         self.app = self._build_app()
@@ -165,9 +167,7 @@ class Worker:
         # partitions alerts when full): a correlate step of a few ingest batches amortizes its
         # fixed costs (checkpoint, Redis transaction) without starving the lifecycle tick
         routed_batch = self.route_partitions * 4
-        # a short buffer of routed messages is the backpressure that keeps ingest from racing
-        # ahead of correlation on a backlog: a full buffer pauses delivery of every topic
-        by_domain = app.topic(by_domain_name, maxsize=routed_batch * 2, **raw_kw)
+        by_domain = app.topic(by_domain_name, **raw_kw)
         self.incidents_topic = app.topic(t.incidents, **raw_kw)
         self.dlq_topic = app.topic(t.dlq, **raw_kw)
         self.by_domain = by_domain
@@ -177,18 +177,22 @@ class Worker:
         async def ingest(stream: Any) -> None:
             async for events in stream.take_events(batch, within=within):
                 await self.ingest_batch(events, t.alerts_raw)
+                self.processed(events)
 
         async def correlate(stream: Any) -> None:
             async for events in stream.take_events(routed_batch, within=within):
                 await self.correlate_batch(events)
+                self.processed(events)
 
         async def route_feedback(stream: Any) -> None:
             async for event in stream.events():
                 await self.route_feedback(event, t.feedback)
+                self.processed([event])
 
         async def metric_samples(stream: Any) -> None:
             async for events in stream.take_events(batch, within=within):
                 await self.detect_batch(events, t.metrics_raw)
+                self.processed(events)
 
         if "ingest" in roles:
             app.agent(alerts_raw, name="ingest")(ingest)
@@ -222,11 +226,14 @@ class Worker:
                 redis_ok = await asyncio.to_thread(self.store.ping)
             except Exception:
                 redis_ok = False
-            body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok}
-            return web.json(body, status=200 if redis_ok else 503)
+            stalled = await self.stalled_partitions()
+            ok = redis_ok and not stalled
+            body = {"status": "ok" if ok else "degraded", "redis": redis_ok, "stalled": stalled}
+            return web.json(body, status=200 if ok else 503)
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def on_assigned(app_: Any, assigned: set[TP], **kwargs: Any) -> None:
+            self.progress.assign((tp.topic, tp.partition) for tp in assigned)
             # restore now, not on the partition's first message: the lifecycle tick then
             # resolves quiet incidents and publishes held updates of idle partitions too
             if "correlate" in roles:
@@ -234,6 +241,7 @@ class Worker:
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app_: Any, revoked: set[TP], **kwargs: Any) -> None:
+            self.progress.forget((tp.topic, tp.partition) for tp in revoked)
             await self.hand_over(tp.partition for tp in revoked if tp.topic == by_domain_name)
 
         @app.on_before_shutdown.connect  # type: ignore[arg-type]
@@ -260,6 +268,29 @@ class Worker:
         self.metrics.dlq.labels(stage, error).inc()
         await self.dlq_topic.send(key=msg.key, value=msg.value, headers=letter.headers())
         log.info("dead-lettered", stage=stage, error=error, reason=reason, offset=msg.offset)
+
+    def processed(self, events: list[EventT]) -> None:
+        """Note a handled batch's offsets (stall detection)."""
+        msgs = (e.message for e in events)
+        offsets = batch_offsets((m.topic, m.partition, m.offset) for m in msgs)
+        self.progress.record(offsets)
+
+    async def stalled_partitions(self) -> dict[str, int]:
+        """Assigned partitions with messages waiting that have not moved for
+        ``worker.stall_after_s`` (``"topic/partition" -> messages waiting``)."""
+        try:
+            consumer = self.app.consumer
+            assigned = consumer.assignment()
+            highwaters = (
+                await asyncio.wait_for(consumer.highwaters(*assigned), timeout=5)
+                if assigned
+                else {}
+            )
+        except Exception as exc:  # not started yet, or the broker does not answer right now
+            log.debug("highwaters unavailable", error=str(exc))
+            return {}
+        marks = {(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}
+        return self.progress.stalled(marks, time.monotonic())
 
     def partition_of(self, alert: Alert) -> int:
         """The by-domain partition that correlates ``alert``."""
