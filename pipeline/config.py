@@ -5,6 +5,7 @@ Nested groups use ``__``: ``STORMWATCH_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -164,12 +165,30 @@ class Settings(BaseSettings):
     topology: Path = Path("topologies/online-boutique.yaml")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @field_validator("correlation", "scoring", "detection", mode="before")
+    @classmethod
+    def _json_fields(cls, v: Any) -> Any:
+        """Fields that are lists or tables (``PAGE_GATES``, ``LINK_LABELS``,
+        ``DETECTOR_PARAMS`` ...) arrive from one environment variable as JSON text."""
+        if isinstance(v, dict):
+            return {k: _maybe_json(x) for k, x in v.items()}
+        return v
+
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets replaced by '**********'."""
         data = self.model_dump(mode="json")
         url = self.redis.url.get_secret_value()
         data["redis"]["url"] = _mask_url(url)
         return data
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
 
 
 def _mask_url(url: str) -> str:
@@ -190,13 +209,15 @@ def load_settings(**overrides: Any) -> Settings:
         loc = "__".join(str(p) for p in err["loc"]).upper()
         secret = any(word in loc for word in ("PASSWORD", "URL", "SECRET"))
         got = "" if secret else f" (got {err.get('input')!r})"
+        msg = str(err["msg"])
         if err["type"] == "value_error" and isinstance(err.get("input"), dict):
             # a settings group's own check: its message names the field and the value
-            field_name = str(err["msg"]).removeprefix("Value error, ").split(" ", 1)[0]
+            msg = msg.removeprefix("Value error, ")
+            field_name = msg.split(" ", 1)[0]
             if field_name in err["input"]:
                 loc = f"{loc}__{field_name.upper()}"
             got = ""
         raise ConfigError(
-            f"invalid setting STORMWATCH_{loc}: {err['msg']}{got}; "
+            f"invalid setting STORMWATCH_{loc}: {msg}{got}; "
             "fix the environment variable or unset it"
         ) from None

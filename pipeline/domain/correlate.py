@@ -38,6 +38,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import heapq
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -141,6 +142,18 @@ class CorrelationSettings:
     def __post_init__(self) -> None:
         check_non_negative(self)
         check_unit_interval(self, "suppress_min_score")
+        for gate in self.page_gates:
+            sev, n, window = gate
+            if sev not in SEVERITY_RANK or n < 0 or window < 0:
+                raise ValueError(
+                    f"page_gates entry {list(gate)} must be [severity, n >= 0, window_s >= 0] "
+                    f"with severity one of {', '.join(SEVERITY_RANK)}"
+                )
+        for kind, pattern in self.kind_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"kind_patterns regex {pattern!r} ({kind}): {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -334,7 +334,9 @@ class DetectorSettings:
         known = set(inspect.signature(SurpriseDetector.__init__).parameters) - {"self"}
         unknown = set(self.detector_params) - known
         if unknown:
-            raise ValueError(f"unknown detector_params {sorted(unknown)}; known: {sorted(known)}")
+            raise ValueError(
+                f"detector_params has unknown keys {sorted(unknown)}; known: {sorted(known)}"
+            )
 
 
 class _Series:
@@ -414,6 +416,8 @@ class DetectorBank:
             raise ValueError("not a stormwatch detector-bank snapshot (or an unknown version)")
         bank = cls(settings)
         for key, series in payload["series"]:
+            # the configured threshold starts rest periods (other parameters stay as trained)
+            series.detector.alarm_level = bank.settings.threshold
             bank._series[key] = series
         while len(bank._series) > bank.settings.max_series:
             bank._series.popitem(last=False)

@@ -121,6 +121,14 @@ class RankSettings:
     simultaneity_s: float = 60.0
     max_candidates: int = 5
 
+    def __post_init__(self) -> None:
+        if self.max_candidates < 1:
+            raise ValueError(f"max_candidates must be >= 1 (got {self.max_candidates})")
+        if not 0.0 < self.hop_decay <= 1.0:
+            raise ValueError(f"hop_decay must be in (0, 1] (got {self.hop_decay})")
+        if self.simultaneity_s < 0:
+            raise ValueError(f"simultaneity_s must be >= 0 (got {self.simultaneity_s})")
+
 
 class KindClassifier:
     """Alert name -> kind, cached (names repeat)."""

@@ -25,7 +25,7 @@ import copy
 import math
 import pickle
 from collections import OrderedDict, deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -74,9 +74,13 @@ class LRU(OrderedDict[K, V], Generic[K, V]):
 
 
 class PairMemory:
-    """Which pairs of alert kinds were seen together: at least the ``maxsize // 2`` most
-    recently added distinct pairs are remembered, never more than ``maxsize`` (two generations
-    of sets: O(1) add and lookup, no recency bookkeeping per pair)."""
+    """Which pairs of alert kinds were seen together (two generations of sets: O(1) add and
+    lookup, no recency bookkeeping per pair).
+
+    At least the ``maxsize // 2`` most recently added distinct pairs are remembered, and at
+    most ``maxsize`` plus the pairs among the kinds still recent when a generation starts
+    (they are carried over, so two recent kinds never lose their pair).
+    """
 
     __slots__ = ("current", "maxsize", "previous")
 
@@ -91,11 +95,18 @@ class PairMemory:
     def __len__(self) -> int:
         return len(self.current | self.previous)
 
-    def rotate_if_full(self) -> None:
-        """Start a new generation once the current one holds half the capacity."""
-        if len(self.current) >= self.maxsize // 2:
-            self.previous = self.current
-            self.current = set()
+    def rotate_if_full(self, recent: Iterable[str] = ()) -> None:
+        """Start a new generation once the current one holds half the capacity; the pairs
+        among the ``recent`` kinds (observation order) start it."""
+        if len(self.current) < self.maxsize // 2:
+            return
+        self.previous = self.current
+        self.current = cur = set()
+        kinds = list(recent)
+        for i, a in enumerate(kinds):
+            for b in kinds[i + 1 :]:
+                if a != b:
+                    cur.add((a, b) if a < b else (b, a))
 
     def __getstate__(self) -> tuple[int, set[tuple[str, str]], set[tuple[str, str]]]:
         return (self.maxsize, self.current, self.previous)
@@ -308,13 +319,14 @@ class AlertScorer:
         """
         recent = self._recent
         window = self.settings.cooccurrence_window_s
-        stale = 0  # kinds past the window sit at the head (observation order)
-        for when in recent.values():
-            if t - when <= window:
-                break
-            stale += 1
-        current = recent.get(kind)
-        others = len(recent) - stale - (1 if current is not None and t - current <= window else 0)
+        horizon = t - window
+        others = 0
+        for when in recent.values():  # late alerts leave old kinds anywhere: count them all
+            if when >= horizon:
+                others += 1
+        own = recent.get(kind)
+        if own is not None and own >= horizon:
+            others -= 1
         if others <= 0:
             return 0.0
         unseen = 0
@@ -322,7 +334,7 @@ class AlertScorer:
         for other in reversed(recent):
             if other == kind:
                 break
-            if t - recent[other] > window:
+            if recent[other] < horizon:
                 continue
             pair = (kind, other) if kind < other else (other, kind)
             if pair not in seen_now and pair not in seen_before:
@@ -353,9 +365,9 @@ class AlertScorer:
             if other == kind:
                 break
             add((kind, other) if kind < other else (other, kind))
-        self._pairs.rotate_if_full()
         recent.pop(kind, None)
         recent[kind] = t
+        self._pairs.rotate_if_full(recent)
         self._last_t = max(self._last_t, t)
 
     # -- public API ---------------------------------------------------------------------------
@@ -500,12 +512,25 @@ class AlertScorer:
         scorer.__dict__.update(payload["state"])
         if isinstance(scorer._recent, deque):  # older snapshots: a deque of (kind, time)
             scorer._recent = dict(scorer._recent)
+        s = scorer.settings
         if isinstance(scorer._pairs, LRU):  # older snapshots: an LRU of pair counts
-            pairs = PairMemory(scorer.settings.max_pairs)
+            pairs = PairMemory(s.max_pairs)
             for pair in scorer._pairs:
                 pairs.current.add(pair)
-                pairs.rotate_if_full()
+                pairs.rotate_if_full(scorer._recent)
             scorer._pairs = pairs
+        # the configured bounds apply to a restored scorer too (the classifiers keep the
+        # optimizer they were trained with)
+        scorer._pairs.maxsize = s.max_pairs
+        for lru, size in (
+            (scorer._services, s.max_services),
+            (scorer._kinds, s.max_kinds),
+            (scorer._features, s.max_cached_alerts),
+            (scorer._decisions, s.max_incidents),
+        ):
+            lru.maxsize = size
+            while len(lru) > size:
+                lru.popitem(last=False)
         return scorer
 
     def clone(self) -> AlertScorer:

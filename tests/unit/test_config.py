@@ -77,12 +77,26 @@ def test_model_settings_groups_from_env(monkeypatch: pytest.MonkeyPatch) -> None
     assert DetectorBank(s.detection).new_detector().rest == 20
 
 
+def test_list_and_table_settings_take_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORMWATCH_CORRELATION__PAGE_GATES", '[["critical", 2, 60]]')
+    monkeypatch.setenv("STORMWATCH_CORRELATION__LINK_LABELS", '["host"]')
+    monkeypatch.setenv("STORMWATCH_DETECTION__DETECTOR_PARAMS", '{"window": 100}')
+    s = load_settings()
+    assert s.correlation.page_gates == (("critical", 2, 60.0),)
+    assert s.correlation.link_labels == ("host",)
+    assert s.detection.detector_params == {"window": 100}
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
         ("STORMWATCH_CORRELATION__QUIET_PERIOD_S", "-1"),
         ("STORMWATCH_SCORING__PAUSE_THRESHOLD", "1.5"),
         ("STORMWATCH_DETECTION__THRESHOLD", "2"),
+        ("STORMWATCH_CORRELATION__RANK__MAX_CANDIDATES", "0"),
+        ("STORMWATCH_CORRELATION__PAGE_GATES", '[["bogus", 2, 60]]'),
+        ("STORMWATCH_CORRELATION__KIND_PATTERNS", '[["error", "("]]'),
+        ("STORMWATCH_DETECTION__DETECTOR_PARAMS", '{"rst": 1}'),
     ],
 )
 def test_model_settings_are_checked(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -103,6 +103,9 @@ def test_bank_snapshot_restore_scores_identically() -> None:
         assert bank.observe(_sample(i, x)) == restored.observe(_sample(i, x))
     with pytest.raises(ValueError):
         DetectorBank.restore(b"\x80\x05N.")
+    # a changed threshold applies to the restored series too (it starts their rest periods)
+    stricter = DetectorBank.restore(bank.snapshot(), DetectorSettings(threshold=0.9))
+    assert {s.detector.alarm_level for s in stricter._series.values()} == {0.9}
 
 
 def test_run_detect_roundtrip(tmp_path: Path) -> None:

@@ -163,3 +163,35 @@ def test_restore_migrates_pair_counts_of_older_snapshots() -> None:
     restored = AlertScorer.restore(scorer.snapshot())
     assert isinstance(restored._pairs, PairMemory)
     assert all(pair in restored._pairs for pair in old)
+
+
+def test_recent_kinds_keep_their_pair_across_generations() -> None:
+    # X and B fire, then many other kinds fill the pair memory: while X and B are both
+    # recent, their pair is remembered from both sides (the review's max_pairs=20 case)
+    scorer = AlertScorer(ScoringSettings(max_pairs=20))
+    seq = [("x", "X"), ("b", "B")] + [(f"k{i}", "K") for i in range(12)] + [("b", "B")] * 3
+    for i, (service, name) in enumerate(seq):
+        scorer.score(_alert(i, service=service, name=name, minutes=0.1))
+    t = (T0 + timedelta(minutes=2)).timestamp()
+    assert ("b/B", "x/X") in scorer._pairs
+    assert scorer._unseen_share("x/X", t) == scorer._unseen_share("b/B", t) == 0.0
+
+
+def test_late_alerts_do_not_count_kinds_outside_the_window() -> None:
+    scorer = AlertScorer(ScoringSettings(cooccurrence_window_s=60))
+    scorer.score(_alert(0, service="a", name="A", minutes=10))  # t = 0 min
+    scorer.score(_alert(3, service="b", name="B", minutes=10))  # t = 30 min
+    scorer.score(_alert(1, service="c", name="C", minutes=10))  # late: t = 10 min
+    t = (T0 + timedelta(minutes=30, seconds=30)).timestamp()
+    # only b/B is inside the window: a new kind has never been seen with it
+    assert scorer._unseen_share("d/D", t) == 1.0
+    assert scorer._unseen_share("b/B", t) == 0.0
+
+
+def test_restore_applies_the_configured_bounds() -> None:
+    scorer = AlertScorer()
+    for i in range(50):
+        scorer.score(_alert(i, service=f"s{i}", name="n"))
+    restored = AlertScorer.restore(scorer.snapshot(), ScoringSettings(max_kinds=10, max_pairs=8))
+    assert len(restored._kinds) == 10 and restored._kinds.maxsize == 10
+    assert restored._pairs.maxsize == 8
