@@ -12,6 +12,8 @@ def check_non_negative(settings: Any, *, skip: tuple[str, ...] = ()) -> None:
         value = getattr(settings, f.name)
         if f.name in skip or isinstance(value, bool) or not isinstance(value, int | float):
             continue
+        if value != value:  # NaN compares false with everything
+            raise ValueError(f"{f.name} must be a number (got {value})")
         if value < 0:
             raise ValueError(f"{f.name} must be >= 0 (got {value})")
 
