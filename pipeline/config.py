@@ -123,6 +123,12 @@ class WorkerSettings(BaseModel):
         description="consumer session timeout; some brokers hold a group's first join for "
         "half of it",
     )
+    max_ingest_ahead: int = Field(
+        10_000,
+        ge=0,
+        description="in a process running ingest and correlate: alerts routed ahead of this "
+        "process's correlation before alerts.raw is paused (0: no limit)",
+    )
     stall_after_s: float = Field(
         120.0,
         gt=0,

@@ -60,3 +60,8 @@ class Metrics:
             "Anomaly alerts raised from metric samples",
             registry=registry,
         )
+        self.ingest_pauses = Counter(
+            "stormwatch_ingest_pauses_total",
+            "Times ingest paused alerts.raw for correlation in the same process to catch up",
+            registry=registry,
+        )

@@ -26,6 +26,7 @@ from faust.types import TP, EventT
 from prometheus_client import CollectorRegistry, generate_latest
 
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.backpressure import RouteCredit
 from pipeline.app.health import Progress, batch_offsets
 from pipeline.app.metrics import Metrics
 from pipeline.app.routing import (
@@ -98,6 +99,8 @@ class Worker:
         self.event_clock: dict[int, float] = {}
         self.lock = asyncio.Lock()
         self.progress = Progress(self.settings.worker.stall_after_s)
+        self.credit = RouteCredit(self.settings.worker.max_ingest_ahead)
+        self.ingest_paused: tuple[float, set[TP]] | None = None
         self.scorer = self._restore_scorer()
         self.detectors = self._restore_detectors()
         self.app = self._build_app()
@@ -178,6 +181,8 @@ class Worker:
             async for events in stream.take_events(batch, within=within):
                 await self.ingest_batch(events, t.alerts_raw)
                 self.processed(events)
+                if self.credit.too_far_ahead():
+                    self.pause_ingest()
 
         async def correlate(stream: Any) -> None:
             async for events in stream.take_events(routed_batch, within=within):
@@ -205,6 +210,7 @@ class Worker:
 
         @app.timer(s.worker.tick_interval_s)
         async def tick() -> None:
+            self.maybe_resume_ingest()  # first: the lifecycle tick waits for the step lock
             if "correlate" in roles:
                 await self.tick(time.time())
 
@@ -292,6 +298,30 @@ class Worker:
         marks = {(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}
         return self.progress.stalled(marks, time.monotonic())
 
+    def pause_ingest(self) -> None:
+        """Stop fetching alerts.raw until correlation catches up (see backpressure). Faust's
+        own buffer-pressure signal is used: unlike ``pause_partitions`` it keeps records
+        already fetched for the partition."""
+        if self.ingest_paused is not None:
+            return
+        raw = self.settings.topics.alerts_raw
+        tps = {tp for tp in self.app.consumer.assignment() if tp.topic == raw}
+        for tp in tps:
+            self.app.consumer.on_buffer_full(tp)
+        self.ingest_paused = (time.monotonic(), tps)
+        self.metrics.ingest_pauses.inc()
+
+    def maybe_resume_ingest(self, max_pause_s: float = 10.0) -> None:
+        """Fetch alerts.raw again once half the routed backlog is correlated, or after
+        ``max_pause_s`` whatever happened (a stuck correlate step must not stop ingest)."""
+        if self.ingest_paused is None:
+            return
+        since, tps = self.ingest_paused
+        if self.credit.caught_up() or time.monotonic() - since > max_pause_s:
+            for tp in tps:
+                self.app.consumer.on_buffer_drop(tp)
+            self.ingest_paused = None
+
     def partition_of(self, alert: Alert) -> int:
         """The by-domain partition that correlates ``alert``."""
         domain = self.topology.domain(alert.service, alert.labels)
@@ -325,6 +355,7 @@ class Worker:
         """Send each partition's alerts as batch messages and wait for the broker's acks."""
         sends = []
         for part, (alerts, arrivals) in routed.items():
+            self.credit.routed(part, len(alerts))
             for value in encode_batches(alerts, arrivals):
                 sends.append(
                     await self.by_domain.send(
@@ -392,6 +423,9 @@ class Worker:
             for step, step_fps in zip(steps, fps, strict=True):
                 self._correlate(step, known, step_fps)
             await self._publish_and_persist(steps)
+            for step in steps:
+                self.credit.correlated(step.partition, len(step.alerts))
+            self.maybe_resume_ingest()
 
     def _decode(self, partition: int, events: list[EventT]) -> _Step:
         """The alerts of one partition's messages, in event-time order; feedback applied."""
@@ -519,6 +553,8 @@ class Worker:
 
     async def take_over(self, partitions: Iterable[int]) -> None:
         """Restore the state of newly assigned by-domain partitions from their checkpoints."""
+        partitions = list(partitions)
+        self.credit.own(partitions)
         async with self.lock:
             for partition in partitions:
                 if partition not in self.pipelines:
@@ -526,6 +562,9 @@ class Worker:
 
     async def hand_over(self, partitions: Iterable[int]) -> None:
         """Publish held updates of partitions this worker gives up, then forget them."""
+        partitions = list(partitions)
+        self.credit.disown(partitions)
+        self.maybe_resume_ingest()
         async with self.lock:
             steps = []
             for partition in partitions:
