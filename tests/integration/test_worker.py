@@ -110,3 +110,21 @@ def test_split_roles_ingest_and_correlate_in_two_processes(stack: Stack, fixture
     with urllib.request.urlopen(f"http://127.0.0.1:{stack.web_port}/metrics") as resp:
         body = resp.read().decode()
     assert 'stormwatch_stage_items_total{outcome="ok",stage="dedup"} 1.0' in body
+
+
+def test_backpressure_pauses_ingest_on_a_backlog_and_loses_nothing(stack: Stack) -> None:
+    lines = [line for line in STORM.read_bytes().splitlines() if line.strip()]
+    expected = replay_alerts(Topology.load(stack.topology), read_alerts(STORM))
+    expected_alerts = {aid for inc in expected for aid in inc.alert_ids}
+    stack.produce_keyed("alerts.raw", lines)  # a backlog before the worker starts
+    stack.start_worker(max_ingest_ahead="20", batch_size="10")
+    incidents = stack.consumer("incidents")
+    collect(incidents, lambda seen: expected_alerts <= _covered(seen), 90)
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.web_port}/metrics") as resp:
+        body = resp.read().decode()
+    pauses = next(
+        float(line.split()[-1])
+        for line in body.splitlines()
+        if line.startswith("stormwatch_ingest_pauses_total ")
+    )
+    assert pauses > 0, "ingest never paused for correlation"
