@@ -145,6 +145,9 @@ class ScoringSettings:
     pause_threshold: float = 0.7
     pause_s: float = 300.0
     max_incidents: int = 20_000  # incidents whose decision-time features are kept for learning
+    #: ... and for how long after their last page decision (event time); a later verdict
+    #: learns from the incident as it is then
+    decision_ttl_s: float = 86_400.0
 
     def __post_init__(self) -> None:
         check_non_negative(self, skip=("prior_logit",))
@@ -288,6 +291,7 @@ class AlertScorer:
         )
         # incident id -> distinct feature dicts seen at its page decisions (learned on verdict)
         self._decisions: LRU[str, list[dict[str, float]]] = LRU(s.max_incidents)
+        self._decision_t: OrderedDict[str, float] = OrderedDict()  # same ids, oldest first
 
     # -- novelty ------------------------------------------------------------------------------
     def _novelty_parts(self, alert: Alert, t: float) -> tuple[float, float, float, float]:
@@ -426,6 +430,7 @@ class AlertScorer:
         if not s.incident_learning:
             return None
         x = incident_features(incident, self._context(incident))
+        self._expire_decisions(incident.id, incident.updated_at.timestamp())
         seen = self._decisions.touch(incident.id, [])
         if x not in seen and len(seen) < 4:
             seen.append(x)
@@ -433,6 +438,19 @@ class AlertScorer:
         if p >= s.pause_threshold:
             return None
         return incident.opened_at.timestamp() + s.pause_s
+
+    def _expire_decisions(self, incident_id: str, now: float) -> None:
+        """Note a decision on ``incident_id`` at ``now``; forget the decision-time views of
+        incidents decided on last more than ``decision_ttl_s`` before it."""
+        times = self._decision_t
+        times[incident_id] = max(now, times.pop(incident_id, now))
+        horizon = now - self.settings.decision_ttl_s
+        while times:
+            oldest, t = next(iter(times.items()))
+            if t >= horizon:
+                break
+            times.popitem(last=False)
+            self._decisions.pop(oldest, None)
 
     def learn(self, incident: Incident, fb: Feedback) -> list[ModelUpdate]:
         """Teach the verdict on ``incident``: the alert classifier (one ``learn_one`` per

@@ -195,3 +195,16 @@ def test_restore_applies_the_configured_bounds() -> None:
     restored = AlertScorer.restore(scorer.snapshot(), ScoringSettings(max_kinds=10, max_pairs=8))
     assert len(restored._kinds) == 10 and restored._kinds.maxsize == 10
     assert restored._pairs.maxsize == 8
+
+
+def test_decision_time_views_are_forgotten_a_ttl_after_the_last_decision() -> None:
+    scorer = AlertScorer(ScoringSettings(decision_ttl_s=3600))
+    old = _incident([_alert(0)], iid="inc-old")
+    scorer.hold_until(old)
+    assert "inc-old" in scorer._decisions
+    later = _incident([_alert(120)], iid="inc-new")  # two hours later
+    scorer.hold_until(later)
+    assert "inc-old" not in scorer._decisions and "inc-new" in scorer._decisions
+    # a verdict on the forgotten incident still teaches, from the incident as it is
+    updates = scorer.learn(old, _verdict(Verdict.noise, iid="inc-old"))
+    assert updates
