@@ -441,13 +441,14 @@ class AlertScorer:
 
     def _expire_decisions(self, incident_id: str, now: float) -> None:
         """Note a decision on ``incident_id`` at ``now``; forget the decision-time views of
-        incidents decided on last more than ``decision_ttl_s`` before it."""
+        incidents decided on last more than ``decision_ttl_s`` before it (and the times of
+        incidents past ``max_incidents``, as the views' LRU does)."""
         times = self._decision_t
         times[incident_id] = max(now, times.pop(incident_id, now))
         horizon = now - self.settings.decision_ttl_s
         while times:
             oldest, t = next(iter(times.items()))
-            if t >= horizon:
+            if t >= horizon and len(times) <= self.settings.max_incidents:
                 break
             times.popitem(last=False)
             self._decisions.pop(oldest, None)
