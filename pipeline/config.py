@@ -102,6 +102,13 @@ class WorkerSettings(BaseModel):
     )
     tick_interval_s: float = Field(1.0, gt=0, le=3600, description="lifecycle timer period")
     checkpoint_interval_s: float = Field(30.0, gt=0, description="model checkpoint period")
+    commit_interval_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="write correlate state to Redis and acknowledge its messages at most this "
+        "often (a crash re-consumes at most this much; 0: after every step)",
+    )
     rebalance_timeout_s: float = Field(
         60.0, gt=0, description="consumer-group rebalance timeout; a few seconds in dev/tests"
     )

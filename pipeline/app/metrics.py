@@ -65,3 +65,8 @@ class Metrics:
             "Times ingest paused alerts.raw for correlation in the same process to catch up",
             registry=registry,
         )
+        self.persist_failures = Counter(
+            "stormwatch_persist_failures_total",
+            "Redis writes of correlate state that failed (retried at the next commit)",
+            registry=registry,
+        )

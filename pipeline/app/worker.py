@@ -5,9 +5,11 @@ message per owning partition of the alerts' correlation domains (:mod:`pipeline.
 -(correlate: dedup, score, correlate, lifecycle)-> ``incidents``.
 Feedback is routed onto the same by-domain topic, so the worker that owns an incident's
 domain applies it; a correlate step applies the feedback it reads before that step's alerts
-(a step spans a few batches, milliseconds apart). Each step is published, then persisted to
-Redis in one transaction per partition, and only then acknowledged: a crash reprocesses,
-never loses.
+(a step spans a few batches, milliseconds apart). Each step publishes its incident events at
+once; its state is written to Redis with the other steps of the last
+``worker.commit_interval_s`` (one transaction per partition, :mod:`pipeline.app.commits`), and
+only then are its messages acknowledged: a crash re-consumes, never loses, and the checkpoint's
+offset keeps a re-consumed message from being applied twice.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +30,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.backpressure import RouteCredit
+from pipeline.app.commits import Batch, Unsaved, overlay
 from pipeline.app.health import Progress, batch_offsets
 from pipeline.app.metrics import Metrics
 from pipeline.app.routing import (
@@ -101,6 +105,16 @@ class Worker:
         self.progress = Progress(self.settings.worker.stall_after_s)
         self.credit = RouteCredit(self.settings.worker.max_ingest_ahead)
         self.ingest_paused: tuple[float, set[TP]] | None = None
+        self.unsaved = Unsaved()
+        #: by-domain partition -> highest offset its in-memory state has applied
+        self.applied: dict[int, int] = {}
+        #: False while a correlate step or tick is half-way (its state must not be written)
+        self.consistent = True
+        self.last_commit = time.monotonic()
+        self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sw-commit")
+        self.writing: asyncio.Task[bool] | None = None
+        self.last_write: Future[None] | None = None
+        self.correlate_stream: Any = None
         self.scorer = self._restore_scorer()
         self.detectors = self._restore_detectors()
         self.app = self._build_app()
@@ -129,6 +143,8 @@ class Worker:
             data = self.store.load_checkpoint(f"pipeline:{partition}")
             if data:
                 pipe.restore(data)
+            offset = self.store.load_checkpoint(f"offset:{partition}")
+            self.applied[partition] = int(offset) if offset else -1
             self.pipelines[partition] = pipe
             held = self.store.load_checkpoint(f"held:{partition}")
             throttle = self.throttle_for(partition)
@@ -185,7 +201,8 @@ class Worker:
                     self.pause_ingest()
 
         async def correlate(stream: Any) -> None:
-            async for events in stream.take_events(routed_batch, within=within):
+            self.correlate_stream = stream  # acknowledges once a step's state is written
+            async for events in stream.noack_take(routed_batch, within=within):
                 await self.correlate_batch(events)
                 self.processed(events)
 
@@ -213,6 +230,8 @@ class Worker:
             self.maybe_resume_ingest()  # first: the lifecycle tick waits for the step lock
             if "correlate" in roles:
                 await self.tick(time.time())
+                async with self.lock:
+                    await self.maybe_commit()
 
         @app.timer(s.worker.checkpoint_interval_s)
         async def checkpoint_models() -> None:
@@ -254,8 +273,9 @@ class Worker:
         def on_shutdown(app_: Any, **kwargs: Any) -> None:
             try:
                 self.save_models()
+                self.commit_on_shutdown()
             except Exception as exc:  # shutting down anyway: report, don't mask the cause
-                log.warning("model checkpoint on shutdown failed", error=str(exc))
+                log.warning("checkpoint on shutdown failed", error=str(exc))
 
         return app
 
@@ -372,20 +392,40 @@ class Worker:
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             await self.dead_letter(event, "feedback", "invalid", str(exc))
             return
-        record = await asyncio.to_thread(self.store.get_incident, fb.incident_id)
-        if record is None:
-            await self.dead_letter(
-                event, "feedback", "unknown-incident", f"no incident {fb.incident_id!r}"
-            )
-            return
+        domain = self.local_domain(fb.incident_id)
+        if domain is None:
+            record = await self.incident_record(fb.incident_id)
+            if record is None:
+                await self.dead_letter(
+                    event, "feedback", "unknown-incident", f"no incident {fb.incident_id!r}"
+                )
+                return
+            domain = msgspec.json.decode(record).get("domain") or fb.incident_id
         await asyncio.to_thread(self.store.record_feedback, fb.incident_id, event.value)
-        domain = msgspec.json.decode(record).get("domain") or fb.incident_id
         await self.by_domain.send(
             key=domain.encode(),
             value=event.value,
             partition=domain_partition(domain, self.route_partitions),
             headers=[(KIND_HEADER, KIND_FEEDBACK)],
         )
+
+    def local_domain(self, incident_id: str) -> str | None:
+        """The correlation domain of an incident this process holds (None: not here)."""
+        for pipe in self.pipelines.values():
+            inc = pipe.incident(incident_id)
+            if inc is not None:
+                return inc.domain or incident_id
+        return None
+
+    async def incident_record(self, incident_id: str) -> bytes | None:
+        """The incident as last written to Redis. A just-published incident is written with
+        the next group commit, so an unknown id is looked up again for two commit intervals."""
+        deadline = time.monotonic() + 2 * self.settings.worker.commit_interval_s + 1.0
+        while True:
+            record = await asyncio.to_thread(self.store.get_incident, incident_id)
+            if record is not None or time.monotonic() >= deadline:
+                return record
+            await asyncio.sleep(0.2)
 
     async def detect_batch(self, events: list[EventT], topic: str) -> None:
         self.metrics.messages.labels(topic).inc(len(events))
@@ -407,30 +447,42 @@ class Worker:
         self.metrics.stage_seconds.labels("detect").observe(time.perf_counter() - started)
 
     async def correlate_batch(self, events: list[EventT]) -> None:
-        """One correlate step over every partition in the batch: one Redis read, one publish
-        round, one Redis transaction."""
+        """One correlate step over every partition in the batch: one Redis read and one
+        publish round; the state goes to Redis with the next group commit."""
         by_partition: dict[int, list[EventT]] = defaultdict(list)
         for event in events:
             by_partition[event.message.partition].append(event)
         async with self.lock:
+            self.consistent = False
             steps = [self._decode(p, evs) for p, evs in by_partition.items()]
             started = time.perf_counter()
             fps = [fingerprints_of(step.alerts) for step in steps]
+            unwritten = self.unsaved.dedup_view()
             known = await asyncio.to_thread(
                 self.store.dedup_states, [fp for part in fps for fp in part]
             )
+            overlay(known, unwritten)
             self.metrics.stage_seconds.labels("dedup").observe(time.perf_counter() - started)
             for step, step_fps in zip(steps, fps, strict=True):
                 self._correlate(step, known, step_fps)
-            await self._publish_and_persist(steps)
+            await self._publish(steps)
+            self.unsaved.add_messages(events)
+            self.consistent = True
             for step in steps:
                 self.credit.correlated(step.partition, len(step.alerts))
             self.maybe_resume_ingest()
+            await self.maybe_commit()
 
     def _decode(self, partition: int, events: list[EventT]) -> _Step:
-        """The alerts of one partition's messages, in event-time order; feedback applied."""
+        """The alerts of one partition's messages, in event-time order; feedback applied.
+        Messages the partition's state already holds (re-consumed after a crash) are skipped."""
         step = _Step(partition, self.pipeline_for(partition))
+        applied = self.applied.get(partition, -1)
         for event in events:
+            offset = event.message.offset
+            if offset <= applied:
+                continue
+            step.offset = max(step.offset, offset)
             headers = _headers(event)
             kind = headers.get(KIND_HEADER)
             if kind == KIND_ALERTS:
@@ -445,6 +497,7 @@ class Worker:
                     step.arrivals.append(float(headers[ARRIVAL_HEADER]))
         # unkeyed producers spread one series over partitions: restore event order per batch
         step.alerts.sort(key=_event_time)
+        self.applied[partition] = max(applied, step.offset)
         return step
 
     def _correlate(self, step: _Step, known: dict[str, str | None], fps: list[str]) -> None:
@@ -480,10 +533,9 @@ class Worker:
             th = self.throttles[partition] = UpdateThrottle(self.settings.worker.update_interval_s)
         return th
 
-    async def _publish_and_persist(self, steps: list[_Step]) -> None:
+    async def _publish(self, steps: list[_Step]) -> None:
         """Publish what the steps produced (``updated`` events rate-limited per incident),
-        wait for the broker, then persist each partition in its own Redis transaction:
-        dedup states, correlator checkpoint, held update ids and published incidents."""
+        wait for the broker, and note the changes for the next group commit."""
         started = time.perf_counter()
         now = time.monotonic()
         published: list[list[IncidentEvent]] = []
@@ -504,35 +556,101 @@ class Worker:
             for arrived in step.arrivals:
                 self.metrics.alert_latency.observe(max(0.0, wall - arrived))
         self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - started)
-        started = time.perf_counter()
-        commits = [self._commit_args(step, out) for step, out in zip(steps, published, strict=True)]
-        await asyncio.to_thread(self._commit_all, commits)
-        self.metrics.stage_seconds.labels("persist").observe(time.perf_counter() - started)
+        for step, out in zip(steps, published, strict=True):
+            self.unsaved.record(
+                step.partition,
+                dedup=step.dedup_states,
+                incidents={ev.incident.id: encode(ev.incident) for ev in out},
+                closed=[
+                    ev.incident.id
+                    for ev in out
+                    if ev.incident.status is IncidentStatus.resolved or ev.incident.merged_into
+                ],
+                offset=step.offset,
+            )
 
-    def _commit_args(self, step: _Step, published: list[IncidentEvent]) -> dict[str, Any]:
-        throttle = step.throttle or self.throttle_for(step.partition)
-        return {
-            "dedup_states": step.dedup_states,
-            "checkpoints": {
-                f"pipeline:{step.partition}": step.pipe.snapshot(),
-                f"held:{step.partition}": _held_encoder.encode(throttle.held_ids()),
-            },
-            "incidents": {ev.incident.id: encode(ev.incident) for ev in published},
-            "closed_incidents": [
-                ev.incident.id
-                for ev in published
-                if ev.incident.status is IncidentStatus.resolved or ev.incident.merged_into
-            ],
-        }
+    # --- group commit (see pipeline.app.commits) --------------------------------------------
+
+    async def maybe_commit(self) -> None:
+        """Start a write of the unsaved state when ``commit_interval_s`` has passed and no
+        write is in flight (call holding the step lock: the snapshots are taken now)."""
+        interval = self.settings.worker.commit_interval_s
+        if not self.unsaved or (self.writing is not None and not self.writing.done()):
+            return
+        if interval == 0:
+            if not await self._write(*self._take()):
+                raise RuntimeError("writing correlate state to Redis failed")
+        elif time.monotonic() - self.last_commit >= interval:
+            self.writing = asyncio.ensure_future(self._write(*self._take()))
+
+    async def commit_now(self) -> bool:
+        """Write the unsaved state and wait for it (after any write in flight)."""
+        if self.writing is not None:
+            await asyncio.shield(self.writing)
+        if not self.unsaved:
+            return True
+        return await self._write(*self._take())
+
+    def _take(self) -> tuple[Batch, list[dict[str, Any]]]:
+        self.last_commit = time.monotonic()
+        batch = self.unsaved.take()
+        commits = []
+        for partition, ch in batch.changes.items():
+            pipe = self.pipelines.get(partition)
+            checkpoints: dict[str, bytes] = {}
+            if pipe is not None:
+                throttle = self.throttle_for(partition)
+                checkpoints = {
+                    f"pipeline:{partition}": pipe.snapshot(),
+                    f"held:{partition}": _held_encoder.encode(throttle.held_ids()),
+                    f"offset:{partition}": str(self.applied.get(partition, -1)).encode(),
+                }
+            commits.append(
+                {
+                    "dedup_states": ch.dedup,
+                    "checkpoints": checkpoints,
+                    "incidents": ch.incidents,
+                    "closed_incidents": ch.closed,
+                }
+            )
+        return batch, commits
+
+    async def _write(self, batch: Batch, commits: list[dict[str, Any]]) -> bool:
+        """Write one batch in the commit thread, then acknowledge its messages."""
+        started = time.perf_counter()
+        self.last_write = self.committer.submit(self._commit_all, commits)
+        try:
+            await asyncio.wrap_future(self.last_write)
+        except Exception as exc:
+            self.unsaved.failed(batch)
+            self.metrics.persist_failures.inc()
+            log.warning("writing correlate state failed; retrying later", error=str(exc))
+            return False
+        self.unsaved.landed(batch)
+        for event in batch.messages:
+            await self.correlate_stream.ack(event)
+        self.metrics.stage_seconds.labels("persist").observe(time.perf_counter() - started)
+        return True
 
     def _commit_all(self, commits: list[dict[str, Any]]) -> None:
         for args in commits:  # one transaction per partition (one hash tag on Redis Cluster)
             self.store.commit(**args)
 
+    def commit_on_shutdown(self) -> None:
+        """Write what is unsaved before the process exits (blocking). Skipped when a step was
+        cut off half-way: its partial state must not be written; the last landed write and
+        the messages after it are consistent."""
+        if self.last_write is not None:
+            self.last_write.result(timeout=30)
+        if self.unsaved and self.consistent and not self.lock.locked():
+            self._commit_all(self._take()[1])
+        self.committer.shutdown(wait=True)
+
     async def tick(self, now: float) -> None:
         """Lifecycle clock: resolve quiet incidents on every local partition, and publish
         rate-limited updates that are due."""
         async with self.lock:
+            self.consistent = False
             steps = []
             for partition, pipe in list(self.pipelines.items()):
                 if self.settings.worker.clock == "event":
@@ -541,7 +659,8 @@ class Worker:
                 if events or self.throttle_for(partition).pending:
                     steps.append(_Step(partition, pipe, events=events))
             if steps:
-                await self._publish_and_persist(steps)
+                await self._publish(steps)
+            self.consistent = True
             self.metrics.open_incidents.set(
                 sum(
                     1
@@ -568,13 +687,19 @@ class Worker:
         async with self.lock:
             steps = []
             for partition in partitions:
-                pipe = self.pipelines.pop(partition, None)
-                throttle = self.throttles.pop(partition, None)
+                pipe = self.pipelines.get(partition)
+                throttle = self.throttles.get(partition)
                 if pipe is not None and throttle is not None and throttle.pending:
                     held = throttle.drain()
                     steps.append(_Step(partition, pipe, events=held, throttle=throttle))
             if steps:
-                await self._publish_and_persist(steps)
+                await self._publish(steps)
+            if not await self.commit_now():
+                log.warning("state of revoked partitions not written", partitions=partitions)
+            for partition in partitions:
+                self.pipelines.pop(partition, None)
+                self.throttles.pop(partition, None)
+                self.applied.pop(partition, None)
 
 
 @dataclass
@@ -589,6 +714,8 @@ class _Step:
     dedup_states: dict[str, str] = field(default_factory=dict)
     #: the partition's throttle when it is no longer registered (hand-over)
     throttle: UpdateThrottle | None = None
+    #: highest by-domain offset among the step's messages (-1: none)
+    offset: int = -1
 
 
 _held_encoder = msgspec.msgpack.Encoder()
