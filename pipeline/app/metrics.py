@@ -5,7 +5,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 STAGES = ("normalize", "dedup", "correlate", "publish", "persist", "feedback", "detect")
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+# 10 ms steps up to 100 ms, where the latency target sits, so quantiles read from the
+# histogram are not smeared across a wide bucket
+_TENS_OF_MS = tuple(ms / 1000 for ms in range(10, 101, 10))
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, *_TENS_OF_MS, 0.125, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 5)
 
 
 class Metrics:

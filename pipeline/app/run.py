@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 
@@ -24,6 +25,20 @@ class _QuietWorker(faust.Worker):
         super().on_setup_root_logger(logger, level)
         if level:
             logger.setLevel(level)
+
+
+def defer_full_collections() -> None:
+    """Leave full collections to the worker's ``full_gc`` timer.
+
+    A full collection traverses every tracked object (models, incident states, the
+    topology): about 0.1 s with the loop stopped, and CPython triggered one every second or
+    two under load, finding no garbage, which set the worker's tail latency. Young
+    generations still collect as usual; what start-up built is frozen out of the scans.
+    """
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 1_000_000_000)
 
 
 def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
@@ -57,6 +72,8 @@ def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
 
         uvloop.install()
     worker = Worker(settings, topology=topology, store=store, route_partitions=route_partitions)
+    if settings.worker.full_gc_interval_s:
+        defer_full_collections()
     _QuietWorker(
         worker.app,
         loglevel=settings.log_level.upper(),

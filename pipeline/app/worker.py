@@ -15,6 +15,7 @@ offset keeps a re-consumed message from being applied twice.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -240,6 +241,12 @@ class Worker:
             await asyncio.to_thread(
                 self.store.commit, dedup_states={}, checkpoints=checkpoints, incidents={}
             )
+
+        if s.worker.full_gc_interval_s:
+
+            @app.timer(s.worker.full_gc_interval_s)
+            async def full_gc() -> None:
+                gc.collect()
 
         @app.page("/metrics")
         async def metrics_page(web: Any, request: Any) -> Any:
@@ -751,6 +758,11 @@ def faust_settings(s: Settings) -> dict[str, Any]:
         "broker_heartbeat_interval": min(3.0, s.worker.session_timeout_s / 4),
         "broker_max_poll_interval": max(s.worker.rebalance_timeout_s, 60.0),
         "consumer_auto_offset_reset": "earliest",
+        # Correlate acknowledges a message only once its state is in Redis (group commit),
+        # so Faust's wait for "all messages acked" on rebalance and stop would wait for
+        # the commit timer; hand_over/commit_on_shutdown write that state themselves, and
+        # the checkpointed offset makes re-consumption of unacked messages exact.
+        "stream_wait_empty": False,
         "stream_buffer_maxsize": max(4096, s.worker.batch_size * 4),
         "broker_commit_every": max(1000, s.worker.batch_size),
         "broker_commit_interval": 1.0,
