@@ -11,8 +11,9 @@ On one Tansu broker and one redis-server started here (``pipeline.app.localstack
    RSS, Redis commands per alert, CPU cores used by worker, broker and Redis; then, with alerts
    produced at half that rate, the processing latency (``stormwatch_alert_processing_seconds``:
    arrival on alerts.raw -> its correlate step published) and produce -> first incident event
-   carrying the alert (which includes the deliberate rate limit of ``updated`` events); and 1
-   vs 2 workers on 4 by-domain partitions;
+   carrying the alert (which includes the deliberate rate limit of ``updated`` events), next
+   to the transport's own latency floor at that rate (raw clients relaying over two topics,
+   the pipeline's two hops with no work); and 1 vs 2 workers on 4 by-domain partitions;
 4. peer: Prometheus Alertmanager ingesting the same alerts through ``POST /api/v2/alerts``;
 5. ratios.
 
@@ -49,6 +50,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.app.localstack import (
+    LOCAL_FETCH_MAX_WAIT_MS,
     Service,
     free_port,
     start_broker,
@@ -178,6 +180,89 @@ def transport_ceiling(bootstrap: str, messages: Messages, partitions: int) -> di
     produced = produce(bootstrap, topic, messages)
     consumed = consume_rate(bootstrap, topic, len(messages))
     return {"produce": produced, "consume": consumed}
+
+
+def _assigned_consumer(bootstrap: str, topic: str, partitions: int) -> Consumer:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": LOCAL_FETCH_MAX_WAIT_MS,  # as the workers here
+            "fetch.min.bytes": 1,
+            "log_level": 2,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    return consumer
+
+
+def transport_latency(
+    bootstrap: str, messages: Messages, partitions: int, rate: float
+) -> dict[str, float]:
+    """The latency floor of the pipeline's path on this broker: raw confluent-kafka clients,
+    paced like the latency phase, produce -> topic A -> a relay (consume, produce with the
+    worker's linger and acks) -> topic B -> consume. Returns p50/p99 seconds after one hop
+    (at the relay) and after both."""
+    a, b = (f"bench.hop{i}.{uuid.uuid4().hex[:6]}" for i in (1, 2))
+    create_topics(bootstrap, [a, b], partitions)
+    one_hop: list[float] = []
+    two_hops: list[float] = []
+    stop = threading.Event()
+
+    def relay() -> None:
+        consumer = _assigned_consumer(bootstrap, a, partitions)
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2, "acks": "all"})
+        while not stop.is_set():
+            msg = consumer.poll(0.05)
+            if msg is None or msg.error():
+                continue
+            sent = msg.headers() or []
+            one_hop.append(time.time() - float(sent[0][1]))
+            producer.produce(b, msg.value(), key=msg.key(), headers=sent)
+            producer.poll(0)
+        producer.flush(10)
+        consumer.close()
+
+    def sink() -> None:
+        consumer = _assigned_consumer(bootstrap, b, partitions)
+        while not stop.is_set():
+            msg = consumer.poll(0.05)
+            if msg is None or msg.error():
+                continue
+            two_hops.append(time.time() - float((msg.headers() or [])[0][1]))
+        consumer.close()
+
+    threads = [threading.Thread(target=relay), threading.Thread(target=sink)]
+    for t in threads:
+        t.start()
+    time.sleep(2)  # both consumers have their partitions and have fetched once
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2, "acks": "all"})
+    per_slice = max(1, round(rate * 0.01))
+    started = time.perf_counter()
+    for i in range(0, len(messages), per_slice):
+        delay = started + (i / per_slice) * 0.01 - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        stamp = repr(time.time()).encode()
+        for key, value in messages[i : i + per_slice]:
+            producer.produce(a, value, key=key, headers=[("t", stamp)])
+        producer.poll(0)
+    producer.flush(30)
+    deadline = time.monotonic() + 10
+    while len(two_hops) < len(messages) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join()
+    return {
+        "rate": len(messages) / (time.perf_counter() - started),
+        "one_hop_p50": pct(one_hop, 0.5),
+        "one_hop_p99": pct(one_hop, 0.99),
+        "p50": pct(two_hops, 0.5),
+        "p99": pct(two_hops, 0.99),
+        "measured": len(two_hops),
+    }
 
 
 # --- 2. Faust ceiling -------------------------------------------------------------------------
@@ -880,6 +965,12 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             lat_tenant.stop()
         log(f"   {fig['latency']}")
+        if not args.no_ceilings:
+            log(f"   transport latency floor at {half:,.0f} messages/s (2 hops, raw clients)")
+            fig["transport_latency"] = transport_latency(
+                bootstrap, rest[:n_paced], args.partitions, half
+            )
+            log(f"   {fig['transport_latency']}")
         lat = fig["latency"]
         if lat["hist_count"] and lat["hist_over_5s"] >= 0.99 * lat["hist_count"]:
             note(
@@ -979,6 +1070,16 @@ def report(fig: dict[str, Any], args: argparse.Namespace) -> None:
             f"< 100 ms: {ok}; alerts.raw arrival -> its correlate step published (worker "
             f"histogram, {lat['hist_count']:,.0f} alerts, {lat['hist_over_5s']:,.0f} > 5 s)",
         )
+        floor = fig.get("transport_latency")
+        if floor:
+            table.add_row(
+                "  transport floor p50 / p99, 1 hop | 2 hops",
+                f"{floor['one_hop_p50'] * 1e3:.0f} / {floor['one_hop_p99'] * 1e3:.0f} | "
+                f"{floor['p50'] * 1e3:.0f} / {floor['p99'] * 1e3:.0f} ms",
+                f"raw confluent-kafka at {floor['rate']:,.0f}/s: produce -> topic -> relay -> "
+                "topic -> consume, the pipeline's two hops with no work; pipeline p99 / floor "
+                f"p99 = {lat['hist_p99'] / floor['p99']:.2f}x",
+            )
         table.add_row(
             "  produce -> first incident event p50 / p95 / p99",
             f"{lat['p50'] * 1e3:.0f} / {lat['p95'] * 1e3:.0f} / {lat['p99'] * 1e3:.0f} ms",
