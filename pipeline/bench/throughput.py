@@ -197,6 +197,12 @@ def _assigned_consumer(bootstrap: str, topic: str, partitions: int) -> Consumer:
     return consumer
 
 
+def _sent_at(msg: Any) -> float:
+    """The send time a latency probe carries in its only header."""
+    ((_, stamp),) = msg.headers()
+    return float(stamp)
+
+
 def transport_latency(
     bootstrap: str, messages: Messages, partitions: int, rate: float
 ) -> dict[str, float]:
@@ -217,9 +223,8 @@ def transport_latency(
             msg = consumer.poll(0.05)
             if msg is None or msg.error():
                 continue
-            sent = msg.headers() or []
-            one_hop.append(time.time() - float(sent[0][1]))
-            producer.produce(b, msg.value(), key=msg.key(), headers=sent)
+            one_hop.append(time.time() - _sent_at(msg))
+            producer.produce(b, msg.value(), key=msg.key(), headers=msg.headers())
             producer.poll(0)
         producer.flush(10)
         consumer.close()
@@ -230,7 +235,7 @@ def transport_latency(
             msg = consumer.poll(0.05)
             if msg is None or msg.error():
                 continue
-            two_hops.append(time.time() - float((msg.headers() or [])[0][1]))
+            two_hops.append(time.time() - _sent_at(msg))
         consumer.close()
 
     threads = [threading.Thread(target=relay), threading.Thread(target=sink)]
