@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import ClassVar
 
 
 class MemoryStore:
     """Same semantics as :class:`RedisStore`, without expiry."""
+
+    unavailable: ClassVar[tuple[type[Exception], ...]] = ()
 
     def __init__(self) -> None:
         self.dedup: dict[str, str] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
 
@@ -19,6 +19,12 @@ def _bytes(value: Any) -> bytes:
 
 
 class RedisStore:
+    #: errors that mean Redis is unreachable for now: the caller may wait and try again
+    unavailable: ClassVar[tuple[type[Exception], ...]] = (
+        redis.ConnectionError,
+        redis.TimeoutError,
+    )
+
     def __init__(
         self, client: redis.Redis, *, prefix: str = "sw:", dedup_ttl_s: int = 21600
     ) -> None:

@@ -68,6 +68,12 @@ class Metrics:
             "Times ingest paused alerts.raw for correlation in the same process to catch up",
             registry=registry,
         )
+        self.store_retries = Counter(
+            "stormwatch_store_retries_total",
+            "Redis calls retried because Redis was unreachable (the step waited meanwhile)",
+            ["during"],
+            registry=registry,
+        )
         self.persist_failures = Counter(
             "stormwatch_persist_failures_total",
             "Redis writes of correlate state that failed (retried at the next commit)",

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import faust
 import msgspec
@@ -62,6 +63,7 @@ from pipeline.domain.scoring import AlertScorer
 from pipeline.domain.throttle import UpdateThrottle
 from pipeline.domain.topology import Topology
 
+_T = TypeVar("_T")
 log = structlog.get_logger("stormwatch.worker")
 
 ARRIVAL_HEADER = "stormwatch-arrival"
@@ -90,8 +92,11 @@ class Worker:
         store: RedisStore,
         registry: CollectorRegistry | None = None,
         route_partitions: int | None = None,
+        on_fatal: Callable[[BaseException], NoReturn] | None = None,
     ) -> None:
         self.settings = settings
+        #: called when a step fails after changing in-memory state (default: exit at once)
+        self.on_fatal = on_fatal or exit_inconsistent
         #: partitions of the by-domain topic (its real count, which may differ from the setting)
         self.route_partitions = route_partitions or settings.topics.partitions
         self.roles = settings.worker.role_set
@@ -138,16 +143,14 @@ class Worker:
         """The stage chain for a partition, restored from its checkpoint on first use."""
         pipe = self.pipelines.get(partition)
         if pipe is None:
+            data = self.store.load_checkpoint(f"pipeline:{partition}")
+            offset = self.store.load_checkpoint(f"offset:{partition}")
+            held = self.store.load_checkpoint(f"held:{partition}")
             pipe = AlertPipeline(
                 self.topology, correlation=self.settings.correlation, scorer=self.scorer
             )
-            data = self.store.load_checkpoint(f"pipeline:{partition}")
             if data:
                 pipe.restore(data)
-            offset = self.store.load_checkpoint(f"offset:{partition}")
-            self.applied[partition] = int(offset) if offset else -1
-            self.pipelines[partition] = pipe
-            held = self.store.load_checkpoint(f"held:{partition}")
             throttle = self.throttle_for(partition)
             for iid in _held_decoder.decode(held) if held else []:
                 inc = pipe.incident(iid)
@@ -155,7 +158,30 @@ class Worker:
                     throttle.hold(
                         IncidentEvent(type=EventType.updated, incident=inc, at=inc.updated_at)
                     )
+            self.applied[partition] = int(offset) if offset else -1
+            self.pipelines[partition] = pipe
         return pipe
+
+    async def _store_call(self, during: str, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` in a thread; while the store is unreachable, wait and try again
+        (0.1 s doubling to 5 s). Steps call it before they change any state, so waiting
+        holds their messages back without losing them; /healthz reports Redis down."""
+        delay = 0.1
+        failing = False
+        while True:
+            try:
+                result = await asyncio.to_thread(fn, *args)
+            except self.store.unavailable as exc:
+                self.metrics.store_retries.labels(during).inc()
+                if not failing:
+                    log.warning("Redis unreachable; waiting for it", during=during, error=str(exc))
+                    failing = True
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 5.0)
+                continue
+            if failing:
+                log.warning("Redis reachable again", during=during)
+            return result
 
     def model_checkpoints(self) -> dict[str, bytes]:
         """The models this process trains: the scorer (correlate role), the detectors
@@ -238,9 +264,13 @@ class Worker:
         async def checkpoint_models() -> None:
             async with self.lock:  # snapshot on the loop: the models never change mid-pickle
                 checkpoints = self.model_checkpoints()
-            await asyncio.to_thread(
-                self.store.commit, dedup_states={}, checkpoints=checkpoints, incidents={}
-            )
+            try:
+                await asyncio.to_thread(
+                    self.store.commit, dedup_states={}, checkpoints=checkpoints, incidents={}
+                )
+            except self.store.unavailable as exc:  # the next period writes them
+                self.metrics.persist_failures.inc()
+                log.warning("model checkpoint not written", error=str(exc))
 
         if s.worker.full_gc_interval_s:
 
@@ -408,7 +438,7 @@ class Worker:
                 )
                 return
             domain = msgspec.json.decode(record).get("domain") or fb.incident_id
-        await asyncio.to_thread(self.store.record_feedback, fb.incident_id, event.value)
+        await self._store_call("feedback", self.store.record_feedback, fb.incident_id, event.value)
         await self.by_domain.send(
             key=domain.encode(),
             value=event.value,
@@ -429,7 +459,7 @@ class Worker:
         the next group commit, so an unknown id is looked up again for two commit intervals."""
         deadline = time.monotonic() + 2 * self.settings.worker.commit_interval_s + 1.0
         while True:
-            record = await asyncio.to_thread(self.store.get_incident, incident_id)
+            record = await self._store_call("feedback", self.store.get_incident, incident_id)
             if record is not None or time.monotonic() >= deadline:
                 return record
             await asyncio.sleep(0.2)
@@ -460,19 +490,27 @@ class Worker:
         for event in events:
             by_partition[event.message.partition].append(event)
         async with self.lock:
-            self.consistent = False
+            # reads first: until they are done nothing has changed, so they may wait for Redis
+            for p in by_partition:
+                if p not in self.pipelines:
+                    await self._store_call("restore", self.pipeline_for, p)
             steps = [self._decode(p, evs) for p, evs in by_partition.items()]
             started = time.perf_counter()
             fps = [fingerprints_of(step.alerts) for step in steps]
             unwritten = self.unsaved.dedup_view()
-            known = await asyncio.to_thread(
-                self.store.dedup_states, [fp for part in fps for fp in part]
+            known = await self._store_call(
+                "dedup", self.store.dedup_states, [fp for part in fps for fp in part]
             )
             overlay(known, unwritten)
             self.metrics.stage_seconds.labels("dedup").observe(time.perf_counter() - started)
-            for step, step_fps in zip(steps, fps, strict=True):
-                self._correlate(step, known, step_fps)
-            await self._publish(steps)
+            self.consistent = False
+            try:
+                for step, step_fps in zip(steps, fps, strict=True):
+                    self._apply(step)
+                    self._correlate(step, known, step_fps)
+                await self._publish(steps)
+            except Exception as exc:
+                self.on_fatal(exc)
             self.unsaved.add_messages(events)
             self.consistent = True
             for step in steps:
@@ -481,8 +519,9 @@ class Worker:
             await self.maybe_commit()
 
     def _decode(self, partition: int, events: list[EventT]) -> _Step:
-        """The alerts of one partition's messages, in event-time order; feedback applied.
-        Messages the partition's state already holds (re-consumed after a crash) are skipped."""
+        """The alerts of one partition's messages, in event-time order, and its feedback (not
+        yet applied). Messages the partition's state already holds (re-consumed after a
+        crash) are skipped."""
         step = _Step(partition, self.pipeline_for(partition))
         applied = self.applied.get(partition, -1)
         for event in events:
@@ -497,15 +536,20 @@ class Worker:
                 step.alerts.extend(batch.alerts)
                 step.arrivals.extend(batch.arrivals)
             elif kind == KIND_FEEDBACK:
-                step.events.extend(self._apply_feedback(step.pipe, event.value))
+                step.feedback.append(event.value)
             else:  # one JSON alert per message, as workers before batch routing sent them
                 step.alerts.append(_alert_decoder.decode(event.value))
                 if ARRIVAL_HEADER in headers:
                     step.arrivals.append(float(headers[ARRIVAL_HEADER]))
         # unkeyed producers spread one series over partitions: restore event order per batch
         step.alerts.sort(key=_event_time)
-        self.applied[partition] = max(applied, step.offset)
         return step
+
+    def _apply(self, step: _Step) -> None:
+        """Apply the step's feedback (before its alerts) and note its offset as applied."""
+        for raw in step.feedback:
+            step.events.extend(self._apply_feedback(step.pipe, raw))
+        self.applied[step.partition] = max(self.applied.get(step.partition, -1), step.offset)
 
     def _correlate(self, step: _Step, known: dict[str, str | None], fps: list[str]) -> None:
         started = time.perf_counter()
@@ -584,9 +628,11 @@ class Worker:
         interval = self.settings.worker.commit_interval_s
         if not self.unsaved or (self.writing is not None and not self.writing.done()):
             return
-        if interval == 0:
-            if not await self._write(*self._take()):
-                raise RuntimeError("writing correlate state to Redis failed")
+        if interval == 0:  # the step is not done until its state is written
+            delay = 0.1
+            while not await self._write(*self._take()):
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 5.0)
         elif time.monotonic() - self.last_commit >= interval:
             self.writing = asyncio.ensure_future(self._write(*self._take()))
 
@@ -658,15 +704,18 @@ class Worker:
         rate-limited updates that are due."""
         async with self.lock:
             self.consistent = False
-            steps = []
-            for partition, pipe in list(self.pipelines.items()):
-                if self.settings.worker.clock == "event":
-                    now = self.event_clock.get(partition, 0.0)
-                events = pipe.tick(now)
-                if events or self.throttle_for(partition).pending:
-                    steps.append(_Step(partition, pipe, events=events))
-            if steps:
-                await self._publish(steps)
+            try:
+                steps = []
+                for partition, pipe in list(self.pipelines.items()):
+                    if self.settings.worker.clock == "event":
+                        now = self.event_clock.get(partition, 0.0)
+                    events = pipe.tick(now)
+                    if events or self.throttle_for(partition).pending:
+                        steps.append(_Step(partition, pipe, events=events))
+                if steps:
+                    await self._publish(steps)
+            except Exception as exc:
+                self.on_fatal(exc)
             self.consistent = True
             self.metrics.open_incidents.set(
                 sum(
@@ -684,7 +733,7 @@ class Worker:
         async with self.lock:
             for partition in partitions:
                 if partition not in self.pipelines:
-                    await asyncio.to_thread(self.pipeline_for, partition)
+                    await self._store_call("restore", self.pipeline_for, partition)
 
     async def hand_over(self, partitions: Iterable[int]) -> None:
         """Publish held updates of partitions this worker gives up, then forget them."""
@@ -700,7 +749,10 @@ class Worker:
                     held = throttle.drain()
                     steps.append(_Step(partition, pipe, events=held, throttle=throttle))
             if steps:
-                await self._publish(steps)
+                try:
+                    await self._publish(steps)
+                except Exception as exc:
+                    self.on_fatal(exc)
             if not await self.commit_now():
                 log.warning("state of revoked partitions not written", partitions=partitions)
             for partition in partitions:
@@ -723,6 +775,16 @@ class _Step:
     throttle: UpdateThrottle | None = None
     #: highest by-domain offset among the step's messages (-1: none)
     offset: int = -1
+    #: routed feedback messages, applied at the start of the step
+    feedback: list[bytes] = field(default_factory=list)
+
+
+def exit_inconsistent(exc: BaseException) -> NoReturn:
+    """A step failed after changing in-memory state, which can no longer be written as a
+    consistent checkpoint: exit at once, as a crash would. The restarted worker resumes the
+    last state written and reads the messages after it again (nothing acknowledged is lost)."""
+    log.critical("correlate step failed half-way; exiting to resume from Redis", error=repr(exc))
+    os._exit(70)
 
 
 _held_encoder = msgspec.msgpack.Encoder()

@@ -114,3 +114,60 @@ def test_a_message_consumed_again_after_a_crash_is_not_applied_twice(tmp_path: P
     assert topic.sent == [], "a re-consumed message changed an incident"
     assert stream.acked == [0, 1], "re-consumed messages are still acknowledged"
     assert second.pipeline_for(0).snapshot() == saved
+
+
+class _Flaky(MemoryStore):
+    """A store that is unreachable for its first ``down`` dedup reads."""
+
+    unavailable = (ConnectionError,)
+
+    def __init__(self, down: int) -> None:
+        super().__init__()
+        self.down = down
+
+    def dedup_states(self, fingerprints: Any) -> dict[str, str | None]:
+        if self.down:
+            self.down -= 1
+            raise ConnectionError("Redis went away")
+        return super().dedup_states(fingerprints)
+
+
+def test_a_step_waits_for_an_unreachable_store_and_loses_nothing(tmp_path: Path) -> None:
+    store = _Flaky(down=2)
+    worker, topic, stream = _worker(store, tmp_path, interval=0)
+    asyncio.run(worker.correlate_batch([_event(0, "checkoutservice", 1)]))  # type: ignore[list-item]
+    assert topic.sent and stream.acked == [0]
+    assert store.checkpoints["offset:0"] == b"0"
+    retries = worker.registry.get_sample_value(
+        "stormwatch_store_retries_total", {"during": "dedup"}
+    )
+    assert retries == 2
+
+
+class _Fatal(Exception):
+    pass
+
+
+def _raise(exc: BaseException) -> Any:
+    raise _Fatal from exc
+
+
+def test_a_failure_after_the_state_changed_is_fatal_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    store = MemoryStore()
+    worker, topic, stream = _worker(store, tmp_path, interval=0)
+    worker.on_fatal = _raise
+
+    async def broker_down(**kw: Any) -> None:
+        raise OSError("broker unreachable")
+
+    topic.send = broker_down  # type: ignore[method-assign]
+    try:
+        asyncio.run(worker.correlate_batch([_event(0, "checkoutservice", 1)]))  # type: ignore[list-item]
+    except _Fatal:
+        pass
+    else:
+        raise AssertionError("a failed publish after correlation did not stop the worker")
+    assert not worker.consistent, "the half-done step's state could still be written"
+    assert stream.acked == [] and "pipeline:0" not in store.checkpoints
