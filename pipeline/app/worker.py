@@ -35,6 +35,7 @@ from pipeline.app.backpressure import RouteCredit
 from pipeline.app.commits import Batch, Unsaved, overlay
 from pipeline.app.health import Progress, batch_offsets
 from pipeline.app.metrics import Metrics
+from pipeline.app.publisher import Publisher
 from pipeline.app.routing import (
     KIND_ALERTS,
     KIND_FEEDBACK,
@@ -214,7 +215,8 @@ class Worker:
         # fixed costs (checkpoint, Redis transaction) without starving the lifecycle tick
         routed_batch = self.route_partitions * 4
         by_domain = app.topic(by_domain_name, **raw_kw)
-        self.incidents_topic = app.topic(t.incidents, **raw_kw)
+        #: incident events go out through confluent-kafka (opened on first use)
+        self.incidents_topic: Any = None
         self.dlq_topic = app.topic(t.dlq, **raw_kw)
         self.by_domain = by_domain
 
@@ -313,6 +315,8 @@ class Worker:
                 self.commit_on_shutdown()
             except Exception as exc:  # shutting down anyway: report, don't mask the cause
                 log.warning("checkpoint on shutdown failed", error=str(exc))
+            if isinstance(self.incidents_topic, Publisher):
+                self.incidents_topic.close()
 
         return app
 
@@ -591,6 +595,9 @@ class Worker:
         now = time.monotonic()
         published: list[list[IncidentEvent]] = []
         sends = []
+        if self.incidents_topic is None:
+            t = self.settings.topics
+            self.incidents_topic = Publisher(self.settings.kafka.confluent_config(), t.incidents)
         for step in steps:
             throttle = step.throttle or self.throttle_for(step.partition)
             out = throttle.admit(step.events, now) + throttle.due(now)
