@@ -17,6 +17,9 @@ On one Tansu broker and one redis-server started here (``pipeline.app.localstack
 4. peer: Prometheus Alertmanager ingesting the same alerts through ``POST /api/v2/alerts``;
 5. ratios.
 
+Each phase deletes its topics when it is done, so the next one starts on a broker without the
+last one's data (Tansu keeps everything in memory here; a broker in service has retention).
+
 Usage: ``python -m pipeline.bench.throughput [--alerts N] [--quick] [--budget-s S] [--json OUT]``.
 """
 
@@ -78,6 +81,17 @@ def create_topics(bootstrap: str, names: Sequence[str], partitions: int) -> None
     futures = admin.create_topics([NewTopic(n, num_partitions=partitions) for n in names])
     for future in futures.values():
         future.result(timeout=30)
+
+
+def drop_topics(bootstrap: str, names: Sequence[str]) -> None:
+    """Delete a finished phase's topics, so the broker (Tansu keeps everything in memory here)
+    enters the next phase without the last one's data, as a broker with retention would."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for name, future in admin.delete_topics(list(names), operation_timeout=30).items():
+        try:
+            future.result(timeout=30)
+        except Exception as exc:  # the figures stand without it; say so
+            log(f"[yellow]could not delete topic {name}: {exc}[/yellow]")
 
 
 def _producer(bootstrap: str) -> Producer:
@@ -179,6 +193,7 @@ def transport_ceiling(bootstrap: str, messages: Messages, partitions: int) -> di
     create_topics(bootstrap, [topic], partitions)
     produced = produce(bootstrap, topic, messages)
     consumed = consume_rate(bootstrap, topic, len(messages))
+    drop_topics(bootstrap, [topic])
     return {"produce": produced, "consume": consumed}
 
 
@@ -260,6 +275,7 @@ def transport_latency(
     stop.set()
     for t in threads:
         t.join()
+    drop_topics(bootstrap, [a, b])
     return {
         "rate": len(messages) / (time.perf_counter() - started),
         "one_hop_p50": pct(one_hop, 0.5),
@@ -338,6 +354,7 @@ def _faust_ceiling_once(
         return data
     finally:
         _kill(proc)
+        drop_topics(bootstrap, [ns, ns + ".out"])
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -441,13 +458,15 @@ class Tenant:
             **extra,
         )
 
-    def create_topics(self) -> None:
+    def topic_names(self) -> list[str]:
         names = [
             self.topic(n)
             for n in ("alerts.raw", "metrics.raw", "alerts.dlq", "incidents", "feedback")
         ]
-        names += [self.topic("remediations"), f"{self.ns}-alerts-by-domain"]
-        create_topics(self.bootstrap, names, self.partitions)
+        return [*names, self.topic("remediations"), f"{self.ns}-alerts-by-domain"]
+
+    def create_topics(self) -> None:
+        create_topics(self.bootstrap, self.topic_names(), self.partitions)
 
     def start_workers(self, n: int, roles: Sequence[str] | None = None) -> None:
         """``n`` workers with every role, or one process per entry of ``roles``."""
@@ -472,10 +491,12 @@ class Tenant:
                 time.sleep(0.2)
 
     def stop(self) -> None:
+        """Stop the workers and delete the tenant's topics (see :func:`drop_topics`)."""
         for proc, _ in self.workers:
             _kill(proc)
         self.workers.clear()
         self.counting.clear()
+        drop_topics(self.bootstrap, self.topic_names())
 
     def counts(self) -> list[float]:
         """Alerts each correlating worker has deduplicated (ingest-only processes count none
