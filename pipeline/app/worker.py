@@ -19,8 +19,9 @@ import gc
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
@@ -167,9 +168,8 @@ class Worker:
         """``fn(*args)`` in a thread; while the store is unreachable, wait and try again
         (0.1 s doubling to 5 s). Steps call it before they change any state, so waiting
         holds their messages back without losing them; /healthz reports Redis down."""
-        delay = 0.1
         failing = False
-        while True:
+        for delay in _backoff():
             try:
                 result = await asyncio.to_thread(fn, *args)
             except self.store.unavailable as exc:
@@ -178,11 +178,20 @@ class Worker:
                     log.warning("Redis unreachable; waiting for it", during=during, error=str(exc))
                     failing = True
                 await asyncio.sleep(delay)
-                delay = min(2 * delay, 5.0)
                 continue
             if failing:
                 log.warning("Redis reachable again", during=during)
             return result
+        raise AssertionError("unreachable: _backoff() never ends")
+
+    @contextmanager
+    def changing_state(self) -> Iterator[None]:
+        """A block that changes in-memory state: a failure inside it leaves a state that
+        cannot be written consistently, so it goes to ``on_fatal`` (the process exits)."""
+        try:
+            yield
+        except Exception as exc:
+            self.on_fatal(exc)
 
     def model_checkpoints(self) -> dict[str, bytes]:
         """The models this process trains: the scorer (correlate role), the detectors
@@ -508,13 +517,11 @@ class Worker:
             overlay(known, unwritten)
             self.metrics.stage_seconds.labels("dedup").observe(time.perf_counter() - started)
             self.consistent = False
-            try:
+            with self.changing_state():
                 for step, step_fps in zip(steps, fps, strict=True):
                     self._apply(step)
                     self._correlate(step, known, step_fps)
                 await self._publish(steps)
-            except Exception as exc:
-                self.on_fatal(exc)
             self.unsaved.add_messages(events)
             self.consistent = True
             for step in steps:
@@ -636,10 +643,10 @@ class Worker:
         if not self.unsaved or (self.writing is not None and not self.writing.done()):
             return
         if interval == 0:  # the step is not done until its state is written
-            delay = 0.1
-            while not await self._write(*self._take()):
+            for delay in _backoff():
+                if await self._write(*self._take()):
+                    break
                 await asyncio.sleep(delay)
-                delay = min(2 * delay, 5.0)
         elif time.monotonic() - self.last_commit >= interval:
             self.writing = asyncio.ensure_future(self._write(*self._take()))
 
@@ -711,7 +718,7 @@ class Worker:
         rate-limited updates that are due."""
         async with self.lock:
             self.consistent = False
-            try:
+            with self.changing_state():
                 steps = []
                 for partition, pipe in list(self.pipelines.items()):
                     if self.settings.worker.clock == "event":
@@ -721,8 +728,6 @@ class Worker:
                         steps.append(_Step(partition, pipe, events=events))
                 if steps:
                     await self._publish(steps)
-            except Exception as exc:
-                self.on_fatal(exc)
             self.consistent = True
             self.metrics.open_incidents.set(
                 sum(
@@ -756,10 +761,8 @@ class Worker:
                     held = throttle.drain()
                     steps.append(_Step(partition, pipe, events=held, throttle=throttle))
             if steps:
-                try:
+                with self.changing_state():
                     await self._publish(steps)
-                except Exception as exc:
-                    self.on_fatal(exc)
             if not await self.commit_now():
                 log.warning("state of revoked partitions not written", partitions=partitions)
             for partition in partitions:
@@ -784,6 +787,14 @@ class _Step:
     offset: int = -1
     #: routed feedback messages, applied at the start of the step
     feedback: list[bytes] = field(default_factory=list)
+
+
+def _backoff() -> Iterator[float]:
+    """Seconds to wait between attempts: 0.1 doubling to 5, then 5 for ever."""
+    delay = 0.1
+    while True:
+        yield delay
+        delay = min(2 * delay, 5.0)
 
 
 def exit_inconsistent(exc: BaseException) -> NoReturn:
