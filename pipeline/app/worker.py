@@ -564,7 +564,11 @@ class Worker:
 
     def _correlate(self, step: _Step, known: dict[str, str | None], fps: list[str]) -> None:
         started = time.perf_counter()
-        outcome = step.pipe.process(step.alerts, known, fps)
+        if self.settings.worker.clock == "event":  # group a backlog as it happened
+            tick_s = self.settings.worker.tick_interval_s
+            outcome = step.pipe.process_in_event_time(step.alerts, known, fps, tick_s)
+        else:
+            outcome = step.pipe.process(step.alerts, known, fps)
         if step.alerts:
             newest = step.alerts[-1].epoch
             clock = self.event_clock.get(step.partition, 0.0)

@@ -23,6 +23,7 @@ from pipeline.domain.topology import Topology
 
 END_OF_TIME = 1e12  # far future: every incident is allowed to finish its lifecycle
 TICK_S = 1.0  # event-time clock resolution, like the worker's timer
+_CHUNK = 1000  # alerts per call into the stage chain (its ticks follow event time regardless)
 
 
 class ReplayInputError(ValueError):
@@ -59,29 +60,20 @@ def replay_alerts(
     store = MemoryStore()
     final: dict[str, Incident] = {}
     batch: list[Alert] = []
-    next_tick = None
 
     def flush() -> None:
-        if not batch:
-            return
-        outcome = pipeline.process(batch, store.dedup)
+        outcome = pipeline.process_in_event_time(batch, store.dedup, tick_s=TICK_S)
         store.dedup.update(outcome.dedup_states)
         for ev in outcome.events:
             final[ev.incident.id] = ev.incident
         batch.clear()
 
     for alert in alerts:
-        ts = alert.epoch
-        if next_tick is None:
-            next_tick = ts + TICK_S
-        if ts >= next_tick:
-            flush()
-            for ev in pipeline.tick(ts):
-                final[ev.incident.id] = ev.incident
-            next_tick = ts + TICK_S
         batch.append(alert)
         if on_alert is not None:
             on_alert()
+        if len(batch) >= _CHUNK:
+            flush()
     flush()
     for ev in pipeline.tick(END_OF_TIME):
         final[ev.incident.id] = ev.incident
