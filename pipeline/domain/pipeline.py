@@ -73,7 +73,8 @@ class AlertPipeline:
         self.correlation = correlation
         self.correlator = correlator or Correlator(topology, correlation)
         self.scorer = scorer
-        self._scores: dict[str, list[tuple[float, float]]] = {}
+        #: per incident, the highest (novelty, actionability) of its alerts: all annotate uses
+        self._scores: dict[str, tuple[float, float]] = {}
         # paging state of tracked incidents: the correlator's paging gate was reached (gated),
         # a page went out (paged), a page is held back until an epoch (held)
         self._gated: set[str] = set()
@@ -102,8 +103,11 @@ class AlertPipeline:
             if score is not None:
                 for ev in new:
                     if alert.id in ev.incident.alert_ids:
-                        pair = (score.novelty, score.actionability)
-                        self._scores.setdefault(ev.incident.id, []).append(pair)
+                        best = self._scores.get(ev.incident.id, (score.novelty, 0.0))
+                        self._scores[ev.incident.id] = (
+                            max(best[0], score.novelty),
+                            max(best[1], score.actionability),
+                        )
                         break
             events.extend(new)
         if dd.passed:
@@ -203,14 +207,15 @@ class AlertPipeline:
             if inc.id in seen:
                 continue
             seen.add(inc.id)
-            pairs = self._scores.get(inc.id, [])
+            best = self._scores.get(inc.id)
+            scores = [AlertScore(novelty=best[0], actionability=best[1])] if best else []
             # the correlator raises ``page`` once, when its paging gate is reached; the scorer
             # may lower it on any change and raise it back when the evidence changes
             if inc.page:
                 self._gated.add(inc.id)
             iid = inc.id
             inc.page = iid in self._gated or iid in self._paged
-            self.scorer.annotate(inc, [AlertScore(novelty=n, actionability=a) for n, a in pairs])
+            self.scorer.annotate(inc, scores)
             if iid in self._paged:
                 inc.page = True  # a page that went out is never taken back
             elif inc.page and inc.status is not IncidentStatus.open:
@@ -233,7 +238,7 @@ class AlertPipeline:
         return msgspec.msgpack.encode(
             {
                 "correlator": self.correlator.snapshot(),
-                "scores": self._scores,
+                "score_max": self._scores,
                 "gated": sorted(self._gated),
                 "paged": sorted(self._paged),
                 "held": self._held,
@@ -245,7 +250,14 @@ class AlertPipeline:
     def restore(self, data: bytes) -> None:
         state = msgspec.msgpack.decode(data)
         self.correlator = Correlator.restore(self.topology, self.correlation, state["correlator"])
-        self._scores = {k: [(p[0], p[1]) for p in v] for k, v in state["scores"].items()}
+        if "score_max" in state:
+            self._scores = {k: (v[0], v[1]) for k, v in state["score_max"].items()}
+        else:  # older checkpoints: every alert's (novelty, actionability)
+            self._scores = {
+                k: (max(p[0] for p in v), max(p[1] for p in v))
+                for k, v in state["scores"].items()
+                if v
+            }
         self._gated = set(state.get("gated", ()))
         self._paged = set(state.get("paged", ()))
         self._held = {k: float(v) for k, v in state.get("held", {}).items()}

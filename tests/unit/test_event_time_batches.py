@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import Alert, AlertStatus, Severity
 from pipeline.domain.topology import Topology
@@ -57,3 +59,13 @@ def test_states_of_earlier_chunks_deduplicate_later_ones() -> None:
     repeat = [BATCH[0], _alert("a1", "HighLatency", 5)]  # the same firing state again, later
     out = pipe.process_in_event_time(repeat, {})
     assert out.duplicates == 1
+
+
+def test_a_checkpoint_with_every_alerts_scores_restores_their_maxima() -> None:
+    state = msgspec.msgpack.decode(AlertPipeline(TOPO).snapshot())
+    state.pop("score_max")
+    state["scores"] = {"inc-1": [[0.2, 0.9], [0.5, 0.1]]}  # the format before score_max
+    pipe = AlertPipeline(TOPO)
+    pipe.restore(msgspec.msgpack.encode(state))
+    assert pipe._scores == {"inc-1": (0.5, 0.9)}
+    assert msgspec.msgpack.decode(pipe.snapshot())["score_max"] == {"inc-1": [0.5, 0.9]}
