@@ -68,6 +68,15 @@ def _final_incidents(messages: list) -> dict[str, Incident]:
     return {iid: inc for iid, inc in final.items() if not inc.merged_into}
 
 
+def _assert_each_alert_in_one_incident(messages: list, expected_alerts: set[str]) -> None:
+    member_of: dict[str, str] = {}
+    for inc in _final_incidents(messages).values():
+        for aid in inc.alert_ids:
+            assert aid not in member_of, f"alert {aid} in {member_of.get(aid)} and {inc.id}"
+            member_of[aid] = inc.id
+    assert set(member_of) == expected_alerts
+
+
 def _covered(messages: list) -> set[str]:
     return {aid for inc in _final_incidents(messages).values() for aid in inc.alert_ids}
 
@@ -89,12 +98,7 @@ def test_restart_neither_loses_nor_duplicates_incidents(stack: Stack) -> None:
     second += drain(incidents, quiet_s=3)
     messages = first + second
 
-    member_of: dict[str, str] = {}
-    for inc in _final_incidents(messages).values():
-        for aid in inc.alert_ids:
-            assert aid not in member_of, f"alert {aid} in {member_of.get(aid)} and {inc.id}"
-            member_of[aid] = inc.id
-    assert set(member_of) == expected_alerts
+    _assert_each_alert_in_one_incident(messages, expected_alerts)
     opened = [ev.incident.id for ev in _events(messages) if ev.type.value == "opened"]
     assert len(opened) == len(set(opened)), "an incident was opened twice"
 
@@ -129,12 +133,7 @@ def test_crash_before_the_state_is_written_loses_no_alert(stack: Stack) -> None:
     second = collect(incidents, lambda seen: expected_alerts <= _covered(first + seen), 90)
     second += drain(incidents, quiet_s=3)
 
-    member_of: dict[str, str] = {}
-    for inc in _final_incidents(first + second).values():
-        for aid in inc.alert_ids:
-            assert aid not in member_of, f"alert {aid} in {member_of.get(aid)} and {inc.id}"
-            member_of[aid] = inc.id
-    assert set(member_of) == expected_alerts
+    _assert_each_alert_in_one_incident(first + second, expected_alerts)
     # a resolution in the second half finds its alert's incident: the state survived
     still_firing = {
         ref.id
@@ -204,12 +203,7 @@ def test_a_redis_outage_holds_alerts_back_and_loses_none(stack: Stack, tmp_path:
             body = resp.read().decode()
     finally:
         own.stop()
-    member_of: dict[str, str] = {}
-    for inc in _final_incidents(first + second).values():
-        for aid in inc.alert_ids:
-            assert aid not in member_of, f"alert {aid} in {member_of.get(aid)} and {inc.id}"
-            member_of[aid] = inc.id
-    assert set(member_of) == expected_alerts
+    _assert_each_alert_in_one_incident(first + second, expected_alerts)
     assert 'stormwatch_store_retries_total{during="dedup"}' in body
 
 
