@@ -136,7 +136,6 @@ class ScoringSettings:
     max_services: int = 10_000
     max_kinds: int = 50_000
     max_pairs: int = 200_000
-    max_cached_alerts: int = 20_000
     max_recent: int = 64  # distinct recent alert kinds kept for co-occurrence
     # incident-level model: pages of incidents it rates below pause_threshold are held back
     # until the incident has been open pause_s (transient incidents resolve meanwhile)
@@ -281,7 +280,6 @@ class AlertScorer:
         self._pairs = PairMemory(s.max_pairs)
         # distinct recent alert kinds -> last time, oldest first
         self._recent: dict[str, float] = {}
-        self._features: LRU[str, dict[str, float]] = LRU(s.max_cached_alerts)
         self._last_t = 0.0
         self.incident_classifier = linear_model.LogisticRegression(
             optimizer=optim.SGD(s.incident_learning_rate),
@@ -393,20 +391,15 @@ class AlertScorer:
         actionability = float(self.classifier.predict_proba_one(x).get(True, 0.0))
         if firing:
             self._observe(alert, t)
-            self._features[alert.id] = x
-            if len(self._features) > self._features.maxsize:
-                self._features.popitem(last=False)
         return AlertScore(novelty=min(1.0, max(0.0, novelty)), actionability=actionability)
 
     def actionability_of(self, ref: AlertRef) -> float:
-        """Current actionability of an incident member (cached features, else one-hot only)."""
+        """Current actionability of an incident member."""
         return float(self.classifier.predict_proba_one(self._ref_features(ref)).get(True, 0.0))
 
     def _ref_features(self, ref: AlertRef) -> dict[str, float]:
-        x = self._features.get(ref.id)
-        if x is None:
-            x = alert_features(ref.service, ref.name, ref.severity, "", ref.timestamp)
-        return x
+        """The features ``score`` gave the alert (they depend on its identity fields only)."""
+        return alert_features(ref.service, ref.name, ref.severity, "", ref.timestamp)
 
     def _context(self, incident: Incident) -> int:
         """Alert kinds active elsewhere (not in ``incident``) in the co-occurrence window."""
@@ -528,6 +521,7 @@ class AlertScorer:
         if not isinstance(payload, dict) or payload.get("version") not in (1, SNAPSHOT_VERSION):
             raise ValueError("not a stormwatch alert-scorer snapshot (or an unknown version)")
         scorer = cls(settings)
+        payload["state"].pop("_features", None)  # older snapshots: a cache of alert features
         scorer.__dict__.update(payload["state"])
         if isinstance(scorer._recent, deque):  # older snapshots: a deque of (kind, time)
             scorer._recent = dict(scorer._recent)
@@ -544,7 +538,6 @@ class AlertScorer:
         for lru, size in (
             (scorer._services, s.max_services),
             (scorer._kinds, s.max_kinds),
-            (scorer._features, s.max_cached_alerts),
             (scorer._decisions, s.max_incidents),
         ):
             lru.maxsize = size
