@@ -74,6 +74,13 @@ class Metrics:
             ["during"],
             registry=registry,
         )
+        self.loop_lag = Histogram(
+            "stormwatch_event_loop_lag_seconds",
+            "How late the event loop woke a task sleeping 50 ms (time it spent busy elsewhere: "
+            "every agent, timer and page shares the one loop)",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.persist_failures = Counter(
             "stormwatch_persist_failures_total",
             "Redis writes of correlate state that failed (retried at the next commit)",

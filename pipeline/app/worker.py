@@ -71,6 +71,8 @@ log = structlog.get_logger("stormwatch.worker")
 ARRIVAL_HEADER = "stormwatch-arrival"
 MODELS_CHECKPOINT = "models:scorer"
 DETECTORS_CHECKPOINT = "models:detectors"
+#: period of the event-loop lag probe (``stormwatch_event_loop_lag_seconds``)
+LAG_PROBE_S = 0.05
 
 _alert_decoder = msgspec.json.Decoder(Alert)
 _feedback_decoder = msgspec.json.Decoder(Feedback)
@@ -270,6 +272,13 @@ class Worker:
                 await self.tick(time.time())
                 async with self.lock:
                     await self.maybe_commit()
+
+        @app.task
+        async def loop_lag() -> None:
+            while True:
+                started = time.monotonic()
+                await asyncio.sleep(LAG_PROBE_S)
+                self.metrics.loop_lag.observe(time.monotonic() - started - LAG_PROBE_S)
 
         @app.timer(s.worker.checkpoint_interval_s)
         async def checkpoint_models() -> None:

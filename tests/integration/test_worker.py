@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 import urllib.request
@@ -41,6 +42,9 @@ def test_alertmanager_payload_becomes_incident(stack: Stack, fixtures: Path) -> 
         body = resp.read().decode()
     assert 'stormwatch_incident_events_total{type="opened"} 1.0' in body
     assert "stormwatch_stage_seconds_bucket" in body
+    # the loop-lag probe has woken at least once (it sleeps 50 ms per observation)
+    lag_count = re.search(r"^stormwatch_event_loop_lag_seconds_count (\S+)$", body, re.M)
+    assert lag_count is not None and float(lag_count.group(1)) >= 1
 
 
 def test_malformed_messages_go_to_dlq_and_worker_continues(stack: Stack, fixtures: Path) -> None:
