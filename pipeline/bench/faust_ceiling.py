@@ -4,7 +4,13 @@
 ``forward``: the same, but every message is sent on to another topic (``await send`` per
 message, then one ``gather`` per batch): a consume-and-produce ceiling. (The worker's ingest
 agent sends one batch message per target partition instead, see ``pipeline.app.routing``.)
-Both use the worker's Faust settings, event loop (uvloop) and tuned transport.
+``relay``: the Faust latency floor, the worker's two hops with no work. Agent ``hop1`` packs
+each ``take_events`` batch into one message per partition of ``<out-topic>`` (as the ingest
+agent routes alerts); agent ``hop2`` consumes those and records, per message, the time since
+the send time it carries in header ``t`` (epoch seconds; ``0`` marks warm-up messages, not
+recorded). It runs until killed, writing ``{"mode", "count", "latencies"}`` to ``--result``
+once it has seen ``--count`` messages and every half second while it runs.
+All use the worker's Faust settings, event loop (uvloop) and tuned transport.
 
 Each run consumes ``--count`` messages already on ``--topic`` (created and filled by the
 caller), then writes ``{"mode", "count", "seconds", "rate"}`` (first message seen ->
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import msgspec
 
 from pipeline.app.localstack import LOCAL_FETCH_MAX_WAIT_MS
 from pipeline.app.worker import faust_settings
@@ -73,6 +80,10 @@ def build_app(args: argparse.Namespace) -> faust.App:
         tmp.write_text(json.dumps(result))
         os.replace(tmp, args.result)
 
+    if args.mode == "relay":
+        _relay_agents(app, source, sink, args)
+        return app
+
     @app.agent(source, name="ceiling")
     async def ceiling(stream: Any) -> None:
         async for events in stream.take_events(args.batch, within=args.within):
@@ -94,9 +105,54 @@ def build_app(args: argparse.Namespace) -> faust.App:
     return app
 
 
+_pack = msgspec.msgpack.Encoder()
+_unpack = msgspec.msgpack.Decoder(list[tuple[float, bytes]])
+
+
+def _relay_agents(app: faust.App, source: Any, mid: Any, args: argparse.Namespace) -> None:
+    latencies: list[float] = []
+    state = {"seen": 0}
+
+    def write() -> None:
+        tmp = Path(str(args.result) + ".tmp")
+        tmp.write_text(
+            json.dumps({"mode": "relay", "count": state["seen"], "latencies": latencies})
+        )
+        os.replace(tmp, args.result)
+
+    @app.agent(source, name="hop1")
+    async def hop1(stream: Any) -> None:
+        async for events in stream.take_events(args.batch, within=args.within):
+            parts: dict[int, list[tuple[float, bytes]]] = {}
+            for event in events:
+                stamp = float(dict(event.headers).get("t", b"0"))
+                parts.setdefault(event.message.partition, []).append((stamp, event.value))
+            sends = [
+                await mid.send(value=_pack.encode(batch), partition=part)
+                for part, batch in parts.items()
+            ]
+            await asyncio.gather(*sends)
+
+    @app.agent(mid, name="hop2")
+    async def hop2(stream: Any) -> None:
+        async for events in stream.take_events(args.batch, within=args.within):
+            now = time.time()
+            for event in events:
+                for stamp, _value in _unpack.decode(event.value):
+                    state["seen"] += 1
+                    if stamp:
+                        latencies.append(now - stamp)
+            if state["seen"] >= args.count:
+                write()
+
+    @app.timer(0.5)
+    async def progress() -> None:
+        write()
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m pipeline.bench.faust_ceiling")
-    p.add_argument("mode", choices=["consume", "forward"])
+    p.add_argument("mode", choices=["consume", "forward", "relay"])
     p.add_argument("--bootstrap", required=True)
     p.add_argument("--topic", required=True)
     p.add_argument("--out-topic")

@@ -12,8 +12,9 @@ On one Tansu broker and one redis-server started here (``pipeline.app.localstack
    produced at half that rate, the processing latency (``stormwatch_alert_processing_seconds``:
    arrival on alerts.raw -> its correlate step published) and produce -> first incident event
    carrying the alert (which includes the deliberate rate limit of ``updated`` events), next
-   to the transport's own latency floor at that rate (raw clients relaying over two topics,
-   the pipeline's two hops with no work); and 1 vs 2 workers on 4 by-domain partitions;
+   to two latency floors at that rate, the pipeline's two hops with no work: through Faust
+   with the worker's settings, and through raw confluent-kafka clients (each of the three on
+   a fresh broker, see :func:`fresh_broker`); and 1 vs 2 workers on 4 by-domain partitions;
 4. peer: Prometheus Alertmanager ingesting the same alerts through ``POST /api/v2/alerts``;
 5. ratios.
 
@@ -39,7 +40,8 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,6 +125,11 @@ def produce(bootstrap: str, topic: str, messages: Messages) -> float:
     return len(messages) / (time.perf_counter() - started)
 
 
+def _paced_producer(bootstrap: str) -> Producer:
+    """The producer of every paced (latency) measurement: a steady alert source's linger."""
+    return Producer({"bootstrap.servers": bootstrap, "linger.ms": 2, "acks": "all"})
+
+
 def produce_paced(
     bootstrap: str, topic: str, messages: Messages, rate: float
 ) -> tuple[float, list[float]]:
@@ -130,7 +137,7 @@ def produce_paced(
 
     Returns the achieved rate and each message's produce time (epoch seconds).
     """
-    producer = _producer(bootstrap)
+    producer = _paced_producer(bootstrap)
     slice_s = 0.01
     per_slice = max(1, round(rate * slice_s))
     sent_at: list[float] = []
@@ -218,6 +225,24 @@ def _sent_at(msg: Any) -> float:
     return float(stamp)
 
 
+def produce_stamped(bootstrap: str, topic: str, messages: Messages, rate: float) -> float:
+    """Produce at about ``rate`` messages/s in 10 ms slices, each message carrying its send time
+    (epoch seconds) in header ``t``, as :func:`produce_paced` does. Returns the rate."""
+    producer = _paced_producer(bootstrap)
+    per_slice = max(1, round(rate * 0.01))
+    started = time.perf_counter()
+    for i in range(0, len(messages), per_slice):
+        delay = started + (i / per_slice) * 0.01 - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        stamp = repr(time.time()).encode()
+        for key, value in messages[i : i + per_slice]:
+            producer.produce(topic, value, key=key, headers=[("t", stamp)])
+        producer.poll(0)
+    producer.flush(30)
+    return len(messages) / (time.perf_counter() - started)
+
+
 def transport_latency(
     bootstrap: str, messages: Messages, partitions: int, rate: float
 ) -> dict[str, float]:
@@ -257,18 +282,7 @@ def transport_latency(
     for t in threads:
         t.start()
     time.sleep(2)  # both consumers have their partitions and have fetched once
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2, "acks": "all"})
-    per_slice = max(1, round(rate * 0.01))
-    started = time.perf_counter()
-    for i in range(0, len(messages), per_slice):
-        delay = started + (i / per_slice) * 0.01 - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        stamp = repr(time.time()).encode()
-        for key, value in messages[i : i + per_slice]:
-            producer.produce(a, value, key=key, headers=[("t", stamp)])
-        producer.poll(0)
-    producer.flush(30)
+    achieved = produce_stamped(bootstrap, a, messages, rate)
     deadline = time.monotonic() + 10
     while len(two_hops) < len(messages) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -277,13 +291,68 @@ def transport_latency(
         t.join()
     drop_topics(bootstrap, [a, b])
     return {
-        "rate": len(messages) / (time.perf_counter() - started),
+        "rate": achieved,
         "one_hop_p50": pct(one_hop, 0.5),
         "one_hop_p99": pct(one_hop, 0.99),
         "p50": pct(two_hops, 0.5),
         "p99": pct(two_hops, 0.99),
         "measured": len(two_hops),
     }
+
+
+def faust_latency(
+    bootstrap: str, messages: Messages, partitions: int, rate: float, timeout_s: float = 60.0
+) -> dict[str, float] | None:
+    """The latency floor of the pipeline's two hops through Faust, with no work:
+    :mod:`pipeline.bench.faust_ceiling` ``relay`` (the worker's settings, batch messages per
+    partition between the hops), paced like the latency phase. Returns p50/p99 seconds from
+    send to the second hop, or None if the app did not start."""
+    ns = f"bench.faust.relay.{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, [ns, ns + ".out"], partitions)
+    warm: Messages = [(b"warm", b"{}")] * 200
+    result = Path(tempfile.mkdtemp(prefix="sw-relay-")) / "result.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.bench.faust_ceiling",
+        "relay",
+        *("--bootstrap", bootstrap, "--topic", ns, "--out-topic", ns + ".out"),
+        *("--count", str(len(warm) + len(messages)), "--partitions", str(partitions)),
+        *("--result", str(result)),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+    def seen() -> tuple[int, list[float]]:
+        try:
+            data = json.loads(result.read_text())
+        except (OSError, ValueError):
+            return 0, []
+        return int(data["count"]), list(data["latencies"])
+
+    try:
+        produce(bootstrap, ns, warm)  # stamp 0: not recorded; the group settles meanwhile
+        deadline = time.monotonic() + timeout_s
+        while seen()[0] < len(warm):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
+        achieved = produce_stamped(bootstrap, ns, messages, rate)
+        deadline = time.monotonic() + 30
+        count, lat = seen()
+        while count < len(warm) + len(messages) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            count, lat = seen()
+        return {
+            "rate": achieved,
+            "p50": pct(lat, 0.5),
+            "p99": pct(lat, 0.99),
+            "measured": len(lat),
+        }
+    finally:
+        _kill(proc)
+        drop_topics(bootstrap, [ns, ns + ".out"])
 
 
 # --- 2. Faust ceiling -------------------------------------------------------------------------
@@ -730,6 +799,24 @@ def latency_at(
     }
 
 
+@contextmanager
+def fresh_broker(workdir: Path, name: str) -> Iterator[tuple[Service, list[float]]]:
+    """A Tansu broker of its own for one measurement. Tansu's memory storage gets slower as it
+    holds more record batches (its CPU climbs within a minute of paced production, so a
+    measurement's tail depends on what ran before it); a fresh broker gives each latency
+    measurement the same start. Yields the broker and a list that receives the CPU cores
+    the broker used while the block ran."""
+    broker = start_broker(log_path=workdir / f"tansu-{name}.log")
+    cores: list[float] = []
+    proc = psutil.Process(broker.proc.pid)
+    cpu0, t0 = sum(proc.cpu_times()[:2]), time.monotonic()
+    try:
+        yield broker, cores
+    finally:
+        cores.append((sum(proc.cpu_times()[:2]) - cpu0) / max(time.monotonic() - t0, 1e-9))
+        broker.stop()
+
+
 # --- 4. Alertmanager --------------------------------------------------------------------------
 
 AM_CONFIG = """\
@@ -981,21 +1068,41 @@ def main(argv: list[str] | None = None) -> None:
 
         half = run1.rate / 2
         n_paced = min(len(rest), int(half * args.latency_s) + 200)
-        log(f"   latency at half the max rate: {half:,.0f} alerts/s for ~{args.latency_s:.0f} s")
-        lat_tenant = Tenant(
-            bootstrap, redis_service.url, topo_path, args.partitions, args.rebalance_timeout_s
+        paced = rest[:n_paced]
+        log(
+            f"   latency at half the max rate: {half:,.0f} alerts/s for ~{args.latency_s:.0f} s, "
+            "each measurement on a fresh broker"
         )
-        lat_tenant.create_topics()
-        try:
-            fig["latency"] = latency_at(lat_tenant, rest[:n_paced], half, 120)
-        finally:
-            lat_tenant.stop()
+        with fresh_broker(workdir, "latency") as (lat_broker, cores):
+            lat_tenant = Tenant(
+                lat_broker.url,
+                redis_service.url,
+                topo_path,
+                args.partitions,
+                args.rebalance_timeout_s,
+            )
+            lat_tenant.create_topics()
+            try:
+                fig["latency"] = latency_at(lat_tenant, paced, half, 120)
+            finally:
+                lat_tenant.stop()
+        fig["latency"]["broker_cores"] = cores[0]
         log(f"   {fig['latency']}")
         if not args.no_ceilings:
+            log(f"   Faust latency floor at {half:,.0f} messages/s (2 hops, no work)")
+            with fresh_broker(workdir, "faust-floor") as (floor_broker, cores):
+                fig["faust_latency"] = faust_latency(floor_broker.url, paced, args.partitions, half)
+            if fig["faust_latency"] is None:
+                note("Faust latency floor: the relay app did not start within 60 s")
+            else:
+                fig["faust_latency"]["broker_cores"] = cores[0]
+            log(f"   {fig['faust_latency']}")
             log(f"   transport latency floor at {half:,.0f} messages/s (2 hops, raw clients)")
-            fig["transport_latency"] = transport_latency(
-                bootstrap, rest[:n_paced], args.partitions, half
-            )
+            with fresh_broker(workdir, "transport-floor") as (floor_broker, cores):
+                fig["transport_latency"] = transport_latency(
+                    floor_broker.url, paced, args.partitions, half
+                )
+            fig["transport_latency"]["broker_cores"] = cores[0]
             log(f"   {fig['transport_latency']}")
         lat = fig["latency"]
         if lat["hist_count"] and lat["hist_over_5s"] >= 0.99 * lat["hist_count"]:
@@ -1094,8 +1201,19 @@ def report(fig: dict[str, Any], args: argparse.Namespace) -> None:
             "  processing p50 / p99",
             f"{lat['hist_p50'] * 1e3:.0f} / {lat['hist_p99'] * 1e3:.0f} ms",
             f"< 100 ms: {ok}; alerts.raw arrival -> its correlate step published (worker "
-            f"histogram, {lat['hist_count']:,.0f} alerts, {lat['hist_over_5s']:,.0f} > 5 s)",
+            f"histogram, {lat['hist_count']:,.0f} alerts, {lat['hist_over_5s']:,.0f} > 5 s)"
+            + _broker_note(lat),
         )
+        faust_floor = fig.get("faust_latency")
+        if faust_floor:
+            table.add_row(
+                "  Faust floor p50 / p99, 2 hops",
+                f"{faust_floor['p50'] * 1e3:.0f} / {faust_floor['p99'] * 1e3:.0f} ms",
+                f"Faust relay at {faust_floor['rate']:,.0f}/s, worker settings: produce -> topic "
+                "-> agent -> batch message -> topic -> agent, the pipeline's two hops with no "
+                f"work; pipeline p99 / Faust floor p99 = "
+                f"{lat['hist_p99'] / faust_floor['p99']:.2f}x" + _broker_note(faust_floor),
+            )
         floor = fig.get("transport_latency")
         if floor:
             table.add_row(
@@ -1103,8 +1221,8 @@ def report(fig: dict[str, Any], args: argparse.Namespace) -> None:
                 f"{floor['one_hop_p50'] * 1e3:.0f} / {floor['one_hop_p99'] * 1e3:.0f} | "
                 f"{floor['p50'] * 1e3:.0f} / {floor['p99'] * 1e3:.0f} ms",
                 f"raw confluent-kafka at {floor['rate']:,.0f}/s: produce -> topic -> relay -> "
-                "topic -> consume, the pipeline's two hops with no work; pipeline p99 / floor "
-                f"p99 = {lat['hist_p99'] / floor['p99']:.2f}x",
+                "topic -> consume, the two hops through raw clients; pipeline p99 / floor "
+                f"p99 = {lat['hist_p99'] / floor['p99']:.2f}x" + _broker_note(floor),
             )
         table.add_row(
             "  produce -> first incident event p50 / p95 / p99",
@@ -1155,6 +1273,11 @@ def report(fig: dict[str, Any], args: argparse.Namespace) -> None:
     console.print(table)
     for n in fig["notes"]:
         console.print(f"note: {n}")
+
+
+def _broker_note(phase: dict[str, Any]) -> str:
+    cores = phase.get("broker_cores")
+    return "" if cores is None else f"; fresh broker, {cores:.2f} cores"
 
 
 def memory_note(run: Run) -> str:
