@@ -162,36 +162,40 @@ def _play_and_watch(
     sent = 0
     first_incident = False
     done_at: float | None = None
-    while True:
-        if worker.poll() is not None:
-            console.print(f"[red]worker exited with code {worker.returncode}[/]")
-            return
-        now = time.monotonic()
-        while sent < len(alerts) and alerts[sent][0] / speed <= now - t0:
-            row = alerts[sent][1]
-            producer.produce(
-                settings.topics.alerts_raw,
-                msgspec.json.encode(row),
-                key=str(row.get("service", "")).encode(),
-            )
-            sent += 1
-        producer.poll(0)
-        if sent == len(alerts) and done_at is None:
-            producer.flush(10)
-            done_at = now
-            console.print(f"[dim]storm sent: {sent} alerts[/]")
-        msg = consumer.poll(0.1)
-        if msg is not None and not msg.error():
-            value = msg.value()
-            if value is None:
-                continue
-            ev = _event_decoder.decode(value)
-            if not first_incident:
-                first_incident = True
-                console.print(
-                    f"[bold]first incident {time.monotonic() - started:.1f} s after start[/]"
+    try:
+        while True:
+            if worker.poll() is not None:
+                console.print(f"[red]worker exited with code {worker.returncode}[/]")
+                return
+            now = time.monotonic()
+            while sent < len(alerts) and alerts[sent][0] / speed <= now - t0:
+                row = alerts[sent][1]
+                producer.produce(
+                    settings.topics.alerts_raw,
+                    msgspec.json.encode(row),
+                    key=str(row.get("service", "")).encode(),
                 )
-            console.print(_describe(ev, ev.at.timestamp()))
-        if exit_after and done_at is not None and now - done_at > exit_after:
-            consumer.close()
-            return
+                sent += 1
+            producer.poll(0)
+            if sent == len(alerts) and done_at is None:
+                producer.flush(10)
+                done_at = now
+                console.print(f"[dim]storm sent: {sent} alerts[/]")
+            msg = consumer.poll(0.1)
+            if msg is not None and not msg.error():
+                value = msg.value()
+                if value is None:
+                    continue
+                ev = _event_decoder.decode(value)
+                if not first_incident:
+                    first_incident = True
+                    console.print(
+                        f"[bold]first incident {time.monotonic() - started:.1f} s after start[/]"
+                    )
+                console.print(_describe(ev, ev.at.timestamp()))
+            if exit_after and done_at is not None and now - done_at > exit_after:
+                return
+    finally:  # Ctrl-C mid-storm: drop the unsent rest of the storm instead of warning about it
+        producer.purge()
+        producer.flush(1)
+        consumer.close()
