@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit integration schemas bench bench-correlation bench-nab bench-feedback clean
+.PHONY: dev test lint typecheck unit integration schemas bench bench-latency bench-correlation bench-nab bench-feedback clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "stormwatch needs Python >= 3.11 (python3.11 or python3.12 on PATH)"; exit 1; }
@@ -39,6 +39,10 @@ schemas: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pipeline.bench.throughput
+
+# processing latency of one worker next to the Faust and raw-client floors, at several rates
+bench-latency: $(STAMP)
+	$(PY) -m pipeline.bench.throughput --latency-at 500 1000 2000
 
 bench-correlation: $(STAMP)
 	$(PY) -m pipeline.bench.correlation

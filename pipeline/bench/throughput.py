@@ -21,7 +21,8 @@ On one Tansu broker and one redis-server started here (``pipeline.app.localstack
 Each phase deletes its topics when it is done, so the next one starts on a broker without the
 last one's data (Tansu keeps everything in memory here; a broker in service has retention).
 
-Usage: ``python -m pipeline.bench.throughput [--alerts N] [--quick] [--budget-s S] [--json OUT]``.
+Usage: ``python -m pipeline.bench.throughput [--alerts N] [--quick] [--budget-s S] [--json OUT]``;
+``--latency-at R [R ...]`` runs only the latency phase and both floors at the given rates.
 """
 
 from __future__ import annotations
@@ -817,6 +818,91 @@ def fresh_broker(workdir: Path, name: str) -> Iterator[tuple[Service, list[float
         broker.stop()
 
 
+def latency_phase(
+    workdir: Path,
+    redis_url: str,
+    topo_path: Path,
+    paced: Messages,
+    rate: float,
+    args: argparse.Namespace,
+    note: Callable[[str], None],
+    floors: bool = True,
+) -> dict[str, Any]:
+    """Processing latency of one worker at ``rate`` (``latency``) and, with ``floors``, the
+    Faust and raw-client floors at the same rate over the same messages (``faust_latency``,
+    ``transport_latency``), each on a fresh broker whose CPU it reports."""
+    out: dict[str, Any] = {}
+    with fresh_broker(workdir, "latency") as (lat_broker, cores):
+        tenant = Tenant(
+            lat_broker.url, redis_url, topo_path, args.partitions, args.rebalance_timeout_s
+        )
+        tenant.create_topics()
+        try:
+            out["latency"] = latency_at(tenant, paced, rate, 120)
+        finally:
+            tenant.stop()
+    out["latency"]["broker_cores"] = cores[0]
+    log(f"   {out['latency']}")
+    if not floors:
+        return out
+    log(f"   Faust latency floor at {rate:,.0f} messages/s (2 hops, no work)")
+    with fresh_broker(workdir, "faust-floor") as (floor_broker, cores):
+        out["faust_latency"] = faust_latency(floor_broker.url, paced, args.partitions, rate)
+    if out["faust_latency"] is None:
+        note("Faust latency floor: the relay app did not start within 60 s")
+    else:
+        out["faust_latency"]["broker_cores"] = cores[0]
+    log(f"   {out['faust_latency']}")
+    log(f"   transport latency floor at {rate:,.0f} messages/s (2 hops, raw clients)")
+    with fresh_broker(workdir, "transport-floor") as (floor_broker, cores):
+        out["transport_latency"] = transport_latency(floor_broker.url, paced, args.partitions, rate)
+    out["transport_latency"]["broker_cores"] = cores[0]
+    log(f"   {out['transport_latency']}")
+    return out
+
+
+def latency_sweep(rates: Sequence[float], args: argparse.Namespace) -> None:
+    """``--latency-at``: the latency phase and both floors at each rate, then one table."""
+    notes: list[str] = []
+
+    def note(msg: str) -> None:
+        notes.append(msg)
+        log(f"[yellow]{msg}[/yellow]")
+
+    storm = storm_mod.generate(int(max(rates) * args.latency_s) + 400)
+    workdir = Path(tempfile.mkdtemp(prefix="sw-bench-"))
+    topo_path = workdir / "topology.yaml"
+    topo_path.write_text(storm_mod.topology_yaml(storm.topology))
+    redis_service = start_redis()
+    rows: list[dict[str, Any]] = []
+    try:
+        for rate in rates:
+            paced = storm.messages[: int(rate * args.latency_s) + 200]
+            log(f"latency at {rate:,.0f} alerts/s for ~{args.latency_s:.0f} s")
+            rows.append(
+                latency_phase(workdir, redis_service.url, topo_path, paced, rate, args, note)
+            )
+    finally:
+        redis_service.stop()
+    table = Table(title=f"processing latency by rate ({args.latency_s:.0f} s each, fresh brokers)")
+    for col in ("alerts/s", "pipeline p50 / p99", "Faust floor p50 / p99", "raw floor p50 / p99"):
+        table.add_column(col, justify="right")
+
+    def ms(d: dict[str, Any] | None, p50: str = "p50", p99: str = "p99") -> str:
+        return "-" if not d else f"{d[p50] * 1e3:.0f} / {d[p99] * 1e3:.0f} ms"
+
+    for fig in rows:
+        table.add_row(
+            f"{fig['latency']['rate']:,.0f}",
+            ms(fig["latency"], "hist_p50", "hist_p99"),
+            ms(fig.get("faust_latency")),
+            ms(fig.get("transport_latency")),
+        )
+    console.print(table)
+    for msg in notes:
+        console.print(f"note: {msg}")
+
+
 # --- 4. Alertmanager --------------------------------------------------------------------------
 
 AM_CONFIG = """\
@@ -980,8 +1066,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-alertmanager", action="store_true")
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
+    p.add_argument(
+        "--latency-at",
+        type=float,
+        nargs="+",
+        metavar="RATE",
+        help="only the latency phase and both floors, at each of these alerts/s",
+    )
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    if args.latency_at:
+        if min(args.latency_at) <= 0:
+            p.error("--latency-at: rates must be > 0 alerts/s")
+        latency_sweep(args.latency_at, args)
+        return
     if args.quick:
         args.alerts = min(args.alerts, 50_000)
         args.transport = min(args.transport, 100_000)
@@ -1073,37 +1171,11 @@ def main(argv: list[str] | None = None) -> None:
             f"   latency at half the max rate: {half:,.0f} alerts/s for ~{args.latency_s:.0f} s, "
             "each measurement on a fresh broker"
         )
-        with fresh_broker(workdir, "latency") as (lat_broker, cores):
-            lat_tenant = Tenant(
-                lat_broker.url,
-                redis_service.url,
-                topo_path,
-                args.partitions,
-                args.rebalance_timeout_s,
+        fig.update(
+            latency_phase(
+                workdir, redis_service.url, topo_path, paced, half, args, note, not args.no_ceilings
             )
-            lat_tenant.create_topics()
-            try:
-                fig["latency"] = latency_at(lat_tenant, paced, half, 120)
-            finally:
-                lat_tenant.stop()
-        fig["latency"]["broker_cores"] = cores[0]
-        log(f"   {fig['latency']}")
-        if not args.no_ceilings:
-            log(f"   Faust latency floor at {half:,.0f} messages/s (2 hops, no work)")
-            with fresh_broker(workdir, "faust-floor") as (floor_broker, cores):
-                fig["faust_latency"] = faust_latency(floor_broker.url, paced, args.partitions, half)
-            if fig["faust_latency"] is None:
-                note("Faust latency floor: the relay app did not start within 60 s")
-            else:
-                fig["faust_latency"]["broker_cores"] = cores[0]
-            log(f"   {fig['faust_latency']}")
-            log(f"   transport latency floor at {half:,.0f} messages/s (2 hops, raw clients)")
-            with fresh_broker(workdir, "transport-floor") as (floor_broker, cores):
-                fig["transport_latency"] = transport_latency(
-                    floor_broker.url, paced, args.partitions, half
-                )
-            fig["transport_latency"]["broker_cores"] = cores[0]
-            log(f"   {fig['transport_latency']}")
+        )
         lat = fig["latency"]
         if lat["hist_count"] and lat["hist_over_5s"] >= 0.99 * lat["hist_count"]:
             note(
