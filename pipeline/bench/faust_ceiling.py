@@ -8,8 +8,10 @@ agent sends one batch message per target partition instead, see ``pipeline.app.r
 each ``take_events`` batch into one message per partition of ``<out-topic>`` (as the ingest
 agent routes alerts); agent ``hop2`` consumes those and records, per message, the time since
 the send time it carries in header ``t`` (epoch seconds; ``0`` marks warm-up messages, not
-recorded). It runs until killed, writing ``{"mode", "count", "latencies"}`` to ``--result``
-once it has seen ``--count`` messages and every half second while it runs.
+recorded). It runs until killed; it writes how many messages it has seen to
+``<result>.progress`` every half second, and ``{"mode", "count", "latencies"}`` to
+``--result`` once: when it has seen ``--count`` messages, or when no message came for half a
+second after measured ones did.
 All use the worker's Faust settings, event loop (uvloop) and tuned transport.
 
 Each run consumes ``--count`` messages already on ``--topic`` (created and filled by the
@@ -111,9 +113,11 @@ _unpack = msgspec.msgpack.Decoder(list[tuple[float, bytes]])
 
 def _relay_agents(app: faust.App, source: Any, mid: Any, args: argparse.Namespace) -> None:
     latencies: list[float] = []
-    state = {"seen": 0}
+    state = {"seen": 0, "seen_last_tick": -1, "written": False}
+    progress = Path(str(args.result) + ".progress")
 
-    def write() -> None:
+    def write() -> None:  # once, after the run: dumping the list costs the loop milliseconds
+        state["written"] = True
         tmp = Path(str(args.result) + ".tmp")
         tmp.write_text(
             json.dumps({"mode": "relay", "count": state["seen"], "latencies": latencies})
@@ -142,12 +146,17 @@ def _relay_agents(app: faust.App, source: Any, mid: Any, args: argparse.Namespac
                     state["seen"] += 1
                     if stamp:
                         latencies.append(now - stamp)
-            if state["seen"] >= args.count:
+            if state["seen"] >= args.count and not state["written"]:
                 write()
 
     @app.timer(0.5)
-    async def progress() -> None:
-        write()
+    async def tick() -> None:
+        progress.write_text(str(state["seen"]))
+        # nothing new for a tick after measured messages: some never came, write what did
+        idle = state["seen"] == state["seen_last_tick"]
+        if idle and latencies and not state["written"]:
+            write()
+        state["seen_last_tick"] = state["seen"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -307,7 +307,7 @@ def faust_latency(
     """The latency floor of the pipeline's two hops through Faust, with no work:
     :mod:`pipeline.bench.faust_ceiling` ``relay`` (the worker's settings, batch messages per
     partition between the hops), paced like the latency phase. Returns p50/p99 seconds from
-    send to the second hop, or None if the app did not start."""
+    send to the second hop, or None if the app did not start or wrote no result."""
     ns = f"bench.faust.relay.{uuid.uuid4().hex[:6]}"
     create_topics(bootstrap, [ns, ns + ".out"], partitions)
     warm: Messages = [(b"warm", b"{}")] * 200
@@ -325,26 +325,28 @@ def faust_latency(
         cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
 
-    def seen() -> tuple[int, list[float]]:
+    progress = Path(str(result) + ".progress")
+
+    def seen() -> int:
         try:
-            data = json.loads(result.read_text())
+            return int(progress.read_text() or 0)
         except (OSError, ValueError):
-            return 0, []
-        return int(data["count"]), list(data["latencies"])
+            return 0
 
     try:
         produce(bootstrap, ns, warm)  # stamp 0: not recorded; the group settles meanwhile
         deadline = time.monotonic() + timeout_s
-        while seen()[0] < len(warm):
+        while seen() < len(warm):
             if proc.poll() is not None or time.monotonic() > deadline:
                 return None
             time.sleep(0.2)
         achieved = produce_stamped(bootstrap, ns, messages, rate)
         deadline = time.monotonic() + 30
-        count, lat = seen()
-        while count < len(warm) + len(messages) and time.monotonic() < deadline:
+        while not result.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return None
             time.sleep(0.2)
-            count, lat = seen()
+        lat = list(json.loads(result.read_text())["latencies"])
         return {
             "rate": achieved,
             "p50": pct(lat, 0.5),
