@@ -34,6 +34,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -1355,14 +1356,20 @@ def _broker_note(phase: dict[str, Any]) -> str:
 
 
 def memory_note(run: Run) -> str:
+    """Median RSS over the second quarter of the run against the median over the last quarter
+    (medians: a single sample can land on a moment between two garbage collections)."""
     samples = [(c, m) for c, m in run.rss_samples if c > 0]
-    if len(samples) < 4:
+    if len(samples) < 8:
         return ""
-    quarter = next((m for c, m in samples if c >= samples[-1][0] / 4), samples[0][1])
-    end = samples[-1][1]
-    growth = (end - quarter) / max(quarter, 1)
+    total = samples[-1][0]
+    second = [m for c, m in samples if total / 4 <= c < total / 2]
+    last = [m for c, m in samples if c >= 3 * total / 4]
+    if not second or not last:
+        return ""
+    before, after = statistics.median(second), statistics.median(last)
+    growth = (after - before) / max(before, 1)
     flat = "flat" if growth < 0.1 else "NOT flat"
-    return f"{_mb(quarter)} at 25% -> {_mb(end)} at end ({growth:+.0%}): {flat}"
+    return f"median {_mb(before)} over 25-50% -> {_mb(after)} over 75-100% ({growth:+.0%}): {flat}"
 
 
 if __name__ == "__main__":
