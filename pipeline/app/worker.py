@@ -579,7 +579,7 @@ class Worker:
         else:
             outcome = step.pipe.process(step.alerts, known, fps)
         if step.alerts:
-            newest = step.alerts[-1].epoch
+            newest = max(a.epoch for a in step.alerts)
             clock = self.event_clock.get(step.partition, 0.0)
             self.event_clock[step.partition] = max(clock, newest)
         for ev in outcome.events:
@@ -735,8 +735,12 @@ class Worker:
                 steps = []
                 for partition, pipe in list(self.pipelines.items()):
                     if self.settings.worker.clock == "event":
-                        now = self.event_clock.get(partition, 0.0)
-                    events = pipe.tick(now)
+                        events = pipe.tick_in_event_time(
+                            self.event_clock.get(partition, 0.0),
+                            self.settings.worker.tick_interval_s,
+                        )
+                    else:
+                        events = pipe.tick(now)
                     if events or self.throttle_for(partition).pending:
                         steps.append(_Step(partition, pipe, events=events))
                 if steps:

@@ -7,6 +7,7 @@ which is what lets replay, tests and benchmarks run the very code the worker run
 
 from __future__ import annotations
 
+import math
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,11 @@ def coalesce(events: list[IncidentEvent]) -> list[IncidentEvent]:
             types.pop(EventType.updated, None)
         out.extend(types.values())
     return out
+
+
+def event_tick(t: float, tick_s: float) -> float:
+    """The event-time lifecycle tick an alert at ``t`` sees: the last multiple of ``tick_s``."""
+    return math.floor(t / tick_s) * tick_s if tick_s > 0 else t
 
 
 class AlertPipeline:
@@ -122,10 +128,12 @@ class AlertPipeline:
         fps: list[str] | None = None,
         tick_s: float = 1.0,
     ) -> BatchOutcome:
-        """``process``, with the lifecycle clock ticking in the alerts' own time: before an
-        alert ``tick_s`` or more after the last tick, the alerts before it are processed and
-        the clock ticks to its time, so incidents quiet for long enough resolve before it
-        arrives, as if the alerts had come as they happened. This is what ``replay`` does,
+        """``process``, with the lifecycle clock ticking in the alerts' own time: the clock
+        ticks at the multiples of ``tick_s`` (epoch seconds); before the first alert past a
+        multiple not yet ticked, the alerts before it are processed and the clock ticks to
+        that multiple, so incidents quiet for long enough resolve before it arrives, as if
+        the alerts had come as they happened. Ticking on a fixed grid makes the outcome
+        independent of how the alerts are cut into batches. This is what ``replay`` does,
         and the worker under the event clock (a backlog is grouped as it would have been
         live). ``alerts`` in arrival order, normally event-time order."""
         fps = fps if fps is not None else fingerprints_of(alerts)
@@ -136,13 +144,20 @@ class AlertPipeline:
         )
         start = 0
         for i, alert in enumerate(alerts):
-            if alert.epoch >= self._ticked + tick_s:
+            due = event_tick(alert.epoch, tick_s)
+            if due > self._ticked:
                 self._add(total, self.process(alerts[start:i], seen, fps[start:i]))
                 start = i
-                total.events.extend(self.tick(alert.epoch))
+                total.events.extend(self.tick(due))
         self._add(total, self.process(alerts[start:], seen, fps[start:]))
         total.events = coalesce(total.events)
         return total
+
+    def tick_in_event_time(self, now: float, tick_s: float = 1.0) -> list[IncidentEvent]:
+        """The tick :meth:`process_in_event_time` gives an alert at ``now``, if not given yet
+        (the event-time lifecycle timer: the same outcome whenever it fires)."""
+        due = event_tick(now, tick_s)
+        return self.tick(due) if due > self._ticked else []
 
     @staticmethod
     def _add(total: BatchOutcome, part: BatchOutcome) -> None:

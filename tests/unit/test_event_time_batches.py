@@ -69,3 +69,33 @@ def test_a_checkpoint_with_every_alerts_scores_restores_their_maxima() -> None:
     pipe.restore(msgspec.msgpack.encode(state))
     assert pipe._scores == {"inc-1": (0.5, 0.9)}
     assert msgspec.msgpack.decode(pipe.snapshot())["score_max"] == {"inc-1": [0.5, 0.9]}
+
+
+def _other(aid: str, t: float) -> Alert:
+    alert = _alert(aid, "DiskFull", t)
+    alert.service = "batch-jobs"  # not in the topology, unrelated to payments
+    alert.labels = {"pod": aid}
+    return alert
+
+
+# payments resolves at 10 s, so its incident is quiet from 130 s on; alerts elsewhere at
+# 129.5 s and 130.3 s, then payments again at 130.4 s
+STREAM = [
+    _alert("a1", "HighLatency", 0),
+    _alert("a2", "HighLatency", 10, "resolved"),
+    _other("b", 129.5),
+    _other("c", 130.3),
+    _alert("a3", "ErrorRate", 130.4),
+]
+
+
+def test_batch_cuts_and_timer_ticks_do_not_change_the_grouping() -> None:
+    whole = AlertPipeline(TOPO)
+    whole.process_in_event_time(STREAM, {})
+    one_by_one = AlertPipeline(TOPO)  # a step per alert, the timer firing after each
+    for alert in STREAM:
+        one_by_one.process_in_event_time([alert], {})
+        one_by_one.tick_in_event_time(alert.epoch)
+    assert _incidents(whole) == _incidents(one_by_one)
+    # the 130 s tick (before c) resolved payments: a3 opens a new incident
+    assert ["a3"] in _incidents(whole)
