@@ -579,7 +579,7 @@ class Worker:
         else:
             outcome = step.pipe.process(step.alerts, known, fps)
         if step.alerts:
-            newest = max(a.epoch for a in step.alerts)
+            newest = step.alerts[-1].epoch  # _decode sorted them by event time
             clock = self.event_clock.get(step.partition, 0.0)
             self.event_clock[step.partition] = max(clock, newest)
         for ev in outcome.events:

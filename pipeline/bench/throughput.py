@@ -133,9 +133,10 @@ def _paced_producer(bootstrap: str) -> Producer:
 
 
 def produce_paced(
-    bootstrap: str, topic: str, messages: Messages, rate: float
+    bootstrap: str, topic: str, messages: Messages, rate: float, stamp_header: str | None = None
 ) -> tuple[float, list[float]]:
-    """Produce at about ``rate`` messages/s in 10 ms slices.
+    """Produce at about ``rate`` messages/s in 10 ms slices; with ``stamp_header``, each
+    message carries its send time (epoch seconds) in that header.
 
     Returns the achieved rate and each message's produce time (epoch seconds).
     """
@@ -150,8 +151,11 @@ def produce_paced(
         if delay > 0:
             time.sleep(delay)
         now = time.time()
+        headers: list[tuple[str, str | bytes | None]] | None = (
+            [(stamp_header, repr(now).encode())] if stamp_header else None
+        )
         for key, value in messages[i : i + per_slice]:
-            producer.produce(topic, value, key=key)
+            producer.produce(topic, value, key=key, headers=headers)
             sent_at.append(now)
         producer.poll(0)
     producer.flush(60)
@@ -227,24 +231,6 @@ def _sent_at(msg: Any) -> float:
     return float(stamp)
 
 
-def produce_stamped(bootstrap: str, topic: str, messages: Messages, rate: float) -> float:
-    """Produce at about ``rate`` messages/s in 10 ms slices, each message carrying its send time
-    (epoch seconds) in header ``t``, as :func:`produce_paced` does. Returns the rate."""
-    producer = _paced_producer(bootstrap)
-    per_slice = max(1, round(rate * 0.01))
-    started = time.perf_counter()
-    for i in range(0, len(messages), per_slice):
-        delay = started + (i / per_slice) * 0.01 - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        stamp = repr(time.time()).encode()
-        for key, value in messages[i : i + per_slice]:
-            producer.produce(topic, value, key=key, headers=[("t", stamp)])
-        producer.poll(0)
-    producer.flush(30)
-    return len(messages) / (time.perf_counter() - started)
-
-
 def transport_latency(
     bootstrap: str, messages: Messages, partitions: int, rate: float
 ) -> dict[str, float]:
@@ -284,7 +270,7 @@ def transport_latency(
     for t in threads:
         t.start()
     time.sleep(2)  # both consumers have their partitions and have fetched once
-    achieved = produce_stamped(bootstrap, a, messages, rate)
+    achieved, _ = produce_paced(bootstrap, a, messages, rate, stamp_header="t")
     deadline = time.monotonic() + 10
     while len(two_hops) < len(messages) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -341,7 +327,7 @@ def faust_latency(
             if proc.poll() is not None or time.monotonic() > deadline:
                 return None
             time.sleep(0.2)
-        achieved = produce_stamped(bootstrap, ns, messages, rate)
+        achieved, _ = produce_paced(bootstrap, ns, messages, rate, stamp_header="t")
         deadline = time.monotonic() + 30
         while not result.exists():
             if proc.poll() is not None or time.monotonic() > deadline:

@@ -109,7 +109,7 @@ class AlertPipeline:
             if score is not None:
                 for ev in new:
                     if alert.id in ev.incident.alert_ids:
-                        best = self._scores.get(ev.incident.id, (score.novelty, 0.0))
+                        best = self._scores.get(ev.incident.id, (0.0, 0.0))
                         self._scores[ev.incident.id] = (
                             max(best[0], score.novelty),
                             max(best[1], score.actionability),
