@@ -10,7 +10,11 @@ consumer, so correlation's messages would stop too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pipeline.app.metrics import Metrics
 
 
 class RouteCredit:
@@ -49,3 +53,50 @@ class RouteCredit:
 
     def caught_up(self) -> bool:
         return self.max_ahead <= 0 or self.total <= self.max_ahead // 2
+
+
+class IngestPause:
+    """Stops and restarts fetching of the raw alerts topic as :class:`RouteCredit` says.
+
+    Faust's own buffer-pressure signal is used: unlike ``pause_partitions`` it keeps records
+    already fetched for the partition.
+    """
+
+    def __init__(
+        self,
+        consumer: Callable[[], Any],
+        raw_topic: str,
+        credit: RouteCredit,
+        metrics: Metrics,
+        max_pause_s: float = 10.0,
+    ) -> None:
+        self._consumer = consumer
+        self.raw_topic = raw_topic
+        self.credit = credit
+        self.metrics = metrics
+        self.max_pause_s = max_pause_s
+        #: (since, partitions) while paused
+        self.paused: tuple[float, set[Any]] | None = None
+
+    def pause_if_ahead(self) -> None:
+        """Stop fetching the raw topic while too many routed alerts wait for correlation."""
+        if self.paused is not None or not self.credit.too_far_ahead():
+            return
+        consumer = self._consumer()
+        tps = {tp for tp in consumer.assignment() if tp.topic == self.raw_topic}
+        for tp in tps:
+            consumer.on_buffer_full(tp)
+        self.paused = (time.monotonic(), tps)
+        self.metrics.ingest_pauses.inc()
+
+    def maybe_resume(self) -> None:
+        """Fetch again once half the routed backlog is correlated, or after ``max_pause_s``
+        whatever happened (a stuck correlate step must not stop ingest)."""
+        if self.paused is None:
+            return
+        since, tps = self.paused
+        if self.credit.caught_up() or time.monotonic() - since > self.max_pause_s:
+            consumer = self._consumer()
+            for tp in tps:
+                consumer.on_buffer_drop(tp)
+            self.paused = None

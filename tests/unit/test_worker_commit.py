@@ -64,8 +64,8 @@ def _worker(store: MemoryStore, tmp_path: Path, interval: float) -> tuple[Worker
     topology = Topology.load(ROOT / "topologies" / "online-boutique.yaml")
     worker = Worker(settings, topology=topology, store=store)  # type: ignore[arg-type]
     topic, stream = _Topic(), _Stream()
-    worker.incidents_topic = topic  # type: ignore[assignment]
-    worker.correlate_stream = stream
+    worker.publishing.topic = topic
+    worker.commit.stream = stream
     return worker, topic, stream
 
 
@@ -89,11 +89,11 @@ def test_state_is_written_once_per_interval_and_messages_acked_after(tmp_path: P
     worker, topic, stream = _worker(store, tmp_path, interval=60)
 
     async def run() -> None:
-        await worker.correlate_batch([_event(0, "checkoutservice", 1)])  # type: ignore[list-item]
-        await worker.correlate_batch([_event(1, "paymentservice", 2)])  # type: ignore[list-item]
+        await worker.correlate.step([_event(0, "checkoutservice", 1)])  # type: ignore[list-item]
+        await worker.correlate.step([_event(1, "paymentservice", 2)])  # type: ignore[list-item]
         assert topic.sent, "incident events are published at once"
         assert "pipeline:0" not in store.checkpoints and not stream.acked
-        assert await worker.commit_now()
+        assert await worker.commit.commit_now()
 
     asyncio.run(run())
     assert stream.acked == [0, 1]
@@ -105,15 +105,15 @@ def test_a_message_consumed_again_after_a_crash_is_not_applied_twice(tmp_path: P
     store = MemoryStore()
     first, _, _ = _worker(store, tmp_path, interval=0)  # writes after every step
     events = [_event(0, "checkoutservice", 1), _event(1, "paymentservice", 2)]
-    asyncio.run(first.correlate_batch(events))  # type: ignore[arg-type]
+    asyncio.run(first.correlate.step(events))  # type: ignore[arg-type]
     saved = store.checkpoints["pipeline:0"]
 
     # the process died before Kafka committed the offsets: the next owner gets them again
     second, topic, stream = _worker(store, tmp_path, interval=0)
-    asyncio.run(second.correlate_batch(events))  # type: ignore[arg-type]
+    asyncio.run(second.correlate.step(events))  # type: ignore[arg-type]
     assert topic.sent == [], "a re-consumed message changed an incident"
     assert stream.acked == [0, 1], "re-consumed messages are still acknowledged"
-    assert second.pipeline_for(0).snapshot() == saved
+    assert second.states.pipeline(0).snapshot() == saved
 
 
 class _Flaky(MemoryStore):
@@ -135,7 +135,7 @@ class _Flaky(MemoryStore):
 def test_a_step_waits_for_an_unreachable_store_and_loses_nothing(tmp_path: Path) -> None:
     store = _Flaky(down=2)
     worker, topic, stream = _worker(store, tmp_path, interval=0)
-    asyncio.run(worker.correlate_batch([_event(0, "checkoutservice", 1)]))  # type: ignore[list-item]
+    asyncio.run(worker.correlate.step([_event(0, "checkoutservice", 1)]))  # type: ignore[list-item]
     assert topic.sent and stream.acked == [0]
     assert store.checkpoints["offset:0"] == b"0"
     retries = worker.registry.get_sample_value(
@@ -157,17 +157,17 @@ def test_a_failure_after_the_state_changed_is_fatal_and_nothing_is_written(
 ) -> None:
     store = MemoryStore()
     worker, topic, stream = _worker(store, tmp_path, interval=0)
-    worker.on_fatal = _raise
+    worker.guard.on_fatal = _raise
 
     async def broker_down(**kw: Any) -> None:
         raise OSError("broker unreachable")
 
     topic.send = broker_down  # type: ignore[method-assign]
     try:
-        asyncio.run(worker.correlate_batch([_event(0, "checkoutservice", 1)]))  # type: ignore[list-item]
+        asyncio.run(worker.correlate.step([_event(0, "checkoutservice", 1)]))  # type: ignore[list-item]
     except _Fatal:
         pass
     else:
         raise AssertionError("a failed publish after correlation did not stop the worker")
-    assert not worker.consistent, "the half-done step's state could still be written"
+    assert not worker.guard.consistent, "the half-done step's state could still be written"
     assert stream.acked == [] and "pipeline:0" not in store.checkpoints

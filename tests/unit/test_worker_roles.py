@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from pipeline.adapters.memory_store import MemoryStore
-from pipeline.app.worker import DETECTORS_CHECKPOINT, MODELS_CHECKPOINT, Worker
+from pipeline.app.models import DETECTORS_CHECKPOINT, MODELS_CHECKPOINT
+from pipeline.app.worker import Worker
 from pipeline.config import load_settings
 from pipeline.domain.topology import Topology
 
@@ -29,4 +30,4 @@ def test_model_checkpoints_follow_roles(tmp_path: Path, roles: str, expected: se
     store: Any = MemoryStore()
     topology = Topology.load(ROOT / "topologies" / "online-boutique.yaml")
     worker = Worker(settings, topology=topology, store=store)
-    assert set(worker.model_checkpoints()) == expected
+    assert set(worker.models.checkpoints()) == expected

@@ -1,0 +1,158 @@
+"""Correlate agent: by-domain topic -> dedup, score, correlate, lifecycle -> ``incidents``.
+
+A step takes a few by-domain messages of any of this process's partitions. Per partition:
+restore the state on first use; skip messages its state already applied (re-consumed after a
+crash); apply the routed feedback, then the alerts in event-time order (Redis dedup states
+read once for the whole step, overlaid with those not written yet). The step publishes its
+incident events at once and is acknowledged only after the group commit wrote its state
+(:mod:`pipeline.app.group_commit`). Reads happen before any state changes, so they may wait
+for Redis; a failure after the state changed exits the process (:mod:`consistency`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+import structlog
+from faust.types import EventT
+
+from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.backpressure import IngestPause, RouteCredit
+from pipeline.app.commits import overlay
+from pipeline.app.consistency import StateGuard
+from pipeline.app.group_commit import GroupCommit
+from pipeline.app.incident_events import IncidentPublishing
+from pipeline.app.liveness import Liveness
+from pipeline.app.metrics import Metrics
+from pipeline.app.partitions import PartitionStates
+from pipeline.app.steps import Step, decode_step
+from pipeline.app.store_retry import StoreRetry
+from pipeline.config import Settings
+from pipeline.domain.dedup import fingerprints_of
+from pipeline.domain.pipeline import AlertPipeline
+from pipeline.domain.schemas import Feedback, IncidentEvent
+from pipeline.domain.scoring import AlertScorer
+from pipeline.domain.topology import Topology
+
+log = structlog.get_logger("stormwatch.worker")
+_feedback_decoder = msgspec.json.Decoder(Feedback)
+
+
+class CorrelateAgent:
+    def __init__(
+        self,
+        settings: Settings,
+        topology: Topology,
+        store: RedisStore,
+        scorer: AlertScorer,
+        states: PartitionStates,
+        retry: StoreRetry,
+        publishing: IncidentPublishing,
+        commit: GroupCommit,
+        guard: StateGuard,
+        lock: asyncio.Lock,
+        credit: RouteCredit,
+        pause: IngestPause,
+        liveness: Liveness,
+        metrics: Metrics,
+        batch_size: int,
+    ) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.store = store
+        self.scorer = scorer
+        self.states = states
+        self.retry = retry
+        self.publishing = publishing
+        self.commit = commit
+        self.guard = guard
+        self.lock = lock
+        self.credit = credit
+        self.pause = pause
+        self.liveness = liveness
+        self.metrics = metrics
+        #: by-domain messages per step
+        self.batch_size = batch_size
+
+    async def run(self, stream: Any) -> None:
+        self.commit.stream = stream  # acknowledges once a step's state is written
+        within = self.settings.worker.batch_timeout_s
+        async for events in stream.noack_take(self.batch_size, within=within):
+            await self.step(events)
+            self.liveness.processed(events)
+
+    async def step(self, events: list[EventT]) -> None:
+        """One correlate step over every partition in the batch: one Redis read and one
+        publish round; the state goes to Redis with the next group commit."""
+        by_partition: dict[int, list[EventT]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        async with self.lock:
+            # reads first: until they are done nothing has changed, so they may wait for Redis
+            for p in by_partition:
+                if p not in self.states.pipelines:
+                    await self.retry.call("restore", self.states.pipeline, p)
+            steps = [
+                decode_step(p, self.states.pipeline(p), self.states.applied.get(p, -1), evs)
+                for p, evs in by_partition.items()
+            ]
+            started = time.perf_counter()
+            fps = [fingerprints_of(step.alerts) for step in steps]
+            unwritten = self.commit.unsaved.dedup_view()
+            known = await self.retry.call(
+                "dedup", self.store.dedup_states, [fp for part in fps for fp in part]
+            )
+            overlay(known, unwritten)
+            self.metrics.stage_seconds.labels("dedup").observe(time.perf_counter() - started)
+            with self.guard.changing():
+                for step, step_fps in zip(steps, fps, strict=True):
+                    self._apply_feedback(step)
+                    self._correlate(step, known, step_fps)
+                await self.publishing.publish(steps)
+                self.commit.add_messages(events)
+            for step in steps:
+                self.credit.correlated(step.partition, len(step.alerts))
+            self.pause.maybe_resume()
+            await self.commit.maybe_commit()
+
+    def _apply_feedback(self, step: Step) -> None:
+        """Apply the step's feedback (before its alerts) and note its offset as applied."""
+        for raw in step.feedback:
+            step.events.extend(self._feedback(step.pipe, raw))
+        applied = self.states.applied
+        applied[step.partition] = max(applied.get(step.partition, -1), step.offset)
+
+    def _feedback(self, pipe: AlertPipeline, raw: bytes) -> list[IncidentEvent]:
+        fb = _feedback_decoder.decode(raw)
+        inc = pipe.incident(fb.incident_id)
+        if inc is not None:
+            for update in self.scorer.learn(inc, fb):
+                self.metrics.model_updates.labels(getattr(update, "model", "scorer")).inc()
+                log.info("model updated", update=repr(update))
+        self.metrics.stage_items.labels("feedback", "applied" if inc else "unknown").inc()
+        return pipe.feedback(fb)
+
+    def _correlate(self, step: Step, known: dict[str, str | None], fps: list[str]) -> None:
+        started = time.perf_counter()
+        if self.settings.worker.clock == "event":  # group a backlog as it happened
+            tick_s = self.settings.worker.tick_interval_s
+            outcome = step.pipe.process_in_event_time(step.alerts, known, fps, tick_s)
+        else:
+            outcome = step.pipe.process(step.alerts, known, fps)
+        if step.alerts:
+            newest = step.alerts[-1].epoch  # decode_step sorted them by event time
+            clock = self.states.event_clock
+            clock[step.partition] = max(clock.get(step.partition, 0.0), newest)
+        for ev in outcome.events:
+            inc = ev.incident
+            if not inc.domain and inc.alerts:
+                inc.domain = self.topology.domain(inc.alerts[0].service)
+        self.metrics.stage_seconds.labels("correlate").observe(time.perf_counter() - started)
+        self.metrics.stage_items.labels("dedup", "duplicate").inc(outcome.duplicates)
+        self.metrics.stage_items.labels("dedup", "ok").inc(outcome.received - outcome.duplicates)
+        step.events.extend(outcome.events)
+        step.dedup_states = outcome.dedup_states

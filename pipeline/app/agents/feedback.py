@@ -1,0 +1,81 @@
+"""Feedback agent: ``feedback`` -> validate (bad input to the DLQ) -> record in Redis ->
+by-domain topic, on the partition of the incident's correlation domain, so the worker that
+owns the incident applies it in its next correlate step (before that step's alerts)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import msgspec
+from faust.types import EventT
+
+from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.dead_letters import DeadLetters
+from pipeline.app.liveness import Liveness
+from pipeline.app.metrics import Metrics
+from pipeline.app.partitions import PartitionStates
+from pipeline.app.router import DomainRouter
+from pipeline.app.store_retry import StoreRetry
+from pipeline.domain.schemas import Feedback
+
+_feedback_decoder = msgspec.json.Decoder(Feedback)
+
+
+class FeedbackAgent:
+    def __init__(
+        self,
+        topic: str,
+        router: DomainRouter,
+        states: PartitionStates,
+        store: RedisStore,
+        retry: StoreRetry,
+        dead_letters: DeadLetters,
+        liveness: Liveness,
+        metrics: Metrics,
+        commit_interval_s: float,
+    ) -> None:
+        self.topic = topic
+        self.router = router
+        self.states = states
+        self.store = store
+        self.retry = retry
+        self.dead_letters = dead_letters
+        self.liveness = liveness
+        self.metrics = metrics
+        self.commit_interval_s = commit_interval_s
+
+    async def run(self, stream: Any) -> None:
+        async for event in stream.events():
+            await self.handle(event)
+            self.liveness.processed([event])
+
+    async def handle(self, event: EventT) -> None:
+        self.metrics.messages.labels(self.topic).inc()
+        try:
+            fb = _feedback_decoder.decode(event.value)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+            await self.dead_letters.send(event, "feedback", "invalid", str(exc))
+            return
+        domain = self.states.local_domain(fb.incident_id)
+        if domain is None:
+            record = await self.incident_record(fb.incident_id)
+            if record is None:
+                await self.dead_letters.send(
+                    event, "feedback", "unknown-incident", f"no incident {fb.incident_id!r}"
+                )
+                return
+            domain = msgspec.json.decode(record).get("domain") or fb.incident_id
+        await self.retry.call("feedback", self.store.record_feedback, fb.incident_id, event.value)
+        await self.router.send_feedback(domain, event.value)
+
+    async def incident_record(self, incident_id: str) -> bytes | None:
+        """The incident as last written to Redis. A just-published incident is written with
+        the next group commit, so an unknown id is looked up again for two commit intervals."""
+        deadline = time.monotonic() + 2 * self.commit_interval_s + 1.0
+        while True:
+            record = await self.retry.call("feedback", self.store.get_incident, incident_id)
+            if record is not None or time.monotonic() >= deadline:
+                return record
+            await asyncio.sleep(0.2)

@@ -1,0 +1,67 @@
+"""Ingest agent: ``alerts.raw`` -> normalize (bad input to the DLQ) -> by-domain topic.
+
+Each batch is normalized into canonical alerts, which are routed as one batch message per
+by-domain partition of their correlation domains; ingest pauses while too many routed alerts
+wait for correlation in this process (:mod:`pipeline.app.backpressure`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from faust.types import EventT
+
+from pipeline.app.backpressure import IngestPause
+from pipeline.app.dead_letters import DeadLetters
+from pipeline.app.liveness import Liveness
+from pipeline.app.metrics import Metrics
+from pipeline.app.router import DomainRouter, Routed
+from pipeline.domain.normalize import NormalizeError, normalize
+
+
+class IngestAgent:
+    def __init__(
+        self,
+        topic: str,
+        router: DomainRouter,
+        dead_letters: DeadLetters,
+        pause: IngestPause,
+        liveness: Liveness,
+        metrics: Metrics,
+        batch_size: int,
+        batch_timeout_s: float,
+    ) -> None:
+        self.topic = topic
+        self.router = router
+        self.dead_letters = dead_letters
+        self.pause = pause
+        self.liveness = liveness
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.batch_timeout_s = batch_timeout_s
+
+    async def run(self, stream: Any) -> None:
+        async for events in stream.take_events(self.batch_size, within=self.batch_timeout_s):
+            await self.handle(events)
+            self.liveness.processed(events)
+            self.pause.pause_if_ahead()
+
+    async def handle(self, events: list[EventT]) -> None:
+        started = time.perf_counter()
+        self.metrics.messages.labels(self.topic).inc(len(events))
+        routed: Routed = {}
+        ok = 0
+        for event in events:
+            try:
+                alerts = normalize(event.value)
+            except NormalizeError as exc:
+                await self.dead_letters.send(event, "normalize", exc.error, str(exc))
+                continue
+            arrival = event.message.timestamp
+            for alert in alerts:
+                self.router.add(routed, self.router.partition_of(alert), alert, arrival)
+                ok += 1
+        await self.router.send_alerts(routed)
+        self.metrics.stage_items.labels("normalize", "ok").inc(ok)
+        self.metrics.stage_seconds.labels("normalize").observe(time.perf_counter() - started)

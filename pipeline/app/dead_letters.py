@@ -1,0 +1,36 @@
+"""Bad input goes to the dead-letter topic with the reason, and the agent carries on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from faust.types import EventT
+
+from pipeline.app.metrics import Metrics
+from pipeline.domain.schemas import DeadLetter
+
+log = structlog.get_logger("stormwatch.worker")
+
+
+class DeadLetters:
+    """Send a consumed message's original key and bytes to the DLQ, with headers saying the
+    stage, error class, reason and where it came from."""
+
+    def __init__(self, topic: Any, metrics: Metrics) -> None:
+        self.topic = topic
+        self.metrics = metrics
+
+    async def send(self, event: EventT, stage: str, error: str, reason: str) -> None:
+        msg = event.message
+        letter = DeadLetter(
+            stage=stage,
+            error=error,
+            reason=reason,
+            source_topic=msg.topic,
+            source_partition=msg.partition,
+            source_offset=msg.offset,
+        )
+        self.metrics.dlq.labels(stage, error).inc()
+        await self.topic.send(key=msg.key, value=msg.value, headers=letter.headers())
+        log.info("dead-lettered", stage=stage, error=error, reason=reason, offset=msg.offset)
