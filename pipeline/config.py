@@ -9,7 +9,14 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.domain.correlate import CorrelationSettings
@@ -74,6 +81,12 @@ class TopicSettings(BaseModel):
     remediations: str = "remediations"
     partitions: int = Field(4, ge=1, le=10_000)
     replication_factor: int = Field(1, ge=1, le=16)
+    max_message_bytes: int = Field(
+        1_000_000,
+        ge=4096,
+        description="largest message the broker accepts (Kafka's message.max.bytes); the "
+        "publisher refuses bigger ones locally",
+    )
 
 
 class RedisSettings(BaseModel):
@@ -125,6 +138,15 @@ class WorkerSettings(BaseModel):
         ge=0,
         le=60,
         description="at most one `updated` event per incident per interval (0: every change)",
+    )
+    max_event_bytes: int = Field(
+        262_144,
+        ge=4096,
+        description="an event on `incidents` is at most this big: members beyond it are "
+        "counted, not listed (the full membership stays in Redis)",
+    )
+    max_event_alerts: int = Field(
+        100, ge=0, le=100_000, description="member alerts listed in an event at most"
     )
     roles: str = Field(
         ",".join(WORKER_ROLES),
@@ -195,6 +217,15 @@ class Settings(BaseSettings):
             return {k: _maybe_json(x) for k, x in v.items()}
         return v
 
+    @model_validator(mode="after")
+    def _event_fits_broker(self) -> Settings:
+        if self.worker.max_event_bytes > self.topics.max_message_bytes:
+            raise ValueError(
+                f"STORMWATCH_WORKER__MAX_EVENT_BYTES ({self.worker.max_event_bytes}) must not "
+                f"exceed STORMWATCH_TOPICS__MAX_MESSAGE_BYTES ({self.topics.max_message_bytes})"
+            )
+        return self
+
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets replaced by '**********'."""
         data = self.model_dump(mode="json")
@@ -228,6 +259,9 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = "__".join(str(p) for p in err["loc"]).upper()
+        if not loc:  # a check across groups: its message names the variables
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            raise ConfigError(f"invalid settings: {msg}; fix the environment") from None
         secret = any(word in loc for word in ("PASSWORD", "URL", "SECRET"))
         got = "" if secret else f" (got {err.get('input')!r})"
         msg = str(err["msg"])

@@ -34,3 +34,20 @@ class DeadLetters:
         self.metrics.dlq.labels(stage, error).inc()
         await self.topic.send(key=msg.key, value=msg.value, headers=letter.headers())
         log.info("dead-lettered", stage=stage, error=error, reason=reason, offset=msg.offset)
+
+    async def send_outgoing(
+        self, topic: str, key: bytes, value: bytes, stage: str, error: str, reason: str
+    ) -> None:
+        """Dead-letter a message this process produced and ``topic`` refused (no source
+        partition or offset: -1)."""
+        letter = DeadLetter(
+            stage=stage,
+            error=error,
+            reason=reason,
+            source_topic=topic,
+            source_partition=-1,
+            source_offset=-1,
+        )
+        self.metrics.dlq.labels(stage, error).inc()
+        await self.topic.send(key=key, value=value, headers=letter.headers())
+        log.warning("dead-lettered an outgoing event", stage=stage, error=error, reason=reason)

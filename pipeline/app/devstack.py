@@ -52,7 +52,7 @@ def _describe(ev: IncidentEvent, now: float) -> str:
     page = "" if inc.page else " [dim](not paged)[/]"
     return (
         f"[{colour}]{ev.type.value:<18}[/] {inc.id}  root cause [bold]{root}[/]  "
-        f"{len(inc.services)} services  {len(inc.alert_ids)} alerts  "
+        f"{len(inc.services)} services  {max(inc.alert_count, len(inc.alert_ids))} alerts  "
         f"age {age / 60:5.1f} min{page}"
     )
 

@@ -1,5 +1,11 @@
 """Publishing incident events: ``updated`` events rate-limited per incident, the rest at
-once, through the confluent-kafka :class:`Publisher`; the broker's acks are awaited."""
+once, each a bounded view (:mod:`pipeline.domain.event_view`), through the confluent-kafka
+:class:`Publisher`; the broker's acks are awaited.
+
+An event the broker refuses for good never fails the step (which would exit, restart and
+fail again: a crash loop): one refused as too large is sent again in its minimal form; one
+refused otherwise, or again, goes to the dead-letter topic with the reason. Transient
+failures still fail the step (the process exits and resumes from Redis)."""
 
 from __future__ import annotations
 
@@ -7,23 +13,37 @@ import asyncio
 import time
 from typing import Any
 
+import structlog
+
+from pipeline.app.dead_letters import DeadLetters
 from pipeline.app.group_commit import GroupCommit
 from pipeline.app.metrics import Metrics
 from pipeline.app.partitions import PartitionStates
-from pipeline.app.publisher import Publisher
+from pipeline.app.publisher import Publisher, Rejected
 from pipeline.app.steps import Step
 from pipeline.config import Settings
-from pipeline.domain.schemas import IncidentEvent, encode
+from pipeline.domain.event_view import EventLimits, encode_event, minimal_event
+from pipeline.domain.schemas import IncidentEvent
+
+log = structlog.get_logger("stormwatch.worker")
 
 
 class IncidentPublishing:
     def __init__(
-        self, settings: Settings, states: PartitionStates, commit: GroupCommit, metrics: Metrics
+        self,
+        settings: Settings,
+        states: PartitionStates,
+        commit: GroupCommit,
+        dead_letters: DeadLetters,
+        metrics: Metrics,
     ) -> None:
         self.settings = settings
         self.states = states
         self.commit = commit
+        self.dead_letters = dead_letters
         self.metrics = metrics
+        w = settings.worker
+        self.limits = EventLimits(max_bytes=w.max_event_bytes, max_alerts=w.max_event_alerts)
         #: the incidents topic's producer (opened on first use; tests put a fake here)
         self.topic: Any = None
 
@@ -34,18 +54,31 @@ class IncidentPublishing:
         now = time.monotonic()
         published: list[list[IncidentEvent]] = []
         sends = []
+        sent: list[IncidentEvent] = []
         if self.topic is None:
             t = self.settings.topics
-            self.topic = Publisher(self.settings.kafka.confluent_config(), t.incidents)
+            conf = self.settings.kafka.confluent_config()
+            self.topic = Publisher(conf, t.incidents, t.max_message_bytes)
         for step in steps:
             throttle = step.throttle or self.states.throttle(step.partition)
             out = throttle.admit(step.events, now) + throttle.due(now)
             published.append(out)
             for ev in out:
-                sends.append(await self.topic.send(key=ev.incident.id.encode(), value=encode(ev)))
+                value = encode_event(ev, self.limits)
+                sends.append(await self.topic.send(key=ev.incident.id.encode(), value=value))
+                sent.append(ev)
                 self.metrics.incident_events.labels(ev.type.value).inc()
+                self.metrics.incident_event_bytes.observe(len(value))
         if sends:
-            await asyncio.gather(*sends)
+            results = await asyncio.gather(*sends, return_exceptions=True)
+            failed = None
+            for ev, result in zip(sent, results, strict=True):
+                if isinstance(result, Rejected):
+                    await self._refused(ev, result)
+                elif isinstance(result, BaseException) and failed is None:
+                    failed = result
+            if failed is not None:
+                raise failed
         wall = time.time()
         for step in steps:  # Faust message timestamps are epoch seconds
             for arrived in step.arrivals:
@@ -53,6 +86,29 @@ class IncidentPublishing:
         self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - started)
         for step, out in zip(steps, published, strict=True):
             self.commit.record(step, out)
+
+    async def _refused(self, ev: IncidentEvent, rejected: Rejected) -> None:
+        """Send a refused event in its minimal form, or dead-letter it (see module doc)."""
+        key = ev.incident.id.encode()
+        small = minimal_event(ev)
+        if rejected.too_large:
+            retry = await self.topic.send(key=key, value=small)
+            try:
+                await retry
+            except Rejected as again:
+                rejected = again
+            else:
+                self.metrics.publish_rejected.labels(rejected.error, "degraded").inc()
+                log.warning("incident event sent in minimal form", error=str(rejected))
+                return
+        self.metrics.publish_rejected.labels(rejected.error, "dead_lettered").inc()
+        try:
+            await self.dead_letters.send_outgoing(
+                self.topic.topic, key, small, "publish", rejected.error, str(rejected)
+            )
+        except Exception as exc:  # the DLQ refuses too: report, never loop
+            self.metrics.publish_rejected.labels(rejected.error, "dropped").inc()
+            log.error("incident event dropped", error=str(rejected), dlq_error=repr(exc))
 
     def close(self) -> None:
         if isinstance(self.topic, Publisher):

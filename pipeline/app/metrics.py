@@ -81,6 +81,19 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.incident_event_bytes = Histogram(
+            "stormwatch_incident_event_bytes",
+            "Size of incident events as published (bounded by worker.max_event_bytes)",
+            buckets=(1024, 4096, 16384, 65536, 131072, 262144, 524288, 1048576),
+            registry=registry,
+        )
+        self.publish_rejected = Counter(
+            "stormwatch_publish_rejected_total",
+            "Incident events the broker refused for good, by error and what was done instead "
+            "(degraded: sent in minimal form; dead_lettered; dropped: the DLQ refused too)",
+            ["error", "outcome"],
+            registry=registry,
+        )
         self.persist_failures = Counter(
             "stormwatch_persist_failures_total",
             "Redis writes of correlate state that failed (retried at the next commit)",

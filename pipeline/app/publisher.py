@@ -5,6 +5,12 @@ a few microseconds; Faust's per-message send path cost about half a millisecond 
 event (they carry the whole incident), which set the worker's tail latency. Delivery reports
 come back on a poller thread and settle asyncio futures, so a step still waits for the broker
 before it counts its events as published.
+
+A message the broker or client refuses for good (too large, invalid, unknown topic, not
+authorized) settles its future with :class:`Rejected`, whether ``produce`` raised or the
+delivery report said so: sending it again would fail again, so callers degrade or
+dead-letter it instead of failing the step. Any other error is transient (librdkafka has
+already retried it until ``message.timeout.ms``) and settles with ``KafkaException``.
 """
 
 from __future__ import annotations
@@ -27,12 +33,54 @@ PUBLISH_CONFIG: dict[str, Any] = {
 }
 
 
+#: error codes after which the same message can never be delivered
+PERMANENT_ERRORS = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.TOPIC_EXCEPTION,
+        KafkaError._INVALID_ARG,
+    }
+)
+#: of those, the ones a smaller message may get past
+SIZE_ERRORS = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
+
+
+class Rejected(Exception):
+    """A message refused for good (see module docstring)."""
+
+    def __init__(self, err: KafkaError) -> None:
+        super().__init__(f"{err.name()}: {err.str()}")
+        self.code: int = err.code()
+        #: the error's name, e.g. MSG_SIZE_TOO_LARGE (a bounded metric label)
+        self.error: str = err.name()
+
+    @property
+    def too_large(self) -> bool:
+        return self.code in SIZE_ERRORS
+
+
+def failure(err: KafkaError) -> Exception:
+    """The exception a send settles with for ``err``: :class:`Rejected` when permanent."""
+    return Rejected(err) if err.code() in PERMANENT_ERRORS else KafkaException(err)
+
+
 class Publisher:
     """Send keyed messages to one topic; ``send`` returns a future the broker's ack settles."""
 
-    def __init__(self, client_config: dict[str, Any], topic: str) -> None:
+    def __init__(
+        self, client_config: dict[str, Any], topic: str, max_message_bytes: int | None = None
+    ) -> None:
         self.topic = topic
-        self._producer = Producer({**client_config, **PUBLISH_CONFIG})
+        conf = {**client_config, **PUBLISH_CONFIG}
+        if max_message_bytes is not None:
+            conf["message.max.bytes"] = max_message_bytes
+        self._producer = Producer(conf)
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="sw-publish", daemon=True)
         self._poller.start()
@@ -50,6 +98,12 @@ class Publisher:
                 return acked
             except BufferError:  # librdkafka's queue is full: let the poller drain it
                 await asyncio.sleep(0.005)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not isinstance(err, KafkaError) or err.code() not in PERMANENT_ERRORS:
+                    raise
+                acked.set_exception(Rejected(err))
+                return acked
 
     def _poll(self) -> None:
         while not self._stop.is_set():
@@ -68,4 +122,4 @@ def _settle(acked: asyncio.Future[None], err: KafkaError | None) -> None:
     if err is None:
         acked.set_result(None)
     else:
-        acked.set_exception(KafkaException(err))
+        acked.set_exception(failure(err))

@@ -97,11 +97,13 @@ class Worker:
         self.models = Models(s, store, self.roles, self.metrics)
         self.states = PartitionStates(s, topology, store, self.models.scorer)
         self.commit = GroupCommit(w.commit_interval_s, store, self.states, self.metrics)
-        self.publishing = IncidentPublishing(s, self.states, self.commit, self.metrics)
+        dead_letters = DeadLetters(self.app.topic(t.dlq, **raw_kw), self.metrics)
+        self.publishing = IncidentPublishing(
+            s, self.states, self.commit, dead_letters, self.metrics
+        )
         self.router = DomainRouter(
             by_domain, topology, route_partitions or t.partitions, self.credit
         )
-        dead_letters = DeadLetters(self.app.topic(t.dlq, **raw_kw), self.metrics)
         self.lifecycle = LifecycleClock(
             w, self.states, self.publishing, self.guard, self.lock, self.metrics
         )

@@ -123,8 +123,20 @@ class AlertRef(msgspec.Struct, kw_only=True, omit_defaults=True):
     suppressed: bool = False
 
 
+class AlertCount(msgspec.Struct, kw_only=True):
+    """How many member alerts one (service, alert name) contributed, and how many fire now."""
+
+    service: str
+    name: str
+    count: int
+    firing: int = 0
+
+
 class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
-    """The whole current state of one incident, as published on ``incidents``."""
+    """One incident. Internally it holds every member; on ``incidents`` it is a bounded view
+    (see :mod:`pipeline.domain.event_view`): ``alerts``/``alert_ids`` list the most
+    significant members, ``alerts_omitted`` says how many are not listed, ``alert_counts``
+    counts every member per service and alert name."""
 
     id: str
     status: IncidentStatus
@@ -147,6 +159,17 @@ class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
     resolved_by: str | None = None
     verdict: str | None = None
     version: int = 0
+    #: member alerts in all (listed or not)
+    alert_count: int = 0
+    #: member alerts not listed in ``alerts`` / ``alert_ids`` of this view
+    alerts_omitted: int = 0
+    #: members per (service, alert name), most first; ``counts_omitted`` pairs not listed
+    alert_counts: list[AlertCount] = []
+    counts_omitted: int = 0
+
+
+#: version of the ``incidents`` event schema: 2 = bounded views (counts, omitted members)
+EVENT_SCHEMA_VERSION = 2
 
 
 class IncidentEvent(msgspec.Struct, kw_only=True):
@@ -156,6 +179,7 @@ class IncidentEvent(msgspec.Struct, kw_only=True):
     incident: Incident
     at: datetime
     detail: str = ""
+    schema_version: int = EVENT_SCHEMA_VERSION
 
 
 class FeedbackAction(StrEnum):
