@@ -22,8 +22,8 @@ test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check pipeline tests
-	$(VENV)/bin/ruff format --check pipeline tests
+	$(VENV)/bin/ruff check pipeline benchmarks tests
+	$(VENV)/bin/ruff format --check pipeline benchmarks tests
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -38,20 +38,20 @@ schemas: $(STAMP)
 	$(VENV)/bin/stormwatch schemas --write
 
 bench: $(STAMP)
-	$(PY) -m pipeline.bench.throughput
+	$(PY) -m benchmarks.throughput
 
 # processing latency of one worker next to the Faust and raw-client floors, at several rates
 bench-latency: $(STAMP)
-	$(PY) -m pipeline.bench.throughput --latency-at 500 1000 2000
+	$(PY) -m benchmarks.throughput --latency-at 500 1000 2000
 
 bench-correlation: $(STAMP)
-	$(PY) -m pipeline.bench.correlation
+	$(PY) -m benchmarks.correlation
 
 bench-nab: $(STAMP)
-	$(PY) -m pipeline.bench.nab
+	$(PY) -m benchmarks.nab
 
 bench-feedback: $(STAMP)
-	$(PY) -m pipeline.bench.feedback
+	$(PY) -m benchmarks.feedback
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.bench.throughput import Run, memory_note
+from benchmarks.throughput import Run, memory_note
 
 MB = 2**20
 

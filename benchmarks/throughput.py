@@ -3,10 +3,10 @@
 On one Tansu broker and one redis-server started here (``pipeline.app.localstack``):
 
 1. transport ceiling: confluent-kafka produce and consume rates for storm-sized messages;
-2. Faust ceiling: :mod:`pipeline.bench.faust_ceiling` subprocesses with the worker's settings,
+2. Faust ceiling: :mod:`benchmarks.faust_ceiling` subprocesses with the worker's settings,
    an agent that only consumes (``take_events`` batches) and one that also forwards;
 3. full pipeline: the real worker (``python -m pipeline worker``) on a pre-produced storm over a
-   generated 1,000-service topology (:mod:`pipeline.bench.storm`): alerts/s until it has
+   generated 1,000-service topology (:mod:`benchmarks.storm`): alerts/s until it has
    processed them all (``stormwatch_stage_items_total{stage="dedup"}`` on its /metrics), peak
    RSS, Redis commands per alert, CPU cores used by worker, broker and Redis; then, with alerts
    produced at half that rate, the processing latency (``stormwatch_alert_processing_seconds``:
@@ -21,7 +21,7 @@ On one Tansu broker and one redis-server started here (``pipeline.app.localstack
 Each phase deletes its topics when it is done, so the next one starts on a broker without the
 last one's data (Tansu keeps everything in memory here; a broker in service has retention).
 
-Usage: ``python -m pipeline.bench.throughput [--alerts N] [--quick] [--budget-s S] [--json OUT]``;
+Usage: ``python -m benchmarks.throughput [--alerts N] [--quick] [--budget-s S] [--json OUT]``;
 ``--latency-at R [R ...]`` runs only the latency phase and both floors at the given rates.
 """
 
@@ -56,6 +56,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import ROOT
+from benchmarks import storm as storm_mod
 from pipeline.app.localstack import (
     LOCAL_FETCH_MAX_WAIT_MS,
     Service,
@@ -65,10 +67,8 @@ from pipeline.app.localstack import (
     worker_env,
     worker_healthy,
 )
-from pipeline.bench import storm as storm_mod
 from pipeline.config import WorkerSettings
 
-ROOT = Path(__file__).resolve().parents[2]
 console = Console(width=130)
 Messages = Sequence[tuple[bytes, bytes]]
 
@@ -292,7 +292,7 @@ def faust_latency(
     bootstrap: str, messages: Messages, partitions: int, rate: float, timeout_s: float = 60.0
 ) -> dict[str, float] | None:
     """The latency floor of the pipeline's two hops through Faust, with no work:
-    :mod:`pipeline.bench.faust_ceiling` ``relay`` (the worker's settings, batch messages per
+    :mod:`benchmarks.faust_ceiling` ``relay`` (the worker's settings, batch messages per
     partition between the hops), paced like the latency phase. Returns p50/p99 seconds from
     send to the second hop, or None if the app did not start or wrote no result."""
     ns = f"bench.faust.relay.{uuid.uuid4().hex[:6]}"
@@ -302,7 +302,7 @@ def faust_latency(
     cmd = [
         sys.executable,
         "-m",
-        "pipeline.bench.faust_ceiling",
+        "benchmarks.faust_ceiling",
         "relay",
         *("--bootstrap", bootstrap, "--topic", ns, "--out-topic", ns + ".out"),
         *("--count", str(len(warm) + len(messages)), "--partitions", str(partitions)),
@@ -377,7 +377,7 @@ def _faust_ceiling_once(
     cmd = [
         sys.executable,
         "-m",
-        "pipeline.bench.faust_ceiling",
+        "benchmarks.faust_ceiling",
         mode,
         "--bootstrap",
         bootstrap,
@@ -1035,7 +1035,7 @@ def _r(x: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m pipeline.bench.throughput", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__)
     p.add_argument("--alerts", type=int, default=1_000_000, help="alerts for the full pipeline")
     p.add_argument("--quick", action="store_true", help="50,000 alerts, smaller ceilings")
     p.add_argument("--budget-s", type=float, default=300, help="max seconds for the 1M run")

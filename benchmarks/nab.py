@@ -1,7 +1,7 @@
 """``make bench-nab``: NAB scores of stormwatch's detector and two baselines, side by side.
 
 Runs every detector online over every file of ``benchmarks/fixtures/nab`` (35 development
-files of NAB), scores them with the project's own NAB scorer (:mod:`pipeline.bench.nab_score`),
+files of NAB), scores them with the project's own NAB scorer (:mod:`benchmarks.nab_score`),
 and prints standard / lowFP / lowFN scores and each detector's throughput. The first line
 checks the scorer against the README's calibration point (27.8 / 15.8 / 34.3).
 
@@ -25,7 +25,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.bench.nab_score import (
+from benchmarks import FIXTURES
+from benchmarks.nab_score import (
     Corpus,
     load_corpus,
     score_corpus,
@@ -34,7 +35,7 @@ from pipeline.bench.nab_score import (
 )
 from pipeline.domain.detectors import SurpriseDetector
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "benchmarks" / "fixtures" / "nab"
+DEFAULT_ROOT = FIXTURES / "nab"
 CALIBRATION = {"standard": 27.8, "lowFP": 15.8, "lowFN": 34.3}
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -168,7 +169,7 @@ def run_cv(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.bench.nab", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.nab", description=__doc__)
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="NAB data (data/, labels/)")
     ap.add_argument(
         "--only", choices=["stormwatch", "values-only", "zscore", "hst"], action="append"

@@ -20,7 +20,7 @@ last message counted, or last send acknowledged) as JSON to ``--result`` and wai
 killed. While running it writes the count so far to ``<result>.progress`` about once a
 second. Usage::
 
-    python -m pipeline.bench.faust_ceiling consume --bootstrap H:P --topic T --count N \
+    python -m benchmarks.faust_ceiling consume --bootstrap H:P --topic T --count N \
         --result OUT.json [--out-topic T2] [--batch 500] [--within 0.005]
 """
 
@@ -160,7 +160,7 @@ def _relay_agents(app: faust.App, source: Any, mid: Any, args: argparse.Namespac
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m pipeline.bench.faust_ceiling")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.faust_ceiling")
     p.add_argument("mode", choices=["consume", "forward", "relay"])
     p.add_argument("--bootstrap", required=True)
     p.add_argument("--topic", required=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import FIXTURES
 from pipeline.domain.schemas import (
     Alert,
     AlertStatus,
@@ -36,7 +37,7 @@ from pipeline.domain.schemas import (
 )
 from pipeline.domain.scoring import AlertScorer, ScoringSettings
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "fixtures" / "rca-dev"
+DEFAULT_DIR = FIXTURES / "rca-dev"
 SYSTEM = "online-boutique"
 TICK_S = 5.0  # lifecycle clock step of the replay (the worker ticks every second)
 
@@ -189,7 +190,7 @@ def scoring_cost_us(alerts: list[Alert], rounds: int = 5) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.bench.feedback", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.feedback", description=__doc__)
     ap.add_argument("--data", type=Path, default=DEFAULT_DIR, help="rca-dev directory")
     ap.add_argument("--delay-min", type=float, default=5.0, help="verdict delay after resolve")
     args = ap.parse_args(argv)
