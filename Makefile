@@ -37,21 +37,24 @@ integration: $(STAMP)
 schemas: $(STAMP)
 	$(VENV)/bin/stormwatch schemas --write
 
+# every bench writes its figures as JSON too with JSON=PATH (make bench-nab JSON=nab.json)
+BENCH_JSON = $(if $(JSON), --json $(JSON))
+
 bench: $(STAMP)
-	$(PY) -m benchmarks.throughput
+	$(PY) -m benchmarks.streaming$(BENCH_JSON)
 
 # processing latency of one worker next to the Faust and raw-client floors, at several rates
 bench-latency: $(STAMP)
-	$(PY) -m benchmarks.throughput --latency-at 500 1000 2000
+	$(PY) -m benchmarks.streaming --latency-at 500 1000 2000$(BENCH_JSON)
 
 bench-correlation: $(STAMP)
-	$(PY) -m benchmarks.correlation
+	$(PY) -m benchmarks.correlation$(BENCH_JSON)
 
 bench-nab: $(STAMP)
-	$(PY) -m benchmarks.nab
+	$(PY) -m benchmarks.nab$(BENCH_JSON)
 
 bench-feedback: $(STAMP)
-	$(PY) -m benchmarks.feedback
+	$(PY) -m benchmarks.feedback$(BENCH_JSON)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
