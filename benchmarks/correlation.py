@@ -315,7 +315,10 @@ def cost(console: Console, events: int, repeat: int = 2) -> list[dict[str, Any]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.correlation",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
     p.add_argument("--no-cost", action="store_true", help="skip the synthetic cost runs")
     p.add_argument(
         "--misses", action="store_true", help="list the faults stormwatch did not name first"
