@@ -22,8 +22,8 @@ test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check pipeline tests
-	$(VENV)/bin/ruff format --check pipeline tests
+	$(VENV)/bin/ruff check pipeline benchmarks tests
+	$(VENV)/bin/ruff format --check pipeline benchmarks tests
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -37,21 +37,24 @@ integration: $(STAMP)
 schemas: $(STAMP)
 	$(VENV)/bin/stormwatch schemas --write
 
+# every bench writes its figures as JSON too with JSON=PATH (make bench-nab JSON=nab.json)
+BENCH_JSON = $(if $(JSON), --json $(JSON))
+
 bench: $(STAMP)
-	$(PY) -m pipeline.bench.throughput
+	$(PY) -m benchmarks.streaming$(BENCH_JSON)
 
 # processing latency of one worker next to the Faust and raw-client floors, at several rates
 bench-latency: $(STAMP)
-	$(PY) -m pipeline.bench.throughput --latency-at 500 1000 2000
+	$(PY) -m benchmarks.streaming --latency-at 500 1000 2000$(BENCH_JSON)
 
 bench-correlation: $(STAMP)
-	$(PY) -m pipeline.bench.correlation
+	$(PY) -m benchmarks.correlation$(BENCH_JSON)
 
 bench-nab: $(STAMP)
-	$(PY) -m pipeline.bench.nab
+	$(PY) -m benchmarks.nab$(BENCH_JSON)
 
 bench-feedback: $(STAMP)
-	$(PY) -m pipeline.bench.feedback
+	$(PY) -m benchmarks.feedback$(BENCH_JSON)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.bench.throughput import Run, memory_note
+from benchmarks.streaming.backlog import Run
+from benchmarks.streaming.memory import memory_note
 
 MB = 2**20
 

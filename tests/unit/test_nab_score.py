@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.bench.nab_score import (
+from benchmarks.nab_score import (
     Corpus,
     file_rows,
     load_corpus,
@@ -73,8 +73,8 @@ def test_readme_calibration_point() -> None:
 
 
 def test_sub_corpus_renumbers_windows_and_cv_runs() -> None:
-    from pipeline.bench.nab import category, cross_validate
-    from pipeline.bench.nab_score import sub_corpus
+    from benchmarks.nab import category, cross_validate
+    from benchmarks.nab_score import sub_corpus
 
     corpus, series = load_corpus(NAB)
     names = [f.name for f in corpus.files if category(f.name) == "realKnownCause"]

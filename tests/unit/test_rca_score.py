@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.bench import baselines
-from pipeline.bench.correlation import load_rca, ppr_reranked
-from pipeline.bench.rca_score import per_fault, score
+from benchmarks import baselines
+from benchmarks.correlation import load_rca, ppr_reranked
+from benchmarks.rca_score import per_fault, score
 
 TRUTH = {
     "faults": [

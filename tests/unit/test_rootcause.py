@@ -36,7 +36,7 @@ def test_traffic_drop_alone_is_not_alerting_first() -> None:
 def test_incremental_ranking_equals_a_fresh_ranking() -> None:
     import random
 
-    from pipeline.bench.synthetic import layered_graph
+    from benchmarks.synthetic import layered_graph
     from pipeline.domain.rootcause import KINDS, RankCache
 
     topo = layered_graph(200)

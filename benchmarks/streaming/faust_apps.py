@@ -1,4 +1,6 @@
-"""Minimal Faust apps for the Faust ceiling of ``make bench``, with the worker's settings.
+"""Minimal Faust apps for the Faust ceilings and the Faust latency floor of ``make bench``, run
+as subprocesses by :mod:`benchmarks.streaming.ceilings` and :mod:`benchmarks.streaming.floors`,
+with the worker's settings.
 
 ``consume``: an agent that only counts, batching with ``stream.take_events`` like the worker.
 ``forward``: the same, but every message is sent on to another topic (``await send`` per
@@ -20,8 +22,10 @@ last message counted, or last send acknowledged) as JSON to ``--result`` and wai
 killed. While running it writes the count so far to ``<result>.progress`` about once a
 second. Usage::
 
-    python -m pipeline.bench.faust_ceiling consume --bootstrap H:P --topic T --count N \
+    python -m benchmarks.streaming.faust_apps consume --bootstrap H:P --topic T --count N \
         --result OUT.json [--out-topic T2] [--batch 500] [--within 0.005]
+
+(``--json OUT.json`` is another name of ``--result``.)
 """
 
 from __future__ import annotations
@@ -160,13 +164,13 @@ def _relay_agents(app: faust.App, source: Any, mid: Any, args: argparse.Namespac
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m pipeline.bench.faust_ceiling")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.streaming.faust_apps")
     p.add_argument("mode", choices=["consume", "forward", "relay"])
     p.add_argument("--bootstrap", required=True)
     p.add_argument("--topic", required=True)
     p.add_argument("--out-topic")
     p.add_argument("--count", type=int, required=True)
-    p.add_argument("--result", type=Path, required=True)
+    p.add_argument("--result", "--json", dest="result", type=Path, required=True)
     p.add_argument("--partitions", type=int, default=4)
     p.add_argument("--batch", type=int, default=WorkerSettings().batch_size)
     p.add_argument("--within", type=float, default=WorkerSettings().batch_timeout_s)

@@ -24,6 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import FIXTURES
 from pipeline.domain.schemas import (
     Alert,
     AlertStatus,
@@ -36,7 +37,7 @@ from pipeline.domain.schemas import (
 )
 from pipeline.domain.scoring import AlertScorer, ScoringSettings
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "fixtures" / "rca-dev"
+DEFAULT_DIR = FIXTURES / "rca-dev"
 SYSTEM = "online-boutique"
 TICK_S = 5.0  # lifecycle clock step of the replay (the worker ticks every second)
 
@@ -189,9 +190,10 @@ def scoring_cost_us(alerts: list[Alert], rounds: int = 5) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.bench.feedback", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.feedback", description=__doc__)
     ap.add_argument("--data", type=Path, default=DEFAULT_DIR, help="rca-dev directory")
     ap.add_argument("--delay-min", type=float, default=5.0, help="verdict delay after resolve")
+    ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = ap.parse_args(argv)
     console = Console(width=120)
     alerts, alert_fault, _ = _load(args.data)
@@ -211,11 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parts = [(f"Q{k + 1}", cuts[k], cuts[k + 1]) for k in range(4)]
     parts += [("1st half", cuts[0], cuts[2]), ("2nd half", cuts[2], cuts[4])]
     halves: dict[str, dict[str, float]] = {}
+    by_part: list[dict[str, object]] = []
     for label, lo, hi in parts:
         for arm in arms:
             s = summarise(arm, alerts, alert_fault, lo, hi)
             if label == "2nd half":
                 halves[arm.name] = s
+            by_part.append({"part": label, "arm": arm.name, **s})
             table.add_row(
                 f"{label} ({s['faults']} faults w/ alerts)",
                 arm.name,
@@ -242,6 +246,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok = drop >= 0.5 and extra_missed <= 0 and cost_us < 100
     console.print("targets met" if ok else "targets NOT met")
+    if args.json:
+        figures = {
+            "delay_min": args.delay_min,
+            "parts": by_part,
+            "second_half": {
+                "noise_pages": [base["noise"], fb["noise"]],
+                "noise_drop": drop,
+                "missed_faults": [base["missed"], fb["missed"]],
+                "model_updates": arms[1].updates,
+            },
+            "scoring_cost_us": cost_us,
+            "targets_met": ok,
+        }
+        args.json.write_text(json.dumps(figures, indent=1))
     return 0
 
 

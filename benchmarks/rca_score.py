@@ -12,7 +12,7 @@
   incident.
 
 Usable as a library (:func:`score`) or a command:
-``python -m pipeline.bench.rca_score TRUTH.json INCIDENTS.jsonl``.
+``python -m benchmarks.rca_score TRUTH.json INCIDENTS.jsonl``.
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m pipeline.bench.rca_score TRUTH.json INCIDENTS.jsonl")
+        print("usage: python -m benchmarks.rca_score TRUTH.json INCIDENTS.jsonl")
         return 2
     truth = json.loads(Path(args[0]).read_text())
     result = score(truth, load_jsonl(args[1]))

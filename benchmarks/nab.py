@@ -1,7 +1,7 @@
 """``make bench-nab``: NAB scores of stormwatch's detector and two baselines, side by side.
 
 Runs every detector online over every file of ``benchmarks/fixtures/nab`` (35 development
-files of NAB), scores them with the project's own NAB scorer (:mod:`pipeline.bench.nab_score`),
+files of NAB), scores them with the project's own NAB scorer (:mod:`benchmarks.nab_score`),
 and prints standard / lowFP / lowFN scores and each detector's throughput. The first line
 checks the scorer against the README's calibration point (27.8 / 15.8 / 34.3).
 
@@ -15,8 +15,10 @@ threshold chosen on the others; the last column is the detector before the seaso
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.bench.nab_score import (
+from benchmarks import FIXTURES
+from benchmarks.nab_score import (
     Corpus,
     load_corpus,
     score_corpus,
@@ -34,7 +37,7 @@ from pipeline.bench.nab_score import (
 )
 from pipeline.domain.detectors import SurpriseDetector
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "benchmarks" / "fixtures" / "nab"
+DEFAULT_ROOT = FIXTURES / "nab"
 CALIBRATION = {"standard": 27.8, "lowFP": 15.8, "lowFN": 34.3}
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -88,6 +91,11 @@ DETECTORS: dict[str, Runner] = {
 }
 
 
+def _plain(o: Any) -> Any:
+    """numpy scalars (thresholds, counts) as Python numbers for JSON."""
+    return o.item() if isinstance(o, np.generic) else str(o)
+
+
 def _epochs(timestamps: list[str]) -> np.ndarray:
     """NAB timestamps (``YYYY-MM-DD HH:MM:SS``, no zone) as epoch seconds, read as UTC."""
     return np.array(
@@ -137,7 +145,7 @@ def cross_validate(
 
 def run_cv(
     console: Console, corpus: Corpus, series: dict[str, Any], epochs: dict[str, Any]
-) -> None:
+) -> dict[str, Any]:
     runs: dict[str, dict[str, np.ndarray]] = {}
     for params in CV_GRID:
         name = ", ".join(f"{k}={v}" for k, v in params.items())
@@ -165,10 +173,19 @@ def run_cv(
         f"threshold), {mean_before:.1f} before ({CV_BEFORE}); candidates: rest in "
         f"{sorted({p['rest'] for p in CV_GRID})} x season_change in {{False, True}}"
     )
+    return {
+        "folds": [
+            {"held_out": h, "chosen": b, "others": fit, "held_out_score": own, "at_others": fx}
+            for h, b, fit, own, fx in rows
+        ],
+        "mean_held_out": mean_own,
+        "mean_at_others_threshold": mean_fixed,
+        "mean_before": mean_before,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.bench.nab", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.nab", description=__doc__)
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="NAB data (data/, labels/)")
     ap.add_argument(
         "--only", choices=["stormwatch", "values-only", "zscore", "hst"], action="append"
@@ -176,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--cv", action="store_true", help="also cross-validate the settings across categories"
     )
+    ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = ap.parse_args(argv)
     console = Console(width=120)
     corpus, series = load_corpus(args.root)
@@ -194,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     for col in ("detector", "standard", "lowFP", "lowFN", "thr (std)", "TP/FP (std)", "samples/s"):
         table.add_column(col, justify="left" if col == "detector" else "right")
     ok = True
+    figures: dict[str, Any] = {
+        "files": len(corpus.files),
+        "windows": corpus.n_windows,
+        "rows": n_rows,
+    }
+    detectors: dict[str, Any] = {}
     for name, runner in chosen:
         scores: dict[str, np.ndarray] = {}
         elapsed = 0.0
@@ -205,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         if runner is run_zscore:
             got = {k: round(r.score, 1) for k, r in res.items()}
             ok = got == CALIBRATION
+            figures["calibration"] = {"got": got, "expected": CALIBRATION, "matches": ok}
             console.print(
                 f"scorer calibration (README z-score baseline): {got} "
                 f"{'matches' if ok else 'DOES NOT MATCH'} the README's {CALIBRATION}"
@@ -219,13 +244,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{std.tp}/{std.fp}",
             f"{n_rows / elapsed:,.0f}" if elapsed else "-",
         )
+        detectors[name.strip()] = {
+            **{profile: asdict(r) for profile, r in res.items()},
+            "samples_per_s": n_rows / elapsed if elapsed else None,
+        }
     console.print(table)
+    figures["detectors"] = detectors
     if args.cv:
-        run_cv(console, corpus, series, epochs)
+        figures["cv"] = run_cv(console, corpus, series, epochs)
     console.print(
         "samples/s: one core, whole set, one detector per series (numpy-vectorised for the "
         "z-score baseline)."
     )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=_plain))
     return 0 if ok else 1
 
 

@@ -1,14 +1,14 @@
 """``make bench-correlation``: quality on rca-dev next to two baselines, then correlator cost.
 
 1. Replays ``benchmarks/fixtures/rca-dev`` through the replay pipeline (dedup + correlator,
-   event time) and scores it with :mod:`pipeline.bench.rca_score` (definitions in the fixture's
-   README), next to the baselines of :mod:`pipeline.bench.baselines`.
+   event time) and scores it with :mod:`benchmarks.rca_score` (definitions in the fixture's
+   README), next to the baselines of :mod:`benchmarks.baselines`.
 2. Measures the correlator alone in pure replay (``advance(t)`` + ``process(alert)`` per event,
    like ``replay_alerts``) on synthetic storms over layered graphs of 100, 1,000 and 10,000
    services: alerts per CPU second on one core (process CPU time, best of ``--repeat`` runs,
    default 2), and peak traced memory (tracemalloc, a separate run).
 
-Usage: ``python -m pipeline.bench.correlation [--no-cost] [--misses] [--events N] [--repeat R]
+Usage: ``python -m benchmarks.correlation [--no-cost] [--misses] [--events N] [--repeat R]
 [--json OUT]`` (``--misses``: where the true service ranked for every fault stormwatch did not
 name first).
 """
@@ -31,18 +31,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.bench import baselines
-from pipeline.bench.rca_score import FaultResult, RcaScore, per_fault, score
-from pipeline.bench.synthetic import layered_graph, storm
+from benchmarks import FIXTURES, baselines
+from benchmarks.rca_score import FaultResult, RcaScore, per_fault, score
+from benchmarks.synthetic import layered_graph, storm
 from pipeline.domain.correlate import CorrelationSettings, Correlator
 from pipeline.domain.schemas import Alert, Incident
 from pipeline.domain.topology import Topology
 
-FIXTURES = Path(__file__).resolve().parents[2] / "benchmarks" / "fixtures" / "rca-dev"
+RCA_DEV = FIXTURES / "rca-dev"
 END_OF_TIME = 1e12
 
 
-def load_rca(directory: Path = FIXTURES) -> tuple[Topology, list[Alert], dict[str, Any]]:
+def load_rca(directory: Path = RCA_DEV) -> tuple[Topology, list[Alert], dict[str, Any]]:
     topo = Topology.load(directory / "online-boutique.topology.yaml")
     lines = (directory / "online-boutique.alerts.jsonl").read_bytes().splitlines()
     dec = msgspec.json.Decoder(Alert)
@@ -315,7 +315,10 @@ def cost(console: Console, events: int, repeat: int = 2) -> list[dict[str, Any]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.correlation",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
     p.add_argument("--no-cost", action="store_true", help="skip the synthetic cost runs")
     p.add_argument(
         "--misses", action="store_true", help="list the faults stormwatch did not name first"

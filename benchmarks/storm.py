@@ -1,13 +1,13 @@
 """A synthetic canonical-alert storm over a generated 1,000-service topology (``make bench``).
 
 The topology is ``components`` independent layered microservice graphs (``layered_graph`` from
-:mod:`pipeline.bench.synthetic`), their services renamed ``c<k>-...``, so the correlation
+:mod:`benchmarks.synthetic`), their services renamed ``c<k>-...``, so the correlation
 domains (weakly connected components) spread over the by-domain partitions and more than one
-worker has work to do. The storm is :func:`pipeline.bench.synthetic.storm` over the union
+worker has work to do. The storm is :func:`benchmarks.synthetic.storm` over the union
 graph: faults hit random services, symptoms propagate to callers/dependencies within the same
 component, plus noise and unknown services, every firing alert later resolved.
 
-Usage: ``python -m pipeline.bench.storm --services 1000 --alerts 10000 --out DIR`` writes
+Usage: ``python -m benchmarks.storm --services 1000 --alerts 10000 --out DIR`` writes
 ``topology.yaml`` and ``alerts.jsonl``.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import networkx as nx
 import yaml
 
-from pipeline.bench.synthetic import layered_graph, storm
+from benchmarks.synthetic import layered_graph, storm
 from pipeline.domain.schemas import encode
 from pipeline.domain.topology import Topology
 
@@ -67,7 +67,7 @@ def generate(alerts: int, services: int = 1000, components: int = 8, seed: int =
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m pipeline.bench.storm", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m benchmarks.storm", description=__doc__)
     p.add_argument("--services", type=int, default=1000)
     p.add_argument("--components", type=int, default=8)
     p.add_argument("--alerts", type=int, default=10_000)

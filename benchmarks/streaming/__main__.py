@@ -1,0 +1,5 @@
+"""``python -m benchmarks.streaming``: see :mod:`benchmarks.streaming.cli`."""
+
+from benchmarks.streaming.cli import main
+
+main()

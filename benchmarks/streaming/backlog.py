@@ -1,0 +1,203 @@
+"""Throughput of the real worker(s) on a pre-produced backlog (phase 3 of ``make bench``):
+alerts/s, CPU cores per process, RSS samples, Redis commands per alert; and the scaling runs
+(1 worker, 2 workers, 1 worker split into 2 processes by role)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+
+from benchmarks.streaming.console import log
+from benchmarks.streaming.kafka import Messages, produce
+from benchmarks.streaming.processes import Tenant
+
+
+@dataclass
+class Run:
+    """Figures of one run on a backlog (``drive``)."""
+
+    alerts: int
+    processed: float
+    seconds: float
+    rate: float
+    finished: bool
+    stalled: bool
+    peak_rss: list[int]
+    rss_samples: list[tuple[float, int]]
+    redis_cmds_per_alert: float = 0.0
+    top_commands: list[tuple[str, float]] = field(default_factory=list)
+    #: CPU cores each process used while the rate was measured (worker(s), broker, redis)
+    cores: dict[str, float] = field(default_factory=dict)
+
+
+#: the processes of the split worker: one normalizes and routes, one correlates
+SPLIT_ROLES = ["ingest,feedback,metrics", "correlate"]
+
+
+def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            t = psutil.Process(pid).cpu_times()
+            out[name] = t.user + t.system
+        except psutil.Error:
+            out[name] = float("nan")
+    return out
+
+
+def _redis_stats(r: redis.Redis) -> tuple[int, dict[str, int]]:
+    info: Any = r.info("commandstats")
+    calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()}
+    stats: Any = r.info("stats")
+    return int(stats["total_commands_processed"]), calls
+
+
+def drive(
+    tenant: Tenant,
+    n_workers: int,
+    total: int,
+    budget_s: float,
+    r: redis.Redis | None = None,
+    stall_s: float = 30.0,
+    services: dict[str, int] | None = None,
+    roles: Sequence[str] | None = None,
+) -> Run:
+    """Start ``n_workers`` on a pre-produced backlog of ``total`` alerts; measure until done.
+
+    The rate is taken from the moment every worker has processed something (so start-up and
+    the initial rebalance are excluded) to the moment the last alert is counted. A run in
+    which nothing moves for ``stall_s`` stops early and is marked stalled.
+    """
+    before = _redis_stats(r) if r is not None else None
+    tenant.start_workers(n_workers, roles)
+    pids = {f"worker {i + 1}": proc.pid for i, (proc, _) in enumerate(tenant.workers)}
+    pids.update(services or {})
+    cpu0: dict[str, float] = {}
+    cpu1: dict[str, float] = {}
+    t_start = time.perf_counter()
+    t0, c0 = 0.0, 0.0
+    peak = [0] * len(tenant.workers)
+    rss_samples: list[tuple[float, int]] = []
+    done = prev = 0.0
+    last_t = t_start
+    stalled = False
+    while True:
+        counts = tenant.counts()
+        now = time.perf_counter()
+        done = sum(counts)
+        rss = tenant.rss()
+        peak = [max(a, b) for a, b in zip(peak, rss, strict=True)]
+        rss_samples.append((done, sum(rss)))
+        if not t0 and all(c > 0 for c in counts):
+            t0, c0 = now, done
+            cpu0 = _cpu_seconds(pids)
+        if done > prev:
+            last_t, prev = now, done
+            cpu1 = _cpu_seconds(pids)
+        if done >= total:
+            break
+        if now - t_start > budget_s:
+            break
+        if done > 0 and now - last_t > stall_s:
+            stalled = True
+            break
+        for proc, _ in tenant.workers:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited ({proc.returncode}) during the run")
+        time.sleep(0.25)
+    if not t0:  # a worker never got a partition with work: measure the whole run
+        t0, c0 = t_start, 0.0
+    seconds = max(last_t - t0, 1e-9)
+    run = Run(
+        alerts=total,
+        processed=done,
+        seconds=seconds,
+        rate=(done - c0) / seconds,
+        finished=done >= total,
+        stalled=stalled,
+        peak_rss=peak,
+        rss_samples=rss_samples,
+    )
+    if cpu0 and cpu1 and t0 < last_t:
+        run.cores = {k: (cpu1[k] - cpu0[k]) / (last_t - t0) for k in cpu0}
+    if r is not None and before is not None:
+        after = _redis_stats(r)
+        run.redis_cmds_per_alert = (after[0] - before[0]) / max(done, 1)
+        deltas = {k: (v - before[1].get(k, 0)) / max(done, 1) for k, v in after[1].items()}
+        run.top_commands = sorted(deltas.items(), key=lambda kv: -kv[1])[:5]
+    return run
+
+
+def pipeline_run(
+    bootstrap: str,
+    redis_url: str,
+    topology: Path,
+    messages: Messages,
+    args: argparse.Namespace,
+    note: Callable[[str], None],
+    r: redis.Redis,
+    services: dict[str, int],
+) -> Run:
+    """Phase 3: one worker on ``messages`` pre-produced, with Redis commands per alert and the
+    CPU of ``services`` (broker, Redis) next to the worker's."""
+    tenant = Tenant(bootstrap, redis_url, topology, args.partitions, args.rebalance_timeout_s)
+    tenant.create_topics()
+    produce(bootstrap, tenant.topic("alerts.raw"), messages)
+    try:
+        run = drive(tenant, 1, len(messages), args.budget_s, r, services=services)
+    finally:
+        tenant.stop()
+    if run.stalled:
+        note(
+            f"full pipeline STALLED: nothing processed for 30 s after {run.processed:,.0f} "
+            "alerts (worker alive, idle); the rate is up to the stall"
+        )
+    elif not run.finished:
+        note(
+            f"full pipeline: {run.processed:,.0f} of {len(messages):,} alerts processed "
+            f"within the {args.budget_s:.0f} s budget; the rate is over those"
+        )
+    log(f"   {run.rate:,.0f} alerts/s over {run.processed:,.0f} alerts")
+    return run
+
+
+def scaling(
+    bootstrap: str,
+    redis_url: str,
+    topology: Path,
+    messages: Messages,
+    args: argparse.Namespace,
+    note: Callable[[str], None],
+) -> dict[str, Run]:
+    """1 worker, 2 workers, and 1 worker as 2 processes (:data:`SPLIT_ROLES`), each a fresh
+    tenant on ``messages`` pre-produced."""
+    budget = max(60.0, args.budget_s / 2)
+    runs: dict[str, Run] = {}
+    plans: list[tuple[str, int, list[str] | None]] = [
+        ("1 worker", 1, None),
+        ("2 workers", 2, None),
+        ("1 worker as 2 processes", 1, SPLIT_ROLES),
+    ]
+    for label, n_workers, roles in plans:
+        log(f"   scaling: {label}, {len(messages):,} alerts")
+        t = Tenant(bootstrap, redis_url, topology, args.partitions, args.rebalance_timeout_s)
+        t.create_topics()
+        produce(bootstrap, t.topic("alerts.raw"), messages)
+        try:
+            runs[label] = drive(t, n_workers, len(messages), budget, roles=roles)
+        finally:
+            t.stop()
+        log(f"   {runs[label].rate:,.0f} alerts/s")
+        if runs[label].stalled:
+            note(
+                f"scaling run '{label}' STALLED after "
+                f"{runs[label].processed:,.0f} alerts; the rate is up to the stall"
+            )
+    return runs
