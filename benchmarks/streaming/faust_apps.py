@@ -43,13 +43,13 @@ from typing import Any
 import faust
 import msgspec
 
+from pipeline.app.faust_settings import faust_settings
 from pipeline.app.localstack import LOCAL_FETCH_MAX_WAIT_MS
-from pipeline.app.worker import faust_settings
 from pipeline.config import KafkaSettings, Settings, TopicSettings, WorkerSettings
 
 
 def build_app(args: argparse.Namespace) -> faust.App:
-    """A Faust app with the settings :class:`pipeline.app.worker.Worker` uses."""
+    """A Faust app with the settings the worker uses (:mod:`pipeline.app.faust_settings`)."""
     settings = Settings(
         kafka=KafkaSettings(bootstrap_servers=args.bootstrap),
         topics=TopicSettings(partitions=args.partitions),

@@ -1,4 +1,4 @@
-"""The Faust settings of a worker (also used by the Faust ceiling of ``make bench``)."""
+"""The Faust settings of a worker (the Faust ceilings of ``make bench`` use them too)."""
 
 from __future__ import annotations
 
