@@ -36,24 +36,30 @@ The root-cause ranking is in :mod:`pipeline.domain.rootcause`, texts in
 from __future__ import annotations
 
 import bisect
-import hashlib
 import heapq
-import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-import msgspec
-
+from pipeline.domain.correlate.settings import CorrelationSettings
+from pipeline.domain.correlate.state import (
+    SEVERITY_BY_RANK,
+    Book,
+    IncidentState,
+    Member,
+    decode_snapshot,
+    emit,
+    encode_snapshot,
+    incident_id,
+    mark_resolved,
+    to_dt,
+)
 from pipeline.domain.explain import fmt_delay, incident_explanation, join_reason
 from pipeline.domain.fingerprint import fingerprint
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.rootcause import (
-    DEFAULT_KIND_PATTERNS,
     DEFAULT_LLR,
     KindClassifier,
     RankCache,
     Ranked,
-    RankSettings,
     rank,
 )
 from pipeline.domain.schemas import (
@@ -71,151 +77,6 @@ from pipeline.domain.schemas import (
     Severity,
 )
 from pipeline.domain.topology import Topology
-from pipeline.domain.validation import check_non_negative, check_unit_interval
-
-SNAPSHOT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class CorrelationSettings:
-    """Every knob of the correlator, with its default (see docs/correlation.md)."""
-
-    #: An alert joins an incident only within this many seconds of the incident's alerts.
-    join_gap_s: float = 180.0
-    #: Graph relation: a caller or dependency path of at most this many hops.
-    hops: int = 2
-    #: Also relate two services that call a common direct dependency (it may be the silent
-    #: root cause).
-    shared_dependency: bool = True
-    #: Also relate any transitive caller of the incident's root cause (its blast radius).
-    blast_radius: bool = True
-    #: Labels that relate alerts (mostly for services missing from the topology).
-    link_labels: tuple[str, ...] = ("domain", "cluster", "namespace", "host", "node", "instance")
-    #: An incident older than this (since its first alert) takes no new alerts except
-    #: repeats of its still-firing alerts: an endless storm is cut into incidents of at most
-    #: this span, each with its own root cause, and memory stays bounded by the open
-    #: incidents' recent alerts, not by the storm's history. 0 disables.
-    max_span_s: float = 3600.0
-    #: Out-of-order alerts up to this many seconds late are grouped as if on time.
-    allowed_lateness_s: float = 60.0
-    #: Resolve once all member alerts are resolved and nothing happened for this long
-    #: (``resolved_at`` is the end of that quiet period).
-    quiet_period_s: float = 120.0
-    #: An alert that fired ``flap_min_fires`` times within ``flap_window_s`` is flapping: it
-    #: rejoins its open incident whatever the join gap (a single re-fire is matched normally).
-    flap_min_fires: int = 3
-    flap_window_s: float = 600.0
-    #: A member alert firing again within this long after the incident was declared resolved
-    #: reopens it.
-    reopen_window_s: float = 60.0
-    #: A member alert still firing after this long (no resolve ever came) counts as resolved.
-    stale_after_s: float = 86_400.0
-    #: Merge incidents whose root causes turn out to be shared, and an incident opened at most
-    #: ``burst_merge_s`` before an alert that links it to another open incident (one storm split
-    #: by arrival order).
-    merge: bool = True
-    burst_merge_s: float = 60.0
-    #: Within this many seconds of an incident's first alert, services within ``hops`` of
-    #: each other ignoring edge direction (two callees of one caller, ...) are related too, when
-    #: nothing closer relates them: robustness to calls missing from the topology. 0 disables.
-    undirected_burst_s: float = 60.0
-    #: N-of-M paging gates: (severity, n, window_s): page once n member alerts of at least this
-    #: severity fired within window_s seconds (0 = whole incident); n = 0 disables the gate.
-    page_gates: tuple[tuple[str, int, float], ...] = (
-        ("critical", 1, 0.0),
-        ("error", 1, 0.0),
-        ("warning", 2, 300.0),
-        ("info", 0, 0.0),
-    )
-    #: Mark symptom alerts suppressed once the top candidate's score reaches this.
-    suppress_min_score: float = 0.5
-    #: Re-rank on every new piece of evidence up to this many services in the incident; above
-    #: it, re-rank once the evidence grew by ``rerank_growth`` (and always at resolution), so a
-    #: storm costs near-linear time.
-    rerank_every_upto: int = 16
-    rerank_growth: float = 0.25
-    #: Root-cause ranking knobs (see pipeline.domain.rootcause).
-    rank: RankSettings = field(default_factory=RankSettings)
-    #: Alert name regexes -> kind, checked in order.
-    kind_patterns: tuple[tuple[str, str], ...] = DEFAULT_KIND_PATTERNS
-
-    def __post_init__(self) -> None:
-        check_non_negative(self)
-        check_unit_interval(self, "suppress_min_score")
-        for gate in self.page_gates:
-            sev, n, window = gate
-            if sev not in SEVERITY_RANK or n < 0 or window < 0:
-                raise ValueError(
-                    f"page_gates entry {list(gate)} must be [severity, n >= 0, window_s >= 0] "
-                    f"with severity one of {', '.join(SEVERITY_RANK)}"
-                )
-        for kind, pattern in self.kind_patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"kind_patterns regex {pattern!r} ({kind}): {exc}") from None
-
-
-# ---------------------------------------------------------------------------------------------
-# internal state (msgspec structs so a snapshot is a compact, typed msgpack document)
-
-
-class _Member(msgspec.Struct):
-    fp: str
-    service: str
-    kind: str
-    sev: int
-    t: float
-    ref: int  # index into incident.alerts
-    rt: float | None = None  # when it resolved
-
-
-class _State(msgspec.Struct):
-    inc: Incident
-    first_t: float
-    last_t: float  # latest firing alert
-    last_change_t: float  # latest member event (firing or resolved)
-    members: list[_Member] = []
-    firing: dict[str, int] = {}  # fingerprint -> member index (currently firing)
-    fp_last: dict[str, int] = {}  # fingerprint -> latest member index
-    evidence: dict[str, list[str]] = {}  # service -> kinds (sorted)
-    first_seen: dict[str, float] = {}
-    labels: list[str] = []  # "k=v" link labels seen
-    gate: bool = False
-    resolved_t: float | None = None
-    confirmed: str | None = None
-    merged_from: list[str] = []
-    indexed: bool = True  # still in the join indices
-    pending: int = 0  # evidence changes not ranked yet
-    fires: dict[str, list[float]] = {}  # fingerprint -> recent fire times (flap detection)
-    supp_root: str | None = None  # root the suppression flags were computed for
-    reopen_t: float | None = None  # when it was last reopened (provisional for a burst)
-    reopen_at: int = 0  # members before that reopen
-    reopen_prev_t: float | None = None  # resolved_t before that reopen
-    no_reopen: bool = False  # a recurrence turned out to be a new burst: never reopen again
-    sev_n: list[int] = []  # member count per severity rank (paging gates)
-
-
-class _Snapshot(msgspec.Struct):
-    version: int
-    watermark: float
-    states: list[_State]
-
-
-_decoder = msgspec.msgpack.Decoder(_Snapshot)
-_encoder = msgspec.msgpack.Encoder()
-
-
-def incident_id(first_alert_id: str) -> str:
-    """Deterministic incident id from the id of its first alert."""
-    return "inc-" + hashlib.blake2b(first_alert_id.encode(), digest_size=8).hexdigest()
-
-
-def _dt(t: float) -> datetime:
-    return datetime.fromtimestamp(t, UTC)
-
-
-_SEVERITY_BY_RANK = {v: k for k, v in SEVERITY_RANK.items()}
 
 _EVENT_PRIORITY = {
     EventType.opened: 0,
@@ -240,9 +101,10 @@ class Correlator:
         self._llr = DEFAULT_LLR
         self._link_labels = s.link_labels
         self._gates = [(SEVERITY_RANK[Severity(sev)], n, w) for sev, n, w in s.page_gates if n > 0]
-        self._states: dict[str, _State] = {}
+        self.book = Book()
+        self._states = self.book.states
         self._rank_cache: dict[str, RankCache] = {}  # incident id -> incremental ranking
-        self._fp_index: dict[str, str] = {}  # fingerprint -> incident id
+        self._fp_index = self.book.series
         self._svc_index: dict[str, set[str]] = {}  # service -> indexed incident ids
         self._label_index: dict[str, set[str]] = {}
         self._dep_index: dict[str, set[str]] = {}  # direct dependency -> indexed incident ids
@@ -292,7 +154,7 @@ class Correlator:
                 # stale firing members: count them as resolved
                 if st.firing and now - st.last_t >= s.stale_after_s:
                     for idx in list(st.firing.values()):
-                        self._mark_resolved(st, idx)
+                        mark_resolved(st, idx)
                     st.firing.clear()
                 if not st.firing and now - st.last_change_t >= s.quiet_period_s:
                     self._unindex(st)
@@ -301,11 +163,11 @@ class Correlator:
                     inc.status = IncidentStatus.resolved
                     st.reopen_t = None
                     st.resolved_t = st.last_change_t + s.quiet_period_s
-                    inc.resolved_at = _dt(st.resolved_t)
+                    inc.resolved_at = to_dt(st.resolved_t)
                     inc.updated_at = inc.resolved_at
                     self._refresh_explanation(st)
                     events.append(
-                        self._emit(
+                        emit(
                             st,
                             EventType.resolved,
                             inc.updated_at,
@@ -338,7 +200,7 @@ class Correlator:
             inc.acknowledged_by = fb.user
             inc.acknowledged_at = at
             inc.updated_at = at
-            return [self._emit(st, EventType.updated, at, f"acknowledged by {fb.user or '?'}")]
+            return [emit(st, EventType.updated, at, f"acknowledged by {fb.user or '?'}")]
         if fb.action is FeedbackAction.resolve:
             if inc.status is IncidentStatus.resolved:
                 return []
@@ -350,19 +212,19 @@ class Correlator:
             inc.updated_at = at
             st.resolved_t = max(at.timestamp(), st.last_change_t)
             self._schedule(st)
-            return [self._emit(st, EventType.resolved, at, f"resolved by {fb.user or '?'}")]
+            return [emit(st, EventType.resolved, at, f"resolved by {fb.user or '?'}")]
         if fb.action is FeedbackAction.verdict:
             assert fb.verdict is not None
             inc.verdict = fb.verdict.value
             inc.updated_at = at
-            return [self._emit(st, EventType.updated, at, f"verdict {fb.verdict.value}")]
+            return [emit(st, EventType.updated, at, f"verdict {fb.verdict.value}")]
         if fb.action is FeedbackAction.root_cause:
             assert fb.root_cause is not None
             st.confirmed = fb.root_cause
             inc.updated_at = at
             self._rerank(st)
             return [
-                self._emit(
+                emit(
                     st,
                     EventType.root_cause_changed,
                     at,
@@ -387,17 +249,13 @@ class Correlator:
         return st.inc if st is not None else None
 
     def snapshot(self) -> bytes:
-        return _encoder.encode(
-            _Snapshot(SNAPSHOT_VERSION, self._watermark, list(self._states.values()))
-        )
+        return encode_snapshot(self._watermark, list(self._states.values()))
 
     @classmethod
     def restore(
         cls, topology: Topology, settings: CorrelationSettings | None, data: bytes
     ) -> Correlator:
-        snap = _decoder.decode(data)
-        if snap.version != SNAPSHOT_VERSION:
-            raise ValueError(f"unsupported correlator snapshot version {snap.version}")
+        snap = decode_snapshot(data)
         c = cls(topology, settings)
         c._watermark = snap.watermark
         for st in snap.states:
@@ -420,19 +278,13 @@ class Correlator:
         idx = st.firing.pop(fp, None)
         if idx is None:
             return []
-        self._mark_resolved(st, idx, t)
+        mark_resolved(st, idx, t)
         if t > st.last_change_t:
             st.last_change_t = t
         st.inc.updated_at = alert.timestamp
         self._schedule(st)
         m = st.members[idx]
-        return [self._emit(st, EventType.updated, alert.timestamp, f"alert {m.service} resolved")]
-
-    def _mark_resolved(self, st: _State, idx: int, t: float | None = None) -> None:
-        m = st.members[idx]
-        m.rt = m.t if t is None else t
-        ref = st.inc.alerts[m.ref]
-        ref.status = AlertStatus.resolved
+        return [emit(st, EventType.updated, alert.timestamp, f"alert {m.service} resolved")]
 
     def _on_firing(self, alert: Alert, fp: str, t: float) -> list[IncidentEvent]:
         s = self.settings
@@ -580,7 +432,7 @@ class Correlator:
                         add(iid, s.hops + 2.0, "label", kv)
         return [m for m in found.values() if self._joinable(self._states[m[1]], t)]
 
-    def _joinable(self, st: _State, t: float) -> bool:
+    def _joinable(self, st: IncidentState, t: float) -> bool:
         """Is an alert at ``t`` close enough in time to join ``st``?"""
         s = self.settings
         return (
@@ -589,7 +441,7 @@ class Correlator:
             and not self._too_old(st, t)
         )
 
-    def _too_old(self, st: _State, t: float) -> bool:
+    def _too_old(self, st: IncidentState, t: float) -> bool:
         span = self.settings.max_span_s
         return span > 0 and t - st.first_t > span
 
@@ -602,12 +454,7 @@ class Correlator:
         return total
 
     def _open(self, alert: Alert, fp: str, t: float) -> list[IncidentEvent]:
-        iid = incident_id(alert.id)
-        base = iid
-        n = 1
-        while iid in self._states:  # an id collision (same first alert id re-sent later)
-            n += 1
-            iid = f"{base}-{n}"
+        iid = self.book.free_id(alert.id)
         ts = alert.timestamp
         inc = Incident(
             id=iid,
@@ -618,13 +465,13 @@ class Correlator:
             domain=self.topology.domain(alert.service, alert.labels),
             page=False,
         )
-        st = _State(inc=inc, first_t=t, last_t=t, last_change_t=t)
+        st = IncidentState(inc=inc, first_t=t, last_t=t, last_change_t=t)
         self._states[iid] = st
         self._index(st)
         return self._join(st, alert, fp, t, "first alert of the incident", EventType.opened)
 
     def _join(
-        self, st: _State, alert: Alert, fp: str, t: float, reason: str, etype: EventType
+        self, st: IncidentState, alert: Alert, fp: str, t: float, reason: str, etype: EventType
     ) -> list[IncidentEvent]:
         s = self.settings
         inc = st.inc
@@ -641,7 +488,7 @@ class Correlator:
             reason=reason,
         )
         idx = len(st.members)
-        st.members.append(_Member(fp, service, kind, sev, t, len(inc.alerts)))
+        st.members.append(Member(fp, service, kind, sev, t, len(inc.alerts)))
         if len(st.sev_n) == len(SEVERITY_RANK):
             st.sev_n[sev] += 1
         inc.alerts.append(ref)
@@ -651,7 +498,7 @@ class Correlator:
             prev_st = self._states.get(prev_id)
             if prev_st is not None and fp in prev_st.firing:
                 # the series moved to this incident: its old firing entry is superseded
-                self._mark_resolved(prev_st, prev_st.firing.pop(fp), t)
+                mark_resolved(prev_st, prev_st.firing.pop(fp), t)
                 self._schedule(prev_st)
         st.firing[fp] = idx
         st.fp_last[fp] = idx
@@ -720,9 +567,11 @@ class Correlator:
                     etype = EventType.escalated
                 details.append("paging gate reached")
         self._schedule(st)
-        return [self._emit(st, etype, alert.timestamp, "; ".join(details))]
+        return [emit(st, etype, alert.timestamp, "; ".join(details))]
 
-    def _split_reopened(self, st: _State, at: datetime) -> tuple[IncidentEvent, str, _State]:
+    def _split_reopened(
+        self, st: IncidentState, at: datetime
+    ) -> tuple[IncidentEvent, str, IncidentState]:
         """Undo a provisional reopen: the alerts since it move to a new incident.
 
         Returns the old incident's ``resolved`` event, the detail for the new incident's
@@ -735,12 +584,7 @@ class Correlator:
         del st.members[k:]
         del inc.alerts[k:]
         del inc.alert_ids[k:]
-        first_id = refs[0].id
-        iid = incident_id(first_id)
-        base, n = iid, 1
-        while iid in self._states:
-            n += 1
-            iid = f"{base}-{n}"
+        iid = self.book.free_id(refs[0].id)
         new_inc = Incident(
             id=iid,
             status=IncidentStatus.open,
@@ -764,7 +608,9 @@ class Correlator:
                     f"same burst, {fmt_delay(m.t - t0)} after the first alert (moved from "
                     f"{inc.id} with it)"
                 )
-        nst = _State(inc=new_inc, first_t=moved[0].t, last_t=moved[0].t, last_change_t=moved[0].t)
+        nst = IncidentState(
+            inc=new_inc, first_t=moved[0].t, last_t=moved[0].t, last_change_t=moved[0].t
+        )
         nst.members = moved
         nst.labels = list(st.labels)
         for m in moved:
@@ -782,7 +628,7 @@ class Correlator:
         st.reopen_t = None
         inc.status = IncidentStatus.resolved
         st.resolved_t = st.reopen_prev_t if st.reopen_prev_t is not None else st.last_change_t
-        inc.resolved_at = _dt(st.resolved_t)
+        inc.resolved_at = to_dt(st.resolved_t)
         inc.updated_at = at
         self._rerank(st)
         self._schedule(st)
@@ -795,9 +641,9 @@ class Correlator:
             f"{len(moved)} alert{'s' if len(moved) != 1 else ''} that reopened {inc.id} "
             f"moved to {iid}: a new burst began, not a recurrence"
         )
-        return self._emit(st, EventType.resolved, at, detail), detail, nst
+        return emit(st, EventType.resolved, at, detail), detail, nst
 
-    def _rebuild(self, st: _State) -> None:
+    def _rebuild(self, st: IncidentState) -> None:
         """Recompute the derived per-incident fields from the members (after a split)."""
         st.evidence = {}
         st.first_seen = {}
@@ -825,13 +671,13 @@ class Correlator:
             last_change = max(last_change, m.t, m.rt or m.t)
         st.first_t, st.last_t, st.last_change_t = first_t, last_t, last_change
         st.inc.services = sorted(st.evidence)
-        st.inc.severity = _SEVERITY_BY_RANK[sev]
-        st.inc.opened_at = _dt(first_t)
+        st.inc.severity = SEVERITY_BY_RANK[sev]
+        st.inc.opened_at = to_dt(first_t)
         st.pending = 0
 
     # ------------------------------------------------------------------ ranking, suppression
 
-    def _rerank(self, st: _State) -> None:
+    def _rerank(self, st: IncidentState) -> None:
         st.pending = 0
         inc = st.inc
         ev = st.evidence
@@ -856,7 +702,7 @@ class Correlator:
             self._resuppress(st)
         self._refresh_explanation(st, ranked)
 
-    def _root_established(self, st: _State) -> str | None:
+    def _root_established(self, st: IncidentState) -> str | None:
         if st.confirmed:
             return st.confirmed
         cands = st.inc.root_cause_candidates
@@ -864,7 +710,7 @@ class Correlator:
             return cands[0].service
         return None
 
-    def _is_symptom(self, st: _State, service: str, kind: str) -> bool:
+    def _is_symptom(self, st: IncidentState, service: str, kind: str) -> bool:
         root = self._root_established(st)
         if root is None or service == root or kind == "saturation":
             return False
@@ -873,12 +719,12 @@ class Correlator:
         g = self.graph
         return g.known(root) and service in g.blast_radius(root)
 
-    def _resuppress(self, st: _State) -> None:
+    def _resuppress(self, st: IncidentState) -> None:
         alerts = st.inc.alerts
         for m in st.members:
             alerts[m.ref].suppressed = self._is_symptom(st, m.service, m.kind)
 
-    def _refresh_explanation(self, st: _State, ranked: list[Ranked] | None = None) -> None:
+    def _refresh_explanation(self, st: IncidentState, ranked: list[Ranked] | None = None) -> None:
         inc = st.inc
         if ranked is None:
             ranked = [
@@ -899,7 +745,7 @@ class Correlator:
             merged_from=st.merged_from,
         )
 
-    def _gate(self, st: _State, t: float) -> bool:
+    def _gate(self, st: IncidentState, t: float) -> bool:
         """Is an N-of-M paging gate reached? O(alerts in the gate's window), not O(members)."""
         if not self._gates:
             return False
@@ -935,7 +781,7 @@ class Correlator:
 
     # ------------------------------------------------------------------ merging
 
-    def _shares_cause(self, a: _State, b: _State) -> bool:
+    def _shares_cause(self, a: IncidentState, b: IncidentState) -> bool:
         ra, rb = a.inc.root_cause, b.inc.root_cause
         if not ra or not rb:
             return False
@@ -946,7 +792,9 @@ class Correlator:
             return False
         return rb in g.blast_radius(ra) or ra in g.blast_radius(rb)
 
-    def _merge_shared(self, st: _State, others: list[str], at: datetime) -> list[IncidentEvent]:
+    def _merge_shared(
+        self, st: IncidentState, others: list[str], at: datetime
+    ) -> list[IncidentEvent]:
         events: list[IncidentEvent] = []
         for oid in others:
             ost = self._states.get(oid)
@@ -967,14 +815,16 @@ class Correlator:
                 st = target
         return events
 
-    def _merge(self, target: _State, src: _State, at: datetime, why: str) -> list[IncidentEvent]:
+    def _merge(
+        self, target: IncidentState, src: IncidentState, at: datetime, why: str
+    ) -> list[IncidentEvent]:
         """Move every member of ``src`` into ``target``; ``src`` ends merged (empty)."""
         tinc, sinc = target.inc, src.inc
         self._unindex(src)
         offset = len(target.members)
         for m in src.members:
             ref = sinc.alerts[m.ref]
-            target.members.append(_Member(m.fp, m.service, m.kind, m.sev, m.t, len(tinc.alerts)))
+            target.members.append(Member(m.fp, m.service, m.kind, m.sev, m.t, len(tinc.alerts)))
             tinc.alerts.append(ref)
             tinc.alert_ids.append(ref.id)
         for fp, idx in src.firing.items():
@@ -1035,13 +885,13 @@ class Correlator:
         self._schedule(target)
         detail = f"merged {sinc.id} into {tinc.id}: {why}"
         return [
-            self._emit(src, EventType.merged, at, detail),
-            self._emit(target, EventType.merged, at, detail),
+            emit(src, EventType.merged, at, detail),
+            emit(target, EventType.merged, at, detail),
         ]
 
     # ------------------------------------------------------------------ indices, scheduling
 
-    def _index(self, st: _State) -> None:
+    def _index(self, st: IncidentState) -> None:
         if st.indexed and st.inc.id in self._active:
             return
         st.indexed = True
@@ -1051,7 +901,7 @@ class Correlator:
         for kv in st.labels:
             self._label_index.setdefault(kv, set()).add(st.inc.id)
 
-    def _index_service(self, st: _State, service: str) -> None:
+    def _index_service(self, st: IncidentState, service: str) -> None:
         iid = st.inc.id
         ids = self._svc_index.get(service)
         if ids is None:
@@ -1069,7 +919,7 @@ class Correlator:
                 else:
                     dids.add(iid)
 
-    def _index_labels(self, st: _State, labels: dict[str, str]) -> None:
+    def _index_labels(self, st: IncidentState, labels: dict[str, str]) -> None:
         for key in self._link_labels:
             v = labels.get(key)
             if v:
@@ -1078,7 +928,7 @@ class Correlator:
                     st.labels.append(kv)
                 self._label_index.setdefault(kv, set()).add(st.inc.id)
 
-    def _unindex(self, st: _State) -> None:
+    def _unindex(self, st: IncidentState) -> None:
         if not st.indexed:
             return
         st.indexed = False
@@ -1091,7 +941,7 @@ class Correlator:
         for kv in st.labels:
             _discard(self._label_index, kv, iid)
 
-    def _evict(self, st: _State) -> None:
+    def _evict(self, st: IncidentState) -> None:
         self._unindex(st)
         iid = st.inc.id
         for fp in st.fp_last:
@@ -1100,7 +950,7 @@ class Correlator:
         del self._states[iid]
         self._rank_cache.pop(iid, None)
 
-    def _next_due(self, st: _State) -> float | None:
+    def _next_due(self, st: IncidentState) -> float | None:
         s = self.settings
         if st.inc.status is IncidentStatus.resolved:
             return None if st.resolved_t is None else st.resolved_t + s.reopen_window_s + 1e-6
@@ -1115,7 +965,7 @@ class Correlator:
             dues.append(st.last_change_t + s.quiet_period_s)
         return min(dues)
 
-    def _schedule(self, st: _State) -> None:
+    def _schedule(self, st: IncidentState) -> None:
         due = self._next_due(st)
         if due is None:
             return
@@ -1125,10 +975,6 @@ class Correlator:
         if cur is None or due < cur:
             self._scheduled[iid] = due
             heapq.heappush(self._heap, (due, iid))
-
-    def _emit(self, st: _State, etype: EventType, at: datetime, detail: str) -> IncidentEvent:
-        st.inc.version += 1
-        return IncidentEvent(type=etype, incident=st.inc, at=at, detail=detail)
 
 
 def _discard(index: dict[str, set[str]], key: str, iid: str) -> None:
