@@ -39,6 +39,7 @@ import bisect
 import heapq
 from datetime import datetime
 
+from pipeline.domain.correlate.paging import PagingGate, count_member
 from pipeline.domain.correlate.settings import CorrelationSettings
 from pipeline.domain.correlate.state import (
     SEVERITY_BY_RANK,
@@ -74,7 +75,6 @@ from pipeline.domain.schemas import (
     IncidentEvent,
     IncidentStatus,
     RootCauseCandidate,
-    Severity,
 )
 from pipeline.domain.topology import Topology
 
@@ -100,7 +100,7 @@ class Correlator:
         self._kind = KindClassifier(s.kind_patterns)
         self._llr = DEFAULT_LLR
         self._link_labels = s.link_labels
-        self._gates = [(SEVERITY_RANK[Severity(sev)], n, w) for sev, n, w in s.page_gates if n > 0]
+        self.gate = PagingGate(s)
         self.book = Book()
         self._states = self.book.states
         self._rank_cache: dict[str, RankCache] = {}  # incident id -> incremental ranking
@@ -489,8 +489,7 @@ class Correlator:
         )
         idx = len(st.members)
         st.members.append(Member(fp, service, kind, sev, t, len(inc.alerts)))
-        if len(st.sev_n) == len(SEVERITY_RANK):
-            st.sev_n[sev] += 1
+        count_member(st, sev)
         inc.alerts.append(ref)
         inc.alert_ids.append(alert.id)
         prev_id = self._fp_index.get(fp)
@@ -746,38 +745,7 @@ class Correlator:
         )
 
     def _gate(self, st: IncidentState, t: float) -> bool:
-        """Is an N-of-M paging gate reached? O(alerts in the gate's window), not O(members)."""
-        if not self._gates:
-            return False
-        members = st.members
-        counts = st.sev_n
-        if len(counts) != len(SEVERITY_RANK) or sum(counts) != len(members):
-            counts = [0] * len(SEVERITY_RANK)  # after a restore, merge or split: recount
-            for m in members:
-                counts[m.sev] += 1
-            st.sev_n = counts
-        # members are in arrival order, at most allowed_lateness_s out of event-time order,
-        # unless a merge appended older ones
-        ordered = not st.merged_from
-        slack = self.settings.allowed_lateness_s
-        for sev, n, window in self._gates:
-            if window <= 0:
-                if sum(counts[sev:]) >= n:
-                    return True
-                continue
-            lo = t - window
-            stop = lo - slack
-            count = 0
-            for m in reversed(members):
-                if m.t < lo:
-                    if ordered and m.t < stop:
-                        break
-                    continue
-                if m.sev >= sev:
-                    count += 1
-                    if count >= n:
-                        return True
-        return False
+        return self.gate.reached(st, t)
 
     # ------------------------------------------------------------------ merging
 
