@@ -40,6 +40,7 @@ import heapq
 from datetime import datetime
 
 from pipeline.domain.correlate.paging import PagingGate, count_member
+from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.settings import CorrelationSettings
 from pipeline.domain.correlate.state import (
     SEVERITY_BY_RANK,
@@ -53,15 +54,11 @@ from pipeline.domain.correlate.state import (
     mark_resolved,
     to_dt,
 )
-from pipeline.domain.explain import fmt_delay, incident_explanation, join_reason
+from pipeline.domain.explain import fmt_delay, join_reason
 from pipeline.domain.fingerprint import fingerprint
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.rootcause import (
-    DEFAULT_LLR,
     KindClassifier,
-    RankCache,
-    Ranked,
-    rank,
 )
 from pipeline.domain.schemas import (
     SEVERITY_RANK,
@@ -74,7 +71,6 @@ from pipeline.domain.schemas import (
     Incident,
     IncidentEvent,
     IncidentStatus,
-    RootCauseCandidate,
 )
 from pipeline.domain.topology import Topology
 
@@ -98,12 +94,11 @@ class Correlator:
         s = self.settings
         self.graph = GraphIndex(topology, s.hops)
         self._kind = KindClassifier(s.kind_patterns)
-        self._llr = DEFAULT_LLR
         self._link_labels = s.link_labels
         self.gate = PagingGate(s)
         self.book = Book()
         self._states = self.book.states
-        self._rank_cache: dict[str, RankCache] = {}  # incident id -> incremental ranking
+        self.ranker = Ranker(self.graph, s)
         self._fp_index = self.book.series
         self._svc_index: dict[str, set[str]] = {}  # service -> indexed incident ids
         self._label_index: dict[str, set[str]] = {}
@@ -159,13 +154,13 @@ class Correlator:
                 if not st.firing and now - st.last_change_t >= s.quiet_period_s:
                     self._unindex(st)
                     if st.pending:
-                        self._rerank(st)
+                        self.ranker.rerank(st)
                     inc.status = IncidentStatus.resolved
                     st.reopen_t = None
                     st.resolved_t = st.last_change_t + s.quiet_period_s
                     inc.resolved_at = to_dt(st.resolved_t)
                     inc.updated_at = inc.resolved_at
-                    self._refresh_explanation(st)
+                    self.ranker.refresh_explanation(st)
                     events.append(
                         emit(
                             st,
@@ -222,7 +217,7 @@ class Correlator:
             assert fb.root_cause is not None
             st.confirmed = fb.root_cause
             inc.updated_at = at
-            self._rerank(st)
+            self.ranker.rerank(st)
             return [
                 emit(
                     st,
@@ -547,12 +542,9 @@ class Correlator:
             details.append(f"severity raised to {alert.severity.value}")
         old_root = inc.root_cause
         # flagged before a re-rank, so the explanation it rebuilds names this symptom too
-        ref.suppressed = self._is_symptom(st, service, kind)
+        ref.suppressed = self.ranker.is_symptom(st, service, kind)
         if changed:
-            st.pending += 1
-            n = len(st.evidence)
-            if n <= s.rerank_every_upto or st.pending >= s.rerank_growth * n:
-                self._rerank(st)
+            self.ranker.evidence_changed(st)
         if inc.root_cause != old_root and old_root is not None:
             if _EVENT_PRIORITY[EventType.root_cause_changed] < _EVENT_PRIORITY[etype]:
                 etype = EventType.root_cause_changed
@@ -629,10 +621,10 @@ class Correlator:
         st.resolved_t = st.reopen_prev_t if st.reopen_prev_t is not None else st.last_change_t
         inc.resolved_at = to_dt(st.resolved_t)
         inc.updated_at = at
-        self._rerank(st)
+        self.ranker.rerank(st)
         self._schedule(st)
         self._index(nst)
-        self._rerank(nst)
+        self.ranker.rerank(nst)
         nst.gate = self._gate(nst, nst.last_t)
         new_inc.page = nst.gate
         self._schedule(nst)
@@ -673,76 +665,6 @@ class Correlator:
         st.inc.severity = SEVERITY_BY_RANK[sev]
         st.inc.opened_at = to_dt(first_t)
         st.pending = 0
-
-    # ------------------------------------------------------------------ ranking, suppression
-
-    def _rerank(self, st: IncidentState) -> None:
-        st.pending = 0
-        inc = st.inc
-        ev = st.evidence
-        cache = self._rank_cache.get(inc.id)
-        if cache is None:
-            cache = self._rank_cache[inc.id] = RankCache()
-        ranked = rank(ev, st.first_seen, self.graph, self.settings.rank, self._llr, cache=cache)
-        if st.confirmed:
-            ranked = [
-                Ranked(st.confirmed, 1.0, 0.0, st.confirmed in ev, ["confirmed by a responder"])
-            ] + [r for r in ranked if r.service != st.confirmed]
-        inc.root_cause_candidates = [
-            RootCauseCandidate(
-                service=r.service, score=round(r.score, 4), alerting=r.alerting, reasons=r.reasons
-            )
-            for r in ranked
-        ]
-        inc.root_cause = ranked[0].service if ranked else None
-        root = self._root_established(st)
-        if root != st.supp_root:
-            st.supp_root = root
-            self._resuppress(st)
-        self._refresh_explanation(st, ranked)
-
-    def _root_established(self, st: IncidentState) -> str | None:
-        if st.confirmed:
-            return st.confirmed
-        cands = st.inc.root_cause_candidates
-        if cands and cands[0].score >= self.settings.suppress_min_score:
-            return cands[0].service
-        return None
-
-    def _is_symptom(self, st: IncidentState, service: str, kind: str) -> bool:
-        root = self._root_established(st)
-        if root is None or service == root or kind == "saturation":
-            return False
-        if kind == "traffic":
-            return True
-        g = self.graph
-        return g.known(root) and service in g.blast_radius(root)
-
-    def _resuppress(self, st: IncidentState) -> None:
-        alerts = st.inc.alerts
-        for m in st.members:
-            alerts[m.ref].suppressed = self._is_symptom(st, m.service, m.kind)
-
-    def _refresh_explanation(self, st: IncidentState, ranked: list[Ranked] | None = None) -> None:
-        inc = st.inc
-        if ranked is None:
-            ranked = [
-                Ranked(c.service, c.score, 0.0, c.alerting, list(c.reasons))
-                for c in inc.root_cause_candidates
-            ]
-        supp: set[str] = set()
-        if st.supp_root is not None:
-            for ref in inc.alerts:
-                if ref.suppressed:
-                    supp.add(ref.service)
-        inc.explanation = incident_explanation(
-            ranked,
-            inc.services,
-            inc.opened_at,
-            sorted(supp),
-            confirmed=st.confirmed,
-            merged_from=st.merged_from,
-        )
 
     def _gate(self, st: IncidentState, t: float) -> bool:
         return self.gate.reached(st, t)
@@ -835,7 +757,7 @@ class Correlator:
             target.indexed = False
             self._index(target)
         tinc.updated_at = at
-        self._rerank(target)
+        self.ranker.rerank(target)
         gate = self._gate(target, target.last_t)
         if gate and not target.gate:
             tinc.page = True
@@ -849,7 +771,7 @@ class Correlator:
         sinc.explanation = f"Merged into {tinc.id}: {why}."
         sinc.updated_at = at
         del self._states[sinc.id]
-        self._rank_cache.pop(sinc.id, None)
+        self.ranker.forget(sinc.id)
         self._schedule(target)
         detail = f"merged {sinc.id} into {tinc.id}: {why}"
         return [
@@ -916,7 +838,7 @@ class Correlator:
             if self._fp_index.get(fp) == iid:
                 del self._fp_index[fp]
         del self._states[iid]
-        self._rank_cache.pop(iid, None)
+        self.ranker.forget(iid)
 
     def _next_due(self, st: IncidentState) -> float | None:
         s = self.settings
