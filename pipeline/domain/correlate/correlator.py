@@ -41,6 +41,7 @@ from datetime import datetime
 
 from pipeline.domain.correlate.paging import PagingGate, count_member
 from pipeline.domain.correlate.ranking import Ranker
+from pipeline.domain.correlate.relate import JoinIndex
 from pipeline.domain.correlate.settings import CorrelationSettings
 from pipeline.domain.correlate.state import (
     SEVERITY_BY_RANK,
@@ -54,7 +55,7 @@ from pipeline.domain.correlate.state import (
     mark_resolved,
     to_dt,
 )
-from pipeline.domain.explain import fmt_delay, join_reason
+from pipeline.domain.explain import fmt_delay
 from pipeline.domain.fingerprint import fingerprint
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.rootcause import (
@@ -94,16 +95,12 @@ class Correlator:
         s = self.settings
         self.graph = GraphIndex(topology, s.hops)
         self._kind = KindClassifier(s.kind_patterns)
-        self._link_labels = s.link_labels
         self.gate = PagingGate(s)
         self.book = Book()
         self._states = self.book.states
         self.ranker = Ranker(self.graph, s)
         self._fp_index = self.book.series
-        self._svc_index: dict[str, set[str]] = {}  # service -> indexed incident ids
-        self._label_index: dict[str, set[str]] = {}
-        self._dep_index: dict[str, set[str]] = {}  # direct dependency -> indexed incident ids
-        self._active: set[str] = set()  # indexed incident ids
+        self.index = JoinIndex(self.graph, s, self.book.states)
         self._heap: list[tuple[float, str]] = []
         self._scheduled: dict[str, float] = {}
         self._watermark = float("-inf")
@@ -152,7 +149,7 @@ class Correlator:
                         mark_resolved(st, idx)
                     st.firing.clear()
                 if not st.firing and now - st.last_change_t >= s.quiet_period_s:
-                    self._unindex(st)
+                    self.index.unindex(st)
                     if st.pending:
                         self.ranker.rerank(st)
                     inc.status = IncidentStatus.resolved
@@ -173,7 +170,7 @@ class Correlator:
                     now > st.last_t + s.join_gap_s + s.allowed_lateness_s
                     or (s.max_span_s > 0 and now > st.first_t + s.max_span_s + s.allowed_lateness_s)
                 ):
-                    self._unindex(st)
+                    self.index.unindex(st)
             else:
                 assert st.resolved_t is not None
                 if now - st.resolved_t > s.reopen_window_s:
@@ -199,7 +196,7 @@ class Correlator:
         if fb.action is FeedbackAction.resolve:
             if inc.status is IncidentStatus.resolved:
                 return []
-            self._unindex(st)
+            self.index.unindex(st)
             inc.status = IncidentStatus.resolved
             st.reopen_t = None
             inc.resolved_at = at
@@ -259,7 +256,7 @@ class Correlator:
                 c._fp_index[fp] = st.inc.id
             if st.indexed:
                 st.indexed = False
-                c._index(st)
+                c.index.index(st)
             c._schedule(st)
         return c
 
@@ -294,7 +291,7 @@ class Correlator:
                     )
                 lo = t - s.flap_window_s
                 fires = 1 + sum(1 for x in st.fires.get(fp, ()) if x >= lo)
-                if fires >= s.flap_min_fires and not self._too_old(st, t):
+                if fires >= s.flap_min_fires and not self.index.too_old(st, t):
                     reason = f"flapping: fired {fires} times within {fmt_delay(s.flap_window_s)}"
                     return self._join(st, alert, fp, t, reason, EventType.updated)
             elif (
@@ -302,14 +299,14 @@ class Correlator:
                 and t - st.resolved_t < s.reopen_window_s
                 and t >= st.first_t
                 and not st.no_reopen
-                and not self._matches(alert, alert.service, t)
+                and not self.index.matches(alert, alert.service, t)
             ):
                 # (an alert that relates to an open incident joins it instead: the ongoing
                 # problem explains it better than a recurrence of a finished one)
                 inc.status = IncidentStatus.open
                 inc.resolved_at = None
                 inc.resolved_by = None
-                self._index(st)
+                self.index.index(st)
                 gap = t - st.resolved_t
                 st.reopen_t = t
                 st.reopen_at = len(st.members)
@@ -324,11 +321,11 @@ class Correlator:
                     EventType.reopened,
                 )
         service = alert.service
-        matches = self._matches(alert, service, t)
+        matches = self.index.matches(alert, service, t)
         if not matches:
             return self._open(alert, fp, t)
-        matches.sort(key=lambda m: (m[0], -self._states[m[1]].last_t, m[1]))
-        _, best, kind, via = matches[0]
+        self.index.sort_best_first(matches)
+        best = matches[0][1]
         st = self._states[best]
         split: list[IncidentEvent] = []
         split_detail = ""
@@ -342,11 +339,7 @@ class Correlator:
             # recurrence was the first alert of a new burst, not the old problem coming back
             split_ev, split_detail, st = self._split_reopened(st, alert.timestamp)
             split = [split_ev]
-        if kind == "graph" or kind == "near":
-            relation, hops, via = self.graph.relation(service, via)
-        else:
-            relation, hops = kind, 2 if kind == "shared-dependency" else 0
-        reason = join_reason(relation, hops, via, service, t - st.first_t)
+        reason = self.index.reason(matches[0], service, t - st.first_t)
         events = self._join(st, alert, fp, t, reason, EventType.updated)
         if split:
             events[0].type = EventType.opened
@@ -355,98 +348,6 @@ class Correlator:
         if s.merge and len(matches) > 1:
             events.extend(self._merge_shared(st, [m[1] for m in matches[1:]], alert.timestamp))
         return events
-
-    def _matches(self, alert: Alert, service: str, t: float) -> list[tuple[float, str, str, str]]:
-        """Indexed incidents related to the alert within the time window.
-
-        Returns (strength, incident id, relation, via); lower strength is closer.
-        """
-        s = self.settings
-        found: dict[str, tuple[float, str, str, str]] = {}
-        svc_index = self._svc_index
-
-        def add(iid: str, strength: float, relation: str, via: str) -> None:
-            cur = found.get(iid)
-            if cur is None or strength < cur[0]:
-                found[iid] = (strength, iid, relation, via)
-
-        for iid in svc_index.get(service, ()):
-            add(iid, 0.0, "graph", service)
-        g = self.graph
-        if g.known(service):
-            up = g.up(service)
-            down = g.down(service)
-            # look up the neighbourhood in the service index, or scan the open incidents'
-            # services, whichever is smaller
-            if len(up) + len(down) <= self._scan_cost(len(up) + len(down)):
-                for nb in (down, up):
-                    for x, h in nb.items():
-                        ids = svc_index.get(x)
-                        if ids:
-                            for iid in ids:
-                                cur = found.get(iid)
-                                if cur is None or h < cur[0]:
-                                    found[iid] = (h, iid, "graph", x)
-            else:
-                for iid in self._active:
-                    for x in self._states[iid].evidence:
-                        hx = down.get(x)
-                        if hx is None:
-                            hx = up.get(x)
-                        if hx is not None:
-                            add(iid, hx, "graph", x)
-            if s.shared_dependency:
-                for d in g.deps1(service):
-                    for iid in self._dep_index.get(d, ()):
-                        add(iid, 2.0 + 0.5, "shared-dependency", d)
-            if s.blast_radius:
-                for iid in self._active:
-                    if iid in found:
-                        continue
-                    root = self._states[iid].inc.root_cause
-                    if root and g.known(root) and service in g.blast_radius(root):
-                        add(iid, s.hops + 1.0, "blast-radius", root)
-        lo_first = t - s.undirected_burst_s
-        if (
-            not any(self._joinable(self._states[iid], t) for iid in found)
-            and s.undirected_burst_s > 0
-            and g.known(service)
-            and any(self._states[iid].first_t >= lo_first for iid in self._active)
-        ):
-            # nothing closer: a service near it ignoring edge direction, in the same burst
-            for x, h in g.near(service).items():
-                for iid in svc_index.get(x, ()):
-                    if self._states[iid].first_t >= lo_first:
-                        add(iid, s.hops + 1.5 + h / 10, "near", x)
-        if alert.labels:
-            for key in self._link_labels:
-                v = alert.labels.get(key)
-                if v:
-                    kv = f"{key}={v}"
-                    for iid in self._label_index.get(kv, ()):
-                        add(iid, s.hops + 2.0, "label", kv)
-        return [m for m in found.values() if self._joinable(self._states[m[1]], t)]
-
-    def _joinable(self, st: IncidentState, t: float) -> bool:
-        """Is an alert at ``t`` close enough in time to join ``st``?"""
-        s = self.settings
-        return (
-            st.last_t >= t - s.join_gap_s
-            and t >= st.first_t - s.join_gap_s - s.allowed_lateness_s
-            and not self._too_old(st, t)
-        )
-
-    def _too_old(self, st: IncidentState, t: float) -> bool:
-        span = self.settings.max_span_s
-        return span > 0 and t - st.first_t > span
-
-    def _scan_cost(self, limit: int) -> int:
-        total = 0
-        for iid in self._active:
-            total += len(self._states[iid].evidence)
-            if total >= limit:
-                break
-        return total
 
     def _open(self, alert: Alert, fp: str, t: float) -> list[IncidentEvent]:
         iid = self.book.free_id(alert.id)
@@ -462,7 +363,7 @@ class Correlator:
         )
         st = IncidentState(inc=inc, first_t=t, last_t=t, last_change_t=t)
         self._states[iid] = st
-        self._index(st)
+        self.index.index(st)
         return self._join(st, alert, fp, t, "first alert of the incident", EventType.opened)
 
     def _join(
@@ -516,9 +417,9 @@ class Correlator:
         inc.updated_at = alert.timestamp
         details = [f"{service} {alert.name}: {reason}"]
         if st.indexed:
-            self._index_service(st, service)
+            self.index.index_service(st, service)
             if alert.labels:
-                self._index_labels(st, alert.labels)
+                self.index.index_labels(st, alert.labels)
         # evidence and ranking
         kinds = st.evidence.get(service)
         changed = False
@@ -610,7 +511,7 @@ class Correlator:
                 nst.fires[m.fp] = list(times)
         self._states[iid] = nst
         # the old incident goes back to how it was before the reopen, and never reopens again
-        self._unindex(st)
+        self.index.unindex(st)
         self._rebuild(st)
         self._rebuild(nst)
         for fp in nst.fp_last:
@@ -623,7 +524,7 @@ class Correlator:
         inc.updated_at = at
         self.ranker.rerank(st)
         self._schedule(st)
-        self._index(nst)
+        self.index.index(nst)
         self.ranker.rerank(nst)
         nst.gate = self._gate(nst, nst.last_t)
         new_inc.page = nst.gate
@@ -710,7 +611,7 @@ class Correlator:
     ) -> list[IncidentEvent]:
         """Move every member of ``src`` into ``target``; ``src`` ends merged (empty)."""
         tinc, sinc = target.inc, src.inc
-        self._unindex(src)
+        self.index.unindex(src)
         offset = len(target.members)
         for m in src.members:
             ref = sinc.alerts[m.ref]
@@ -747,15 +648,15 @@ class Correlator:
             tinc.status = IncidentStatus.open
             tinc.resolved_at = None
             target.resolved_t = None
-        if target.indexed and tinc.id in self._active:
+        if self.index.is_indexed(target):
             # already indexed: only the absorbed incident's services and labels are new
             for svc in src.evidence:
-                self._index_service(target, svc)
+                self.index.index_service(target, svc)
             for kv in src.labels:
-                self._label_index.setdefault(kv, set()).add(tinc.id)
+                self.index.index_label(target, kv)
         elif tinc.status is not IncidentStatus.resolved:
             target.indexed = False
-            self._index(target)
+            self.index.index(target)
         tinc.updated_at = at
         self.ranker.rerank(target)
         gate = self._gate(target, target.last_t)
@@ -779,60 +680,8 @@ class Correlator:
             emit(target, EventType.merged, at, detail),
         ]
 
-    # ------------------------------------------------------------------ indices, scheduling
-
-    def _index(self, st: IncidentState) -> None:
-        if st.indexed and st.inc.id in self._active:
-            return
-        st.indexed = True
-        self._active.add(st.inc.id)
-        for svc in st.evidence:
-            self._index_service(st, svc)
-        for kv in st.labels:
-            self._label_index.setdefault(kv, set()).add(st.inc.id)
-
-    def _index_service(self, st: IncidentState, service: str) -> None:
-        iid = st.inc.id
-        ids = self._svc_index.get(service)
-        if ids is None:
-            self._svc_index[service] = {iid}
-        elif iid not in ids:
-            ids.add(iid)
-        else:
-            return
-        if self.settings.shared_dependency:
-            dep_index = self._dep_index
-            for d in self.graph.deps1(service):
-                dids = dep_index.get(d)
-                if dids is None:
-                    dep_index[d] = {iid}
-                else:
-                    dids.add(iid)
-
-    def _index_labels(self, st: IncidentState, labels: dict[str, str]) -> None:
-        for key in self._link_labels:
-            v = labels.get(key)
-            if v:
-                kv = f"{key}={v}"
-                if kv not in st.labels:
-                    st.labels.append(kv)
-                self._label_index.setdefault(kv, set()).add(st.inc.id)
-
-    def _unindex(self, st: IncidentState) -> None:
-        if not st.indexed:
-            return
-        st.indexed = False
-        iid = st.inc.id
-        self._active.discard(iid)
-        for svc in st.evidence:
-            _discard(self._svc_index, svc, iid)
-            for d in self.graph.deps1(svc):
-                _discard(self._dep_index, d, iid)
-        for kv in st.labels:
-            _discard(self._label_index, kv, iid)
-
     def _evict(self, st: IncidentState) -> None:
-        self._unindex(st)
+        self.index.unindex(st)
         iid = st.inc.id
         for fp in st.fp_last:
             if self._fp_index.get(fp) == iid:
@@ -865,14 +714,6 @@ class Correlator:
         if cur is None or due < cur:
             self._scheduled[iid] = due
             heapq.heappush(self._heap, (due, iid))
-
-
-def _discard(index: dict[str, set[str]], key: str, iid: str) -> None:
-    ids = index.get(key)
-    if ids is not None:
-        ids.discard(iid)
-        if not ids:
-            del index[key]
 
 
 __all__ = ["CorrelationSettings", "Correlator", "incident_id"]
