@@ -8,8 +8,16 @@ that part alone.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from pipeline.domain.correlate.state import IncidentState, Member
+from pipeline.domain.correlate.lifecycle import Lifecycle
+from pipeline.domain.correlate.paging import PagingGate
+from pipeline.domain.correlate.ranking import Ranker
+from pipeline.domain.correlate.relate import JoinIndex
+from pipeline.domain.correlate.schedule import Scheduler
+from pipeline.domain.correlate.settings import CorrelationSettings
+from pipeline.domain.correlate.state import Book, IncidentState, Member
+from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.schemas import (
     SEVERITY_RANK,
     Alert,
@@ -127,3 +135,29 @@ def make_alert(
         timestamp=at(dt),
         labels=labels or {},
     )
+
+
+class Parts:
+    """The correlator's parts wired together the way the correlator wires them."""
+
+    def __init__(self, **settings: Any) -> None:
+        s = self.settings = CorrelationSettings(**settings)
+        self.graph = GraphIndex(TOPO, s.hops)
+        self.book = Book()
+        self.index = JoinIndex(self.graph, s, self.book.states)
+        self.ranker = Ranker(self.graph, s)
+        self.gate = PagingGate(s)
+        self.scheduler = Scheduler(s)
+        self.lifecycle = Lifecycle(s, self.book, self.index, self.ranker, self.gate, self.scheduler)
+
+    def track(self, st: IncidentState) -> IncidentState:
+        """Put a hand-built incident in the book, the indices (if open) and the schedule."""
+        self.book.states[st.inc.id] = st
+        for fp in st.fp_last:
+            self.book.series[fp] = st.inc.id
+        st.indexed = False
+        if st.inc.status is not IncidentStatus.resolved:
+            self.index.index(st)
+        self.ranker.rerank(st)
+        self.scheduler.schedule(st)
+        return st

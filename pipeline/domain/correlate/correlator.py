@@ -36,15 +36,15 @@ The root-cause ranking is in :mod:`pipeline.domain.rootcause`, texts in
 from __future__ import annotations
 
 import bisect
-import heapq
 from datetime import datetime
 
+from pipeline.domain.correlate.lifecycle import Lifecycle
 from pipeline.domain.correlate.paging import PagingGate, count_member
 from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.relate import JoinIndex
+from pipeline.domain.correlate.schedule import Scheduler
 from pipeline.domain.correlate.settings import CorrelationSettings
 from pipeline.domain.correlate.state import (
-    SEVERITY_BY_RANK,
     Book,
     IncidentState,
     Member,
@@ -53,7 +53,6 @@ from pipeline.domain.correlate.state import (
     encode_snapshot,
     incident_id,
     mark_resolved,
-    to_dt,
 )
 from pipeline.domain.explain import fmt_delay
 from pipeline.domain.fingerprint import fingerprint
@@ -101,8 +100,8 @@ class Correlator:
         self.ranker = Ranker(self.graph, s)
         self._fp_index = self.book.series
         self.index = JoinIndex(self.graph, s, self.book.states)
-        self._heap: list[tuple[float, str]] = []
-        self._scheduled: dict[str, float] = {}
+        self.scheduler = Scheduler(s)
+        self.lifecycle = Lifecycle(s, self.book, self.index, self.ranker, self.gate, self.scheduler)
         self._watermark = float("-inf")
 
     # ------------------------------------------------------------------ public interface
@@ -121,63 +120,7 @@ class Correlator:
         """Clock tick: resolve quiet incidents, close joins that can no longer happen, evict."""
         if now > self._watermark:
             self._watermark = now
-        heap = self._heap
-        if not heap or heap[0][0] > now:
-            return []
-        events: list[IncidentEvent] = []
-        s = self.settings
-        while heap and heap[0][0] <= now:
-            popped, iid = heapq.heappop(heap)
-            if self._scheduled.get(iid) != popped:
-                continue  # superseded entry
-            del self._scheduled[iid]
-            st = self._states.get(iid)
-            if st is None:
-                continue
-            due = self._next_due(st)
-            if due is None:
-                continue
-            if due > now:
-                self._scheduled[iid] = due
-                heapq.heappush(heap, (due, iid))
-                continue
-            inc = st.inc
-            if inc.status is not IncidentStatus.resolved:
-                # stale firing members: count them as resolved
-                if st.firing and now - st.last_t >= s.stale_after_s:
-                    for idx in list(st.firing.values()):
-                        mark_resolved(st, idx)
-                    st.firing.clear()
-                if not st.firing and now - st.last_change_t >= s.quiet_period_s:
-                    self.index.unindex(st)
-                    if st.pending:
-                        self.ranker.rerank(st)
-                    inc.status = IncidentStatus.resolved
-                    st.reopen_t = None
-                    st.resolved_t = st.last_change_t + s.quiet_period_s
-                    inc.resolved_at = to_dt(st.resolved_t)
-                    inc.updated_at = inc.resolved_at
-                    self.ranker.refresh_explanation(st)
-                    events.append(
-                        emit(
-                            st,
-                            EventType.resolved,
-                            inc.updated_at,
-                            f"all alerts resolved and quiet for {fmt_delay(s.quiet_period_s)}",
-                        )
-                    )
-                elif st.indexed and (
-                    now > st.last_t + s.join_gap_s + s.allowed_lateness_s
-                    or (s.max_span_s > 0 and now > st.first_t + s.max_span_s + s.allowed_lateness_s)
-                ):
-                    self.index.unindex(st)
-            else:
-                assert st.resolved_t is not None
-                if now - st.resolved_t > s.reopen_window_s:
-                    self._evict(st)
-                    continue
-            self._schedule(st)
-        return events
+        return self.lifecycle.advance(now)
 
     def apply_feedback(self, fb: Feedback) -> list[IncidentEvent]:
         st = self._states.get(fb.incident_id)
@@ -203,7 +146,7 @@ class Correlator:
             inc.resolved_by = fb.user
             inc.updated_at = at
             st.resolved_t = max(at.timestamp(), st.last_change_t)
-            self._schedule(st)
+            self.scheduler.schedule(st)
             return [emit(st, EventType.resolved, at, f"resolved by {fb.user or '?'}")]
         if fb.action is FeedbackAction.verdict:
             assert fb.verdict is not None
@@ -257,7 +200,7 @@ class Correlator:
             if st.indexed:
                 st.indexed = False
                 c.index.index(st)
-            c._schedule(st)
+            c.scheduler.schedule(st)
         return c
 
     # ------------------------------------------------------------------ alert handling
@@ -274,7 +217,7 @@ class Correlator:
         if t > st.last_change_t:
             st.last_change_t = t
         st.inc.updated_at = alert.timestamp
-        self._schedule(st)
+        self.scheduler.schedule(st)
         m = st.members[idx]
         return [emit(st, EventType.updated, alert.timestamp, f"alert {m.service} resolved")]
 
@@ -294,32 +237,13 @@ class Correlator:
                 if fires >= s.flap_min_fires and not self.index.too_old(st, t):
                     reason = f"flapping: fired {fires} times within {fmt_delay(s.flap_window_s)}"
                     return self._join(st, alert, fp, t, reason, EventType.updated)
-            elif (
-                st.resolved_t is not None
-                and t - st.resolved_t < s.reopen_window_s
-                and t >= st.first_t
-                and not st.no_reopen
-                and not self.index.matches(alert, alert.service, t)
+            elif self.lifecycle.can_reopen(st, t) and not self.index.matches(
+                alert, alert.service, t
             ):
                 # (an alert that relates to an open incident joins it instead: the ongoing
                 # problem explains it better than a recurrence of a finished one)
-                inc.status = IncidentStatus.open
-                inc.resolved_at = None
-                inc.resolved_by = None
-                self.index.index(st)
-                gap = t - st.resolved_t
-                st.reopen_t = t
-                st.reopen_at = len(st.members)
-                st.reopen_prev_t = st.resolved_t
-                st.resolved_t = None
-                return self._join(
-                    st,
-                    alert,
-                    fp,
-                    t,
-                    f"same alert fired again {fmt_delay(gap)} after the incident resolved",
-                    EventType.reopened,
-                )
+                reason = self.lifecycle.reopen(st, t)
+                return self._join(st, alert, fp, t, reason, EventType.reopened)
         service = alert.service
         matches = self.index.matches(alert, service, t)
         if not matches:
@@ -329,15 +253,10 @@ class Correlator:
         st = self._states[best]
         split: list[IncidentEvent] = []
         split_detail = ""
-        if (
-            st.reopen_t is not None
-            and t - st.reopen_t <= s.burst_merge_s
-            and fp not in st.fp_last
-            and len(st.members) > st.reopen_at
-        ):
+        if self.lifecycle.is_new_burst(st, fp, t):
             # a series the incident never had joins right after a recurrence reopened it: the
             # recurrence was the first alert of a new burst, not the old problem coming back
-            split_ev, split_detail, st = self._split_reopened(st, alert.timestamp)
+            split_ev, split_detail, st = self.lifecycle.split_reopened(st, alert.timestamp)
             split = [split_ev]
         reason = self.index.reason(matches[0], service, t - st.first_t)
         events = self._join(st, alert, fp, t, reason, EventType.updated)
@@ -394,7 +313,7 @@ class Correlator:
             if prev_st is not None and fp in prev_st.firing:
                 # the series moved to this incident: its old firing entry is superseded
                 mark_resolved(prev_st, prev_st.firing.pop(fp), t)
-                self._schedule(prev_st)
+                self.scheduler.schedule(prev_st)
         st.firing[fp] = idx
         st.fp_last[fp] = idx
         times = st.fires.get(fp)
@@ -458,114 +377,8 @@ class Correlator:
                 if etype is EventType.updated:
                     etype = EventType.escalated
                 details.append("paging gate reached")
-        self._schedule(st)
+        self.scheduler.schedule(st)
         return [emit(st, etype, alert.timestamp, "; ".join(details))]
-
-    def _split_reopened(
-        self, st: IncidentState, at: datetime
-    ) -> tuple[IncidentEvent, str, IncidentState]:
-        """Undo a provisional reopen: the alerts since it move to a new incident.
-
-        Returns the old incident's ``resolved`` event, the detail for the new incident's
-        ``opened`` event, and the new incident's state.
-        """
-        k = st.reopen_at
-        inc = st.inc
-        moved = st.members[k:]
-        refs = inc.alerts[k:]
-        del st.members[k:]
-        del inc.alerts[k:]
-        del inc.alert_ids[k:]
-        iid = self.book.free_id(refs[0].id)
-        new_inc = Incident(
-            id=iid,
-            status=IncidentStatus.open,
-            opened_at=refs[0].timestamp,
-            updated_at=at,
-            severity=refs[0].severity,
-            domain=inc.domain,
-            page=False,
-        )
-        new_inc.alerts = refs
-        new_inc.alert_ids = [r.id for r in refs]
-        t0 = moved[0].t
-        for i, (r, m) in enumerate(zip(refs, moved, strict=True)):
-            if i == 0:
-                r.reason = (
-                    f"first alert of the incident (it reopened {inc.id}, but a new burst "
-                    f"followed: not a recurrence)"
-                )
-            else:
-                r.reason = (
-                    f"same burst, {fmt_delay(m.t - t0)} after the first alert (moved from "
-                    f"{inc.id} with it)"
-                )
-        nst = IncidentState(
-            inc=new_inc, first_t=moved[0].t, last_t=moved[0].t, last_change_t=moved[0].t
-        )
-        nst.members = moved
-        nst.labels = list(st.labels)
-        for m in moved:
-            times = st.fires.get(m.fp)
-            if times is not None:
-                nst.fires[m.fp] = list(times)
-        self._states[iid] = nst
-        # the old incident goes back to how it was before the reopen, and never reopens again
-        self.index.unindex(st)
-        self._rebuild(st)
-        self._rebuild(nst)
-        for fp in nst.fp_last:
-            self._fp_index[fp] = iid
-        st.no_reopen = True
-        st.reopen_t = None
-        inc.status = IncidentStatus.resolved
-        st.resolved_t = st.reopen_prev_t if st.reopen_prev_t is not None else st.last_change_t
-        inc.resolved_at = to_dt(st.resolved_t)
-        inc.updated_at = at
-        self.ranker.rerank(st)
-        self._schedule(st)
-        self.index.index(nst)
-        self.ranker.rerank(nst)
-        nst.gate = self._gate(nst, nst.last_t)
-        new_inc.page = nst.gate
-        self._schedule(nst)
-        detail = (
-            f"{len(moved)} alert{'s' if len(moved) != 1 else ''} that reopened {inc.id} "
-            f"moved to {iid}: a new burst began, not a recurrence"
-        )
-        return emit(st, EventType.resolved, at, detail), detail, nst
-
-    def _rebuild(self, st: IncidentState) -> None:
-        """Recompute the derived per-incident fields from the members (after a split)."""
-        st.evidence = {}
-        st.first_seen = {}
-        st.firing = {}
-        st.fp_last = {}
-        sev = 0
-        first_t = last_t = last_change = st.members[0].t
-        for i, m in enumerate(st.members):
-            m.ref = i
-            kinds = st.evidence.setdefault(m.service, [])
-            if m.kind not in kinds:
-                kinds.append(m.kind)
-                kinds.sort()
-            fs = st.first_seen.get(m.service)
-            if fs is None or m.t < fs:
-                st.first_seen[m.service] = m.t
-            st.fp_last[m.fp] = i
-            if m.rt is None:
-                st.firing[m.fp] = i
-            else:
-                st.firing.pop(m.fp, None)
-            sev = max(sev, m.sev)
-            first_t = min(first_t, m.t)
-            last_t = max(last_t, m.t)
-            last_change = max(last_change, m.t, m.rt or m.t)
-        st.first_t, st.last_t, st.last_change_t = first_t, last_t, last_change
-        st.inc.services = sorted(st.evidence)
-        st.inc.severity = SEVERITY_BY_RANK[sev]
-        st.inc.opened_at = to_dt(first_t)
-        st.pending = 0
 
     def _gate(self, st: IncidentState, t: float) -> bool:
         return self.gate.reached(st, t)
@@ -673,47 +486,12 @@ class Correlator:
         sinc.updated_at = at
         del self._states[sinc.id]
         self.ranker.forget(sinc.id)
-        self._schedule(target)
+        self.scheduler.schedule(target)
         detail = f"merged {sinc.id} into {tinc.id}: {why}"
         return [
             emit(src, EventType.merged, at, detail),
             emit(target, EventType.merged, at, detail),
         ]
-
-    def _evict(self, st: IncidentState) -> None:
-        self.index.unindex(st)
-        iid = st.inc.id
-        for fp in st.fp_last:
-            if self._fp_index.get(fp) == iid:
-                del self._fp_index[fp]
-        del self._states[iid]
-        self.ranker.forget(iid)
-
-    def _next_due(self, st: IncidentState) -> float | None:
-        s = self.settings
-        if st.inc.status is IncidentStatus.resolved:
-            return None if st.resolved_t is None else st.resolved_t + s.reopen_window_s + 1e-6
-        dues = []
-        if st.indexed:
-            dues.append(st.last_t + s.join_gap_s + s.allowed_lateness_s + 1e-6)
-            if s.max_span_s > 0:
-                dues.append(st.first_t + s.max_span_s + s.allowed_lateness_s + 1e-6)
-        if st.firing:
-            dues.append(st.last_t + s.stale_after_s)
-        else:
-            dues.append(st.last_change_t + s.quiet_period_s)
-        return min(dues)
-
-    def _schedule(self, st: IncidentState) -> None:
-        due = self._next_due(st)
-        if due is None:
-            return
-        iid = st.inc.id
-        cur = self._scheduled.get(iid)
-        # one live heap entry per incident: a later due is picked up when the entry pops
-        if cur is None or due < cur:
-            self._scheduled[iid] = due
-            heapq.heappush(self._heap, (due, iid))
 
 
 __all__ = ["CorrelationSettings", "Correlator", "incident_id"]
