@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.domain.correlate.lifecycle import Lifecycle
+from pipeline.domain.correlate.merging import Merger
 from pipeline.domain.correlate.paging import PagingGate
 from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.relate import JoinIndex
@@ -149,6 +150,9 @@ class Parts:
         self.gate = PagingGate(s)
         self.scheduler = Scheduler(s)
         self.lifecycle = Lifecycle(s, self.book, self.index, self.ranker, self.gate, self.scheduler)
+        self.merger = Merger(
+            s, self.graph, self.book, self.index, self.ranker, self.gate, self.scheduler
+        )
 
     def track(self, st: IncidentState) -> IncidentState:
         """Put a hand-built incident in the book, the indices (if open) and the schedule."""

@@ -36,9 +36,9 @@ The root-cause ranking is in :mod:`pipeline.domain.rootcause`, texts in
 from __future__ import annotations
 
 import bisect
-from datetime import datetime
 
 from pipeline.domain.correlate.lifecycle import Lifecycle
+from pipeline.domain.correlate.merging import Merger
 from pipeline.domain.correlate.paging import PagingGate, count_member
 from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.relate import JoinIndex
@@ -102,6 +102,9 @@ class Correlator:
         self.index = JoinIndex(self.graph, s, self.book.states)
         self.scheduler = Scheduler(s)
         self.lifecycle = Lifecycle(s, self.book, self.index, self.ranker, self.gate, self.scheduler)
+        self.merger = Merger(
+            s, self.graph, self.book, self.index, self.ranker, self.gate, self.scheduler
+        )
         self._watermark = float("-inf")
 
     # ------------------------------------------------------------------ public interface
@@ -172,7 +175,7 @@ class Correlator:
                 ost = self._states.get(other)
                 if ost is None or other == fb.incident_id:
                     continue
-                events.extend(self._merge(st, ost, at, f"merged by {fb.user or '?'}"))
+                events.extend(self.merger.merge(st, ost, at, f"merged by {fb.user or '?'}"))
             return events
         return []
 
@@ -265,7 +268,8 @@ class Correlator:
             events[0].detail = split_detail + "; " + events[0].detail
             events = [*split, *events]
         if s.merge and len(matches) > 1:
-            events.extend(self._merge_shared(st, [m[1] for m in matches[1:]], alert.timestamp))
+            others = [m[1] for m in matches[1:]]
+            events.extend(self.merger.merge_shared(st, others, alert.timestamp))
         return events
 
     def _open(self, alert: Alert, fp: str, t: float) -> list[IncidentEvent]:
@@ -382,116 +386,6 @@ class Correlator:
 
     def _gate(self, st: IncidentState, t: float) -> bool:
         return self.gate.reached(st, t)
-
-    # ------------------------------------------------------------------ merging
-
-    def _shares_cause(self, a: IncidentState, b: IncidentState) -> bool:
-        ra, rb = a.inc.root_cause, b.inc.root_cause
-        if not ra or not rb:
-            return False
-        if ra == rb:
-            return True
-        g = self.graph
-        if not (g.known(ra) and g.known(rb)):
-            return False
-        return rb in g.blast_radius(ra) or ra in g.blast_radius(rb)
-
-    def _merge_shared(
-        self, st: IncidentState, others: list[str], at: datetime
-    ) -> list[IncidentEvent]:
-        events: list[IncidentEvent] = []
-        for oid in others:
-            ost = self._states.get(oid)
-            if ost is None or ost is st or ost.inc.status is IncidentStatus.resolved:
-                continue
-            # a fragment: the younger incident opened at most burst_merge_s before the alert
-            # that links it to the other one (one burst, split by arrival order)
-            young = at.timestamp() - max(st.first_t, ost.first_t) <= self.settings.burst_merge_s
-            shared = self._shares_cause(st, ost)
-            if young or shared:
-                target, src = (st, ost) if st.first_t <= ost.first_t else (ost, st)
-                why = (
-                    f"same root cause {target.inc.root_cause}"
-                    if shared
-                    else "opened in the same burst and linked by a later alert"
-                )
-                events.extend(self._merge(target, src, at, why))
-                st = target
-        return events
-
-    def _merge(
-        self, target: IncidentState, src: IncidentState, at: datetime, why: str
-    ) -> list[IncidentEvent]:
-        """Move every member of ``src`` into ``target``; ``src`` ends merged (empty)."""
-        tinc, sinc = target.inc, src.inc
-        self.index.unindex(src)
-        offset = len(target.members)
-        for m in src.members:
-            ref = sinc.alerts[m.ref]
-            target.members.append(Member(m.fp, m.service, m.kind, m.sev, m.t, len(tinc.alerts)))
-            tinc.alerts.append(ref)
-            tinc.alert_ids.append(ref.id)
-        for fp, idx in src.firing.items():
-            target.firing[fp] = idx + offset
-        for fp, times in src.fires.items():
-            target.fires.setdefault(fp, []).extend(times)
-        for fp, idx in src.fp_last.items():
-            target.fp_last[fp] = idx + offset
-            self._fp_index[fp] = tinc.id
-        for svc, kinds in src.evidence.items():
-            cur = target.evidence.setdefault(svc, [])
-            for k in kinds:
-                if k not in cur:
-                    cur.append(k)
-            cur.sort()
-            fs = src.first_seen[svc]
-            if svc not in target.first_seen or fs < target.first_seen[svc]:
-                target.first_seen[svc] = fs
-        for kv in src.labels:
-            if kv not in target.labels:
-                target.labels.append(kv)
-        target.first_t = min(target.first_t, src.first_t)
-        target.last_t = max(target.last_t, src.last_t)
-        target.last_change_t = max(target.last_change_t, src.last_change_t)
-        if SEVERITY_RANK[sinc.severity] > SEVERITY_RANK[tinc.severity]:
-            tinc.severity = sinc.severity
-        target.merged_from.append(sinc.id)
-        tinc.services = sorted(target.evidence)
-        if tinc.status is IncidentStatus.resolved and src.firing:
-            tinc.status = IncidentStatus.open
-            tinc.resolved_at = None
-            target.resolved_t = None
-        if self.index.is_indexed(target):
-            # already indexed: only the absorbed incident's services and labels are new
-            for svc in src.evidence:
-                self.index.index_service(target, svc)
-            for kv in src.labels:
-                self.index.index_label(target, kv)
-        elif tinc.status is not IncidentStatus.resolved:
-            target.indexed = False
-            self.index.index(target)
-        tinc.updated_at = at
-        self.ranker.rerank(target)
-        gate = self._gate(target, target.last_t)
-        if gate and not target.gate:
-            tinc.page = True
-        target.gate = target.gate or gate
-        # the absorbed incident: closed, pointing at the survivor, no members of its own
-        sinc.merged_into = tinc.id
-        sinc.status = IncidentStatus.resolved
-        sinc.resolved_at = at
-        sinc.alert_ids = []
-        sinc.alerts = []
-        sinc.explanation = f"Merged into {tinc.id}: {why}."
-        sinc.updated_at = at
-        del self._states[sinc.id]
-        self.ranker.forget(sinc.id)
-        self.scheduler.schedule(target)
-        detail = f"merged {sinc.id} into {tinc.id}: {why}"
-        return [
-            emit(src, EventType.merged, at, detail),
-            emit(target, EventType.merged, at, detail),
-        ]
 
 
 __all__ = ["CorrelationSettings", "Correlator", "incident_id"]
