@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.domain.correlate.feedback import FeedbackApplier
 from pipeline.domain.correlate.lifecycle import Lifecycle
 from pipeline.domain.correlate.merging import Merger
 from pipeline.domain.correlate.paging import PagingGate
@@ -152,6 +153,9 @@ class Parts:
         self.lifecycle = Lifecycle(s, self.book, self.index, self.ranker, self.gate, self.scheduler)
         self.merger = Merger(
             s, self.graph, self.book, self.index, self.ranker, self.gate, self.scheduler
+        )
+        self.feedback = FeedbackApplier(
+            self.book, self.index, self.ranker, self.scheduler, self.merger
         )
 
     def track(self, st: IncidentState) -> IncidentState:

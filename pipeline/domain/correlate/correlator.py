@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 
+from pipeline.domain.correlate.feedback import FeedbackApplier
 from pipeline.domain.correlate.lifecycle import Lifecycle
 from pipeline.domain.correlate.merging import Merger
 from pipeline.domain.correlate.paging import PagingGate, count_member
@@ -67,7 +68,6 @@ from pipeline.domain.schemas import (
     AlertStatus,
     EventType,
     Feedback,
-    FeedbackAction,
     Incident,
     IncidentEvent,
     IncidentStatus,
@@ -105,6 +105,9 @@ class Correlator:
         self.merger = Merger(
             s, self.graph, self.book, self.index, self.ranker, self.gate, self.scheduler
         )
+        self.feedback = FeedbackApplier(
+            self.book, self.index, self.ranker, self.scheduler, self.merger
+        )
         self._watermark = float("-inf")
 
     # ------------------------------------------------------------------ public interface
@@ -126,58 +129,8 @@ class Correlator:
         return self.lifecycle.advance(now)
 
     def apply_feedback(self, fb: Feedback) -> list[IncidentEvent]:
-        st = self._states.get(fb.incident_id)
-        if st is None:
-            return []
-        inc = st.inc
-        at = fb.timestamp
-        if fb.action is FeedbackAction.ack:
-            if inc.status is IncidentStatus.resolved:
-                return []
-            inc.status = IncidentStatus.acknowledged
-            inc.acknowledged_by = fb.user
-            inc.acknowledged_at = at
-            inc.updated_at = at
-            return [emit(st, EventType.updated, at, f"acknowledged by {fb.user or '?'}")]
-        if fb.action is FeedbackAction.resolve:
-            if inc.status is IncidentStatus.resolved:
-                return []
-            self.index.unindex(st)
-            inc.status = IncidentStatus.resolved
-            st.reopen_t = None
-            inc.resolved_at = at
-            inc.resolved_by = fb.user
-            inc.updated_at = at
-            st.resolved_t = max(at.timestamp(), st.last_change_t)
-            self.scheduler.schedule(st)
-            return [emit(st, EventType.resolved, at, f"resolved by {fb.user or '?'}")]
-        if fb.action is FeedbackAction.verdict:
-            assert fb.verdict is not None
-            inc.verdict = fb.verdict.value
-            inc.updated_at = at
-            return [emit(st, EventType.updated, at, f"verdict {fb.verdict.value}")]
-        if fb.action is FeedbackAction.root_cause:
-            assert fb.root_cause is not None
-            st.confirmed = fb.root_cause
-            inc.updated_at = at
-            self.ranker.rerank(st)
-            return [
-                emit(
-                    st,
-                    EventType.root_cause_changed,
-                    at,
-                    f"root cause {fb.root_cause} confirmed by {fb.user or '?'}",
-                )
-            ]
-        if fb.action is FeedbackAction.merge:
-            events: list[IncidentEvent] = []
-            for other in fb.merge_with:
-                ost = self._states.get(other)
-                if ost is None or other == fb.incident_id:
-                    continue
-                events.extend(self.merger.merge(st, ost, at, f"merged by {fb.user or '?'}"))
-            return events
-        return []
+        """A responder's feedback on an incident; returns the incident events it caused."""
+        return self.feedback.apply(fb)
 
     def incidents(self) -> list[Incident]:
         return [st.inc for st in self._states.values()]
