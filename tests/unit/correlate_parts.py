@@ -12,6 +12,7 @@ from typing import Any
 
 from pipeline.domain.correlate.feedback import FeedbackApplier
 from pipeline.domain.correlate.lifecycle import Lifecycle
+from pipeline.domain.correlate.membership import Membership
 from pipeline.domain.correlate.merging import Merger
 from pipeline.domain.correlate.paging import PagingGate
 from pipeline.domain.correlate.ranking import Ranker
@@ -150,6 +151,9 @@ class Parts:
         self.ranker = Ranker(self.graph, s)
         self.gate = PagingGate(s)
         self.scheduler = Scheduler(s)
+        self.members = Membership(
+            TOPO, s, self.book, self.index, self.ranker, self.gate, self.scheduler
+        )
         self.lifecycle = Lifecycle(s, self.book, self.index, self.ranker, self.gate, self.scheduler)
         self.merger = Merger(
             s, self.graph, self.book, self.index, self.ranker, self.gate, self.scheduler
