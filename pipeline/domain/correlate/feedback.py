@@ -25,6 +25,8 @@ from pipeline.domain.schemas import (
 class FeedbackApplier:
     """Applies feedback to the incidents in the book (see module docstring)."""
 
+    __slots__ = ("book", "index", "merger", "ranker", "scheduler")
+
     def __init__(
         self,
         book: Book,

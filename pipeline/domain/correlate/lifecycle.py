@@ -66,6 +66,8 @@ def rebuild(st: IncidentState) -> None:
 class Lifecycle:
     """Moves incidents through their lifecycle (see module docstring)."""
 
+    __slots__ = ("book", "gate", "index", "ranker", "scheduler", "settings")
+
     def __init__(
         self,
         settings: CorrelationSettings,

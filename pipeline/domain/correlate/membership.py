@@ -45,6 +45,17 @@ _EVENT_PRIORITY = {
 class Membership:
     """Adds alerts to incidents and resolves them there (see module docstring)."""
 
+    __slots__ = (
+        "_kind",
+        "book",
+        "gate",
+        "index",
+        "ranker",
+        "scheduler",
+        "settings",
+        "topology",
+    )
+
     def __init__(
         self,
         topology: Topology,

@@ -74,6 +74,8 @@ def absorb(target: IncidentState, src: IncidentState) -> None:
 class Merger:
     """Merges incidents, keeping indices, series, rankings, gates and schedule in step."""
 
+    __slots__ = ("book", "gate", "graph", "index", "ranker", "scheduler", "settings")
+
     def __init__(
         self,
         settings: CorrelationSettings,

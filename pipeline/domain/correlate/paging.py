@@ -20,6 +20,8 @@ class PagingGate:
     """``settings.page_gates``: page once ``n`` member alerts of at least a severity fired
     within ``window_s`` seconds (0 = over the whole incident); ``n = 0`` disables a rule."""
 
+    __slots__ = ("gates", "slack")
+
     def __init__(self, settings: CorrelationSettings) -> None:
         self.gates: list[tuple[int, int, float]] = [
             (SEVERITY_RANK[Severity(sev)], n, w) for sev, n, w in settings.page_gates if n > 0

@@ -18,6 +18,8 @@ from pipeline.domain.schemas import RootCauseCandidate
 class Ranker:
     """Root-cause ranking of incidents, incremental per incident (one cache each)."""
 
+    __slots__ = ("_cache", "_llr", "graph", "settings")
+
     def __init__(self, graph: GraphIndex, settings: CorrelationSettings) -> None:
         self.graph = graph
         self.settings = settings

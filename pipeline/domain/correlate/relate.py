@@ -31,6 +31,17 @@ Match = tuple[float, str, str, str]
 class JoinIndex:
     """Indices of the indexed incidents by service, direct dependency and link label."""
 
+    __slots__ = (
+        "_active",
+        "_dep_index",
+        "_label_index",
+        "_link_labels",
+        "_states",
+        "_svc_index",
+        "graph",
+        "settings",
+    )
+
     def __init__(
         self, graph: GraphIndex, settings: CorrelationSettings, states: Mapping[str, IncidentState]
     ) -> None:

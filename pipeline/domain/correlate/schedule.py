@@ -17,6 +17,8 @@ class Scheduler:
     is picked up when the entry pops, an earlier one supersedes the entry.
     """
 
+    __slots__ = ("_heap", "_scheduled", "settings")
+
     def __init__(self, settings: CorrelationSettings) -> None:
         self.settings = settings
         self._heap: list[tuple[float, str]] = []

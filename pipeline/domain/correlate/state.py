@@ -119,6 +119,8 @@ def mark_resolved(st: IncidentState, idx: int, t: float | None = None) -> None:
 class Book:
     """The tracked incidents by id, and the incident each alert series last joined."""
 
+    __slots__ = ("series", "states")
+
     def __init__(self) -> None:
         self.states: dict[str, IncidentState] = {}
         self.series: dict[str, str] = {}  # fingerprint -> incident id
