@@ -6,7 +6,8 @@
 A reopen is provisional for ``burst_merge_s``: a series the incident never had joining it
 means the recurrence started a new burst, and the alerts since the reopen move to a new
 incident. An incident closes to new alerts ``join_gap_s`` after its latest one (or
-``max_span_s`` after its first), and is forgotten once its reopen window is over.
+``max_span_s`` after its first), plus ``allowed_lateness_s``, and is forgotten once its reopen
+window is over.
 """
 
 from __future__ import annotations
