@@ -1,0 +1,157 @@
+"""The correlator: routes each alert, clock tick and piece of feedback to the parts.
+
+A firing alert whose series is still firing in an open incident rejoins it, as does a
+flapping one; a recurrence of a member of a recently resolved incident reopens it, unless it
+relates to an open incident. Otherwise it joins the closest related open incident (first
+undoing that incident's reopen if the alert shows the reopen began a new burst), merging the
+other related incidents when they share the cause, or opens a new incident.
+"""
+
+from __future__ import annotations
+
+from pipeline.domain.correlate.feedback import FeedbackApplier
+from pipeline.domain.correlate.lifecycle import Lifecycle
+from pipeline.domain.correlate.membership import Membership
+from pipeline.domain.correlate.merging import Merger
+from pipeline.domain.correlate.paging import PagingGate
+from pipeline.domain.correlate.ranking import Ranker
+from pipeline.domain.correlate.relate import JoinIndex
+from pipeline.domain.correlate.schedule import Scheduler
+from pipeline.domain.correlate.settings import CorrelationSettings
+from pipeline.domain.correlate.state import Book, IncidentState, decode_snapshot, encode_snapshot
+from pipeline.domain.fingerprint import fingerprint
+from pipeline.domain.graphs import GraphIndex
+from pipeline.domain.schemas import (
+    Alert,
+    AlertStatus,
+    EventType,
+    Feedback,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+)
+from pipeline.domain.topology import Topology
+
+
+class Correlator:
+    """Streaming correlator over one topology: pure, deterministic, event-time driven."""
+
+    def __init__(self, topology: Topology, settings: CorrelationSettings | None = None) -> None:
+        self.topology = topology
+        self.settings = s = settings or CorrelationSettings()
+        self.graph = GraphIndex(topology, s.hops)
+        self.book = Book()
+        self.index = JoinIndex(self.graph, s, self.book.states)
+        self.ranker = Ranker(self.graph, s)
+        self.gate = PagingGate(s)
+        self.scheduler = Scheduler(s)
+        parts = (self.book, self.index, self.ranker, self.gate, self.scheduler)
+        self.members = Membership(topology, s, *parts)
+        self.lifecycle = Lifecycle(s, *parts)
+        self.merger = Merger(s, self.graph, *parts)
+        self.feedback = FeedbackApplier(
+            self.book, self.index, self.ranker, self.scheduler, self.merger
+        )
+        self._states = self.book.states  # (tests look at the states through it)
+        self._watermark = float("-inf")
+
+    # ------------------------------------------------------------------ public interface
+
+    def process(self, alert: Alert) -> list[IncidentEvent]:
+        """One deduplicated alert event; returns the incident events it caused."""
+        t = alert.epoch
+        if t > self._watermark:
+            self._watermark = t
+        fp = fingerprint(alert)
+        if alert.status is AlertStatus.resolved:
+            return self.members.resolve(alert, fp, t)
+        return self._on_firing(alert, fp, t)
+
+    def advance(self, now: float) -> list[IncidentEvent]:
+        """Clock tick: resolve quiet incidents, close joins that can no longer happen, evict."""
+        if now > self._watermark:
+            self._watermark = now
+        return self.lifecycle.advance(now)
+
+    def apply_feedback(self, fb: Feedback) -> list[IncidentEvent]:
+        """A responder's feedback on an incident; returns the incident events it caused."""
+        return self.feedback.apply(fb)
+
+    def incidents(self) -> list[Incident]:
+        """Every tracked incident (open, and resolved within their reopen window)."""
+        return [st.inc for st in self.book.states.values()]
+
+    def get(self, incident_id: str) -> Incident | None:
+        st = self.book.states.get(incident_id)
+        return st.inc if st is not None else None
+
+    def snapshot(self) -> bytes:
+        """A msgpack checkpoint of every tracked incident (see :meth:`restore`)."""
+        return encode_snapshot(self._watermark, list(self.book.states.values()))
+
+    @classmethod
+    def restore(
+        cls, topology: Topology, settings: CorrelationSettings | None, data: bytes
+    ) -> Correlator:
+        """A correlator carrying on from a :meth:`snapshot`."""
+        snap = decode_snapshot(data)
+        c = cls(topology, settings)
+        c._watermark = snap.watermark
+        for st in snap.states:
+            c.book.states[st.inc.id] = st
+            for fp in st.fp_last:
+                c.book.series[fp] = st.inc.id
+            if st.indexed:
+                st.indexed = False
+                c.index.index(st)
+            c.scheduler.schedule(st)
+        return c
+
+    # ------------------------------------------------------------------ a firing alert
+
+    def _on_firing(self, alert: Alert, fp: str, t: float) -> list[IncidentEvent]:
+        members = self.members
+        iid = self.book.series.get(fp)
+        if iid is not None:
+            st = self.book.states[iid]
+            if st.inc.status is not IncidentStatus.resolved:
+                if fp in st.firing:
+                    reason = "repeat notification of a firing alert"
+                    return members.join(st, alert, fp, t, reason, EventType.updated)
+                flapping = members.flap_reason(st, fp, t)
+                if flapping is not None:
+                    return members.join(st, alert, fp, t, flapping, EventType.updated)
+            elif self.lifecycle.can_reopen(st, t) and not self.index.matches(
+                alert, alert.service, t
+            ):
+                # (an alert that relates to an open incident joins it instead: the ongoing
+                # problem explains it better than a recurrence of a finished one)
+                reason = self.lifecycle.reopen(st, t)
+                return members.join(st, alert, fp, t, reason, EventType.reopened)
+        service = alert.service
+        matches = self.index.matches(alert, service, t)
+        if not matches:
+            return members.open(alert, fp, t)
+        self.index.sort_best_first(matches)
+        st = self.book.states[matches[0][1]]
+        split: list[IncidentEvent] = []
+        split_detail = ""
+        if self.lifecycle.is_new_burst(st, fp, t):
+            # a series the incident never had joins right after a recurrence reopened it: the
+            # recurrence was the first alert of a new burst, not the old problem coming back
+            split_ev, split_detail, st = self.lifecycle.split_reopened(st, alert.timestamp)
+            split = [split_ev]
+        reason = self.index.reason(matches[0], service, t - st.first_t)
+        events = members.join(st, alert, fp, t, reason, EventType.updated)
+        if split:
+            events[0].type = EventType.opened
+            events[0].detail = split_detail + "; " + events[0].detail
+            events = [*split, *events]
+        if self.settings.merge and len(matches) > 1:
+            others = [m[1] for m in matches[1:]]
+            events.extend(self.merger.merge_shared(st, others, alert.timestamp))
+        return events
+
+    def _gate(self, st: IncidentState, t: float) -> bool:
+        """The paging gate at ``t`` (tests compare it with a full recount)."""
+        return self.gate.reached(st, t)

@@ -1,0 +1,165 @@
+"""Merging incidents that turn out to be one: a shared root cause, or one burst split by
+arrival order. The older incident survives and absorbs the younger one's alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pipeline.domain.correlate.paging import PagingGate
+from pipeline.domain.correlate.ranking import Ranker
+from pipeline.domain.correlate.relate import JoinIndex
+from pipeline.domain.correlate.schedule import Scheduler
+from pipeline.domain.correlate.settings import CorrelationSettings
+from pipeline.domain.correlate.state import Book, IncidentState, Member, emit
+from pipeline.domain.graphs import GraphIndex
+from pipeline.domain.schemas import SEVERITY_RANK, EventType, IncidentEvent, IncidentStatus
+
+
+def shares_cause(graph: GraphIndex, a: IncidentState, b: IncidentState) -> bool:
+    """Do ``a`` and ``b`` have the same root cause, or one root in the other's blast radius?"""
+    ra, rb = a.inc.root_cause, b.inc.root_cause
+    if not ra or not rb:
+        return False
+    if ra == rb:
+        return True
+    if not (graph.known(ra) and graph.known(rb)):
+        return False
+    return rb in graph.blast_radius(ra) or ra in graph.blast_radius(rb)
+
+
+def absorb(target: IncidentState, src: IncidentState) -> None:
+    """Append ``src``'s members to ``target`` and fold in everything derived from them.
+
+    ``target`` reopens if it was resolved and ``src`` still has firing alerts. ``src`` is
+    left as it was.
+    """
+    tinc, sinc = target.inc, src.inc
+    offset = len(target.members)
+    for m in src.members:
+        ref = sinc.alerts[m.ref]
+        target.members.append(Member(m.fp, m.service, m.kind, m.sev, m.t, len(tinc.alerts)))
+        tinc.alerts.append(ref)
+        tinc.alert_ids.append(ref.id)
+    for fp, idx in src.firing.items():
+        target.firing[fp] = idx + offset
+    for fp, times in src.fires.items():
+        target.fires.setdefault(fp, []).extend(times)
+    for fp, idx in src.fp_last.items():
+        target.fp_last[fp] = idx + offset
+    for svc, kinds in src.evidence.items():
+        cur = target.evidence.setdefault(svc, [])
+        for k in kinds:
+            if k not in cur:
+                cur.append(k)
+        cur.sort()
+        fs = src.first_seen[svc]
+        if svc not in target.first_seen or fs < target.first_seen[svc]:
+            target.first_seen[svc] = fs
+    for kv in src.labels:
+        if kv not in target.labels:
+            target.labels.append(kv)
+    target.first_t = min(target.first_t, src.first_t)
+    target.last_t = max(target.last_t, src.last_t)
+    target.last_change_t = max(target.last_change_t, src.last_change_t)
+    if SEVERITY_RANK[sinc.severity] > SEVERITY_RANK[tinc.severity]:
+        tinc.severity = sinc.severity
+    target.merged_from.append(sinc.id)
+    tinc.services = sorted(target.evidence)
+    if tinc.status is IncidentStatus.resolved and src.firing:
+        tinc.status = IncidentStatus.open
+        tinc.resolved_at = None
+        target.resolved_t = None
+
+
+class Merger:
+    """Merges incidents, keeping indices, series, rankings, gates and schedule in step."""
+
+    __slots__ = ("book", "gate", "graph", "index", "ranker", "scheduler", "settings")
+
+    def __init__(
+        self,
+        settings: CorrelationSettings,
+        graph: GraphIndex,
+        book: Book,
+        index: JoinIndex,
+        ranker: Ranker,
+        gate: PagingGate,
+        scheduler: Scheduler,
+    ) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.book = book
+        self.index = index
+        self.ranker = ranker
+        self.gate = gate
+        self.scheduler = scheduler
+
+    def merge_shared(
+        self, st: IncidentState, others: list[str], at: datetime
+    ) -> list[IncidentEvent]:
+        """An alert that joined ``st`` also relates to the open incidents ``others``: merge
+        each that shares ``st``'s cause or opened in the same burst (within
+        ``burst_merge_s`` of the alert), into whichever of the two is older."""
+        events: list[IncidentEvent] = []
+        for oid in others:
+            ost = self.book.states.get(oid)
+            if ost is None or ost is st or ost.inc.status is IncidentStatus.resolved:
+                continue
+            # a fragment: the younger incident opened at most burst_merge_s before the alert
+            # that links it to the other one (one burst, split by arrival order)
+            young = at.timestamp() - max(st.first_t, ost.first_t) <= self.settings.burst_merge_s
+            shared = shares_cause(self.graph, st, ost)
+            if young or shared:
+                target, src = (st, ost) if st.first_t <= ost.first_t else (ost, st)
+                why = (
+                    f"same root cause {target.inc.root_cause}"
+                    if shared
+                    else "opened in the same burst and linked by a later alert"
+                )
+                events.extend(self.merge(target, src, at, why))
+                st = target
+        return events
+
+    def merge(
+        self, target: IncidentState, src: IncidentState, at: datetime, why: str
+    ) -> list[IncidentEvent]:
+        """Move every member of ``src`` into ``target``; ``src`` ends merged (empty) and
+        forgotten. Returns the ``merged`` events of both."""
+        tinc, sinc = target.inc, src.inc
+        index = self.index
+        index.unindex(src)
+        absorb(target, src)
+        series = self.book.series
+        for fp in src.fp_last:
+            series[fp] = tinc.id
+        if index.is_indexed(target):
+            # already indexed: only the absorbed incident's services and labels are new
+            for svc in src.evidence:
+                index.index_service(target, svc)
+            for kv in src.labels:
+                index.index_label(target, kv)
+        elif tinc.status is not IncidentStatus.resolved:
+            target.indexed = False
+            index.index(target)
+        tinc.updated_at = at
+        self.ranker.rerank(target)
+        gate = self.gate.reached(target, target.last_t)
+        if gate and not target.gate:
+            tinc.page = True
+        target.gate = target.gate or gate
+        # the absorbed incident: closed, pointing at the survivor, no members of its own
+        sinc.merged_into = tinc.id
+        sinc.status = IncidentStatus.resolved
+        sinc.resolved_at = at
+        sinc.alert_ids = []
+        sinc.alerts = []
+        sinc.explanation = f"Merged into {tinc.id}: {why}."
+        sinc.updated_at = at
+        del self.book.states[sinc.id]
+        self.ranker.forget(sinc.id)
+        self.scheduler.schedule(target)
+        detail = f"merged {sinc.id} into {tinc.id}: {why}"
+        return [
+            emit(src, EventType.merged, at, detail),
+            emit(target, EventType.merged, at, detail),
+        ]

@@ -1,0 +1,236 @@
+"""Relating an alert to open incidents: the join indices and the relations they answer.
+
+An alert may join an *indexed* incident (open and still able to take alerts) that is close
+in event time (:meth:`JoinIndex.joinable`) and related to it, closest first:
+
+* same service (strength 0), or a dependency path within ``hops`` either way (strength =
+  hops);
+* a shared direct dependency (2.5);
+* the blast radius of the incident's root cause (``hops + 1``);
+* only when nothing closer is joinable, within ``undirected_burst_s`` of the incident's first
+  alert: a path of ``d <= hops`` ignoring edge direction (``hops + 1.5 + d/10``);
+* a shared value of one of the ``link_labels`` (``hops + 2``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pipeline.domain.correlate.settings import CorrelationSettings
+from pipeline.domain.correlate.state import IncidentState
+from pipeline.domain.explain import join_reason
+from pipeline.domain.graphs import GraphIndex
+from pipeline.domain.schemas import Alert
+
+#: (strength: lower is closer, incident id, relation, via) where relation is one of "graph",
+#: "shared-dependency", "blast-radius", "near", "label" and via the service or label it is
+#: related through.
+Match = tuple[float, str, str, str]
+
+
+class JoinIndex:
+    """Indices of the indexed incidents by service, direct dependency and link label."""
+
+    __slots__ = (
+        "_active",
+        "_dep_index",
+        "_label_index",
+        "_link_labels",
+        "_states",
+        "_svc_index",
+        "graph",
+        "settings",
+    )
+
+    def __init__(
+        self, graph: GraphIndex, settings: CorrelationSettings, states: Mapping[str, IncidentState]
+    ) -> None:
+        self.graph = graph
+        self.settings = settings
+        self._states = states  # every tracked incident, by id (the correlator's book)
+        self._link_labels = settings.link_labels
+        self._svc_index: dict[str, set[str]] = {}  # service -> indexed incident ids
+        self._label_index: dict[str, set[str]] = {}  # "k=v" -> indexed incident ids
+        self._dep_index: dict[str, set[str]] = {}  # direct dependency -> indexed incident ids
+        self._active: set[str] = set()  # indexed incident ids
+
+    # ------------------------------------------------------------------ queries
+
+    def matches(self, alert: Alert, service: str, t: float) -> list[Match]:
+        """Indexed incidents related to the alert and joinable at ``t``, in no order."""
+        s = self.settings
+        found: dict[str, Match] = {}
+        svc_index = self._svc_index
+        states = self._states
+
+        def add(iid: str, strength: float, relation: str, via: str) -> None:
+            cur = found.get(iid)
+            if cur is None or strength < cur[0]:
+                found[iid] = (strength, iid, relation, via)
+
+        for iid in svc_index.get(service, ()):
+            add(iid, 0.0, "graph", service)
+        g = self.graph
+        if g.known(service):
+            up = g.up(service)
+            down = g.down(service)
+            # look up the neighbourhood in the service index, or scan the open incidents'
+            # services, whichever is smaller
+            if len(up) + len(down) <= self.scan_cost(len(up) + len(down)):
+                for nb in (down, up):
+                    for x, h in nb.items():
+                        ids = svc_index.get(x)
+                        if ids:
+                            for iid in ids:
+                                cur = found.get(iid)
+                                if cur is None or h < cur[0]:
+                                    found[iid] = (h, iid, "graph", x)
+            else:
+                for iid in self._active:
+                    for x in states[iid].evidence:
+                        hx = down.get(x)
+                        if hx is None:
+                            hx = up.get(x)
+                        if hx is not None:
+                            add(iid, hx, "graph", x)
+            if s.shared_dependency:
+                for d in g.deps1(service):
+                    for iid in self._dep_index.get(d, ()):
+                        add(iid, 2.0 + 0.5, "shared-dependency", d)
+            if s.blast_radius:
+                for iid in self._active:
+                    if iid in found:
+                        continue
+                    root = states[iid].inc.root_cause
+                    if root and g.known(root) and service in g.blast_radius(root):
+                        add(iid, s.hops + 1.0, "blast-radius", root)
+        lo_first = t - s.undirected_burst_s
+        if (
+            not any(self.joinable(states[iid], t) for iid in found)
+            and s.undirected_burst_s > 0
+            and g.known(service)
+            and any(states[iid].first_t >= lo_first for iid in self._active)
+        ):
+            # nothing closer: a service near it ignoring edge direction, in the same burst
+            for x, h in g.near(service).items():
+                for iid in svc_index.get(x, ()):
+                    if states[iid].first_t >= lo_first:
+                        add(iid, s.hops + 1.5 + h / 10, "near", x)
+        if alert.labels:
+            for key in self._link_labels:
+                v = alert.labels.get(key)
+                if v:
+                    kv = f"{key}={v}"
+                    for iid in self._label_index.get(kv, ()):
+                        add(iid, s.hops + 2.0, "label", kv)
+        return [m for m in found.values() if self.joinable(states[m[1]], t)]
+
+    def sort_best_first(self, matches: list[Match]) -> None:
+        """Closest relation first, then the incident with the latest alert, then by id."""
+        states = self._states
+        matches.sort(key=lambda m: (m[0], -states[m[1]].last_t, m[1]))
+
+    def reason(self, match: Match, service: str, since_first_s: float) -> str:
+        """Why an alert on ``service`` joins through ``match`` (``since_first_s`` after the
+        incident's first alert), for the alert's ``reason``."""
+        _, _, kind, via = match
+        if kind == "graph" or kind == "near":
+            relation, hops, via = self.graph.relation(service, via)
+        else:
+            relation, hops = kind, 2 if kind == "shared-dependency" else 0
+        return join_reason(relation, hops, via, service, since_first_s)
+
+    def joinable(self, st: IncidentState, t: float) -> bool:
+        """Is an alert at ``t`` close enough in time to join ``st``?"""
+        s = self.settings
+        return (
+            st.last_t >= t - s.join_gap_s
+            and t >= st.first_t - s.join_gap_s - s.allowed_lateness_s
+            and not self.too_old(st, t)
+        )
+
+    def too_old(self, st: IncidentState, t: float) -> bool:
+        """Is ``st`` past ``max_span_s`` at ``t`` (it takes no new series then)?"""
+        span = self.settings.max_span_s
+        return span > 0 and t - st.first_t > span
+
+    def scan_cost(self, limit: int) -> int:
+        """Services of the indexed incidents, counted up to ``limit``."""
+        total = 0
+        states = self._states
+        for iid in self._active:
+            total += len(states[iid].evidence)
+            if total >= limit:
+                break
+        return total
+
+    def is_indexed(self, st: IncidentState) -> bool:
+        return st.indexed and st.inc.id in self._active
+
+    # ------------------------------------------------------------------ updates
+
+    def index(self, st: IncidentState) -> None:
+        """Index ``st`` under all its services and labels (no-op if it already is)."""
+        if st.indexed and st.inc.id in self._active:
+            return
+        st.indexed = True
+        self._active.add(st.inc.id)
+        for svc in st.evidence:
+            self.index_service(st, svc)
+        for kv in st.labels:
+            self.index_label(st, kv)
+
+    def index_service(self, st: IncidentState, service: str) -> None:
+        """Index ``st`` under ``service`` and that service's direct dependencies."""
+        iid = st.inc.id
+        ids = self._svc_index.get(service)
+        if ids is None:
+            self._svc_index[service] = {iid}
+        elif iid not in ids:
+            ids.add(iid)
+        else:
+            return
+        if self.settings.shared_dependency:
+            dep_index = self._dep_index
+            for d in self.graph.deps1(service):
+                dids = dep_index.get(d)
+                if dids is None:
+                    dep_index[d] = {iid}
+                else:
+                    dids.add(iid)
+
+    def index_label(self, st: IncidentState, kv: str) -> None:
+        """Index ``st`` under the link label ``kv`` (``"key=value"``)."""
+        self._label_index.setdefault(kv, set()).add(st.inc.id)
+
+    def index_labels(self, st: IncidentState, labels: Mapping[str, str]) -> None:
+        """Record and index the alert ``labels`` that are link labels."""
+        for key in self._link_labels:
+            v = labels.get(key)
+            if v:
+                kv = f"{key}={v}"
+                if kv not in st.labels:
+                    st.labels.append(kv)
+                self.index_label(st, kv)
+
+    def unindex(self, st: IncidentState) -> None:
+        """Take ``st`` out of every index: it can take no new alerts."""
+        if not st.indexed:
+            return
+        st.indexed = False
+        iid = st.inc.id
+        self._active.discard(iid)
+        for svc in st.evidence:
+            _discard(self._svc_index, svc, iid)
+            for d in self.graph.deps1(svc):
+                _discard(self._dep_index, d, iid)
+        for kv in st.labels:
+            _discard(self._label_index, kv, iid)
+
+
+def _discard(index: dict[str, set[str]], key: str, iid: str) -> None:
+    ids = index.get(key)
+    if ids is not None:
+        ids.discard(iid)
+        if not ids:
+            del index[key]

@@ -1,0 +1,90 @@
+"""The correlator's settings: every knob, its default and what it means."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pipeline.domain.rootcause import DEFAULT_KIND_PATTERNS, RankSettings
+from pipeline.domain.schemas import SEVERITY_RANK
+from pipeline.domain.validation import check_non_negative, check_unit_interval
+
+
+@dataclass(frozen=True)
+class CorrelationSettings:
+    """Every knob of the correlator, with its default (see docs/correlation.md)."""
+
+    #: An alert joins an incident only within this many seconds of the incident's alerts.
+    join_gap_s: float = 180.0
+    #: Graph relation: a caller or dependency path of at most this many hops.
+    hops: int = 2
+    #: Also relate two services that call a common direct dependency (it may be the silent
+    #: root cause).
+    shared_dependency: bool = True
+    #: Also relate any transitive caller of the incident's root cause (its blast radius).
+    blast_radius: bool = True
+    #: Labels that relate alerts (mostly for services missing from the topology).
+    link_labels: tuple[str, ...] = ("domain", "cluster", "namespace", "host", "node", "instance")
+    #: An incident older than this (since its first alert) takes no new alerts except
+    #: repeats of its still-firing alerts: an endless storm is cut into incidents of at most
+    #: this span, each with its own root cause, and memory stays bounded by the open
+    #: incidents' recent alerts, not by the storm's history. 0 disables.
+    max_span_s: float = 3600.0
+    #: Out-of-order alerts up to this many seconds late are grouped as if on time.
+    allowed_lateness_s: float = 60.0
+    #: Resolve once all member alerts are resolved and nothing happened for this long
+    #: (``resolved_at`` is the end of that quiet period).
+    quiet_period_s: float = 120.0
+    #: An alert that fired ``flap_min_fires`` times within ``flap_window_s`` is flapping: it
+    #: rejoins its open incident whatever the join gap (a single re-fire is matched normally).
+    flap_min_fires: int = 3
+    flap_window_s: float = 600.0
+    #: A member alert firing again within this long after the incident was declared resolved
+    #: reopens it.
+    reopen_window_s: float = 60.0
+    #: A member alert still firing after this long (no resolve ever came) counts as resolved.
+    stale_after_s: float = 86_400.0
+    #: Merge incidents whose root causes turn out to be shared, and an incident opened at most
+    #: ``burst_merge_s`` before an alert that links it to another open incident (one storm split
+    #: by arrival order).
+    merge: bool = True
+    burst_merge_s: float = 60.0
+    #: Within this many seconds of an incident's first alert, services within ``hops`` of
+    #: each other ignoring edge direction (two callees of one caller, ...) are related too, when
+    #: nothing closer relates them: robustness to calls missing from the topology. 0 disables.
+    undirected_burst_s: float = 60.0
+    #: N-of-M paging gates: (severity, n, window_s): page once n member alerts of at least this
+    #: severity fired within window_s seconds (0 = whole incident); n = 0 disables the gate.
+    page_gates: tuple[tuple[str, int, float], ...] = (
+        ("critical", 1, 0.0),
+        ("error", 1, 0.0),
+        ("warning", 2, 300.0),
+        ("info", 0, 0.0),
+    )
+    #: Mark symptom alerts suppressed once the top candidate's score reaches this.
+    suppress_min_score: float = 0.5
+    #: Re-rank on every new piece of evidence up to this many services in the incident; above
+    #: it, re-rank once the evidence grew by ``rerank_growth`` (and always at resolution), so a
+    #: storm costs near-linear time.
+    rerank_every_upto: int = 16
+    rerank_growth: float = 0.25
+    #: Root-cause ranking knobs (see pipeline.domain.rootcause).
+    rank: RankSettings = field(default_factory=RankSettings)
+    #: Alert name regexes -> kind, checked in order.
+    kind_patterns: tuple[tuple[str, str], ...] = DEFAULT_KIND_PATTERNS
+
+    def __post_init__(self) -> None:
+        check_non_negative(self)
+        check_unit_interval(self, "suppress_min_score")
+        for gate in self.page_gates:
+            sev, n, window = gate
+            if sev not in SEVERITY_RANK or n < 0 or window < 0:
+                raise ValueError(
+                    f"page_gates entry {list(gate)} must be [severity, n >= 0, window_s >= 0] "
+                    f"with severity one of {', '.join(SEVERITY_RANK)}"
+                )
+        for kind, pattern in self.kind_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"kind_patterns regex {pattern!r} ({kind}): {exc}") from None

@@ -1,0 +1,98 @@
+"""Checkpoints stay byte-compatible: ``tests/fixtures/correlator-snapshot-v1.msgpack`` was
+written by the correlator before it was split into parts (commit b838bec), from
+:func:`scenario`. Checkpoints of that format in Redis must keep restoring as they were."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pipeline.domain.correlate import Correlator
+from pipeline.domain.schemas import Alert, AlertStatus, Feedback, FeedbackAction, Severity
+from pipeline.domain.topology import Topology
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "correlator-snapshot-v1.msgpack"
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+TOPO = Topology.from_edges(
+    "shop",
+    [
+        ("frontend", "checkout"),
+        ("checkout", "payment"),
+        ("payment", "db"),
+        ("frontend", "cart"),
+        ("cart", "db"),
+        ("search", "db"),
+        ("frontend", "search"),
+    ],
+)
+
+
+def scenario() -> Correlator:
+    """A storm on db, a flapping alert, an unknown service linked by label, a resolved
+    incident and feedback: most of the state's fields are set."""
+    c = Correlator(TOPO)
+    n = 0
+
+    def fire(
+        service: str, name: str, dt: float, sev: str = "critical", end: bool = False, **labels: str
+    ) -> None:
+        nonlocal n
+        n += 1
+        ts = T0 + timedelta(seconds=dt)
+        a = Alert(
+            id=f"a{n}",
+            source="test",
+            service=service,
+            name=name,
+            severity=Severity(sev),
+            status=AlertStatus.resolved if end else AlertStatus.firing,
+            timestamp=ts,
+            labels=labels,
+        )
+        c.advance(a.epoch)
+        c.process(a)
+
+    fire("db", "CPUSaturation", 0)
+    fire("payment", "HighLatencyP99", 20, "warning")
+    fire("cart", "ErrorRateHigh", 25)
+    fire("checkout", "HighLatencyP99", 40, "warning")
+    fire("batch-job", "JobFailed", 50, "error", host="h1")
+    fire("cron", "JobFailed", 55, "warning", host="h1")
+    for k in range(3):
+        fire("search", "HighLatencyP99", 60 + 30 * k, "warning")
+        fire("search", "HighLatencyP99", 70 + 30 * k, "warning", end=True)
+    fire("cron", "JobFailed", 400, "warning", end=True, host="h1")
+    fire("batch-job", "JobFailed", 410, "error", end=True, host="h1")
+    c.advance((T0 + timedelta(seconds=560)).timestamp())
+    first = c.incidents()[0]
+    c.apply_feedback(
+        Feedback(
+            incident_id=first.id,
+            action=FeedbackAction.root_cause,
+            root_cause="db",
+            user="sre",
+            timestamp=T0 + timedelta(seconds=570),
+        )
+    )
+    c.apply_feedback(
+        Feedback(
+            incident_id=first.id,
+            action=FeedbackAction.ack,
+            user="sre",
+            timestamp=T0 + timedelta(seconds=580),
+        )
+    )
+    return c
+
+
+def test_snapshot_is_byte_identical_to_the_unsplit_correlators() -> None:
+    assert scenario().snapshot() == FIXTURE.read_bytes()
+
+
+def test_an_old_checkpoint_restores_and_carries_on() -> None:
+    data = FIXTURE.read_bytes()
+    restored = Correlator.restore(TOPO, None, data)
+    assert restored.snapshot() == data
+    assert [i.id for i in restored.incidents()] == [i.id for i in scenario().incidents()]
+    later = (T0 + timedelta(seconds=100_000)).timestamp()
+    assert [e.type for e in restored.advance(later)] == [e.type for e in scenario().advance(later)]
