@@ -10,6 +10,7 @@ other related incidents when they share the cause, or opens a new incident.
 from __future__ import annotations
 
 from pipeline.domain.correlate.feedback import FeedbackApplier
+from pipeline.domain.correlate.journal import MembershipOp
 from pipeline.domain.correlate.lifecycle import Lifecycle
 from pipeline.domain.correlate.membership import Membership
 from pipeline.domain.correlate.merging import Merger
@@ -84,6 +85,10 @@ class Correlator:
     def get(self, incident_id: str) -> Incident | None:
         st = self.book.states.get(incident_id)
         return st.inc if st is not None else None
+
+    def take_membership(self) -> list[MembershipOp]:
+        """Membership changes since the last call, in order (see :mod:`.journal`)."""
+        return self.book.journal.take()
 
     def snapshot(self) -> bytes:
         """A msgpack checkpoint of every tracked incident (see :meth:`restore`)."""

@@ -244,6 +244,7 @@ class Lifecycle:
             if times is not None:
                 nst.fires[m.fp] = list(times)
         book.states[iid] = nst
+        book.journal.moved(inc.id, iid, new_inc.alert_ids)
         # the old incident goes back to how it was before the reopen, and never reopens again
         self.index.unindex(st)
         rebuild(st)

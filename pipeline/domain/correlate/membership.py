@@ -131,6 +131,7 @@ class Membership:
         count_member(st, sev)
         inc.alerts.append(ref)
         inc.alert_ids.append(alert.id)
+        book.journal.joined(inc.id, alert.id)
         prev_id = book.series.get(fp)
         if prev_id is not None and prev_id != inc.id:
             prev_st = book.states.get(prev_id)

@@ -129,6 +129,7 @@ class Merger:
         index = self.index
         index.unindex(src)
         absorb(target, src)
+        self.book.journal.merged(sinc.id, tinc.id)
         series = self.book.series
         for fp in src.fp_last:
             series[fp] = tinc.id

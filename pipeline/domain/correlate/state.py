@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from pipeline.domain.correlate.journal import MembershipJournal
 from pipeline.domain.schemas import (
     SEVERITY_RANK,
     AlertStatus,
@@ -117,13 +118,15 @@ def mark_resolved(st: IncidentState, idx: int, t: float | None = None) -> None:
 
 
 class Book:
-    """The tracked incidents by id, and the incident each alert series last joined."""
+    """The tracked incidents by id, the incident each alert series last joined, and the
+    membership changes not taken yet."""
 
-    __slots__ = ("series", "states")
+    __slots__ = ("journal", "series", "states")
 
     def __init__(self) -> None:
         self.states: dict[str, IncidentState] = {}
         self.series: dict[str, str] = {}  # fingerprint -> incident id
+        self.journal = MembershipJournal()
 
     def free_id(self, first_alert_id: str) -> str:
         """The id for an incident first alerted by ``first_alert_id``, unique in the book.
