@@ -93,6 +93,25 @@ class RedisSettings(BaseModel):
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     key_prefix: str = "sw:"
     dedup_ttl_s: int = Field(6 * 3600, ge=1, description="how long a seen alert id is remembered")
+    incident_ttl_s: int = Field(
+        30 * 86400,
+        ge=60,
+        description="incident records and memberships expire this long after their last change",
+    )
+    max_members: int = Field(
+        100_000,
+        ge=100,
+        description="member alert ids kept per incident (the newest; older ones only counted)",
+    )
+
+    def store_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``RedisStore.from_url``."""
+        return {
+            "prefix": self.key_prefix,
+            "dedup_ttl_s": self.dedup_ttl_s,
+            "incident_ttl_s": self.incident_ttl_s,
+            "max_members": self.max_members,
+        }
 
 
 WORKER_ROLES = ("ingest", "correlate", "feedback", "metrics")

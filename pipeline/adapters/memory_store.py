@@ -17,6 +17,7 @@ class MemoryStore:
         self.incidents: dict[str, bytes] = {}
         self.open_ids: set[str] = set()
         self.feedback: dict[str, list[bytes]] = {}
+        self.members: dict[str, list[str]] = {}
 
     def dedup_states(self, fingerprints: Iterable[str]) -> dict[str, str | None]:
         return {fp: self.dedup.get(fp) for fp in fingerprints}
@@ -28,8 +29,11 @@ class MemoryStore:
         checkpoints: Mapping[str, bytes],
         incidents: Mapping[str, bytes],
         closed_incidents: Iterable[str] = (),
+        members: Mapping[str, list[str]] = {},
     ) -> None:
         self.dedup.update(dedup_states)
+        for iid, ids in members.items():
+            self.members.setdefault(iid, []).extend(ids)
         self.checkpoints.update(checkpoints)
         self.incidents.update(incidents)
         self.open_ids.update(incidents)
@@ -43,6 +47,9 @@ class MemoryStore:
 
     def get_incident(self, incident_id: str) -> bytes | None:
         return self.incidents.get(incident_id)
+
+    def incident_members(self, incident_id: str) -> list[str]:
+        return list(self.members.get(incident_id, ()))
 
     def open_incident_ids(self) -> list[str]:
         return sorted(self.open_ids)

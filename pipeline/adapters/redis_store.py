@@ -2,7 +2,9 @@
 
 Keys (prefix configurable, default ``sw:``):
 ``dd:<fingerprint>`` alert series status (TTL) | ``ckpt:<name>`` hash {data, version, saved_at}
-| ``inc:<id>`` incident JSON | ``open`` set of open incident ids | ``fb:<id>`` feedback list.
+| ``inc:<id>`` incident JSON (bounded view, expires ``incident_ttl_s`` after its last change)
+| ``mem:<id>`` list of member alert ids, the newest ``max_members`` (same expiry)
+| ``open`` set of open incident ids | ``fb:<id>`` feedback list.
 """
 
 from __future__ import annotations
@@ -26,17 +28,26 @@ class RedisStore:
     )
 
     def __init__(
-        self, client: redis.Redis, *, prefix: str = "sw:", dedup_ttl_s: int = 21600
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "sw:",
+        dedup_ttl_s: int = 21600,
+        incident_ttl_s: int = 30 * 86400,
+        max_members: int = 100_000,
     ) -> None:
         self.r = client
         self.prefix = prefix
         self.ttl = dedup_ttl_s
+        self.incident_ttl = incident_ttl_s
+        self.max_members = max_members
         self.ops = 0  # Redis commands issued, for the benchmarks' ops-per-alert figure
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "sw:", dedup_ttl_s: int = 21600) -> RedisStore:
+    def from_url(cls, url: str, **kw: Any) -> RedisStore:
+        """A store on ``url``; keyword arguments as for the constructor."""
         client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-        return cls(client, prefix=prefix, dedup_ttl_s=dedup_ttl_s)
+        return cls(client, **kw)
 
     def ping(self) -> bool:
         return bool(self.r.ping())
@@ -59,6 +70,7 @@ class RedisStore:
         checkpoints: Mapping[str, bytes],
         incidents: Mapping[str, bytes],
         closed_incidents: Iterable[str] = (),
+        members: Mapping[str, list[str]] = {},
     ) -> None:
         p = self.prefix
         pipe = self.r.pipeline(transaction=True)
@@ -69,8 +81,15 @@ class RedisStore:
             pipe.hset(f"{p}ckpt:{name}", mapping={"data": data, "saved_at": now})
             pipe.hincrby(f"{p}ckpt:{name}", "version", 1)
         if incidents:
-            pipe.mset({f"{p}inc:{iid}": data for iid, data in incidents.items()})
+            for iid, data in incidents.items():
+                pipe.set(f"{p}inc:{iid}", data, ex=self.incident_ttl)
             pipe.sadd(f"{p}open", *incidents)
+        for iid, ids in members.items():
+            if ids:
+                key = f"{p}mem:{iid}"
+                pipe.rpush(key, *ids[-self.max_members :])
+                pipe.ltrim(key, -self.max_members, -1)
+                pipe.expire(key, self.incident_ttl)
         closed = list(closed_incidents)
         if closed:
             pipe.srem(f"{p}open", *closed)
@@ -92,6 +111,12 @@ class RedisStore:
     def get_incident(self, incident_id: str) -> bytes | None:
         value = self.r.get(f"{self.prefix}inc:{incident_id}")
         return _bytes(value) if value is not None else None
+
+    def incident_members(self, incident_id: str) -> list[str]:
+        """Member alert ids recorded for the incident, oldest first (the newest
+        ``max_members`` of them)."""
+        items: Any = self.r.lrange(f"{self.prefix}mem:{incident_id}", 0, -1)
+        return [_bytes(v).decode() for v in items]
 
     def open_incident_ids(self) -> list[str]:
         members: Any = self.r.smembers(f"{self.prefix}open")

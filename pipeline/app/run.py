@@ -49,9 +49,7 @@ def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
         fail(f"{exc} (set STORMWATCH_TOPOLOGY or --topology)")
         return
     store = RedisStore.from_url(
-        settings.redis.url.get_secret_value(),
-        prefix=settings.redis.key_prefix,
-        dedup_ttl_s=settings.redis.dedup_ttl_s,
+        settings.redis.url.get_secret_value(), **settings.redis.store_options()
     )
     try:
         store.ping()
