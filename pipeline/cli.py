@@ -1,4 +1,4 @@
-"""The ``stormwatch`` command line: worker, dev, replay, detect, config, schemas.
+"""The ``stormwatch`` command line: worker, dev, replay, detect, incident, config, schemas.
 
 User errors (bad arguments, bad configuration, bad input files, ports in use) end with one
 line on stderr and exit code 2, never a traceback.
@@ -152,6 +152,35 @@ def detect(
     except OSError as exc:
         fail(f"cannot write {str(output)!r}: {exc.strerror}")
     err.print(f"{n} rows scored into {output}")
+
+
+incident_app = typer.Typer(no_args_is_help=True, help="Look up incidents in Redis.")
+app.add_typer(incident_app, name="incident")
+
+
+@incident_app.command("show")
+def incident_show(incident_id: Annotated[str, typer.Argument(help="incident id")]) -> None:
+    """Print an incident with every member alert id, as JSON (from the configured Redis)."""
+    import redis as redis_lib
+
+    from pipeline.adapters.redis_store import RedisStore
+    from pipeline.app.incident_lookup import incident_document
+    from pipeline.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        fail(str(exc))
+    store = RedisStore.from_url(
+        settings.redis.url.get_secret_value(), **settings.redis.store_options()
+    )
+    try:
+        doc = incident_document(store, incident_id)
+    except redis_lib.RedisError as exc:
+        fail(f"cannot read Redis ({exc}); check STORMWATCH_REDIS__URL")
+    if doc is None:
+        fail(f"no incident {incident_id!r} in Redis (prefix {settings.redis.key_prefix!r})")
+    print(json.dumps(doc, indent=2))
 
 
 @app.command()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
+
+from pipeline.domain.correlate.journal import MembershipOp
 
 
 class StateStore(Protocol):
@@ -18,9 +20,12 @@ class StateStore(Protocol):
         checkpoints: Mapping[str, bytes],
         incidents: Mapping[str, bytes],
         closed_incidents: Iterable[str] = (),
+        membership: Sequence[MembershipOp] = (),
     ) -> None:
         """Persist one batch's results atomically."""
         ...
+
+    def incident_members(self, incident_id: str) -> list[str]: ...
 
     def load_checkpoint(self, name: str) -> bytes | None: ...
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
+
+from pipeline.domain.correlate.journal import MembershipOp, Memberships
 
 
 class MemoryStore:
@@ -17,7 +19,7 @@ class MemoryStore:
         self.incidents: dict[str, bytes] = {}
         self.open_ids: set[str] = set()
         self.feedback: dict[str, list[bytes]] = {}
-        self.members: dict[str, list[str]] = {}
+        self.memberships = Memberships()
 
     def dedup_states(self, fingerprints: Iterable[str]) -> dict[str, str | None]:
         return {fp: self.dedup.get(fp) for fp in fingerprints}
@@ -29,11 +31,10 @@ class MemoryStore:
         checkpoints: Mapping[str, bytes],
         incidents: Mapping[str, bytes],
         closed_incidents: Iterable[str] = (),
-        members: Mapping[str, list[str]] = {},
+        membership: Sequence[MembershipOp] = (),
     ) -> None:
         self.dedup.update(dedup_states)
-        for iid, ids in members.items():
-            self.members.setdefault(iid, []).extend(ids)
+        self.memberships.apply(list(membership))
         self.checkpoints.update(checkpoints)
         self.incidents.update(incidents)
         self.open_ids.update(incidents)
@@ -49,7 +50,7 @@ class MemoryStore:
         return self.incidents.get(incident_id)
 
     def incident_members(self, incident_id: str) -> list[str]:
-        return list(self.members.get(incident_id, ()))
+        return self.memberships.of(incident_id)
 
     def open_incident_ids(self) -> list[str]:
         return sorted(self.open_ids)

@@ -4,16 +4,19 @@ Keys (prefix configurable, default ``sw:``):
 ``dd:<fingerprint>`` alert series status (TTL) | ``ckpt:<name>`` hash {data, version, saved_at}
 | ``inc:<id>`` incident JSON (bounded view, expires ``incident_ttl_s`` after its last change)
 | ``mem:<id>`` list of member alert ids, the newest ``max_members`` (same expiry)
+| ``mfrom:<id>`` set of incidents merged into it (their members are its members too)
 | ``open`` set of open incident ids | ``fb:<id>`` feedback list.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import redis
+
+from pipeline.domain.correlate.journal import Joined, MembershipOp, Merged, Moved
 
 
 def _bytes(value: Any) -> bytes:
@@ -70,7 +73,7 @@ class RedisStore:
         checkpoints: Mapping[str, bytes],
         incidents: Mapping[str, bytes],
         closed_incidents: Iterable[str] = (),
-        members: Mapping[str, list[str]] = {},
+        membership: Sequence[MembershipOp] = (),
     ) -> None:
         p = self.prefix
         pipe = self.r.pipeline(transaction=True)
@@ -84,12 +87,18 @@ class RedisStore:
             for iid, data in incidents.items():
                 pipe.set(f"{p}inc:{iid}", data, ex=self.incident_ttl)
             pipe.sadd(f"{p}open", *incidents)
-        for iid, ids in members.items():
-            if ids:
-                key = f"{p}mem:{iid}"
-                pipe.rpush(key, *ids[-self.max_members :])
-                pipe.ltrim(key, -self.max_members, -1)
-                pipe.expire(key, self.incident_ttl)
+        for op in membership:
+            if isinstance(op, Merged):
+                pipe.sadd(f"{p}mfrom:{op.target}", op.source)
+                pipe.expire(f"{p}mfrom:{op.target}", self.incident_ttl)
+                continue
+            if isinstance(op, Moved):
+                for aid in op.alert_ids:
+                    pipe.lrem(f"{p}mem:{op.source}", 0, aid)
+            key = f"{p}mem:{op.incident if isinstance(op, Joined) else op.target}"
+            pipe.rpush(key, *op.alert_ids[-self.max_members :])
+            pipe.ltrim(key, -self.max_members, -1)
+            pipe.expire(key, self.incident_ttl)
         closed = list(closed_incidents)
         if closed:
             pipe.srem(f"{p}open", *closed)
@@ -113,10 +122,20 @@ class RedisStore:
         return _bytes(value) if value is not None else None
 
     def incident_members(self, incident_id: str) -> list[str]:
-        """Member alert ids recorded for the incident, oldest first (the newest
-        ``max_members`` of them)."""
-        items: Any = self.r.lrange(f"{self.prefix}mem:{incident_id}", 0, -1)
-        return [_bytes(v).decode() for v in items]
+        """Member alert ids of the incident, its own (the newest ``max_members``, oldest
+        first) then those of the incidents merged into it."""
+        out: list[str] = []
+        todo, seen = [incident_id], set()
+        while todo:
+            iid = todo.pop(0)
+            if iid in seen:
+                continue
+            seen.add(iid)
+            items: Any = self.r.lrange(f"{self.prefix}mem:{iid}", 0, -1)
+            out.extend(_bytes(v).decode() for v in items)
+            merged: Any = self.r.smembers(f"{self.prefix}mfrom:{iid}")
+            todo.extend(sorted(_bytes(v).decode() for v in merged))
+        return out
 
     def open_incident_ids(self) -> list[str]:
         members: Any = self.r.smembers(f"{self.prefix}open")

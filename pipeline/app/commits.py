@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.domain.correlate.journal import MembershipOp
+
 
 @dataclass
 class PartitionChanges:
@@ -29,9 +31,12 @@ class PartitionChanges:
     closed: set[str] = field(default_factory=set)
     #: highest by-domain offset applied (-1: none in this batch)
     offset: int = -1
+    #: membership changes, in order
+    membership: list[MembershipOp] = field(default_factory=list)
 
     def absorb(self, newer: PartitionChanges) -> None:
         """Merge ``newer`` changes into these (later values win)."""
+        self.membership.extend(newer.membership)
         self.dedup.update(newer.dedup)
         self.incidents.update(newer.incidents)
         reopened = newer.incidents.keys() - newer.closed
@@ -66,11 +71,13 @@ class Unsaved:
         incidents: Mapping[str, bytes] = {},
         closed: Iterable[str] = (),
         offset: int = -1,
+        membership: Iterable[MembershipOp] = (),
     ) -> None:
         """Note what a step or lifecycle tick changed in ``partition``."""
         ch = self.changes.get(partition)
         if ch is None:
             ch = self.changes[partition] = PartitionChanges()
+        ch.membership.extend(membership)
         ch.dedup.update(dedup)
         ch.incidents.update(incidents)
         ch.closed.difference_update(incidents)

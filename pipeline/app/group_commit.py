@@ -21,16 +21,24 @@ from pipeline.app.metrics import Metrics
 from pipeline.app.partitions import PartitionStates
 from pipeline.app.steps import Step
 from pipeline.app.store_retry import backoff
-from pipeline.domain.schemas import IncidentEvent, IncidentStatus, encode
+from pipeline.domain.event_view import EventLimits, encode_incident
+from pipeline.domain.schemas import IncidentEvent, IncidentStatus
 
 log = structlog.get_logger("stormwatch.worker")
 
 
 class GroupCommit:
     def __init__(
-        self, interval_s: float, store: RedisStore, states: PartitionStates, metrics: Metrics
+        self,
+        interval_s: float,
+        store: RedisStore,
+        states: PartitionStates,
+        metrics: Metrics,
+        limits: EventLimits | None = None,
     ) -> None:
         self.interval_s = interval_s
+        #: incident records are bounded views like the events (members: see the store)
+        self.limits = limits or EventLimits()
         self.store = store
         self.states = states
         self.metrics = metrics
@@ -43,18 +51,21 @@ class GroupCommit:
         self.last_write: Future[None] | None = None
 
     def record(self, step: Step, published: list[IncidentEvent]) -> None:
-        """Note what a step changed: its dedup states, the incidents it published (resolved
-        and merged ones leave the open set) and the offset it covers."""
+        """Note what a step changed: its dedup states, membership changes, the incidents it
+        published (resolved and merged ones leave the open set) and the offset it covers."""
         self.unsaved.record(
             step.partition,
             dedup=step.dedup_states,
-            incidents={ev.incident.id: encode(ev.incident) for ev in published},
+            incidents={
+                ev.incident.id: encode_incident(ev.incident, self.limits) for ev in published
+            },
             closed=[
                 ev.incident.id
                 for ev in published
                 if ev.incident.status is IncidentStatus.resolved or ev.incident.merged_into
             ],
             offset=step.offset,
+            membership=step.membership,
         )
 
     def add_messages(self, events: list[EventT]) -> None:
@@ -92,6 +103,7 @@ class GroupCommit:
                 "checkpoints": self.states.checkpoints(partition),
                 "incidents": ch.incidents,
                 "closed_incidents": ch.closed,
+                "membership": ch.membership,
             }
             for partition, ch in batch.changes.items()
         ]

@@ -44,8 +44,9 @@ class LifecycleClock:
                         )
                     else:
                         events = pipe.tick(now)
-                    if events or self.states.throttle(partition).pending:
-                        steps.append(Step(partition, pipe, events=events))
+                    membership = pipe.take_membership()
+                    if events or membership or self.states.throttle(partition).pending:
+                        steps.append(Step(partition, pipe, events=events, membership=membership))
                 if steps:
                     await self.publishing.publish(steps)
             self.metrics.open_incidents.set(self.states.open_incidents())

@@ -10,6 +10,7 @@ import msgspec
 from faust.types import EventT
 
 from pipeline.app.routing import KIND_ALERTS, KIND_FEEDBACK, KIND_HEADER, decode_batch
+from pipeline.domain.correlate.journal import MembershipOp
 from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import Alert, IncidentEvent
 from pipeline.domain.throttle import UpdateThrottle
@@ -36,6 +37,8 @@ class Step:
     offset: int = -1
     #: routed feedback messages, applied at the start of the step
     feedback: list[bytes] = field(default_factory=list)
+    #: membership changes the step made, in order
+    membership: list[MembershipOp] = field(default_factory=list)
 
 
 def headers(event: EventT) -> dict[str, bytes]:

@@ -1,5 +1,6 @@
-"""The worker's web pages: ``/metrics`` (Prometheus) and ``/healthz`` (Redis reachable and no
-partition stalled; 503 otherwise)."""
+"""The worker's web pages: ``/metrics`` (Prometheus), ``/healthz`` (Redis reachable and no
+partition stalled; 503 otherwise) and ``/incidents/<id>`` (the incident with its full
+membership, from Redis; 404 when unknown)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ import faust
 from prometheus_client import CollectorRegistry, generate_latest
 
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.incident_lookup import incident_document
 from pipeline.app.liveness import Liveness
+from pipeline.app.store_retry import StoreRetry
 
 
 def add_pages(
-    app: faust.App, registry: CollectorRegistry, store: RedisStore, liveness: Liveness
+    app: faust.App,
+    registry: CollectorRegistry,
+    store: RedisStore,
+    retry: StoreRetry,
+    liveness: Liveness,
 ) -> None:
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -30,3 +37,10 @@ def add_pages(
         ok = redis_ok and not stalled
         body = {"status": "ok" if ok else "degraded", "redis": redis_ok, "stalled": stalled}
         return web.json(body, status=200 if ok else 503)
+
+    @app.page("/incidents/{incident_id}")
+    async def incident(web: Any, request: Any, incident_id: str) -> Any:
+        doc = await retry.call("lookup", incident_document, store, incident_id)
+        if doc is None:
+            return web.json({"error": f"no incident {incident_id!r}"}, status=404)
+        return web.json(doc)

@@ -48,6 +48,7 @@ from pipeline.app.store_retry import StoreRetry
 from pipeline.app.topics import repartition_topic
 from pipeline.app.web import add_pages
 from pipeline.config import Settings
+from pipeline.domain.event_view import EventLimits
 from pipeline.domain.topology import Topology
 
 __all__ = ["DETECTORS_CHECKPOINT", "MODELS_CHECKPOINT", "Worker", "faust_settings"]
@@ -96,7 +97,8 @@ class Worker:
         self.retry = StoreRetry(store, self.metrics)
         self.models = Models(s, store, self.roles, self.metrics)
         self.states = PartitionStates(s, topology, store, self.models.scorer)
-        self.commit = GroupCommit(w.commit_interval_s, store, self.states, self.metrics)
+        limits = EventLimits(max_bytes=w.max_event_bytes, max_alerts=w.max_event_alerts)
+        self.commit = GroupCommit(w.commit_interval_s, store, self.states, self.metrics, limits)
         dead_letters = DeadLetters(self.app.topic(t.dlq, **raw_kw), self.metrics)
         self.publishing = IncidentPublishing(
             s, self.states, self.commit, dead_letters, self.metrics
@@ -209,7 +211,7 @@ class Worker:
             async def full_gc() -> None:
                 gc.collect()
 
-        add_pages(app, self.registry, self.store, self.liveness)
+        add_pages(app, self.registry, self.store, self.retry, self.liveness)
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def on_assigned(app_: Any, assigned: set[TP], **kwargs: Any) -> None:

@@ -13,6 +13,7 @@ Views are copies: the live incident is never changed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -22,6 +23,7 @@ from pipeline.domain.schemas import (
     AlertCount,
     AlertRef,
     AlertStatus,
+    EventType,
     Incident,
     IncidentEvent,
     encode,
@@ -100,6 +102,34 @@ def view(inc: Incident, n_alerts: int, n_counts: int, n_candidates: int, text: i
 
 def encode_event(ev: IncidentEvent, limits: EventLimits) -> bytes:
     """``ev`` encoded within ``limits.max_bytes`` (see module docstring)."""
+    return _fit(
+        limits,
+        lambda inc, text: encode(
+            msgspec.structs.replace(ev, incident=inc, detail=ev.detail[:text])
+        ),
+        ev.incident,
+        lambda: minimal_event(ev),
+    )
+
+
+def encode_incident(inc: Incident, limits: EventLimits) -> bytes:
+    """The bounded view of ``inc`` alone (the incident record in the store)."""
+    ev = IncidentEvent(type=EventType.updated, incident=inc, at=inc.updated_at)
+    return _fit(
+        limits,
+        lambda view_, _text: encode(view_),
+        inc,
+        lambda: encode(msgspec.json.decode(minimal_event(ev), type=IncidentEvent).incident),
+    )
+
+
+def _fit(
+    limits: EventLimits,
+    render: Callable[[Incident, int], bytes],
+    inc: Incident,
+    last_resort: Callable[[], bytes],
+) -> bytes:
+    """The first rendering of smaller and smaller views of ``inc`` within the bound."""
     n_alerts, n_counts, n_cands, text = (
         limits.max_alerts,
         limits.max_counts,
@@ -107,12 +137,11 @@ def encode_event(ev: IncidentEvent, limits: EventLimits) -> bytes:
         16_384,
     )
     while True:
-        inc = view(ev.incident, n_alerts, n_counts, n_cands, text)
-        data = encode(msgspec.structs.replace(ev, incident=inc, detail=ev.detail[:text]))
+        data = render(view(inc, n_alerts, n_counts, n_cands, text), text)
         if len(data) <= limits.max_bytes:
             return data
         if n_alerts == 0 and n_counts <= 1 and n_cands <= 1 and text <= 256:
-            return minimal_event(ev)
+            return last_resort()
         n_alerts //= 2
         n_counts //= 2
         n_cands = max(1, n_cands // 2)

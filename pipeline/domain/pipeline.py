@@ -17,6 +17,7 @@ from typing import cast
 import msgspec
 
 from pipeline.domain.correlate import CorrelationSettings, Correlator
+from pipeline.domain.correlate.journal import MembershipOp
 from pipeline.domain.dedup import deduplicate, fingerprints_of
 from pipeline.domain.schemas import (
     Alert,
@@ -209,6 +210,10 @@ class AlertPipeline:
     def feedback(self, fb: Feedback) -> list[IncidentEvent]:
         """Apply a responder's feedback to the incident it names."""
         return self._annotate(coalesce(self.correlator.apply_feedback(fb)))
+
+    def take_membership(self) -> list[MembershipOp]:
+        """Membership changes since the last call, in order (see correlate.journal)."""
+        return self.correlator.take_membership()
 
     def incident(self, incident_id: str) -> Incident | None:
         return self.correlator.get(incident_id)

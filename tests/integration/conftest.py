@@ -17,6 +17,7 @@ import pytest
 import redis
 from confluent_kafka import Consumer, Message, Producer
 
+from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.localstack import (
     Service,
     free_port,
@@ -74,10 +75,12 @@ class Stack:
             **{"batch_timeout_s": "0.05", **worker},
         )
 
-    def start_worker(self, **worker: str) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, extra_env: dict[str, str] | None = None, **worker: str
+    ) -> subprocess.Popen[bytes]:
         """A worker process; ``worker`` overrides STORMWATCH_WORKER__* settings (one web port
-        per process is picked here)."""
-        env = self.worker_env(**worker)
+        per process is picked here), ``extra_env`` any other variables."""
+        env = {**self.worker_env(**worker), **(extra_env or {})}
         port = int(env["STORMWATCH_WORKER__WEB_PORT"])
         proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "worker"],
@@ -131,6 +134,10 @@ class Stack:
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url)
+
+    def store(self) -> RedisStore:
+        """The tenant's store, as its workers see it."""
+        return RedisStore.from_url(self.redis_url, prefix=f"{self.ns}:")
 
 
 def wait_for(

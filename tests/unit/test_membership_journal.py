@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.synthetic import layered_graph, storm
 from pipeline.domain.correlate import CorrelationSettings, Correlator
-from pipeline.domain.correlate.journal import Joined, Memberships, Merged, MembershipJournal, Moved
+from pipeline.domain.correlate.journal import Joined, MembershipJournal, Memberships, Merged, Moved
 from pipeline.domain.schemas import Incident
 from tests.unit.test_correlate import T0, TOPO, alert, run
 

@@ -99,6 +99,8 @@ def test_state_is_written_once_per_interval_and_messages_acked_after(tmp_path: P
     assert stream.acked == [0, 1]
     assert store.checkpoints["offset:0"] == b"1"
     assert store.incidents and store.dedup
+    members = [aid for iid in store.incidents for aid in store.incident_members(iid)]
+    assert sorted(members) == ["a0", "a1"], "the membership went to the store with the state"
 
 
 def test_a_message_consumed_again_after_a_crash_is_not_applied_twice(tmp_path: Path) -> None:

@@ -156,3 +156,4 @@ class CorrelateAgent:
         self.metrics.stage_items.labels("dedup", "ok").inc(outcome.received - outcome.duplicates)
         step.events.extend(outcome.events)
         step.dedup_states = outcome.dedup_states
+        step.membership = step.pipe.take_membership()  # with the feedback's, applied first

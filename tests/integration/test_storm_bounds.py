@@ -1,0 +1,75 @@
+"""A storm on one connected topology whose incidents outgrow the broker's message limit: the
+worker keeps running, every event stays within the bound, and the full membership is in
+Redis with every alert in exactly one incident. (Before bounded events, the first event of a
+big incident was refused as MSG_SIZE_TOO_LARGE and the worker exited with code 70, again on
+every restart.)"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import msgspec
+
+from benchmarks.storm import generate, topology_yaml
+from pipeline.domain.normalize import normalize
+from pipeline.domain.schemas import Incident, IncidentEvent
+from pipeline.offline.replay import replay_alerts
+from tests.integration.conftest import Stack, collect, drain
+
+decode_event = msgspec.json.Decoder(IncidentEvent).decode
+MAX_EVENT_BYTES = 8192
+
+
+def test_a_storm_bigger_than_the_message_limit_keeps_the_worker_running(
+    stack: Stack, tmp_path: Path
+) -> None:
+    storm = generate(3000, services=150, components=1)
+    stack.topology = tmp_path / "topology.yaml"
+    stack.topology.write_text(topology_yaml(storm.topology))
+    alerts = [a for _, value in storm.messages for a in normalize(value)]
+    expected = replay_alerts(storm.topology, alerts)
+    expected_alerts = {aid for inc in expected for aid in inc.alert_ids}
+    biggest = max(expected, key=lambda inc: len(inc.alert_ids))
+    full = msgspec.json.encode(
+        IncidentEvent(type="updated", incident=biggest, at=biggest.updated_at)
+    )
+    assert len(full) > 4 * MAX_EVENT_BYTES, "the storm is too small to test the bound"
+
+    worker = stack.start_worker(
+        extra_env={"STORMWATCH_TOPICS__MAX_MESSAGE_BYTES": str(MAX_EVENT_BYTES)},
+        max_event_bytes=str(MAX_EVENT_BYTES),
+        max_event_alerts="20",
+    )
+    incidents = stack.consumer("incidents")
+    stack.produce_keyed("alerts.raw", [value for _, value in storm.messages])
+    store = stack.store()
+
+    def final(messages: list) -> dict[str, Incident]:
+        out: dict[str, Incident] = {}
+        for m in messages:
+            ev = decode_event(m.value())
+            out[ev.incident.id] = ev.incident
+        return {iid: inc for iid, inc in out.items() if not inc.merged_into}
+
+    def covered(messages: list) -> set[str]:
+        return {aid for iid in final(messages) for aid in store.incident_members(iid)}
+
+    seen = collect(incidents, lambda seen: expected_alerts <= covered(seen), 120)
+    seen += drain(incidents, quiet_s=3)
+    assert worker.poll() is None, "the worker exited"
+    assert max(len(m.value()) for m in seen) <= MAX_EVENT_BYTES
+    member_of: dict[str, str] = {}
+    for iid in final(seen):
+        for aid in store.incident_members(iid):
+            assert aid not in member_of, f"alert {aid} in {member_of[aid]} and {iid}"
+            member_of[aid] = iid
+    assert set(member_of) == expected_alerts
+    big = max(final(seen).values(), key=lambda inc: inc.alert_count)
+    assert big.alert_count > 20 and big.alerts_omitted == big.alert_count - len(big.alert_ids)
+    # the worker serves the whole incident, members and all
+    url = f"http://127.0.0.1:{stack.web_port}/incidents/{big.id}"
+    with urllib.request.urlopen(url) as resp:
+        doc = json.loads(resp.read())
+    assert sorted(doc["members"]) == sorted(aid for aid, iid in member_of.items() if iid == big.id)
