@@ -7,6 +7,8 @@ every restart.)"""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from benchmarks.storm import generate, topology_yaml
 from pipeline.domain.normalize import normalize
 from pipeline.domain.schemas import Incident, IncidentEvent
 from pipeline.offline.replay import replay_alerts
-from tests.integration.conftest import Stack, collect, drain
+from tests.integration.conftest import ROOT, Stack, collect, drain
 
 decode_event = msgspec.json.Decoder(IncidentEvent).decode
 MAX_EVENT_BYTES = 8192
@@ -73,3 +75,21 @@ def test_a_storm_bigger_than_the_message_limit_keeps_the_worker_running(
     with urllib.request.urlopen(url) as resp:
         doc = json.loads(resp.read())
     assert sorted(doc["members"]) == sorted(aid for aid, iid in member_of.items() if iid == big.id)
+    # and so does the command line, reading Redis directly
+    env = stack.worker_env()
+    shown = subprocess.run(
+        [sys.executable, "-m", "pipeline", "incident", "show", big.id],
+        env=env,
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert json.loads(shown.stdout)["members"] == doc["members"]
+    missing = subprocess.run(
+        [sys.executable, "-m", "pipeline", "incident", "show", "inc-nope"],
+        env=env,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    assert missing.returncode == 2 and b"no incident 'inc-nope'" in missing.stderr
+    assert b"Traceback" not in missing.stderr
