@@ -96,7 +96,8 @@ class RedisSettings(BaseModel):
     incident_ttl_s: int = Field(
         30 * 86400,
         ge=60,
-        description="incident records and memberships expire this long after their last change",
+        description="incident records and memberships expire this long after the incident "
+        "closed (resolved or merged)",
     )
     max_members: int = Field(
         100_000,

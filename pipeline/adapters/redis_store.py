@@ -2,9 +2,10 @@
 
 Keys (prefix configurable, default ``sw:``):
 ``dd:<fingerprint>`` alert series status (TTL) | ``ckpt:<name>`` hash {data, version, saved_at}
-| ``inc:<id>`` incident JSON (bounded view, expires ``incident_ttl_s`` after its last change)
-| ``mem:<id>`` list of member alert ids, the newest ``max_members`` (same expiry)
-| ``mfrom:<id>`` set of incidents merged into it (their members are its members too)
+| ``inc:<id>`` incident JSON (bounded view) | ``mem:<id>`` list of member alert ids, the newest
+``max_members`` | ``mfrom:<id>`` set of incidents merged into it (their members are its
+members too); these three expire ``incident_ttl_s`` after the incident closed (resolved or
+merged)
 | ``open`` set of open incident ids | ``fb:<id>`` feedback list.
 """
 
@@ -84,13 +85,11 @@ class RedisStore:
             pipe.hset(f"{p}ckpt:{name}", mapping={"data": data, "saved_at": now})
             pipe.hincrby(f"{p}ckpt:{name}", "version", 1)
         if incidents:
-            for iid, data in incidents.items():
-                pipe.set(f"{p}inc:{iid}", data, ex=self.incident_ttl)
+            pipe.mset({f"{p}inc:{iid}": data for iid, data in incidents.items()})
             pipe.sadd(f"{p}open", *incidents)
-        for op in membership:
+        for op in _coalesced(membership):
             if isinstance(op, Merged):
                 pipe.sadd(f"{p}mfrom:{op.target}", op.source)
-                pipe.expire(f"{p}mfrom:{op.target}", self.incident_ttl)
                 continue
             if isinstance(op, Moved):
                 for aid in op.alert_ids:
@@ -98,10 +97,14 @@ class RedisStore:
             key = f"{p}mem:{op.incident if isinstance(op, Joined) else op.target}"
             pipe.rpush(key, *op.alert_ids[-self.max_members :])
             pipe.ltrim(key, -self.max_members, -1)
-            pipe.expire(key, self.incident_ttl)
         closed = list(closed_incidents)
         if closed:
             pipe.srem(f"{p}open", *closed)
+            # open incidents are bounded by how many are open; closed ones expire (a reopen
+            # writes the record again, and the next close sets the expiry again)
+            for iid in closed:
+                for key in (f"{p}inc:{iid}", f"{p}mem:{iid}", f"{p}mfrom:{iid}"):
+                    pipe.expire(key, self.incident_ttl)
         self.ops += len(pipe)
         pipe.execute()
 
@@ -148,3 +151,24 @@ class RedisStore:
     def feedback_for(self, incident_id: str) -> list[bytes]:
         items: Any = self.r.lrange(f"{self.prefix}fb:{incident_id}", 0, -1)
         return [_bytes(v) for v in items]
+
+
+def _coalesced(ops: Sequence[MembershipOp]) -> list[MembershipOp]:
+    """The same changes with the joins between two moves or merges folded into one per
+    incident (joins commute with each other, not with moves and merges): one list push per
+    incident per write instead of one per run of joins."""
+    out: list[MembershipOp] = []
+    run: dict[str, Joined] = {}
+    for op in ops:
+        if isinstance(op, Joined):
+            cur = run.get(op.incident)
+            if cur is None:
+                run[op.incident] = Joined(op.incident, list(op.alert_ids))
+            else:
+                cur.alert_ids.extend(op.alert_ids)
+            continue
+        out.extend(run.values())
+        run = {}
+        out.append(op)
+    out.extend(run.values())
+    return out

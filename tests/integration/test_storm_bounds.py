@@ -68,6 +68,12 @@ def test_a_storm_bigger_than_the_message_limit_keeps_the_worker_running(
             assert aid not in member_of, f"alert {aid} in {member_of[aid]} and {iid}"
             member_of[aid] = iid
     assert set(member_of) == expected_alerts
+    # closed incidents expire from Redis; open ones do not
+    r = stack.redis()
+    resolved = [inc.id for inc in final(seen).values() if inc.status.value == "resolved"]
+    assert resolved, "no incident resolved: the expiry is not tested"
+    for iid in resolved:
+        assert r.ttl(f"{stack.ns}:inc:{iid}") > 0 and r.ttl(f"{stack.ns}:mem:{iid}") > 0
     big = max(final(seen).values(), key=lambda inc: inc.alert_count)
     assert big.alert_count > 20 and big.alerts_omitted == big.alert_count - len(big.alert_ids)
     # the worker serves the whole incident, members and all

@@ -79,3 +79,24 @@ def test_consecutive_joins_fold_and_take_empties() -> None:
     j.joined("i1", "a3")
     assert j.take() == [Joined("i1", ["a1", "a2"]), Merged("i2", "i1"), Joined("i1", ["a3"])]
     assert j.take() == []
+
+
+def test_the_store_folds_joins_without_changing_the_membership() -> None:
+    from pipeline.adapters.redis_store import _coalesced
+
+    ops = [
+        Joined("i1", ["a1"]),
+        Joined("i2", ["b1"]),
+        Joined("i1", ["a2"]),
+        Merged("i2", "i1"),
+        Joined("i1", ["a3"]),
+        Moved("i1", "i3", ["a3"]),
+        Joined("i3", ["c1"]),
+    ]
+    folded = _coalesced(ops)
+    assert folded[:2] == [Joined("i1", ["a1", "a2"]), Joined("i2", ["b1"])]
+    assert len(folded) == 6
+    a, b = Memberships(), Memberships()
+    a.apply(ops)
+    b.apply(folded)
+    assert a.members == b.members and a.merged_into == b.merged_into
