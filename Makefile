@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit integration schemas bench bench-latency bench-correlation bench-nab bench-feedback clean
+.PHONY: dev test lint typecheck unit integration schemas bench bench-latency bench-storm bench-correlation bench-nab bench-feedback clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "stormwatch needs Python >= 3.11 (python3.11 or python3.12 on PATH)"; exit 1; }
@@ -46,6 +46,10 @@ bench: $(STAMP)
 # processing latency of one worker next to the Faust and raw-client floors, at several rates
 bench-latency: $(STAMP)
 	$(PY) -m benchmarks.streaming --latency-at 500 1000 2000$(BENCH_JSON)
+
+# the storm on one connected 1,000-service topology: 1 and 2 workers, event sizes, exits, RSS
+bench-storm: $(STAMP)
+	$(PY) -m benchmarks.streaming --storm-only$(BENCH_JSON)
 
 bench-correlation: $(STAMP)
 	$(PY) -m benchmarks.correlation$(BENCH_JSON)

@@ -35,6 +35,8 @@ class Run:
     top_commands: list[tuple[str, float]] = field(default_factory=list)
     #: CPU cores each process used while the rate was measured (worker(s), broker, redis)
     cores: dict[str, float] = field(default_factory=dict)
+    #: times a worker exited during the run (restarted when ``drive(restart=True)``)
+    exits: int = 0
 
 
 #: the processes of the split worker: one normalizes and routes, one correlates
@@ -68,8 +70,12 @@ def drive(
     stall_s: float = 30.0,
     services: dict[str, int] | None = None,
     roles: Sequence[str] | None = None,
+    restart: bool = False,
 ) -> Run:
     """Start ``n_workers`` on a pre-produced backlog of ``total`` alerts; measure until done.
+
+    A worker that exits fails the run, or with ``restart`` is started again and counted (the
+    alerts it had counted are carried over; what it processes again is counted twice).
 
     The rate is taken from the moment every worker has processed something (so start-up and
     the initial rebalance are excluded) to the moment the last alert is counted. A run in
@@ -88,8 +94,27 @@ def drive(
     done = prev = 0.0
     last_t = t_start
     stalled = False
+    exits = 0
+    carried = [0.0] * len(tenant.workers)
+    last_counts = [0.0] * len(tenant.workers)
     while True:
-        counts = tenant.counts()
+        exited = [i for i, (proc, _) in enumerate(tenant.workers) if proc.poll() is not None]
+        if exited and not restart:
+            code = tenant.workers[exited[0]][0].returncode
+            raise RuntimeError(f"worker exited ({code}) during the run")
+        for i in exited:
+            exits += 1
+            carried[i] += last_counts[i]
+            last_counts[i] = 0.0
+            log(f"[yellow]worker {i + 1} exited; restarting it[/yellow]")
+            tenant.restart(i)
+            pids[f"worker {i + 1}"] = tenant.workers[i][0].pid
+        try:
+            counts = [c + k for c, k in zip(tenant.counts(), carried, strict=False)]
+        except OSError:  # a worker went away between the check and the scrape
+            time.sleep(0.25)
+            continue
+        last_counts = [c - k for c, k in zip(counts, carried, strict=False)]
         now = time.perf_counter()
         done = sum(counts)
         rss = tenant.rss()
@@ -108,9 +133,6 @@ def drive(
         if done > 0 and now - last_t > stall_s:
             stalled = True
             break
-        for proc, _ in tenant.workers:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited ({proc.returncode}) during the run")
         time.sleep(0.25)
     if not t0:  # a worker never got a partition with work: measure the whole run
         t0, c0 = t_start, 0.0
@@ -124,6 +146,7 @@ def drive(
         stalled=stalled,
         peak_rss=peak,
         rss_samples=rss_samples,
+        exits=exits,
     )
     if cpu0 and cpu1 and t0 < last_t:
         run.cores = {k: (cpu1[k] - cpu0[k]) / (last_t - t0) for k in cpu0}
@@ -144,14 +167,21 @@ def pipeline_run(
     note: Callable[[str], None],
     r: redis.Redis,
     services: dict[str, int],
+    inspect: Callable[[Tenant], None] | None = None,
+    n_workers: int = 1,
 ) -> Run:
-    """Phase 3: one worker on ``messages`` pre-produced, with Redis commands per alert and the
-    CPU of ``services`` (broker, Redis) next to the worker's."""
+    """Phase 3: ``n_workers`` on ``messages`` pre-produced, with Redis commands per alert and
+    the CPU of ``services`` (broker, Redis) next to the workers'. A worker that exits is
+    restarted and counted; ``inspect`` sees the tenant (topics, Redis) before it is removed."""
     tenant = Tenant(bootstrap, redis_url, topology, args.partitions, args.rebalance_timeout_s)
     tenant.create_topics()
     produce(bootstrap, tenant.topic("alerts.raw"), messages)
     try:
-        run = drive(tenant, 1, len(messages), args.budget_s, r, services=services)
+        run = drive(
+            tenant, n_workers, len(messages), args.budget_s, r, services=services, restart=True
+        )
+        if inspect is not None:
+            inspect(tenant)
     finally:
         tenant.stop()
     if run.stalled:

@@ -17,6 +17,7 @@ from benchmarks import storm as storm_mod
 from benchmarks.streaming.alertmanager import alertmanager_rate
 from benchmarks.streaming.backlog import pipeline_run, scaling
 from benchmarks.streaming.ceilings import ceilings
+from benchmarks.streaming.connected import run_storm
 from benchmarks.streaming.console import log
 from benchmarks.streaming.latency import check_histogram, latency_phase, latency_sweep
 from benchmarks.streaming.report import report, write_json
@@ -35,13 +36,32 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--alerts", type=int, default=1_000_000, help="alerts for the full pipeline")
     p.add_argument("--quick", action="store_true", help="50,000 alerts, smaller ceilings")
-    p.add_argument("--budget-s", type=float, default=300, help="max seconds for the 1M run")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="max seconds for the 1M run (default 300; 900 per run with --storm-only)",
+    )
     p.add_argument("--transport", type=int, default=500_000, help="messages, transport ceiling")
     p.add_argument("--faust", type=int, default=200_000, help="messages, Faust ceilings")
     p.add_argument("--scale-alerts", type=int, default=100_000, help="alerts, 1 vs 2 workers")
     p.add_argument("--latency-s", type=float, default=30, help="seconds of paced production")
     p.add_argument("--am-alerts", type=int, default=200_000, help="alerts for Alertmanager")
     p.add_argument("--partitions", type=int, default=4)
+    p.add_argument(
+        "--components",
+        type=int,
+        default=1,
+        help="weakly connected components of the generated 1,000-service topology (users' "
+        "estates are one: 1)",
+    )
+    p.add_argument(
+        "--storm-only",
+        action="store_true",
+        help="make bench-storm: only the connected storm with 1 and 2 workers, its largest "
+        "event, worker exits, RSS and grouping against a single domain",
+    )
+
     p.add_argument(
         "--rebalance-timeout-s",
         type=float,
@@ -71,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
             p.error("--latency-at: rates must be > 0 alerts/s")
         latency_sweep(args.latency_at, args)
         return
+    if args.budget_s is None:
+        args.budget_s = 900.0 if args.storm_only else 300.0
     if args.quick:
         args.alerts = min(args.alerts, 50_000)
         args.transport = min(args.transport, 100_000)
@@ -79,6 +101,11 @@ def main(argv: list[str] | None = None) -> None:
         args.am_alerts = min(args.am_alerts, 50_000)
         args.latency_s = min(args.latency_s, 10)
         args.budget_s = min(args.budget_s, 120)
+    if args.storm_only:
+        fig = run_storm(args)
+        if args.json:
+            write_json(args.json, fig)
+        return
     run_all(args)
 
 
@@ -94,7 +121,9 @@ def run_all(args: argparse.Namespace) -> None:
     cpu = os.cpu_count() or 1
     log(f"{cpu} CPU cores; generating the storm ({args.alerts:,} alerts, 1,000 services)")
     paced_guess = 200_000
-    storm = storm_mod.generate(args.alerts + paced_guess + args.scale_alerts)
+    storm = storm_mod.generate(
+        args.alerts + paced_guess + args.scale_alerts, components=args.components
+    )
     main_msgs = storm.messages[: args.alerts]
     rest = storm.messages[args.alerts :]
     workdir = Path(tempfile.mkdtemp(prefix="sw-bench-"))

@@ -98,6 +98,25 @@ class Tenant:
                     raise RuntimeError("worker not healthy after 90 s")
                 time.sleep(0.2)
 
+    def restart(self, i: int) -> None:
+        """Start worker ``i`` again (same port and roles), as an orchestrator would after it
+        exited; waits until it is healthy."""
+        _, port = self.workers[i]
+        env = self.env(port)
+        new = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker"],
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+        )
+        self.workers[i] = (new, port)
+        deadline = time.monotonic() + 90
+        while not worker_healthy(port):
+            if new.poll() is not None or time.monotonic() > deadline:
+                return  # the caller sees it exit again
+            time.sleep(0.2)
+
     def stop(self) -> None:
         """Stop the workers and delete the tenant's topics (see :func:`drop_topics`)."""
         for proc, _ in self.workers:

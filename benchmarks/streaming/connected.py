@@ -1,0 +1,231 @@
+"""The storm on one connected topology (``make bench-storm``, and figures of ``make bench``):
+what a user's estate looks like (every real topology is one weakly connected graph).
+
+After a run, :func:`inspect_storm` reads the tenant's whole ``incidents`` topic (largest event,
+final state of each incident) and the full membership from Redis, and compares that grouping
+with the single-domain grouping of the same alerts (offline ``replay``): pairwise F1 over
+the alerts both group."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import redis
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from rich.table import Table
+
+from benchmarks import storm as storm_mod
+from benchmarks.grouping import PairScore, group_of, pair_score
+from benchmarks.streaming.backlog import Run, pipeline_run
+from benchmarks.streaming.console import console, log
+from benchmarks.streaming.processes import Tenant
+from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.localstack import Service, start_broker, start_redis
+from pipeline.config import WorkerSettings
+from pipeline.domain.normalize import normalize
+from pipeline.domain.schemas import Incident, IncidentEvent
+from pipeline.domain.topology import Topology
+from pipeline.offline.replay import replay_alerts
+
+_decode = msgspec.json.Decoder(IncidentEvent).decode
+
+
+@dataclass
+class StormCheck:
+    """What the incidents topic and Redis hold after a run."""
+
+    events: int = 0
+    max_event_bytes: int = 0
+    incidents: int = 0
+    largest_incident_alerts: int = 0
+    grouping: dict[str, int] = field(default_factory=dict)
+    vs_single_domain: PairScore | None = None
+
+
+def read_incidents(
+    bootstrap: str, topic: str, quiet_s: float = 5.0
+) -> tuple[int, int, dict[str, Incident]]:
+    """Every event of ``topic`` from the start: (events, largest event in bytes, final state
+    of each incident that was not merged into another)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "fetch.max.bytes": 52_428_800,
+            "log_level": 2,
+        }
+    )
+    # assigned, not subscribed: no group join to wait for (Tansu holds a first join for the
+    # rebalance timeout)
+    meta = consumer.list_topics(topic, timeout=30).topics[topic]
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
+    final: dict[str, Incident] = {}
+    n = biggest = 0
+    last = time.monotonic()
+    eof: set[int] = set()
+    try:
+        while time.monotonic() - last < quiet_s:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    eof.add(msg.partition() or 0)
+                    if len(eof) >= len(meta.partitions):
+                        break
+                continue
+            last = time.monotonic()
+            value = msg.value() or b""
+            n += 1
+            biggest = max(biggest, len(value))
+            ev = _decode(value)
+            final[ev.incident.id] = ev.incident
+    finally:
+        consumer.close()
+    return n, biggest, {iid: inc for iid, inc in final.items() if not inc.merged_into}
+
+
+def inspect_storm(
+    tenant: Tenant, topology: Topology, messages: Sequence[tuple[bytes, bytes]]
+) -> StormCheck:
+    """Largest event, and the worker's grouping (from Redis) against replay's."""
+    check = StormCheck()
+    n, biggest, final = read_incidents(tenant.bootstrap, tenant.topic("incidents"))
+    check.events, check.max_event_bytes, check.incidents = n, biggest, len(final)
+    store = RedisStore.from_url(tenant.redis_url, prefix=f"{tenant.ns}:")
+    groups = {iid: store.incident_members(iid) for iid in final}
+    check.largest_incident_alerts = max((len(g) for g in groups.values()), default=0)
+    check.grouping = group_of(groups.values())
+    log(f"   replaying {len(messages):,} alerts offline (single domain) to compare groupings")
+    alerts = [a for _, value in messages for a in normalize(value)]
+    expected = replay_alerts(topology, alerts)
+    check.vs_single_domain = pair_score(group_of(inc.alert_ids for inc in expected), check.grouping)
+    log(
+        f"   {check.events:,} events, largest {check.max_event_bytes:,} B; "
+        f"{check.incidents:,} incidents, largest {check.largest_incident_alerts:,} alerts; "
+        f"pair F1 vs single domain {check.vs_single_domain.f1:.3f}"
+    )
+    return check
+
+
+def _median_mb(run: Run, lo: float, hi: float) -> float:
+    samples = [(c, m) for c, m in run.rss_samples if c > 0]
+    if not samples:
+        return float("nan")
+    total = samples[-1][0]
+    window = [m for c, m in samples if lo * total <= c <= hi * total] or [samples[-1][1]]
+    return statistics.median(window) / 2**20
+
+
+def run_storm(args: argparse.Namespace) -> dict[str, Any]:
+    """``make bench-storm``: the connected storm with 1 and 2 workers; the figures under the
+    keys issue 14 names (plus details), printed as a table."""
+    notes: list[str] = []
+
+    def note(msg: str) -> None:
+        notes.append(msg)
+        log(f"[yellow]{msg}[/yellow]")
+
+    log(
+        f"generating the storm: {args.alerts:,} alerts over 1,000 services in "
+        f"{args.components} weakly connected component(s)"
+    )
+    storm = storm_mod.generate(args.alerts, components=args.components)
+    workdir = Path(tempfile.mkdtemp(prefix="sw-storm-"))
+    topo_path = workdir / "topology.yaml"
+    topo_path.write_text(storm_mod.topology_yaml(storm.topology))
+    broker = start_broker(log_path=workdir / "tansu.log")
+    redis_service: Service | None = None
+    checks: list[StormCheck] = []
+    try:
+        redis_service = start_redis()
+        r = redis.Redis.from_url(redis_service.url)
+        services = {"broker": broker.proc.pid, "redis": redis_service.proc.pid}
+        runs: dict[int, Run] = {}
+        for n_workers in (1, 2):
+            log(f"{n_workers} worker(s), {len(storm.messages):,} alerts pre-produced")
+            runs[n_workers] = pipeline_run(
+                broker.url,
+                redis_service.url,
+                topo_path,
+                storm.messages,
+                args,
+                note,
+                r,
+                services,
+                inspect=(lambda t: checks.append(inspect_storm(t, storm.topology, storm.messages)))
+                if n_workers == 1
+                else None,
+                n_workers=n_workers,
+            )
+    finally:
+        if redis_service is not None:
+            redis_service.stop()
+        broker.stop()
+    one, two = runs[1], runs[2]
+    bound = WorkerSettings().max_event_bytes
+    check = checks[0]
+    assert check.vs_single_domain is not None
+    fig: dict[str, Any] = {
+        "alerts_per_s_1": one.rate,
+        "alerts_per_s_2": two.rate,
+        "scaling_factor": two.rate / one.rate if one.rate else float("nan"),
+        "max_event_bytes": check.max_event_bytes,
+        "max_event_bytes_bound": bound,
+        "worker_exits": one.exits + two.exits,
+        "rss_start_mb": _median_mb(one, 0.25, 0.5),
+        "rss_end_mb": _median_mb(one, 0.75, 1.0),
+        "pair_f1_vs_single_domain": check.vs_single_domain.f1,
+        "components": args.components,
+        "alerts": len(storm.messages),
+        "finished": one.finished and two.finished,
+        "events": check.events,
+        "incidents": check.incidents,
+        "largest_incident_alerts": check.largest_incident_alerts,
+        "pair_score_vs_single_domain": check.vs_single_domain,
+        "cores_1": one.cores,
+        "cores_2": two.cores,
+        "notes": notes,
+    }
+    table = Table(title=f"make bench-storm: {len(storm.messages):,} alerts, connected topology")
+    table.add_column("measure")
+    table.add_column("figure", justify="right")
+    table.add_column("target")
+    growth = fig["rss_end_mb"] / fig["rss_start_mb"] - 1
+    rows = [
+        ("alerts/s, 1 worker", f"{one.rate:,.0f}", ""),
+        ("alerts/s, 2 workers", f"{two.rate:,.0f}", ""),
+        ("scaling factor", f"{fig['scaling_factor']:.2f}x", ">= 1.6x"),
+        ("largest incident event", f"{check.max_event_bytes:,} B", f"<= {bound:,}"),
+        ("worker exits", f"{fig['worker_exits']}", "0"),
+        (
+            "RSS, median 25-50% -> 75-100%",
+            f"{fig['rss_start_mb']:.0f} -> {fig['rss_end_mb']:.0f} MB ({growth:+.0%})",
+            "within 10%",
+        ),
+        ("pair F1 vs single domain", f"{check.vs_single_domain.f1:.3f}", ">= 0.98"),
+        (
+            "incidents / largest",
+            f"{check.incidents:,} / {check.largest_incident_alerts:,} alerts",
+            "",
+        ),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for msg in notes:
+        console.print(f"note: {msg}")
+    return fig
