@@ -168,25 +168,25 @@ def test_one_incident_absorbing_200k_alerts_keeps_flat_memory() -> None:
 
 def test_traced_memory_of_a_growing_incident_stays_flat() -> None:
     """tracemalloc (which slows the correlator ~8x) on the same storm scaled down to a bound
-    of 1,000 and 16,000 alerts: the traced peak over the last quarter is the first's."""
-    c = Correlator(TOPOLOGY, CorrelationSettings(max_members=1000))
+    of 750 and 12,000 alerts: the traced peak over the last quarter is the first's."""
+    c = Correlator(TOPOLOGY, CorrelationSettings(max_members=750))
     peaks: list[float] = []
     joined = 0
     gc.collect()
     tracemalloc.start()
     try:
-        for events, a in enumerate(single_incident_storm(16_000), 1):
+        for events, a in enumerate(single_incident_storm(12_000), 1):
             c.process(a)
             if events % 1000 == 0:
                 c.take_membership()
                 c.advance(a.epoch)
             if a.status is AlertStatus.firing:
                 joined += 1
-                if joined % 4000 == 0:
+                if joined % 3000 == 0:
                     peaks.append(tracemalloc.get_traced_memory()[1])
                     tracemalloc.reset_peak()
     finally:
         tracemalloc.stop()
     [st] = c.book.states.values()
-    assert st.inc.alert_count == 16_000 and len(st.members) <= 1000
+    assert st.inc.alert_count == 12_000 and len(st.members) <= 750
     assert peaks[-1] <= peaks[0] * 1.1, [round(p / 2**20, 2) for p in peaks]
