@@ -3,7 +3,10 @@
 An incident event carries what a pager needs: status, severity, root cause and candidates,
 the explanation, counts of member alerts per service and alert name, and the most
 significant members (firing and unsuppressed first, then by severity, newest first) up to
-``max_alerts``. When the encoding still exceeds ``max_bytes``, fewer members, candidates and
+``max_alerts``. The counts and ``alert_count`` are the incident's own (the correlator keeps
+them for every member, including those a big incident no longer holds; see
+:mod:`pipeline.domain.correlate.compaction`); an incident without them is counted from its
+members. When the encoding still exceeds ``max_bytes``, fewer members, candidates and
 counts are listed, and long texts are cut, until it fits; every cut is counted in the
 event (``alerts_omitted``, ``counts_omitted``). The full membership is kept in the store.
 
@@ -50,7 +53,8 @@ class EventLimits:
 
 
 def alert_counts(alerts: list[AlertRef]) -> list[AlertCount]:
-    """Members per (service, name), most first (ties by service, name)."""
+    """Members per (service, name) counted from ``alerts``, most first (ties by service,
+    name)."""
     total: Counter[tuple[str, str]] = Counter()
     firing: Counter[tuple[str, str]] = Counter()
     for ref in alerts:
@@ -60,6 +64,14 @@ def alert_counts(alerts: list[AlertRef]) -> list[AlertCount]:
             firing[key] += 1
     ordered = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
     return [AlertCount(service=s, name=n, count=c, firing=firing[(s, n)]) for (s, n), c in ordered]
+
+
+def counts_of(inc: Incident) -> list[AlertCount]:
+    """The incident's counts, most first: those it carries (the correlator keeps them for
+    every member, listed or forgotten), else counted from its listed members."""
+    if inc.alert_counts:
+        return sorted(inc.alert_counts, key=lambda c: (-c.count, c.service, c.name))
+    return alert_counts(inc.alerts)
 
 
 def significant(alerts: list[AlertRef], n: int) -> list[AlertRef]:
@@ -82,7 +94,7 @@ def view(inc: Incident, n_alerts: int, n_counts: int, n_candidates: int, text: i
     """A copy of ``inc`` listing at most the given numbers of members, counts, candidates and
     characters of explanation."""
     listed = significant(inc.alerts, n_alerts)
-    counts = inc.alert_counts or alert_counts(inc.alerts)
+    counts = counts_of(inc)
     total = max(inc.alert_count, len(inc.alert_ids), len(inc.alerts))
     explanation = inc.explanation
     if len(explanation) > text:

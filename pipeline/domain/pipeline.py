@@ -60,6 +60,12 @@ def coalesce(events: list[IncidentEvent]) -> list[IncidentEvent]:
     return out
 
 
+def _holds(alert_ids: list[str], alert_id: str) -> bool:
+    """Is ``alert_id`` among ``alert_ids``? Looked for from the end: the alert an event is
+    about joined last (a big incident holds up to ``max_members``)."""
+    return any(aid == alert_id for aid in reversed(alert_ids))
+
+
 def event_tick(t: float, tick_s: float) -> float:
     """The event-time lifecycle tick an alert at ``t`` sees: the last multiple of ``tick_s``."""
     return math.floor(t / tick_s) * tick_s if tick_s > 0 else t
@@ -109,7 +115,7 @@ class AlertPipeline:
             new = self.correlator.process(alert)
             if score is not None:
                 for ev in new:
-                    if alert.id in ev.incident.alert_ids:
+                    if _holds(ev.incident.alert_ids, alert.id):
                         best = self._scores.get(ev.incident.id, (0.0, 0.0))
                         self._scores[ev.incident.id] = (
                             max(best[0], score.novelty),

@@ -2,6 +2,9 @@
 
 State lives in memory (a :class:`MemoryStore`), the lifecycle clock is the newest event time,
 so a replay is deterministic and shows exactly what the streaming worker would have done.
+Every incident lists all its member alerts in ``alert_ids`` (rebuilt from the membership
+journal, whatever ``max_members`` is); ``alerts`` holds the members the incident still holds,
+``alert_count`` and ``alert_counts`` count them all.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import msgspec
 
 from pipeline.adapters.memory_store import MemoryStore
 from pipeline.domain.correlate import CorrelationSettings
+from pipeline.domain.correlate.journal import Memberships
+from pipeline.domain.event_view import counts_of
 from pipeline.domain.normalize import NormalizeError, normalize_obj
 from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import Alert, Incident
@@ -60,6 +65,7 @@ def replay_alerts(
     store = MemoryStore()
     final: dict[str, Incident] = {}
     batch: list[Alert] = []
+    members = Memberships()
 
     def flush() -> None:
         outcome = pipeline.process_in_event_time(batch, store.dedup, tick_s=TICK_S)
@@ -67,6 +73,7 @@ def replay_alerts(
         for ev in outcome.events:
             final[ev.incident.id] = ev.incident
         batch.clear()
+        members.apply(pipeline.take_membership())
 
     for alert in alerts:
         batch.append(alert)
@@ -79,8 +86,16 @@ def replay_alerts(
         final[ev.incident.id] = ev.incident
     for inc in pipeline.correlator.incidents():
         final[inc.id] = inc
-    merged = {iid for iid, inc in final.items() if inc.merged_into}
-    return [inc for iid, inc in final.items() if iid not in merged]
+    members.apply(pipeline.take_membership())
+    return [
+        _with_members(inc, members.of(iid)) for iid, inc in final.items() if not inc.merged_into
+    ]
+
+
+def _with_members(inc: Incident, alert_ids: list[str]) -> Incident:
+    """``inc`` listing every member in ``alert_ids`` (from the membership journal: a big
+    incident holds only ``max_members`` itself) and its counts most first."""
+    return msgspec.structs.replace(inc, alert_ids=alert_ids, alert_counts=counts_of(inc))
 
 
 def incident_record(inc: Incident) -> dict[str, Any]:

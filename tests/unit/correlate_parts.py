@@ -19,7 +19,13 @@ from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.relate import JoinIndex
 from pipeline.domain.correlate.schedule import Scheduler
 from pipeline.domain.correlate.settings import CorrelationSettings
-from pipeline.domain.correlate.state import Book, IncidentState, Member
+from pipeline.domain.correlate.state import (
+    Book,
+    IncidentState,
+    Member,
+    count_alert,
+    members_in_all,
+)
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.schemas import (
     SEVERITY_RANK,
@@ -93,6 +99,8 @@ def add_member(
         )
     )
     st.inc.alert_ids.append(aid)
+    count_alert(st, service, f"{kind}-alert", 1, int(rt is None))
+    st.inc.alert_count = members_in_all(st)
     st.fp_last[fp] = idx
     if rt is None:
         st.firing[fp] = idx

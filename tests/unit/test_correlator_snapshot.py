@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline.domain.correlate import Correlator
+from pipeline.domain.correlate import CorrelationSettings, Correlator
 from pipeline.domain.schemas import Alert, AlertStatus, Feedback, FeedbackAction, Severity
 from pipeline.domain.topology import Topology
 
@@ -96,3 +96,35 @@ def test_an_old_checkpoint_restores_and_carries_on() -> None:
     assert [i.id for i in restored.incidents()] == [i.id for i in scenario().incidents()]
     later = (T0 + timedelta(seconds=100_000)).timestamp()
     assert [e.type for e in restored.advance(later)] == [e.type for e in scenario().advance(later)]
+
+
+def test_a_compacted_incident_restores_with_what_it_forgot() -> None:
+    settings = CorrelationSettings(max_members=4)
+    live = Correlator(TOPO, settings)
+
+    def send(c: Correlator, service: str, pod: int, dt: float, end: bool = False) -> None:
+        a = Alert(
+            id=f"{service}-{pod}-{'resolved' if end else 'firing'}",
+            source="test",
+            service=service,
+            name="ErrorRateHigh",
+            severity=Severity.critical,
+            status=AlertStatus.resolved if end else AlertStatus.firing,
+            timestamp=T0 + timedelta(seconds=dt),
+            labels={"pod": str(pod)},
+        )
+        c.advance(a.epoch)
+        c.process(a)
+
+    for k in range(9):
+        send(live, ("db", "cart", "payment")[k % 3], k, 10 * k)
+    [st] = live.book.states.values()
+    assert st.archive is not None and st.inc.alert_count == 9 and len(st.members) <= 4
+    restored = Correlator.restore(TOPO, settings, live.snapshot())
+    assert restored.snapshot() == live.snapshot()
+    for c in (live, restored):
+        send(c, "search", 9, 100)
+        send(c, "db", 0, 101, end=True)  # its series was forgotten: not tracked any more
+        send(c, "payment", 8, 102, end=True)
+        c.advance((T0 + timedelta(seconds=1000)).timestamp())
+    assert restored.snapshot() == live.snapshot()

@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 from pipeline.domain.event_view import (
     MIN_EVENT_BYTES,
     EventLimits,
+    alert_counts,
+    counts_of,
     encode_event,
     minimal_event,
     significant,
 )
 from pipeline.domain.schemas import (
+    AlertCount,
     AlertRef,
     AlertStatus,
     EventType,
@@ -110,3 +113,25 @@ def test_the_minimal_form_is_small_and_names_the_incident() -> None:
 def test_a_bound_below_the_minimum_is_refused() -> None:
     with pytest.raises(ValueError, match="max_bytes"):
         EventLimits(max_bytes=100)
+
+
+def test_an_incident_carrying_its_counts_is_viewed_with_them_most_first() -> None:
+    # a big incident holds only its newest members; its own counts and alert_count cover
+    # every member it had (the correlator keeps them)
+    inc = _incident(10)
+    inc.alert_count = 1000
+    inc.alert_counts = [
+        AlertCount(service="b", name="X", count=10, firing=1),
+        AlertCount(service="a", name="Y", count=900, firing=5),
+        AlertCount(service="a", name="X", count=90, firing=0),
+    ]
+    ev = IncidentEvent(type=EventType.updated, incident=inc, at=T0)
+    got = _decode(encode_event(ev, EventLimits(max_counts=2))).incident
+    assert [(c.service, c.name, c.count) for c in got.alert_counts] == [
+        ("a", "Y", 900),
+        ("a", "X", 90),
+    ]
+    assert got.counts_omitted == 1
+    assert got.alert_count == 1000 and got.alerts_omitted == 1000 - len(got.alert_ids)
+    assert [c.service for c in inc.alert_counts] == ["b", "a", "a"]  # the live one unchanged
+    assert counts_of(_incident(4)) == alert_counts(_incident(4).alerts)

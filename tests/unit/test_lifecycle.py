@@ -3,6 +3,7 @@ hand-built incidents (the correlator's own lifecycle tests are in test_correlate
 
 from __future__ import annotations
 
+from pipeline.domain.correlate.compaction import compact
 from pipeline.domain.correlate.lifecycle import rebuild
 from pipeline.domain.correlate.schedule import Scheduler
 from pipeline.domain.correlate.settings import CorrelationSettings
@@ -240,3 +241,49 @@ def test_rebuild_recomputes_the_derived_fields() -> None:
     assert (st.first_t, st.last_t, st.last_change_t) == (T0 + 10, T0 + 30, T0 + 40)
     assert st.inc.severity is Severity.error and st.inc.opened_at == at(10)
     assert st.inc.services == ["cart", "db"] and st.pending == 0
+
+
+def test_rebuild_starts_from_the_forgotten_members_summary() -> None:
+    p = Parts()
+    st = new_state("inc-1")
+    add_member(st, "search", 0, kind="latency", sev="critical", resolved_dt=5)
+    add_member(st, "db", 30, kind="saturation", sev="warning")
+    add_member(st, "cart", 40, kind="error", sev="warning")
+    p.track(st)
+    compact(st, p.book, 2)  # keep 1: the resolved search alert, then db's
+    assert [m.service for m in st.members] == ["cart"]
+    rebuild(st)
+    assert st.evidence == {"search": ["latency"], "db": ["saturation"], "cart": ["error"]}
+    assert st.first_seen == {"search": T0, "db": T0 + 30, "cart": T0 + 40}
+    assert st.firing == st.fp_last == {"fp-cart-error": 0}
+    assert (st.first_t, st.last_t, st.last_change_t) == (T0, T0 + 40, T0 + 40)
+    assert st.inc.severity is Severity.critical and st.inc.opened_at == at(0)
+    assert st.inc.alert_count == 3 and sum(st.sev_n) == 3
+    assert {(c.service, c.count, c.firing) for c in st.inc.alert_counts} == {
+        ("search", 1, 0),
+        ("db", 1, 0),
+        ("cart", 1, 1),
+    }
+
+
+def test_a_split_after_compaction_moves_the_members_held_and_counts_stay_exact() -> None:
+    p = Parts(**SETTINGS, max_members=4)
+    st = quiet_incident(p)
+    add_member(st, "search", 30, kind="latency", resolved_dt=95)
+    p.lifecycle.advance(T0 + 221)
+    p.lifecycle.reopen(st, T0 + 250)
+    assert st.reopen_at == 3
+    add_member(st, "db", 250, kind="saturation", sev="warning")
+    add_member(st, "cart", 252, kind="error", sev="warning", fp="fp-cart")
+    p.book.series["fp-cart"] = "inc-1"
+    compact(st, p.book, 4)  # 5 > 4: keep 2, the three resolved ones before the reopen go
+    assert st.reopen_at == 0 and st.inc.alert_count == 5
+    _, _, nst = p.lifecycle.split_reopened(st, at(256))
+    # the held members since the reopen moved; the forgotten ones stay with the old incident
+    assert [m.service for m in nst.members] == ["db", "cart"] and nst.inc.alert_count == 2
+    assert st.members == [] and st.inc.alert_count == 3
+    assert st.inc.services == ["db", "payment", "search"]
+    assert (st.first_t, st.last_change_t) == (T0, T0 + 100)
+    assert sum(c.count for c in st.inc.alert_counts) == 3 and sum(st.sev_n) == 3
+    assert sum(c.count for c in nst.inc.alert_counts) == 2 and sum(nst.sev_n) == 2
+    assert st.inc.status is IncidentStatus.resolved

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from pipeline.domain.correlate.state import incident_id
+from pipeline.domain.event_view import alert_counts
 from pipeline.domain.fingerprint import fingerprint
-from pipeline.domain.schemas import Alert, AlertStatus, EventType, IncidentStatus, Severity
+from pipeline.domain.schemas import (
+    Alert,
+    AlertStatus,
+    EventType,
+    Incident,
+    IncidentStatus,
+    Severity,
+)
 from tests.unit.correlate_parts import T0, Parts, add_member, at, make_alert, new_state
 
 
@@ -138,3 +146,40 @@ def test_resolve_resolves_the_series_firing_member() -> None:
     assert p.members.resolve(r, fp(r), T0 + 60) == []  # nothing firing any more
     other = make_alert("cart", 60, status="resolved")
     assert p.members.resolve(other, fp(other), T0 + 60) == []  # a series never seen
+
+
+def counted(inc: Incident) -> dict[tuple[str, str], tuple[int, int]]:
+    return {(c.service, c.name): (c.count, c.firing) for c in inc.alert_counts}
+
+
+def test_joins_and_resolves_keep_the_counts() -> None:
+    p = Parts()
+    a = make_alert("db", 0, name="CPUSaturation", aid="a1")
+    inc = p.members.open(a, fp(a), T0)[0].incident
+    st = p.book.states[inc.id]
+    for k, (svc, name) in enumerate([("db", "CPUSaturation"), ("cart", "ErrorRateHigh")]):
+        b = make_alert(svc, 10 + k, name=name, labels={"pod": str(k)})
+        p.members.join(st, b, fp(b), T0 + 10 + k, "why", EventType.updated)
+    assert inc.alert_count == 3
+    assert counted(inc) == {("db", "CPUSaturation"): (2, 2), ("cart", "ErrorRateHigh"): (1, 1)}
+    r = make_alert("db", 50, name="CPUSaturation", status="resolved")
+    p.members.resolve(r, fp(r), T0 + 50)
+    assert counted(inc) == {("db", "CPUSaturation"): (2, 1), ("cart", "ErrorRateHigh"): (1, 1)}
+    assert counted(inc) == {
+        (c.service, c.name): (c.count, c.firing) for c in alert_counts(inc.alerts)
+    }
+
+
+def test_a_join_past_max_members_compacts_the_incident() -> None:
+    p = Parts(max_members=4)
+    first = make_alert("db", 0, name="CPUSaturation", aid="a0")
+    inc = p.members.open(first, fp(first), T0)[0].incident
+    st = p.book.states[inc.id]
+    for k in range(1, 5):
+        b = make_alert("cart", k, aid=f"a{k}", labels={"pod": str(k)})
+        ev = p.members.join(st, b, fp(b), T0 + k, "why", EventType.updated)[0]
+    # 5 > 4: down to 2, the oldest (all firing) forgotten; the event counts every member
+    assert ev.incident.alert_ids == ["a3", "a4"] and len(st.members) == 2
+    assert inc.alert_count == 5 and sum(c.count for c in inc.alert_counts) == 5
+    assert set(p.book.series.values()) == {inc.id} and len(p.book.series) == 2
+    assert inc.services == ["cart", "db"] and inc.root_cause is not None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.domain.correlate.compaction import compact
 from pipeline.domain.correlate.merging import absorb, shares_cause
-from pipeline.domain.correlate.state import IncidentState
+from pipeline.domain.correlate.state import Book, IncidentState, members_in_all
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.schemas import AlertStatus, EventType, IncidentStatus, Severity
 from tests.unit.correlate_parts import T0, TOPO, Parts, add_member, at, make_alert, new_state
@@ -160,3 +161,44 @@ def test_merge_shared_needs_a_young_fragment_or_a_shared_cause() -> None:
     events = p.merger.merge_shared(b, ["inc-a"], at(91))
     assert events[0].detail == "merged inc-b into inc-a: same root cause checkout"
     assert list(p.book.states) == ["inc-a", "inc-r"]
+
+
+def test_absorb_adds_up_the_counts_the_tally_and_the_forgotten_members() -> None:
+    target, src = two_incidents()
+    target.sev_n, src.sev_n = [0, 2, 0, 0], [1, 1, 0, 1]
+    compact(src, Book(), 2)  # src keeps 1 of 3: all firing, the two oldest go
+    assert src.archive is not None and src.archive.count == 2
+    absorb(target, src)
+    inc = target.inc
+    assert inc.alert_count == 5 and members_in_all(target) == 5 and len(target.members) == 3
+    assert target.sev_n == [1, 3, 0, 1]
+    assert target.archive is not None and target.archive.count == 2
+    assert {(c.service, c.name): (c.count, c.firing) for c in inc.alert_counts} == {
+        ("db", "saturation-alert"): (1, 1),
+        ("payment", "latency-alert"): (2, 1),
+        ("cart", "error-alert"): (1, 0),  # forgotten: counted, no longer firing
+        ("db", "error-alert"): (1, 0),
+    }
+    # a resolved member stays resolved in the survivor
+    target, src = two_incidents()
+    src.members[0].rt = T0 + 6
+    absorb(target, src)
+    assert target.members[2].rt == T0 + 6
+
+
+def test_absorb_keeps_at_most_max_labels() -> None:
+    target, src = two_incidents()
+    absorb(target, src, max_labels=1)
+    assert target.labels == ["host=h1"]
+
+
+def test_a_merge_past_max_members_compacts_the_survivor() -> None:
+    p = Parts(undirected_burst_s=0, max_members=4)
+    target, src = (p.track(st) for st in two_incidents())
+    p.merger.merge(target, src, at(50), "same root cause db")
+    tinc = target.inc
+    assert len(target.members) == 2 and tinc.alert_count == 5
+    assert sum(c.count for c in tinc.alert_counts) == 5
+    # the series forgotten with the members are out of the book
+    assert set(p.book.series) == set(target.fp_last)
+    assert src.inc.alert_count == 0 and src.inc.alert_counts == []

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pipeline.domain.correlate.compaction import compact
 from pipeline.domain.correlate.paging import PagingGate, count_member
 from pipeline.domain.correlate.settings import CorrelationSettings
+from pipeline.domain.correlate.state import Book, members_in_all
 from pipeline.domain.schemas import SEVERITY_RANK, Severity
 from tests.unit.correlate_parts import T0, add_member, new_state
 
@@ -75,3 +77,19 @@ def test_tally_is_rebuilt_when_stale_and_kept_by_count_member() -> None:
     count_member(st, SEVERITY_RANK[Severity.critical])
     assert sum(st.sev_n) == len(st.members)
     assert g.reached(st, T0 + 2)
+
+
+def test_the_tally_counts_forgotten_members_and_windows_the_held_ones() -> None:
+    g = gate(("critical", 3, 0.0), ("warning", 2, 300.0))
+    st = new_state("inc-1")
+    for k in range(3):
+        add_member(st, "db", k, sev="critical", fp=f"c{k}", resolved_dt=k + 0.5)
+    for k in range(3):
+        add_member(st, "db", 1000 + 400 * k, sev="warning", fp=f"w{k}")
+    compact(st, Book(), 4)  # keep 2: the three resolved criticals and the oldest warning go
+    assert len(st.members) == 2 and members_in_all(st) == 6
+    st.sev_n = []  # not counted yet: recounted from the summary and the members held
+    assert g.reached(st, T0 + 2000)  # three criticals, all forgotten, still count
+    assert st.sev_n[SEVERITY_RANK[Severity.critical]] == 3 and sum(st.sev_n) == 6
+    g = gate(("warning", 2, 300.0))
+    assert not g.reached(st, T0 + 1800)  # the held warnings are 400 s apart

@@ -172,3 +172,14 @@ def test_reason_names_the_relation() -> None:
     assert "blast radius of db" in idx.reason((3.0, "i", "blast-radius", "db"), "frontend", 5)
     assert "both called by frontend" in idx.reason((3.7, "i", "near", "checkout"), "cart", 5)
     assert idx.reason((4.0, "i", "label", "host=h1"), "cron", 5).startswith("shares label host=h1")
+
+
+def test_an_incident_records_at_most_max_labels_link_labels() -> None:
+    f = Fixture(max_labels=2)
+    st = f.incident("inc-x", "x")
+    for h in ("h1", "h2", "h3"):
+        f.index.index_labels(st, {"host": h})
+    f.index.index_labels(st, {"host": "h1"})
+    assert st.labels == ["host=h1", "host=h2"]
+    assert "inc-x" in f.matches("y", 10, host="h2")
+    assert f.matches("y", 10, host="h3") == {}  # the third value relates it to nothing

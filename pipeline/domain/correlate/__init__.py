@@ -15,6 +15,16 @@ incident's alerts) and related in the service graph:
 An incident older than ``max_span_s`` takes no new alerts (an endless storm is cut into
 incidents of bounded span, so memory is bounded by the open incidents).
 
+An incident holds at most ``max_members`` member alerts (:mod:`.compaction`): past that, it
+forgets members down to half of it, resolved ones first, then the oldest firing ones, so a
+storm of a million alerts within ``max_span_s`` keeps the worker's memory flat. Forgotten
+members are counted, not listed: ``alert_count``, the counts per (service, alert name), the
+ranking's evidence, first-seen times, severity and the paging tally include them; the
+membership journal (Redis, ``replay``) lists them. A forgotten series that resolves later is
+not tracked (the incident resolves once the members it tracks resolved and it was quiet for
+``quiet_period_s``); one that fires again relates to incidents through the graph like any
+alert. An incident records the first ``max_labels`` link-label values it sees.
+
 Otherwise it opens a new incident. When incidents turn out to share a cause (their root
 causes are the same service, or one root is in the other's blast radius) they merge.
 A firing alert whose fingerprint is still firing in an open incident rejoins it, as does a
@@ -33,14 +43,17 @@ The parts, each pure (no I/O, deterministic, event-time driven):
 
 * :mod:`.correlator`: ``Correlator``, the public entry point; routes alerts, ticks, feedback;
 * :mod:`.settings`: ``CorrelationSettings``, every knob;
-* :mod:`.state`: per-incident state, snapshot codec, the book of incidents and series;
+* :mod:`.state`: per-incident state and counts, the summary of forgotten members, snapshot
+  codec, the book of incidents and series;
 * :mod:`.relate`: the join indices and the relations an alert joins an incident by;
 * :mod:`.membership`: opening an incident, an alert joining one, a member resolving;
 * :mod:`.ranking`: when to re-rank, confirmed root cause, suppression, explanation;
 * :mod:`.paging`: the N-of-M paging gate;
+* :mod:`.compaction`: bounding an incident's members (what it forgets, what it keeps);
 * :mod:`.merging`: merging incidents that share a cause or a burst;
 * :mod:`.lifecycle` and :mod:`.schedule`: resolve, reopen, split a reopen, evict; due times;
-* :mod:`.feedback`: applying a responder's feedback.
+* :mod:`.feedback`: applying a responder's feedback;
+* :mod:`.journal`: membership changes, for the store and replay.
 
 The root-cause ranking is in :mod:`pipeline.domain.rootcause`, texts in
 :mod:`pipeline.domain.explain`.

@@ -19,7 +19,13 @@ from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.relate import JoinIndex
 from pipeline.domain.correlate.schedule import Scheduler
 from pipeline.domain.correlate.settings import CorrelationSettings
-from pipeline.domain.correlate.state import Book, IncidentState, decode_snapshot, encode_snapshot
+from pipeline.domain.correlate.state import (
+    Book,
+    IncidentState,
+    decode_snapshot,
+    encode_snapshot,
+    upgrade,
+)
 from pipeline.domain.fingerprint import fingerprint
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.schemas import (
@@ -103,6 +109,7 @@ class Correlator:
         c = cls(topology, settings)
         c._watermark = snap.watermark
         for st in snap.states:
+            upgrade(st)
             c.book.states[st.inc.id] = st
             for fp in st.fp_last:
                 c.book.series[fp] = st.inc.id

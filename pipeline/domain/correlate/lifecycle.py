@@ -5,9 +5,9 @@
 ``reopened`` when a member alert fires again within ``reopen_window_s`` of the resolution.
 A reopen is provisional for ``burst_merge_s``: a series the incident never had joining it
 means the recurrence started a new burst, and the alerts since the reopen move to a new
-incident. An incident closes to new alerts ``join_gap_s`` after its latest one (or
-``max_span_s`` after its first), plus ``allowed_lateness_s``, and is forgotten once its reopen
-window is over.
+incident (those it still holds: members it forgot stay, see :mod:`.compaction`). An
+incident closes to new alerts ``join_gap_s`` after its latest one (or ``max_span_s`` after
+its first), plus ``allowed_lateness_s``, and is forgotten once its reopen window is over.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pipeline.domain.correlate.state import (
     IncidentState,
     emit,
     mark_resolved,
+    recount,
     to_dt,
 )
 from pipeline.domain.explain import fmt_delay
@@ -32,13 +33,19 @@ from pipeline.domain.schemas import EventType, Incident, IncidentEvent, Incident
 
 
 def rebuild(st: IncidentState) -> None:
-    """Recompute the fields derived from the members (after a split moved some away)."""
-    st.evidence = {}
-    st.first_seen = {}
+    """Recompute the fields derived from the members (after a split moved some away),
+    starting from the summary of the members the incident forgot."""
+    arch = st.archive
+    if arch is not None:
+        st.evidence = {svc: list(kinds) for svc, kinds in arch.evidence.items()}
+        st.first_seen = dict(arch.first_seen)
+        sev, first_t, last_t, last_change = arch.sev, arch.first_t, arch.last_t, arch.last_change_t
+    else:
+        st.evidence = {}
+        st.first_seen = {}
+        sev, first_t, last_t, last_change = 0, float("inf"), float("-inf"), float("-inf")
     st.firing = {}
     st.fp_last = {}
-    sev = 0
-    first_t = last_t = last_change = st.members[0].t
     for i, m in enumerate(st.members):
         m.ref = i
         kinds = st.evidence.setdefault(m.service, [])
@@ -62,6 +69,7 @@ def rebuild(st: IncidentState) -> None:
     st.inc.severity = SEVERITY_BY_RANK[sev]
     st.inc.opened_at = to_dt(first_t)
     st.pending = 0
+    recount(st)
 
 
 class Lifecycle:

@@ -1,22 +1,32 @@
 """Alerts as incident members: opening an incident, an alert joining one, a member resolving.
 
 Joining records the alert (its series moves to the incident), updates the evidence the
-ranking works from, flags the alert ``suppressed`` when it is a symptom of the established
-root cause, re-ranks, checks the paging gate, and returns one event whose type is the most
-important change: ``opened``/``reopened`` > ``root_cause_changed`` > ``escalated`` (severity
-raised or paging gate reached) > ``updated``.
+ranking works from and the incident's counts, flags the alert ``suppressed`` when it is a
+symptom of the established root cause, re-ranks, checks the paging gate, compacts an
+incident grown past ``max_members`` (:mod:`.compaction`), and returns one event whose type is
+the most important change: ``opened``/``reopened`` > ``root_cause_changed`` > ``escalated``
+(severity raised or paging gate reached) > ``updated``.
 """
 
 from __future__ import annotations
 
 import bisect
 
+from pipeline.domain.correlate.compaction import compact
 from pipeline.domain.correlate.paging import PagingGate, count_member
 from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.relate import JoinIndex
 from pipeline.domain.correlate.schedule import Scheduler
 from pipeline.domain.correlate.settings import CorrelationSettings
-from pipeline.domain.correlate.state import Book, IncidentState, Member, emit, mark_resolved
+from pipeline.domain.correlate.state import (
+    Book,
+    IncidentState,
+    Member,
+    count_alert,
+    emit,
+    mark_resolved,
+    members_in_all,
+)
 from pipeline.domain.explain import fmt_delay
 from pipeline.domain.rootcause import KindClassifier
 from pipeline.domain.schemas import (
@@ -131,6 +141,8 @@ class Membership:
         count_member(st, sev)
         inc.alerts.append(ref)
         inc.alert_ids.append(alert.id)
+        inc.alert_count = members_in_all(st)
+        count_alert(st, service, alert.name, 1, 1)
         book.journal.joined(inc.id, alert.id)
         prev_id = book.series.get(fp)
         if prev_id is not None and prev_id != inc.id:
@@ -202,6 +214,7 @@ class Membership:
                 if etype is EventType.updated:
                     etype = EventType.escalated
                 details.append("paging gate reached")
+        compact(st, book, s.max_members)
         self.scheduler.schedule(st)
         return [emit(st, etype, alert.timestamp, "; ".join(details))]
 

@@ -1,16 +1,26 @@
 """Merging incidents that turn out to be one: a shared root cause, or one burst split by
-arrival order. The older incident survives and absorbs the younger one's alerts."""
+arrival order. The older incident survives and absorbs the younger one's alerts (and the
+summary of those it forgot); it is compacted if that takes it past ``max_members``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from pipeline.domain.correlate.compaction import compact
 from pipeline.domain.correlate.paging import PagingGate
 from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.relate import JoinIndex
 from pipeline.domain.correlate.schedule import Scheduler
 from pipeline.domain.correlate.settings import CorrelationSettings
-from pipeline.domain.correlate.state import Book, IncidentState, Member, emit
+from pipeline.domain.correlate.state import (
+    Archive,
+    Book,
+    IncidentState,
+    Member,
+    count_alert,
+    emit,
+    members_in_all,
+)
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.schemas import SEVERITY_RANK, EventType, IncidentEvent, IncidentStatus
 
@@ -27,8 +37,10 @@ def shares_cause(graph: GraphIndex, a: IncidentState, b: IncidentState) -> bool:
     return rb in graph.blast_radius(ra) or ra in graph.blast_radius(rb)
 
 
-def absorb(target: IncidentState, src: IncidentState) -> None:
-    """Append ``src``'s members to ``target`` and fold in everything derived from them.
+def absorb(target: IncidentState, src: IncidentState, max_labels: int = 0) -> None:
+    """Append ``src``'s members to ``target`` and fold in everything derived from them: the
+    evidence, counts, paging tally, the summary of forgotten members, and link labels (up to
+    ``max_labels``, 0 = all).
 
     ``target`` reopens if it was resolved and ``src`` still has firing alerts. ``src`` is
     left as it was.
@@ -37,7 +49,7 @@ def absorb(target: IncidentState, src: IncidentState) -> None:
     offset = len(target.members)
     for m in src.members:
         ref = sinc.alerts[m.ref]
-        target.members.append(Member(m.fp, m.service, m.kind, m.sev, m.t, len(tinc.alerts)))
+        target.members.append(Member(m.fp, m.service, m.kind, m.sev, m.t, len(tinc.alerts), m.rt))
         tinc.alerts.append(ref)
         tinc.alert_ids.append(ref.id)
     for fp, idx in src.firing.items():
@@ -55,9 +67,22 @@ def absorb(target: IncidentState, src: IncidentState) -> None:
         fs = src.first_seen[svc]
         if svc not in target.first_seen or fs < target.first_seen[svc]:
             target.first_seen[svc] = fs
+    for c in sinc.alert_counts:
+        count_alert(target, c.service, c.name, c.count, c.firing)
+    n_sev = len(SEVERITY_RANK)
+    if len(target.sev_n) == n_sev and len(src.sev_n) == n_sev:
+        target.sev_n = [a + b for a, b in zip(target.sev_n, src.sev_n, strict=True)]
+    else:
+        target.sev_n = []  # (the paging gate recounts)
+    if src.archive is not None:
+        if target.archive is None:
+            target.archive = Archive()
+        target.archive.merge(src.archive)
+    tinc.alert_count = members_in_all(target)
+    labels = target.labels
     for kv in src.labels:
-        if kv not in target.labels:
-            target.labels.append(kv)
+        if kv not in labels and (max_labels <= 0 or len(labels) < max_labels):
+            labels.append(kv)
     target.first_t = min(target.first_t, src.first_t)
     target.last_t = max(target.last_t, src.last_t)
     target.last_change_t = max(target.last_change_t, src.last_change_t)
@@ -128,17 +153,20 @@ class Merger:
         tinc, sinc = target.inc, src.inc
         index = self.index
         index.unindex(src)
-        absorb(target, src)
+        absorb(target, src, self.settings.max_labels)
         self.book.journal.merged(sinc.id, tinc.id)
         series = self.book.series
         for fp in src.fp_last:
             series[fp] = tinc.id
+        compact(target, self.book, self.settings.max_members)
         if index.is_indexed(target):
             # already indexed: only the absorbed incident's services and labels are new
             for svc in src.evidence:
                 index.index_service(target, svc)
+            kept = set(target.labels)
             for kv in src.labels:
-                index.index_label(target, kv)
+                if kv in kept:
+                    index.index_label(target, kv)
         elif tinc.status is not IncidentStatus.resolved:
             target.indexed = False
             index.index(target)
@@ -154,6 +182,8 @@ class Merger:
         sinc.resolved_at = at
         sinc.alert_ids = []
         sinc.alerts = []
+        sinc.alert_count = 0
+        sinc.alert_counts = []
         sinc.explanation = f"Merged into {tinc.id}: {why}."
         sinc.updated_at = at
         del self.book.states[sinc.id]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pipeline.domain.correlate.settings import CorrelationSettings
-from pipeline.domain.correlate.state import IncidentState
+from pipeline.domain.correlate.state import IncidentState, members_in_all
 from pipeline.domain.schemas import SEVERITY_RANK, Severity
 
 
 def count_member(st: IncidentState, sev: int) -> None:
     """Count a new member of severity rank ``sev`` in the gate's per-severity tally.
 
-    The tally is kept only while it is valid; :meth:`PagingGate.reached` rebuilds it otherwise.
+    The tally counts every member, forgotten ones too (merges add, splits recount). It is
+    kept only while it is valid; :meth:`PagingGate.reached` rebuilds it otherwise.
     """
     if len(st.sev_n) == len(SEVERITY_RANK):
         st.sev_n[sev] += 1
@@ -34,13 +35,18 @@ class PagingGate:
             return False
         members = st.members
         counts = st.sev_n
-        if len(counts) != len(SEVERITY_RANK) or sum(counts) != len(members):
-            counts = [0] * len(SEVERITY_RANK)  # after a restore, merge or split: recount
+        if len(counts) != len(SEVERITY_RANK) or sum(counts) != members_in_all(st):
+            # not counted yet (a hand-built or old state): the forgotten members, then the rest
+            arch = st.archive
+            if arch is not None and arch.sev_n:
+                counts = list(arch.sev_n)
+            else:
+                counts = [0] * len(SEVERITY_RANK)
             for m in members:
                 counts[m.sev] += 1
             st.sev_n = counts
         # members are in arrival order, at most allowed_lateness_s out of event-time order,
-        # unless a merge appended older ones
+        # unless a merge appended older ones; windowed rules see the members still held
         ordered = not st.merged_from
         slack = self.slack
         for sev, n, window in self.gates:

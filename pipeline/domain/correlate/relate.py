@@ -9,7 +9,8 @@ in event time (:meth:`JoinIndex.joinable`) and related to it, closest first:
 * the blast radius of the incident's root cause (``hops + 1``);
 * only when nothing closer is joinable, within ``undirected_burst_s`` of the incident's first
   alert: a path of ``d <= hops`` ignoring edge direction (``hops + 1.5 + d/10``);
-* a shared value of one of the ``link_labels`` (``hops + 2``).
+* a shared value of one of the ``link_labels`` (``hops + 2``): of the first ``max_labels``
+  values the incident saw.
 """
 
 from __future__ import annotations
@@ -204,12 +205,16 @@ class JoinIndex:
         self._label_index.setdefault(kv, set()).add(st.inc.id)
 
     def index_labels(self, st: IncidentState, labels: Mapping[str, str]) -> None:
-        """Record and index the alert ``labels`` that are link labels."""
+        """Record and index the alert ``labels`` that are link labels: the first
+        ``max_labels`` values an incident sees (0: all); later ones relate it to nothing."""
+        limit = self.settings.max_labels
         for key in self._link_labels:
             v = labels.get(key)
             if v:
                 kv = f"{key}={v}"
                 if kv not in st.labels:
+                    if 0 < limit <= len(st.labels):
+                        continue
                     st.labels.append(kv)
                 self.index_label(st, kv)
 

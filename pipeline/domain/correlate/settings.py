@@ -30,6 +30,14 @@ class CorrelationSettings:
     #: this span, each with its own root cause, and memory stays bounded by the open
     #: incidents' recent alerts, not by the storm's history. 0 disables.
     max_span_s: float = 3600.0
+    #: An incident holding more members than this forgets the least useful ones (resolved
+    #: first, then the oldest firing ones) down to half of it: they are counted, not listed,
+    #: and their series are no longer tracked, so a storm of any size keeps the worker's
+    #: memory flat (see :mod:`.compaction`). 0: unbounded.
+    max_members: int = 10_000
+    #: Link-label values an incident records (and relates alerts by) at most: the first
+    #: ones it sees. 0: unbounded.
+    max_labels: int = 256
     #: Out-of-order alerts up to this many seconds late are grouped as if on time.
     allowed_lateness_s: float = 60.0
     #: Resolve once all member alerts are resolved and nothing happened for this long
