@@ -50,14 +50,20 @@ class GroupCommit:
         self.writing: asyncio.Task[bool] | None = None
         self.last_write: Future[None] | None = None
 
-    def record(self, step: Step, published: list[IncidentEvent]) -> None:
+    def record(
+        self, step: Step, published: list[IncidentEvent], records: dict[str, bytes] | None = None
+    ) -> None:
         """Note what a step changed: its dedup states, membership changes, the incidents it
-        published (resolved and merged ones leave the open set) and the offset it covers."""
+        published (resolved and merged ones leave the open set; ``records``: their encoded
+        bounded views, if the publisher has them already) and the offset it covers."""
+        records = records or {}
         self.unsaved.record(
             step.partition,
             dedup=step.dedup_states,
             incidents={
-                ev.incident.id: encode_incident(ev.incident, self.limits) for ev in published
+                ev.incident.id: records.get(ev.incident.id)
+                or encode_incident(ev.incident, self.limits)
+                for ev in published
             },
             closed=[
                 ev.incident.id

@@ -22,7 +22,7 @@ from pipeline.app.partitions import PartitionStates
 from pipeline.app.publisher import Publisher, Rejected
 from pipeline.app.steps import Step
 from pipeline.config import Settings
-from pipeline.domain.event_view import encode_event, minimal_event
+from pipeline.domain.event_view import encode_event_and_record, minimal_event
 from pipeline.domain.schemas import IncidentEvent
 
 log = structlog.get_logger("stormwatch.worker")
@@ -52,6 +52,7 @@ class IncidentPublishing:
         started = time.perf_counter()
         now = time.monotonic()
         published: list[list[IncidentEvent]] = []
+        records: dict[str, bytes] = {}
         sends = []
         sent: list[IncidentEvent] = []
         if self.topic is None:
@@ -63,7 +64,7 @@ class IncidentPublishing:
             out = throttle.admit(step.events, now) + throttle.due(now)
             published.append(out)
             for ev in out:
-                value = encode_event(ev, self.limits)
+                value, records[ev.incident.id] = encode_event_and_record(ev, self.limits)
                 sends.append(await self.topic.send(key=ev.incident.id.encode(), value=value))
                 sent.append(ev)
                 self.metrics.incident_events.labels(ev.type.value).inc()
@@ -84,7 +85,7 @@ class IncidentPublishing:
                 self.metrics.alert_latency.observe(max(0.0, wall - arrived))
         self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - started)
         for step, out in zip(steps, published, strict=True):
-            self.commit.record(step, out)
+            self.commit.record(step, out, records)
 
     async def _refused(self, ev: IncidentEvent, rejected: Rejected) -> None:
         """Send a refused event in its minimal form, or dead-letter it (see module doc)."""

@@ -75,19 +75,31 @@ def counts_of(inc: Incident) -> list[AlertCount]:
 
 
 def significant(alerts: list[AlertRef], n: int) -> list[AlertRef]:
-    """The ``n`` most significant members, listed in membership order."""
+    """The ``n`` most significant members (firing before resolved, unsuppressed before
+    suppressed, then by severity, newest first), listed in membership order.
+
+    One pass from the newest member into 16 classes, stopping once the best class alone
+    holds ``n``: a storm's incident is found in its newest members, not by sorting them all.
+    """
     if len(alerts) <= n:
         return list(alerts)
-    order = sorted(
-        range(len(alerts)),
-        key=lambda i: (
-            alerts[i].status is not AlertStatus.firing,
-            alerts[i].suppressed,
-            -SEVERITY_RANK[alerts[i].severity],
-            -i,
-        ),
-    )
-    return [alerts[i] for i in sorted(order[:n])]
+    if n <= 0:
+        return []
+    buckets: list[list[int]] = [[] for _ in range(16)]
+    best = buckets[0]
+    firing = AlertStatus.firing
+    for i in range(len(alerts) - 1, -1, -1):
+        ref = alerts[i]
+        cls = (ref.status is not firing) * 8 + ref.suppressed * 4 + 3 - SEVERITY_RANK[ref.severity]
+        buckets[cls].append(i)
+        if len(best) >= n:
+            break
+    chosen: list[int] = []
+    for bucket in buckets:
+        chosen.extend(bucket[: n - len(chosen)])
+        if len(chosen) >= n:
+            break
+    return [alerts[i] for i in sorted(chosen)]
 
 
 def view(inc: Incident, n_alerts: int, n_counts: int, n_candidates: int, text: int) -> Incident:
@@ -122,6 +134,22 @@ def encode_event(ev: IncidentEvent, limits: EventLimits) -> bytes:
         ev.incident,
         lambda: minimal_event(ev),
     )
+
+
+def encode_event_and_record(ev: IncidentEvent, limits: EventLimits) -> tuple[bytes, bytes]:
+    """``ev`` encoded within the bound, and the incident record (the same bounded view of
+    the incident alone) from the same view: one view per published event, not two."""
+    last: list[tuple[bytes, Incident]] = []
+
+    def render(inc: Incident, text: int) -> bytes:
+        data = encode(msgspec.structs.replace(ev, incident=inc, detail=ev.detail[:text]))
+        last[:] = [(data, inc)]
+        return data
+
+    data = _fit(limits, render, ev.incident, lambda: minimal_event(ev))
+    if last and last[0][0] is data:  # a view fitted (not the minimal last resort)
+        return data, encode(last[0][1])
+    return data, encode_incident(ev.incident, limits)
 
 
 def encode_incident(inc: Incident, limits: EventLimits) -> bytes:

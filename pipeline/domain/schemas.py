@@ -133,10 +133,11 @@ class AlertCount(msgspec.Struct, kw_only=True):
 
 
 class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
-    """One incident. Internally it holds every member; on ``incidents`` it is a bounded view
-    (see :mod:`pipeline.domain.event_view`): ``alerts``/``alert_ids`` list the most
-    significant members, ``alerts_omitted`` says how many are not listed, ``alert_counts``
-    counts every member per service and alert name."""
+    """One incident. On ``incidents`` and in the store it is a bounded view (see
+    :mod:`pipeline.domain.event_view`): ``alerts``/``alert_ids`` list the most significant
+    members, ``alerts_omitted`` says how many are not listed, ``alert_counts`` counts every
+    member per service and alert name; the full membership is in the store. In the
+    correlator it holds the members it keeps (at most ``correlation.max_members``)."""
 
     id: str
     status: IncidentStatus

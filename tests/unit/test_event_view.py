@@ -16,10 +16,12 @@ from pipeline.domain.event_view import (
     alert_counts,
     counts_of,
     encode_event,
+    encode_event_and_record,
     minimal_event,
     significant,
 )
 from pipeline.domain.schemas import (
+    SEVERITY_RANK,
     AlertCount,
     AlertRef,
     AlertStatus,
@@ -135,3 +137,47 @@ def test_an_incident_carrying_its_counts_is_viewed_with_them_most_first() -> Non
     assert got.alert_count == 1000 and got.alerts_omitted == 1000 - len(got.alert_ids)
     assert [c.service for c in inc.alert_counts] == ["b", "a", "a"]  # the live one unchanged
     assert counts_of(_incident(4)) == alert_counts(_incident(4).alerts)
+
+
+def _by_sorting(alerts: list[AlertRef], n: int) -> list[AlertRef]:
+    order = sorted(
+        range(len(alerts)),
+        key=lambda i: (
+            alerts[i].status is not AlertStatus.firing,
+            alerts[i].suppressed,
+            -SEVERITY_RANK[alerts[i].severity],
+            -i,
+        ),
+    )
+    return [alerts[i] for i in sorted(order[:n])]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.booleans(), st.sampled_from(list(Severity))), max_size=300
+    ),
+    st.integers(0, 120),
+)
+def test_the_one_pass_choice_equals_sorting_every_member(
+    kinds: list[tuple[bool, bool, Severity]], n: int
+) -> None:
+    alerts = [
+        AlertRef(
+            id=f"a{i}",
+            service="s",
+            name="n",
+            severity=sev,
+            status=AlertStatus.firing if firing else AlertStatus.resolved,
+            timestamp=T0,
+            suppressed=supp,
+        )
+        for i, (firing, supp, sev) in enumerate(kinds)
+    ]
+    assert significant(alerts, n) == _by_sorting(alerts, n)
+
+
+def test_the_record_is_the_events_incident() -> None:
+    ev = IncidentEvent(type=EventType.updated, incident=_incident(3000), at=T0)
+    data, record = encode_event_and_record(ev, EventLimits(max_bytes=65_536))
+    assert msgspec.json.decode(record, type=Incident) == _decode(data).incident
