@@ -80,14 +80,7 @@ class Tenant:
         """``n`` workers with every role, or one process per entry of ``roles``."""
         for i in range(len(roles) if roles else n):
             port = free_port()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "pipeline", "worker"],
-                env=self.env(port, roles[i] if roles else None),
-                cwd=ROOT,
-                start_new_session=True,
-                stdout=subprocess.DEVNULL,
-            )
-            self.workers.append((proc, port))
+            self.workers.append((self._spawn(port, roles[i] if roles else None), port))
             self.counting.append(not roles or "correlate" in roles[i])
         deadline = time.monotonic() + 90
         for proc, port in self.workers:
@@ -98,18 +91,21 @@ class Tenant:
                     raise RuntimeError("worker not healthy after 90 s")
                 time.sleep(0.2)
 
-    def restart(self, i: int) -> None:
-        """Start worker ``i`` again (same port and roles), as an orchestrator would after it
-        exited; waits until it is healthy."""
-        _, port = self.workers[i]
-        env = self.env(port)
-        new = subprocess.Popen(
+    def _spawn(self, port: int, roles: str | None = None) -> subprocess.Popen[bytes]:
+        """A worker process of this tenant on ``port``, in a session of its own."""
+        return subprocess.Popen(
             [sys.executable, "-m", "pipeline", "worker"],
-            env=env,
+            env=self.env(port, roles),
             cwd=ROOT,
             start_new_session=True,
             stdout=subprocess.DEVNULL,
         )
+
+    def restart(self, i: int) -> None:
+        """Start worker ``i`` again (same port and roles), as an orchestrator would after it
+        exited; waits until it is healthy."""
+        _, port = self.workers[i]
+        new = self._spawn(port)
         self.workers[i] = (new, port)
         deadline = time.monotonic() + 90
         while not worker_healthy(port):

@@ -21,7 +21,6 @@ from pipeline.app.metrics import Metrics
 from pipeline.app.partitions import PartitionStates
 from pipeline.app.steps import Step
 from pipeline.app.store_retry import backoff
-from pipeline.domain.event_view import EventLimits, encode_incident
 from pipeline.domain.schemas import IncidentEvent, IncidentStatus
 
 log = structlog.get_logger("stormwatch.worker")
@@ -34,11 +33,8 @@ class GroupCommit:
         store: RedisStore,
         states: PartitionStates,
         metrics: Metrics,
-        limits: EventLimits | None = None,
     ) -> None:
         self.interval_s = interval_s
-        #: incident records are bounded views like the events (members: see the store)
-        self.limits = limits or EventLimits()
         self.store = store
         self.states = states
         self.metrics = metrics
@@ -50,21 +46,14 @@ class GroupCommit:
         self.writing: asyncio.Task[bool] | None = None
         self.last_write: Future[None] | None = None
 
-    def record(
-        self, step: Step, published: list[IncidentEvent], records: dict[str, bytes] | None = None
-    ) -> None:
+    def record(self, step: Step, published: list[IncidentEvent], records: dict[str, bytes]) -> None:
         """Note what a step changed: its dedup states, membership changes, the incidents it
-        published (resolved and merged ones leave the open set; ``records``: their encoded
-        bounded views, if the publisher has them already) and the offset it covers."""
-        records = records or {}
+        published (``records``: their encoded bounded views; resolved and merged ones leave
+        the open set) and the offset it covers."""
         self.unsaved.record(
             step.partition,
             dedup=step.dedup_states,
-            incidents={
-                ev.incident.id: records.get(ev.incident.id)
-                or encode_incident(ev.incident, self.limits)
-                for ev in published
-            },
+            incidents={ev.incident.id: records[ev.incident.id] for ev in published},
             closed=[
                 ev.incident.id
                 for ev in published

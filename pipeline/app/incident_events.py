@@ -22,7 +22,7 @@ from pipeline.app.partitions import PartitionStates
 from pipeline.app.publisher import Publisher, Rejected
 from pipeline.app.steps import Step
 from pipeline.config import Settings
-from pipeline.domain.event_view import encode_event_and_record, minimal_event
+from pipeline.domain.event_view import EventLimits, encode_event_and_record, minimal_event
 from pipeline.domain.schemas import IncidentEvent
 
 log = structlog.get_logger("stormwatch.worker")
@@ -42,7 +42,9 @@ class IncidentPublishing:
         self.commit = commit
         self.dead_letters = dead_letters
         self.metrics = metrics
-        self.limits = commit.limits
+        w = settings.worker
+        #: events and the incident records in Redis are the same bounded view
+        self.limits = EventLimits(max_bytes=w.max_event_bytes, max_alerts=w.max_event_alerts)
         #: the incidents topic's producer (opened on first use; tests put a fake here)
         self.topic: Any = None
 

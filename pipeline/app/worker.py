@@ -48,7 +48,6 @@ from pipeline.app.store_retry import StoreRetry
 from pipeline.app.topics import repartition_topic
 from pipeline.app.web import add_pages
 from pipeline.config import Settings
-from pipeline.domain.event_view import EventLimits
 from pipeline.domain.topology import Topology
 
 __all__ = ["DETECTORS_CHECKPOINT", "MODELS_CHECKPOINT", "Worker", "faust_settings"]
@@ -97,8 +96,7 @@ class Worker:
         self.retry = StoreRetry(store, self.metrics)
         self.models = Models(s, store, self.roles, self.metrics)
         self.states = PartitionStates(s, topology, store, self.models.scorer)
-        limits = EventLimits(max_bytes=w.max_event_bytes, max_alerts=w.max_event_alerts)
-        self.commit = GroupCommit(w.commit_interval_s, store, self.states, self.metrics, limits)
+        self.commit = GroupCommit(w.commit_interval_s, store, self.states, self.metrics)
         dead_letters = DeadLetters(self.app.topic(t.dlq, **raw_kw), self.metrics)
         self.publishing = IncidentPublishing(
             s, self.states, self.commit, dead_letters, self.metrics

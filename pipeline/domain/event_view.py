@@ -26,7 +26,6 @@ from pipeline.domain.schemas import (
     AlertCount,
     AlertRef,
     AlertStatus,
-    EventType,
     Incident,
     IncidentEvent,
     encode,
@@ -154,12 +153,11 @@ def encode_event_and_record(ev: IncidentEvent, limits: EventLimits) -> tuple[byt
 
 def encode_incident(inc: Incident, limits: EventLimits) -> bytes:
     """The bounded view of ``inc`` alone (the incident record in the store)."""
-    ev = IncidentEvent(type=EventType.updated, incident=inc, at=inc.updated_at)
     return _fit(
         limits,
         lambda view_, _text: encode(view_),
         inc,
-        lambda: encode(msgspec.json.decode(minimal_event(ev), type=IncidentEvent).incident),
+        lambda: encode(minimal_incident(inc)),
     )
 
 
@@ -191,9 +189,14 @@ def _fit(
 def minimal_event(ev: IncidentEvent) -> bytes:
     """The smallest useful encoding of ``ev``: what changed, the root cause and counts only,
     with every free text cut short (the last resort when a broker refuses bigger ones)."""
-    inc = ev.incident
+    small = minimal_incident(ev.incident)
+    return encode(IncidentEvent(type=ev.type, incident=small, at=ev.at, detail=ev.detail[:200]))
+
+
+def minimal_incident(inc: Incident) -> Incident:
+    """``inc`` reduced to ids, status, root cause and counts, free texts cut short."""
     total = max(inc.alert_count, len(inc.alert_ids), len(inc.alerts))
-    small = Incident(
+    return Incident(
         id=inc.id[:200],
         status=inc.status,
         opened_at=inc.opened_at,
@@ -212,4 +215,3 @@ def minimal_event(ev: IncidentEvent) -> bytes:
         alerts_omitted=total,
         counts_omitted=len(inc.alert_counts or alert_counts(inc.alerts)),
     )
-    return encode(IncidentEvent(type=ev.type, incident=small, at=ev.at, detail=ev.detail[:200]))

@@ -36,23 +36,7 @@ from pipeline.domain.schemas import (
     IncidentStatus,
     Severity,
 )
-from pipeline.domain.topology import Topology
-
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC).timestamp()
-
-# frontend -> checkout -> payment -> db ; frontend -> cart -> db ; search -> db
-TOPO = Topology.from_edges(
-    "shop",
-    [
-        ("frontend", "checkout"),
-        ("checkout", "payment"),
-        ("payment", "db"),
-        ("frontend", "cart"),
-        ("cart", "db"),
-        ("search", "db"),
-        ("frontend", "search"),
-    ],
-)
+from tests.unit.test_correlate import T0, TOPO
 
 
 def at(dt: float) -> datetime:

@@ -10,22 +10,10 @@ from pathlib import Path
 
 from pipeline.domain.correlate import CorrelationSettings, Correlator
 from pipeline.domain.schemas import Alert, AlertStatus, Feedback, FeedbackAction, Severity
-from pipeline.domain.topology import Topology
+from tests.unit.test_correlate import TOPO
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "correlator-snapshot-v1.msgpack"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-TOPO = Topology.from_edges(
-    "shop",
-    [
-        ("frontend", "checkout"),
-        ("checkout", "payment"),
-        ("payment", "db"),
-        ("frontend", "cart"),
-        ("cart", "db"),
-        ("search", "db"),
-        ("frontend", "search"),
-    ],
-)
 
 
 def scenario() -> Correlator:
