@@ -186,6 +186,14 @@ class WorkerSettings(BaseModel):
         description="in a process running ingest and correlate: alerts routed ahead of this "
         "process's correlation before alerts.raw is paused (0: no limit)",
     )
+    max_held_alerts: int = Field(
+        50_000,
+        ge=0,
+        le=10_000_000,
+        description="alerts a correlate partition holds back until every input partition still "
+        "behind has reached their event time, so a backlog read from several partitions is "
+        "grouped as it happened (event-time alignment); beyond it the oldest go on; 0: off",
+    )
     stall_after_s: float = Field(
         120.0,
         gt=0,

@@ -84,7 +84,8 @@ class IncidentPublishing:
         wall = time.time()
         for step in steps:  # Faust message timestamps are epoch seconds
             for arrived in step.arrivals:
-                self.metrics.alert_latency.observe(max(0.0, wall - arrived))
+                if arrived == arrived:  # NaN: unknown (an alert held over from a restore)
+                    self.metrics.alert_latency.observe(max(0.0, wall - arrived))
         self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - started)
         for step, out in zip(steps, published, strict=True):
             self.commit.record(step, out, records)

@@ -94,6 +94,18 @@ class Metrics:
             ["error", "outcome"],
             registry=registry,
         )
+        self.alerts_held = Gauge(
+            "stormwatch_alerts_held",
+            "Alerts waiting for slower input partitions to reach their event time (event-time "
+            "alignment; bounded by worker.max_held_alerts)",
+            registry=registry,
+        )
+        self.alerts_released_early = Counter(
+            "stormwatch_alerts_released_early_total",
+            "Alerts correlated before every input partition reached their event time, because "
+            "worker.max_held_alerts were already waiting",
+            registry=registry,
+        )
         self.persist_failures = Counter(
             "stormwatch_persist_failures_total",
             "Redis writes of correlate state that failed (retried at the next commit)",

@@ -9,7 +9,9 @@ from __future__ import annotations
 import msgspec
 
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.steps import Step
 from pipeline.config import Settings
+from pipeline.domain.alignment import EventTimeAligner
 from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import EventType, IncidentEvent, IncidentStatus
 from pipeline.domain.scoring import AlertScorer
@@ -21,7 +23,8 @@ _held_decoder = msgspec.msgpack.Decoder(list[str])
 
 
 class PartitionStates:
-    """Stage chains, update throttles, applied offsets and event clocks per partition."""
+    """Stage chains, update throttles, alignment buffers, applied offsets and event clocks
+    per partition."""
 
     def __init__(
         self, settings: Settings, topology: Topology, store: RedisStore, scorer: AlertScorer
@@ -32,6 +35,7 @@ class PartitionStates:
         self.scorer = scorer
         self.pipelines: dict[int, AlertPipeline] = {}
         self.throttles: dict[int, UpdateThrottle] = {}
+        self.aligners: dict[int, EventTimeAligner] = {}
         #: partition -> highest by-domain offset its in-memory state has applied
         self.applied: dict[int, int] = {}
         #: partition -> newest event time seen (the event clock's lifecycle ticks)
@@ -45,6 +49,7 @@ class PartitionStates:
             data = self.store.load_checkpoint(f"pipeline:{partition}")
             offset = self.store.load_checkpoint(f"offset:{partition}")
             held = self.store.load_checkpoint(f"held:{partition}")
+            waiting = self.store.load_checkpoint(f"align:{partition}")
             pipe = AlertPipeline(
                 self.topology, correlation=self.settings.correlation, scorer=self.scorer
             )
@@ -57,6 +62,9 @@ class PartitionStates:
                     throttle.hold(
                         IncidentEvent(type=EventType.updated, incident=inc, at=inc.updated_at)
                     )
+            aligner = self.aligner(partition)
+            if waiting:
+                aligner.restore(waiting)
             self.applied[partition] = int(offset) if offset else -1
             self.pipelines[partition] = pipe
         return pipe
@@ -67,21 +75,43 @@ class PartitionStates:
             th = self.throttles[partition] = UpdateThrottle(self.settings.worker.update_interval_s)
         return th
 
+    def aligner(self, partition: int) -> EventTimeAligner:
+        al = self.aligners.get(partition)
+        if al is None:
+            al = self.aligners[partition] = EventTimeAligner(self.settings.worker.max_held_alerts)
+        return al
+
+    def align(self, step: Step) -> None:
+        """Hold the step's alerts back until the watermark passes them; the step goes on with
+        the alerts it releases (:mod:`pipeline.domain.alignment`)."""
+        aligner = self.aligner(step.partition)
+        aligner.observe(step.marks)
+        if step.alerts:
+            aligner.add(step.alerts, step.arrivals)
+        step.alerts, step.arrivals = aligner.release()
+
+    def held(self) -> int:
+        """Alerts waiting for alignment in every partition."""
+        return sum(len(a) for a in self.aligners.values())
+
     def checkpoints(self, partition: int) -> dict[str, bytes]:
         """What a group commit writes for the partition: its stage chain, the ids of updates
-        held back, and the by-domain offset the state covers."""
+        held back, the alerts waiting for alignment, and the by-domain offset the state
+        covers."""
         pipe = self.pipelines.get(partition)
         if pipe is None:
             return {}
         return {
             f"pipeline:{partition}": pipe.snapshot(),
             f"held:{partition}": _held_encoder.encode(self.throttle(partition).held_ids()),
+            f"align:{partition}": self.aligner(partition).snapshot(),
             f"offset:{partition}": str(self.applied.get(partition, -1)).encode(),
         }
 
     def forget(self, partition: int) -> None:
         self.pipelines.pop(partition, None)
         self.throttles.pop(partition, None)
+        self.aligners.pop(partition, None)
         self.applied.pop(partition, None)
 
     def local_domain(self, incident_id: str) -> str | None:

@@ -13,7 +13,9 @@ from pipeline.app.routing import (
     KIND_HEADER,
     domain_partition,
     encode_batches,
+    encode_marks,
 )
+from pipeline.domain.alignment import SourceMark
 from pipeline.domain.schemas import Alert
 from pipeline.domain.topology import Topology
 
@@ -44,12 +46,21 @@ class DomainRouter:
         batch[0].append(alert)
         batch[1].append(arrival)
 
-    async def send_alerts(self, routed: Routed) -> None:
-        """Send each partition's alerts as batch messages and wait for the broker's acks."""
+    async def send_alerts(self, routed: Routed, marks: list[SourceMark] | None = None) -> None:
+        """Send each partition's alerts as batch messages, then ``marks`` to every partition
+        (after the alerts they account for), and wait for the broker's acks."""
         sends = []
         for part, (alerts, arrivals) in routed.items():
             self.credit.routed(part, len(alerts))
             for value in encode_batches(alerts, arrivals):
+                sends.append(
+                    await self.topic.send(
+                        value=value, partition=part, headers=[(KIND_HEADER, KIND_ALERTS)]
+                    )
+                )
+        if marks:
+            value = encode_marks(marks)
+            for part in range(self.partitions):
                 sends.append(
                     await self.topic.send(
                         value=value, partition=part, headers=[(KIND_HEADER, KIND_ALERTS)]

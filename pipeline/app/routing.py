@@ -13,6 +13,7 @@ import zlib
 
 import msgspec
 
+from pipeline.domain.alignment import SourceMark
 from pipeline.domain.schemas import Alert
 
 KIND_HEADER = "stormwatch-kind"
@@ -27,10 +28,13 @@ MAX_MESSAGE_BYTES = 900_000
 
 class AlertBatch(msgspec.Struct, array_like=True):
     """Normalized alerts for one by-domain partition, with when each reached ``alerts.raw``
-    (epoch seconds, the source message timestamp) for the latency metric."""
+    (epoch seconds, the source message timestamp) for the latency metric, and how far the
+    sender has routed each of its input partitions (event-time alignment,
+    :mod:`pipeline.domain.alignment`; a batch may carry marks and no alerts)."""
 
     alerts: list[Alert]
     arrivals: list[float]
+    marks: list[SourceMark] = []
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -53,6 +57,12 @@ def encode_batches(
     for i in range(0, len(alerts), step):
         _encode_into(out, alerts[i : i + step], arrivals[i : i + step], max_bytes)
     return out
+
+
+def encode_marks(marks: list[SourceMark]) -> bytes:
+    """A batch with no alerts that reports how far the sender has routed its inputs; sent
+    after the alerts it accounts for, on the same partition."""
+    return _encoder.encode(AlertBatch([], [], marks))
 
 
 def _encode_into(

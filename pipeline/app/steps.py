@@ -10,6 +10,7 @@ import msgspec
 from faust.types import EventT
 
 from pipeline.app.routing import KIND_ALERTS, KIND_FEEDBACK, KIND_HEADER, decode_batch
+from pipeline.domain.alignment import SourceMark
 from pipeline.domain.correlate.journal import MembershipOp
 from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import Alert, IncidentEvent
@@ -39,6 +40,10 @@ class Step:
     feedback: list[bytes] = field(default_factory=list)
     #: membership changes the step made, in order
     membership: list[MembershipOp] = field(default_factory=list)
+    #: how far the senders have routed their inputs (event-time alignment), in message order
+    marks: list[SourceMark] = field(default_factory=list)
+    #: alerts the step's messages carried (before alignment held some back or let some go)
+    consumed: int = 0
 
 
 def headers(event: EventT) -> dict[str, bytes]:
@@ -63,6 +68,7 @@ def decode_step(partition: int, pipe: AlertPipeline, applied: int, events: list[
             batch = decode_batch(event.value)
             step.alerts.extend(batch.alerts)
             step.arrivals.extend(batch.arrivals)
+            step.marks.extend(batch.marks)
         elif kind == KIND_FEEDBACK:
             step.feedback.append(event.value)
         else:  # one JSON alert per message, as workers before batch routing sent them
@@ -70,9 +76,19 @@ def decode_step(partition: int, pipe: AlertPipeline, applied: int, events: list[
             if ARRIVAL_HEADER in hdrs:
                 step.arrivals.append(float(hdrs[ARRIVAL_HEADER]))
     # unkeyed producers spread one series over partitions: restore event order per batch
-    step.alerts.sort(key=_event_time)
+    if len(step.arrivals) == len(step.alerts):
+        pairs = sorted(zip(step.alerts, step.arrivals, strict=True), key=_pair_time)
+        step.alerts = [a for a, _ in pairs]
+        step.arrivals = [t for _, t in pairs]
+    else:
+        step.alerts.sort(key=_event_time)
+    step.consumed = len(step.alerts)
     return step
 
 
 def _event_time(alert: Alert) -> float:
     return alert.epoch
+
+
+def _pair_time(pair: tuple[Alert, float]) -> float:
+    return pair[0].epoch

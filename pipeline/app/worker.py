@@ -44,6 +44,7 @@ from pipeline.app.metrics import Metrics
 from pipeline.app.models import DETECTORS_CHECKPOINT, MODELS_CHECKPOINT, Models
 from pipeline.app.partitions import PartitionStates
 from pipeline.app.router import DomainRouter
+from pipeline.app.source_marks import SourceMarks
 from pipeline.app.store_retry import StoreRetry
 from pipeline.app.topics import repartition_topic
 from pipeline.app.web import add_pages
@@ -126,6 +127,7 @@ class Worker:
             self.metrics,
             w.batch_size,
             w.batch_timeout_s,
+            SourceMarks(consumer, t.alerts_raw) if w.max_held_alerts > 0 else None,
         )
         # a by-domain message carries its partition's share of an ingest batch (batch_size /
         # partitions alerts when full): a correlate step of a few ingest batches amortizes its

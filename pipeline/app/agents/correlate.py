@@ -2,7 +2,9 @@
 
 A step takes a few by-domain messages of any of this process's partitions. Per partition:
 restore the state on first use; skip messages its state already applied (re-consumed after a
-crash); apply the routed feedback, then the alerts in event-time order (Redis dedup states
+crash); hold alerts back until every input partition still behind has reached their event
+time (:mod:`pipeline.domain.alignment`); apply the routed feedback, then the released alerts
+in event-time order (Redis dedup states
 read once for the whole step, overlaid with those not written yet). The step publishes its
 incident events at once and is acknowledged only after the group commit wrote its state
 (:mod:`pipeline.app.group_commit`). Reads happen before any state changes, so they may wait
@@ -100,6 +102,13 @@ class CorrelateAgent:
                 decode_step(p, self.states.pipeline(p), self.states.applied.get(p, -1), evs)
                 for p, evs in by_partition.items()
             ]
+            forced = sum(a.forced for a in self.states.aligners.values())
+            for step in steps:
+                self.states.align(step)
+            self.metrics.alerts_released_early.inc(
+                sum(a.forced for a in self.states.aligners.values()) - forced
+            )
+            self.metrics.alerts_held.set(self.states.held())
             started = time.perf_counter()
             fps = [fingerprints_of(step.alerts) for step in steps]
             unwritten = self.commit.unsaved.dedup_view()
@@ -115,7 +124,7 @@ class CorrelateAgent:
                 await self.publishing.publish(steps)
                 self.commit.add_messages(events)
             for step in steps:
-                self.credit.correlated(step.partition, len(step.alerts))
+                self.credit.correlated(step.partition, step.consumed)
             self.pause.maybe_resume()
             await self.commit.maybe_commit()
 

@@ -17,6 +17,7 @@ from pipeline.app.dead_letters import DeadLetters
 from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
 from pipeline.app.router import DomainRouter, Routed
+from pipeline.app.source_marks import SourceMarks
 from pipeline.domain.normalize import NormalizeError, normalize
 
 
@@ -31,6 +32,7 @@ class IngestAgent:
         metrics: Metrics,
         batch_size: int,
         batch_timeout_s: float,
+        marks: SourceMarks | None = None,
     ) -> None:
         self.topic = topic
         self.router = router
@@ -40,6 +42,8 @@ class IngestAgent:
         self.metrics = metrics
         self.batch_size = batch_size
         self.batch_timeout_s = batch_timeout_s
+        #: how far each raw partition is routed (None: no event-time alignment)
+        self.marks = marks
 
     async def run(self, stream: Any) -> None:
         async for events in stream.take_events(self.batch_size, within=self.batch_timeout_s):
@@ -57,11 +61,13 @@ class IngestAgent:
                 alerts = normalize(event.value)
             except NormalizeError as exc:
                 await self.dead_letters.send(event, "normalize", exc.error, str(exc))
-                continue
+                alerts = []
             arrival = event.message.timestamp
             for alert in alerts:
                 self.router.add(routed, self.router.partition_of(alert), alert, arrival)
                 ok += 1
-        await self.router.send_alerts(routed)
+            if self.marks is not None:
+                self.marks.note(event.message.partition, event.message.offset, alerts)
+        await self.router.send_alerts(routed, self.marks.due() if self.marks else None)
         self.metrics.stage_items.labels("normalize", "ok").inc(ok)
         self.metrics.stage_seconds.labels("normalize").observe(time.perf_counter() - started)

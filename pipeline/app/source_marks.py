@@ -1,0 +1,73 @@
+"""How far this process has routed each raw input partition: the marks behind event-time
+alignment (:mod:`pipeline.domain.alignment`).
+
+Ingest notes, per raw partition it reads, the newest event time it routed and the last offset
+it handled; a partition is *behind* while that offset is short of the consumer's high-water
+mark (messages wait to be routed). The marks go to every by-domain partition after each
+ingest batch that changed them, at most every ``interval_s`` unless which partitions are
+behind changed (a correlator waiting on a partition that has just caught up must hear it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from faust.types import TP
+
+from pipeline.domain.alignment import SourceMark
+from pipeline.domain.schemas import Alert
+
+
+class SourceMarks:
+    def __init__(self, consumer: Callable[[], Any], topic: str, interval_s: float = 0.1) -> None:
+        self._consumer = consumer
+        self.topic = topic
+        self.interval_s = interval_s
+        #: raw partition -> (newest event time routed, last offset handled)
+        self._seen: dict[int, tuple[float, int]] = {}
+        self._sent_behind: frozenset[int] | None = None
+        self._sent_at = 0.0
+
+    def note(self, partition: int, offset: int, alerts: list[Alert]) -> None:
+        newest, _ = self._seen.get(partition, (float("-inf"), -1))
+        for alert in alerts:
+            epoch = alert.epoch
+            if epoch > newest:
+                newest = epoch
+        self._seen[partition] = (newest, offset)
+
+    def due(self) -> list[SourceMark]:
+        """The marks to send now (empty: nothing worth sending)."""
+        marks = self.current()
+        behind = frozenset(m.source for m in marks if m.behind)
+        now = time.monotonic()
+        changed = behind != self._sent_behind
+        if not marks or not (changed or (behind and now - self._sent_at >= self.interval_s)):
+            return []
+        self._sent_behind = behind
+        self._sent_at = now
+        return marks
+
+    def current(self) -> list[SourceMark]:
+        """Marks of the raw partitions this process reads and has routed from."""
+        consumer = self._consumer()
+        assigned = {tp.partition for tp in consumer.assignment() if tp.topic == self.topic}
+        for gone in set(self._seen) - assigned:  # revoked: its new reader reports it
+            del self._seen[gone]
+        marks = []
+        for partition, (newest, offset) in sorted(self._seen.items()):
+            if newest == float("-inf"):
+                continue
+            hw = _highwater(consumer, self.topic, partition)
+            marks.append(SourceMark(partition, newest, hw is not None and offset + 1 < hw))
+        return marks
+
+
+def _highwater(consumer: Any, topic: str, partition: int) -> int | None:
+    try:
+        hw = consumer.highwater(TP(topic, partition))
+    except Exception:  # not fetched yet
+        return None
+    return int(hw) if hw is not None else None
