@@ -49,7 +49,7 @@ bench-latency: $(STAMP)
 
 # the storm on one connected 1,000-service topology: 1 and 2 workers, event sizes, exits, RSS
 bench-storm: $(STAMP)
-	$(PY) -m benchmarks.streaming --storm-only$(BENCH_JSON)
+	$(PY) -m benchmarks.streaming --storm-only --domains 2$(BENCH_JSON)
 
 bench-correlation: $(STAMP)
 	$(PY) -m benchmarks.correlation$(BENCH_JSON)

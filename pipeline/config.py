@@ -186,6 +186,12 @@ class WorkerSettings(BaseModel):
         description="in a process running ingest and correlate: alerts routed ahead of this "
         "process's correlation before alerts.raw is paused (0: no limit)",
     )
+    domains: int | Literal["auto"] = Field(
+        1,
+        description="correlation domains the largest connected part of the topology is split "
+        "into, so that several workers correlate it (a cross-domain merge stage unites their "
+        "incidents); 'auto': one per 250 services; 1: not split",
+    )
     max_held_alerts: int = Field(
         50_000,
         ge=0,
@@ -203,6 +209,13 @@ class WorkerSettings(BaseModel):
     clock: Literal["wall", "event"] = Field(
         "wall", description="lifecycle clock: wall time, or the newest event time seen"
     )
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, v: int | str) -> int | str:
+        if v != "auto" and (not isinstance(v, int) or v < 1):
+            raise ValueError("domains must be a whole number >= 1 or 'auto'")
+        return v
 
     @field_validator("roles")
     @classmethod

@@ -173,7 +173,14 @@ def pipeline_run(
     """Phase 3: ``n_workers`` on ``messages`` pre-produced, with Redis commands per alert and
     the CPU of ``services`` (broker, Redis) next to the workers'. A worker that exits is
     restarted and counted; ``inspect`` sees the tenant (topics, Redis) before it is removed."""
-    tenant = Tenant(bootstrap, redis_url, topology, args.partitions, args.rebalance_timeout_s)
+    tenant = Tenant(
+        bootstrap,
+        redis_url,
+        topology,
+        args.partitions,
+        args.rebalance_timeout_s,
+        domains=getattr(args, "domains", 1),
+    )
     tenant.create_topics()
     produce(bootstrap, tenant.topic("alerts.raw"), messages)
     try:

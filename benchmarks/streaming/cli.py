@@ -56,6 +56,13 @@ def parser() -> argparse.ArgumentParser:
         "estates are one: 1)",
     )
     p.add_argument(
+        "--domains",
+        type=int,
+        default=1,
+        help="correlation domains the topology is split into in the storm runs "
+        "(worker.domains; make bench-storm uses 2)",
+    )
+    p.add_argument(
         "--storm-only",
         action="store_true",
         help="make bench-storm: only the connected storm with 1 and 2 workers, its largest "

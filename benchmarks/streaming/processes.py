@@ -46,6 +46,8 @@ class Tenant:
     topology: Path
     partitions: int
     rebalance_timeout_s: float = 3.0
+    #: correlation domains the topology is split into (``worker.domains``)
+    domains: int = 1
     ns: str = field(default_factory=lambda: f"bench{uuid.uuid4().hex[:6]}")
     workers: list[tuple[subprocess.Popen[bytes], int]] = field(default_factory=list)
     counting: list[bool] = field(default_factory=list)  # per worker: runs the correlate role
@@ -55,6 +57,8 @@ class Tenant:
 
     def env(self, web_port: int, roles: str | None = None) -> dict[str, str]:
         extra = {"roles": roles} if roles else {}
+        if self.domains > 1:
+            extra["domains"] = str(self.domains)
         return worker_env(
             bootstrap=self.bootstrap,
             redis_url=self.redis_url,
@@ -71,10 +75,16 @@ class Tenant:
             self.topic(n)
             for n in ("alerts.raw", "metrics.raw", "alerts.dlq", "incidents", "feedback")
         ]
-        return [*names, self.topic("remediations"), f"{self.ns}-alerts-by-domain"]
+        return [*names, self.topic("remediations"), f"{self.ns}-alerts-by-domain", self.merge_topic]
+
+    @property
+    def merge_topic(self) -> str:
+        return f"{self.ns}-incidents-by-domain"
 
     def create_topics(self) -> None:
-        create_topics(self.bootstrap, self.topic_names(), self.partitions)
+        names = [n for n in self.topic_names() if n != self.merge_topic]
+        create_topics(self.bootstrap, names, self.partitions)
+        create_topics(self.bootstrap, [self.merge_topic], 1)  # one merge stage
 
     def start_workers(self, n: int, roles: Sequence[str] | None = None) -> None:
         """``n`` workers with every role, or one process per entry of ``roles``."""

@@ -6,7 +6,9 @@ Keys (prefix configurable, default ``sw:``):
 ``max_members`` | ``mfrom:<id>`` set of incidents merged into it (their members are its
 members too); these three expire ``incident_ttl_s`` after the incident closed (resolved or
 merged)
-| ``open`` set of open incident ids | ``fb:<id>`` feedback list.
+| ``open`` set of open incident ids | ``fb:<id>`` feedback list
+| ``ctl:<partition>`` stream of the merge stage's controls for a by-domain partition (split
+topologies; trimmed once the partition's state covers them).
 """
 
 from __future__ import annotations
@@ -143,6 +145,32 @@ class RedisStore:
     def open_incident_ids(self) -> list[str]:
         members: Any = self.r.smembers(f"{self.prefix}open")
         return sorted(_bytes(v).decode() for v in members)
+
+    def append_controls(self, controls: Sequence[tuple[int, bytes]]) -> None:
+        """Append (partition, control) pairs to the partitions' control streams."""
+        if not controls:
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for partition, data in controls:
+            pipe.xadd(f"{self.prefix}ctl:{partition}", {"c": data})
+        self.ops += len(pipe)
+        pipe.execute()
+
+    def read_controls(self, partition: int, after: str) -> list[tuple[str, bytes]]:
+        """Controls of ``partition`` after stream id ``after`` ("0": from the start)."""
+        self.ops += 1
+        rows: Any = self.r.xrange(
+            f"{self.prefix}ctl:{partition}", min=f"({after}" if after != "0" else "-"
+        )
+        return [(_bytes(rid).decode(), _bytes(fields[b"c"])) for rid, fields in rows or []]
+
+    def trim_controls(self, partition: int, upto: str) -> None:
+        """Drop controls of ``partition`` up to and including stream id ``upto``."""
+        if upto == "0":
+            return
+        ms, seq = (int(x) for x in upto.split("-"))
+        self.ops += 1
+        self.r.xtrim(f"{self.prefix}ctl:{partition}", minid=f"{ms}-{seq + 1}", approximate=False)
 
     def record_feedback(self, incident_id: str, data: bytes) -> None:
         self.ops += 1

@@ -1,8 +1,9 @@
-"""Backpressure between ingest and correlate when one process runs both.
+"""Backpressure between ingest and correlate.
 
 On a backlog, ingest (cheap per alert) would route the whole backlog into the by-domain topic
 long before correlation (dear per alert) gets to it; the routed backlog then waits in the
-consumer's buffers while both compete for the one core. The worker stops fetching
+consumer's buffers while both compete for the one core, and a slower correlator elsewhere
+falls ever further behind the others. The worker stops fetching
 ``alerts.raw`` while too many routed alerts wait for this process's correlation and fetches
 again at half that. Ingest must not simply block: Faust delivers every topic through one
 consumer, so correlation's messages would stop too.
@@ -18,19 +19,54 @@ from pipeline.app.metrics import Metrics
 
 
 class RouteCredit:
-    """Alerts routed to by-domain partitions this process correlates and not yet correlated.
+    """Alerts routed to by-domain partitions and not yet correlated.
 
-    Alerts routed to partitions another process correlates are not counted (that process has
-    its own pace). ``max_ahead`` 0 means no limit.
+    For partitions this process correlates the count is exact. For those another process
+    correlates it is estimated from the highest offset this process wrote there and the
+    offset that process's last group commit covers (read from Redis,
+    :meth:`progress`), times the alerts per message: so ingest does not bury a slower
+    correlator (in a split topology, one domain's backlog would delay the merge stage's
+    controls for it and let the domains drift apart in event time). ``max_ahead`` 0 means
+    no limit.
     """
 
     def __init__(self, max_ahead: int) -> None:
         self.max_ahead = max_ahead
         self.pending: dict[int, int] = {}
+        #: partition -> highest offset this process wrote there
+        self.written: dict[int, int] = {}
+        #: partition -> offset the owner's state covers (from its last group commit)
+        self.covered: dict[int, int] = {}
+        #: alerts per routed message (running mean)
+        self.per_message = 1.0
 
     @property
     def total(self) -> int:
         return sum(self.pending.values())
+
+    def wrote(self, partition: int, offset: int) -> None:
+        """A routed message landed at ``offset``."""
+        if offset > self.written.get(partition, -1):
+            self.written[partition] = offset
+
+    def sent(self, alerts: int, messages: int) -> None:
+        """One send of ``alerts`` in ``messages`` messages (marks-only ones included)."""
+        if messages:
+            self.per_message += (alerts / messages - self.per_message) * 0.05
+
+    def progress(self, partition: int, covered: int) -> None:
+        self.covered[partition] = covered
+
+    def foreign(self) -> dict[int, float]:
+        """Estimated alerts waiting in partitions other processes correlate."""
+        return {
+            p: max(0, off - self.covered.get(p, -1)) * self.per_message
+            for p, off in self.written.items()
+            if p not in self.pending
+        }
+
+    def _worst(self) -> float:
+        return max([float(self.total), *self.foreign().values()])
 
     def own(self, partitions: Iterable[int]) -> None:
         for p in partitions:
@@ -49,10 +85,10 @@ class RouteCredit:
             self.pending[partition] = max(0, self.pending[partition] - n)
 
     def too_far_ahead(self) -> bool:
-        return self.max_ahead > 0 and self.total > self.max_ahead
+        return self.max_ahead > 0 and self._worst() > self.max_ahead
 
     def caught_up(self) -> bool:
-        return self.max_ahead <= 0 or self.total <= self.max_ahead // 2
+        return self.max_ahead <= 0 or self._worst() <= self.max_ahead // 2
 
 
 class IngestPause:

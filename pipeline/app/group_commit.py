@@ -46,14 +46,18 @@ class GroupCommit:
         self.writing: asyncio.Task[bool] | None = None
         self.last_write: Future[None] | None = None
 
-    def record(self, step: Step, published: list[IncidentEvent], records: dict[str, bytes]) -> None:
+    def record(
+        self, step: Step, published: list[IncidentEvent], records: dict[str, bytes] | None
+    ) -> None:
         """Note what a step changed: its dedup states, membership changes, the incidents it
-        published (``records``: their encoded bounded views; resolved and merged ones leave
-        the open set) and the offset it covers."""
+        published (``records``: their encoded bounded views, None when another stage writes
+        them; resolved and merged ones leave the open set) and the offset it covers."""
         self.unsaved.record(
             step.partition,
             dedup=step.dedup_states,
-            incidents={ev.incident.id: records[ev.incident.id] for ev in published},
+            incidents={}
+            if records is None
+            else {ev.incident.id: records[ev.incident.id] for ev in published},
             closed=[
                 ev.incident.id
                 for ev in published
@@ -124,6 +128,9 @@ class GroupCommit:
     def _commit_all(self, commits: list[dict[str, Any]]) -> None:
         for args in commits:  # one transaction per partition (one hash tag on Redis Cluster)
             self.store.commit(**args)
+            for name, value in args["checkpoints"].items():
+                if name.startswith("ctlpos:"):  # controls the written state covers
+                    self.store.trim_controls(int(name.split(":", 1)[1]), value.decode())
 
     def on_shutdown(self, writable: bool) -> None:
         """Write what is unsaved before the process exits (blocking). With ``writable``

@@ -21,6 +21,7 @@ from pipeline.app.metrics import Metrics
 from pipeline.app.partitions import PartitionStates
 from pipeline.app.publisher import Publisher, Rejected
 from pipeline.app.steps import Step
+from pipeline.app.summaries import SummarySending
 from pipeline.config import Settings
 from pipeline.domain.event_view import EventLimits, encode_event_and_record, minimal_event
 from pipeline.domain.schemas import IncidentEvent
@@ -47,6 +48,8 @@ class IncidentPublishing:
         self.limits = EventLimits(max_bytes=w.max_event_bytes, max_alerts=w.max_event_alerts)
         #: the incidents topic's producer (opened on first use; tests put a fake here)
         self.topic: Any = None
+        #: with the topology split into domains: summaries to the merge stage instead
+        self.summaries: SummarySending | None = None
 
     async def publish(self, steps: list[Step]) -> None:
         """Publish what the steps produced, wait for the broker, and note the changes for
@@ -57,11 +60,17 @@ class IncidentPublishing:
         records: dict[str, bytes] = {}
         sends = []
         sent: list[IncidentEvent] = []
+        summary_sends = []
         if self.topic is None:
             t = self.settings.topics
             conf = self.settings.kafka.confluent_config()
             self.topic = Publisher(conf, t.incidents, t.max_message_bytes)
         for step in steps:
+            if self.summaries is not None:  # split topology: the merge stage publishes
+                published.append(step.events)
+                for summary in self.summaries.derive(step, records):
+                    summary_sends.append(await self.summaries.send(summary))
+                continue
             throttle = step.throttle or self.states.throttle(step.partition)
             out = throttle.admit(step.events, now) + throttle.due(now)
             published.append(out)
@@ -81,6 +90,8 @@ class IncidentPublishing:
                     failed = result
             if failed is not None:
                 raise failed
+        if summary_sends:
+            await self._summaries_sent(summary_sends)
         wall = time.time()
         for step in steps:  # Faust message timestamps are epoch seconds
             for arrived in step.arrivals:
@@ -88,7 +99,20 @@ class IncidentPublishing:
                     self.metrics.alert_latency.observe(max(0.0, wall - arrived))
         self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - started)
         for step, out in zip(steps, published, strict=True):
-            self.commit.record(step, out, records)
+            # split topology: the merge stage writes the records of what it publishes
+            self.commit.record(step, out, records if self.summaries is None else None)
+
+    async def _summaries_sent(self, sends: list[Any]) -> None:
+        """Wait for the summaries' acks: a transient failure fails the step (as for events);
+        one the broker refuses for good is counted and dropped (never a crash loop)."""
+        results = await asyncio.gather(*sends, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Rejected):
+                self.metrics.publish_rejected.labels(result.error, "dropped").inc()
+                log.error("incident summary dropped", error=str(result))
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Rejected):
+                raise result
 
     async def _refused(self, ev: IncidentEvent, rejected: Rejected) -> None:
         """Send a refused event in its minimal form, or dead-letter it (see module doc)."""
@@ -116,3 +140,5 @@ class IncidentPublishing:
     def close(self) -> None:
         if isinstance(self.topic, Publisher):
             self.topic.close()
+        if self.summaries is not None:
+            self.summaries.close()

@@ -36,6 +36,8 @@ class PartitionStates:
         self.pipelines: dict[int, AlertPipeline] = {}
         self.throttles: dict[int, UpdateThrottle] = {}
         self.aligners: dict[int, EventTimeAligner] = {}
+        #: partition -> stream id of the last merge-stage control applied (split topologies)
+        self.controls_applied: dict[int, str] = {}
         #: partition -> highest by-domain offset its in-memory state has applied
         self.applied: dict[int, int] = {}
         #: partition -> newest event time seen (the event clock's lifecycle ticks)
@@ -50,6 +52,8 @@ class PartitionStates:
             offset = self.store.load_checkpoint(f"offset:{partition}")
             held = self.store.load_checkpoint(f"held:{partition}")
             waiting = self.store.load_checkpoint(f"align:{partition}")
+            ctl = self.store.load_checkpoint(f"ctlpos:{partition}")
+            self.controls_applied[partition] = ctl.decode() if ctl else "0"
             pipe = AlertPipeline(
                 self.topology, correlation=self.settings.correlation, scorer=self.scorer
             )
@@ -105,6 +109,7 @@ class PartitionStates:
             f"pipeline:{partition}": pipe.snapshot(),
             f"held:{partition}": _held_encoder.encode(self.throttle(partition).held_ids()),
             f"align:{partition}": self.aligner(partition).snapshot(),
+            f"ctlpos:{partition}": self.controls_applied.get(partition, "0").encode(),
             f"offset:{partition}": str(self.applied.get(partition, -1)).encode(),
         }
 
@@ -112,6 +117,7 @@ class PartitionStates:
         self.pipelines.pop(partition, None)
         self.throttles.pop(partition, None)
         self.aligners.pop(partition, None)
+        self.controls_applied.pop(partition, None)
         self.applied.pop(partition, None)
 
     def local_domain(self, incident_id: str) -> str | None:

@@ -11,6 +11,7 @@ import redis
 from confluent_kafka import KafkaException
 
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.domain_map import resolve_domain_map
 from pipeline.app.topics import ensure_topics, partition_count, repartition_topic
 from pipeline.app.worker import Worker
 from pipeline.config import Settings
@@ -69,7 +70,14 @@ def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
         import uvloop
 
         uvloop.install()
-    worker = Worker(settings, topology=topology, store=store, route_partitions=route_partitions)
+    domain_map = resolve_domain_map(settings, topology, store)
+    worker = Worker(
+        settings,
+        topology=topology,
+        store=store,
+        route_partitions=route_partitions,
+        domain_map=domain_map,
+    )
     if settings.worker.full_gc_interval_s:
         defer_full_collections()
     _QuietWorker(

@@ -38,6 +38,10 @@ class Step:
     offset: int = -1
     #: routed feedback messages, applied at the start of the step
     feedback: list[bytes] = field(default_factory=list)
+    #: merge-stage controls (read from the partition's control stream), applied at the
+    #: start of the step after the feedback, and the stream id of the last one
+    controls: list[bytes] = field(default_factory=list)
+    controls_upto: str | None = None
     #: membership changes the step made, in order
     membership: list[MembershipOp] = field(default_factory=list)
     #: how far the senders have routed their inputs (event-time alignment), in message order

@@ -13,6 +13,16 @@ def repartition_topic(settings: Settings) -> str:
     return f"{settings.worker.app_id}-alerts-by-domain"
 
 
+def merge_topic(settings: Settings) -> str:
+    """The internal topic of per-domain incident summaries the merge stage consumes (one
+    partition: the merge stage is one writer of ``incidents``)."""
+    return f"{settings.worker.app_id}-incidents-by-domain"
+
+
+def topic_partitions(settings: Settings, name: str) -> int:
+    return 1 if name == merge_topic(settings) else settings.topics.partitions
+
+
 def topic_names(settings: Settings) -> list[str]:
     t = settings.topics
     return [
@@ -23,6 +33,7 @@ def topic_names(settings: Settings) -> list[str]:
         t.feedback,
         t.remediations,
         repartition_topic(settings),
+        merge_topic(settings),
     ]
 
 
@@ -33,7 +44,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     wanted = [
         NewTopic(
             name,
-            num_partitions=settings.topics.partitions,
+            num_partitions=topic_partitions(settings, name),
             replication_factor=settings.topics.replication_factor,
         )
         for name in topic_names(settings)

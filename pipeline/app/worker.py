@@ -31,6 +31,7 @@ from pipeline.app.agents.correlate import CorrelateAgent
 from pipeline.app.agents.detect import DetectAgent
 from pipeline.app.agents.feedback import FeedbackAgent
 from pipeline.app.agents.ingest import IngestAgent
+from pipeline.app.agents.merge import MergeAgent
 from pipeline.app.backpressure import IngestPause, RouteCredit
 from pipeline.app.consistency import StateGuard
 from pipeline.app.dead_letters import DeadLetters
@@ -46,9 +47,11 @@ from pipeline.app.partitions import PartitionStates
 from pipeline.app.router import DomainRouter
 from pipeline.app.source_marks import SourceMarks
 from pipeline.app.store_retry import StoreRetry
-from pipeline.app.topics import repartition_topic
+from pipeline.app.summaries import SummarySending
+from pipeline.app.topics import merge_topic, repartition_topic
 from pipeline.app.web import add_pages
 from pipeline.config import Settings
+from pipeline.domain.domains import DomainMap
 from pipeline.domain.topology import Topology
 
 __all__ = ["DETECTORS_CHECKPOINT", "MODELS_CHECKPOINT", "Worker", "faust_settings"]
@@ -57,6 +60,8 @@ log = structlog.get_logger("stormwatch.worker")
 
 #: period of the event-loop lag probe (``stormwatch_event_loop_lag_seconds``)
 LAG_PROBE_S = 0.05
+#: how often ingest reads how far other processes' correlators are
+PROGRESS_INTERVAL_S = 0.5
 
 
 class Worker:
@@ -71,10 +76,15 @@ class Worker:
         registry: CollectorRegistry | None = None,
         route_partitions: int | None = None,
         on_fatal: Callable[[BaseException], NoReturn] | None = None,
+        domain_map: DomainMap | None = None,
     ) -> None:
         s = self.settings = settings
         w = s.worker
         self.roles = w.role_set
+        #: the topology split into correlation domains (None: one per connected part)
+        self.domain_map = domain_map
+        if domain_map is not None:
+            topology = domain_map.apply(topology)
         self.topology = topology
         self.store = store
         self.registry = registry or CollectorRegistry()
@@ -103,7 +113,7 @@ class Worker:
             s, self.states, self.commit, dead_letters, self.metrics
         )
         self.router = DomainRouter(
-            by_domain, topology, route_partitions or t.partitions, self.credit
+            by_domain, topology, route_partitions or t.partitions, self.credit, domain_map
         )
         self.lifecycle = LifecycleClock(
             w, self.states, self.publishing, self.guard, self.lock, self.metrics
@@ -170,7 +180,32 @@ class Worker:
             w.batch_size,
             w.batch_timeout_s,
         )
+        self.merge: MergeAgent | None = None
+        if domain_map is not None:
+            self.correlate.controls = True
+            self.publishing.summaries = SummarySending(s, merge_topic(s), self.publishing.limits)
+            self.feedback.merge_topic = self.app.topic(merge_topic(s), **raw_kw)
+            self.merge = MergeAgent(
+                s,
+                topology,
+                store,
+                self.retry,
+                self.router,
+                dead_letters,
+                self.guard,
+                self.liveness,
+                self.metrics,
+                batch_size=w.batch_size,
+            )
         self._wire(raw_kw)
+
+    def _covered(self, partitions: list[int]) -> dict[int, int]:
+        """The by-domain offset each partition's last written state covers."""
+        out = {}
+        for p in partitions:
+            raw = self.store.load_checkpoint(f"offset:{p}")
+            out[p] = int(raw) if raw else -1
+        return out
 
     def _wire(self, raw_kw: dict[str, Any]) -> None:
         app, s, roles = self.app, self.settings, self.roles
@@ -179,6 +214,9 @@ class Worker:
             app.agent(app.topic(t.alerts_raw, **raw_kw), name="ingest")(self.ingest.run)
         if "correlate" in roles:
             app.agent(self.router.topic, name="correlate")(self.correlate.run)
+            if self.merge is not None:
+                merge_in = app.topic(merge_topic(s), **raw_kw)
+                app.agent(merge_in, name="merge")(self.merge.run)
         if "feedback" in roles:
             app.agent(app.topic(t.feedback, **raw_kw), name="feedback")(self.feedback.run)
         if "metrics" in roles:
@@ -191,6 +229,26 @@ class Worker:
                 await self.lifecycle.tick(time.time())
                 async with self.lock:
                     await self.commit.maybe_commit()
+                if self.merge is not None:
+                    await self.merge.tick()
+
+        if "ingest" in roles and w.max_ingest_ahead > 0:
+
+            @app.timer(PROGRESS_INTERVAL_S)
+            async def correlate_progress() -> None:
+                """How far other processes' correlators are (their last group commit), so
+                ingest does not bury a slower one (:class:`RouteCredit`)."""
+                foreign = [p for p in self.credit.written if p not in self.credit.pending]
+                if not foreign:
+                    return
+                try:
+                    covered = await asyncio.to_thread(self._covered, foreign)
+                except Exception as exc:  # Redis away: the correlators wait for it too
+                    log.debug("correlate progress unavailable", error=str(exc))
+                    return
+                for p, offset in covered.items():
+                    self.credit.progress(p, offset)
+                self.pause.maybe_resume()
 
         @app.task
         async def loop_lag() -> None:
@@ -227,6 +285,8 @@ class Worker:
             await self.handover.hand_over(
                 tp.partition for tp in revoked if tp.topic == self.by_domain_topic
             )
+            if self.merge is not None and any(tp.topic == merge_topic(s) for tp in revoked):
+                await self.merge.hand_over()
 
         @app.on_before_shutdown.connect  # type: ignore[arg-type]
         def on_shutdown(app_: Any, **kwargs: Any) -> None:
@@ -236,3 +296,5 @@ class Worker:
             except Exception as exc:  # shutting down anyway: report, don't mask the cause
                 log.warning("checkpoint on shutdown failed", error=str(exc))
             self.publishing.close()
+            if self.merge is not None:
+                self.merge.close()

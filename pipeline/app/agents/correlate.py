@@ -35,6 +35,7 @@ from pipeline.app.steps import Step, decode_step
 from pipeline.app.store_retry import StoreRetry
 from pipeline.config import Settings
 from pipeline.domain.dedup import fingerprints_of
+from pipeline.domain.merge import Control, apply_control
 from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import Feedback, IncidentEvent
 from pipeline.domain.scoring import AlertScorer
@@ -42,6 +43,7 @@ from pipeline.domain.topology import Topology
 
 log = structlog.get_logger("stormwatch.worker")
 _feedback_decoder = msgspec.json.Decoder(Feedback)
+_control_decoder = msgspec.msgpack.Decoder(Control)
 
 
 class CorrelateAgent:
@@ -79,6 +81,8 @@ class CorrelateAgent:
         self.metrics = metrics
         #: by-domain messages per step
         self.batch_size = batch_size
+        #: read the merge stage's controls (the topology is split into domains)
+        self.controls = False
 
     async def run(self, stream: Any) -> None:
         self.commit.stream = stream  # acknowledges once a step's state is written
@@ -102,6 +106,9 @@ class CorrelateAgent:
                 decode_step(p, self.states.pipeline(p), self.states.applied.get(p, -1), evs)
                 for p, evs in by_partition.items()
             ]
+            if self.controls:
+                for step in steps:
+                    await self._read_controls(step)
             forced = sum(a.forced for a in self.states.aligners.values())
             for step in steps:
                 self.states.align(step)
@@ -129,11 +136,26 @@ class CorrelateAgent:
             await self.commit.maybe_commit()
 
     def _apply_feedback(self, step: Step) -> None:
-        """Apply the step's feedback (before its alerts) and note its offset as applied."""
+        """Apply the step's feedback, then the merge stage's controls (before its alerts), and
+        note its offset as applied."""
         for raw in step.feedback:
             step.events.extend(self._feedback(step.pipe, raw))
+        for raw in step.controls:
+            step.events.extend(apply_control(step.pipe, _control_decoder.decode(raw)))
+        if step.controls_upto is not None:
+            self.states.controls_applied[step.partition] = step.controls_upto
         applied = self.states.applied
         applied[step.partition] = max(applied.get(step.partition, -1), step.offset)
+
+    async def _read_controls(self, step: Step) -> None:
+        """The merge stage's controls for the partition not applied yet. They come through
+        Redis, not behind the alerts queued on the by-domain topic: a control must reach the
+        domain's correlator before it has gone far past the event time it is about."""
+        after = self.states.controls_applied.get(step.partition, "0")
+        rows = await self.retry.call("controls", self.store.read_controls, step.partition, after)
+        if rows:
+            step.controls = [data for _, data in rows]
+            step.controls_upto = rows[-1][0]
 
     def _feedback(self, pipe: AlertPipeline, raw: bytes) -> list[IncidentEvent]:
         fb = _feedback_decoder.decode(raw)

@@ -1,6 +1,8 @@
 """Feedback agent: ``feedback`` -> validate (bad input to the DLQ) -> record in Redis ->
 by-domain topic, on the partition of the incident's correlation domain, so the worker that
-owns the incident applies it in its next correlate step (before that step's alerts)."""
+owns the incident applies it in its next correlate step (before that step's alerts). With
+the topology split into domains it goes to the merge stage instead, which sends it to the
+partition of each per-domain incident the published one unites."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
 from pipeline.app.partitions import PartitionStates
 from pipeline.app.router import DomainRouter
+from pipeline.app.routing import KIND_FEEDBACK, KIND_HEADER
 from pipeline.app.store_retry import StoreRetry
 from pipeline.domain.schemas import Feedback
 
@@ -45,6 +48,9 @@ class FeedbackAgent:
         self.liveness = liveness
         self.metrics = metrics
         self.commit_interval_s = commit_interval_s
+        #: with the topology split into domains: the merge topic, which fans feedback out
+        #: to every per-domain member of the incident
+        self.merge_topic: Any = None
 
     async def run(self, stream: Any) -> None:
         async for event in stream.events():
@@ -68,6 +74,13 @@ class FeedbackAgent:
                 return
             domain = msgspec.json.decode(record).get("domain") or fb.incident_id
         await self.retry.call("feedback", self.store.record_feedback, fb.incident_id, event.value)
+        if self.merge_topic is not None:  # split topology: the merge stage fans it out
+            await self.merge_topic.send(
+                key=fb.incident_id.encode(),
+                value=event.value,
+                headers=[(KIND_HEADER, KIND_FEEDBACK)],
+            )
+            return
         await self.router.send_feedback(domain, event.value)
 
     async def incident_record(self, incident_id: str) -> bytes | None:

@@ -1,0 +1,287 @@
+"""Merge agent: per-domain incident summaries -> cross-domain groups -> ``incidents``.
+
+Runs only when the topology is split into correlation domains (``worker.domains`` > 1). The
+merge topic has one partition, so one process of the consumer group runs the stage and a
+rebalance moves it. A step takes a batch of summaries, skips those its state already applied
+(re-consumed after a crash), lets the :class:`~pipeline.domain.merge.Merger` unite
+per-domain incidents one correlator would have made one, publishes the resulting events on
+``incidents`` (it is their only writer: ``updated`` rate-limited per incident as on the
+single-domain path, each a bounded view; refused ones degraded or dead-lettered) and sends
+its controls to the domains' by-domain partitions. Its state, the offset it covers, the
+records of what it published and the group memberships go to Redis at most every
+``worker.commit_interval_s``, and only then are the summaries acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import msgspec
+import structlog
+from faust.types import EventT
+
+from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.consistency import StateGuard
+from pipeline.app.dead_letters import DeadLetters
+from pipeline.app.liveness import Liveness
+from pipeline.app.metrics import Metrics
+from pipeline.app.publisher import Publisher, Rejected
+from pipeline.app.router import DomainRouter
+from pipeline.app.routing import KIND_FEEDBACK, KIND_HEADER
+from pipeline.app.steps import headers
+from pipeline.app.store_retry import StoreRetry
+from pipeline.app.summaries import summary_decoder
+from pipeline.config import Settings
+from pipeline.domain.correlate.journal import MembershipOp, Merged
+from pipeline.domain.event_view import EventLimits, encode_event_and_record, minimal_event
+from pipeline.domain.merge import Merger, Summary
+from pipeline.domain.schemas import Feedback, IncidentEvent, IncidentStatus, encode
+from pipeline.domain.throttle import UpdateThrottle
+from pipeline.domain.topology import Topology
+
+log = structlog.get_logger("stormwatch.worker")
+
+MERGE_CHECKPOINT = "merge"
+MERGE_OFFSET = "merge-offset"
+_control_encoder = msgspec.msgpack.Encoder()
+_feedback_decoder = msgspec.json.Decoder(Feedback)
+#: a domain that has sent nothing for this long (wall time) no longer holds the watermark back
+IDLE_DOMAIN_S = 30.0
+
+
+class MergeAgent:
+    def __init__(
+        self,
+        settings: Settings,
+        topology: Topology,
+        store: RedisStore,
+        retry: StoreRetry,
+        router: DomainRouter,
+        dead_letters: DeadLetters,
+        guard: StateGuard,
+        liveness: Liveness,
+        metrics: Metrics,
+        batch_size: int,
+    ) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.store = store
+        self.retry = retry
+        self.router = router
+        self.dead_letters = dead_letters
+        self.guard = guard
+        self.liveness = liveness
+        self.metrics = metrics
+        self.batch_size = batch_size
+        w = settings.worker
+        self.limits = EventLimits(max_bytes=w.max_event_bytes, max_alerts=w.max_event_alerts)
+        self.throttle = UpdateThrottle(w.update_interval_s)
+        self.lock = asyncio.Lock()
+        self.merger: Merger | None = None
+        #: highest merge-topic offset the in-memory state has applied
+        self.applied = -1
+        #: by-domain partition -> (newest event time it reported, wall time it did)
+        self.reached: dict[int, tuple[float, float]] = {}
+        self.topic: Any = None  # the incidents producer (tests put a fake here)
+        self.stream: Any = None
+        self._unacked: list[EventT] = []
+        self._records: dict[str, bytes] = {}
+        self._closed: set[str] = set()
+        self._membership: list[MembershipOp] = []
+        self._last_commit = time.monotonic()
+
+    async def run(self, stream: Any) -> None:
+        self.stream = stream
+        within = self.settings.worker.batch_timeout_s
+        async for events in stream.noack_take(self.batch_size, within=within):
+            await self.step(events)
+            self.liveness.processed(events)
+
+    async def step(self, events: list[EventT]) -> None:
+        async with self.lock:
+            if self.merger is None:
+                await self.retry.call("restore", self._restore)
+            merger = self.merger
+            assert merger is not None
+            fresh = [e for e in events if e.message.offset > self.applied]
+            feedback = [e.value for e in fresh if headers(e).get(KIND_HEADER) == KIND_FEEDBACK]
+            summaries = [
+                summary_decoder.decode(e.value)
+                for e in fresh
+                if headers(e).get(KIND_HEADER) != KIND_FEEDBACK
+            ]
+            started = time.perf_counter()
+            with self.guard.changing():
+                await self._fan_out(feedback)
+                out = merger.on_batch(summaries)
+                merger.advance(self._watermark(summaries))
+                await self._publish(out.events)
+                await self._send_controls(out)
+                self._membership.extend(Merged(source=a, target=b) for a, b in out.unions)
+                if fresh:
+                    self.applied = max(self.applied, max(e.message.offset for e in fresh))
+                self._unacked.extend(events)
+            self.metrics.stage_seconds.labels("merge").observe(time.perf_counter() - started)
+            await self._maybe_commit()
+
+    async def tick(self) -> None:
+        """Publish held updates that are due, and write the state when it is time."""
+        async with self.lock:
+            if self.merger is None:
+                return
+            due = self.throttle.due(time.monotonic())
+            if due:
+                with self.guard.changing():
+                    await self._send(due)
+            await self._maybe_commit()
+
+    def _restore(self) -> None:
+        merger = Merger(self.topology, self.settings.correlation, self.limits)
+        data = self.store.load_checkpoint(MERGE_CHECKPOINT)
+        offset = self.store.load_checkpoint(MERGE_OFFSET)
+        if data:
+            merger.restore(data)
+        self.applied = int(offset) if offset else -1
+        self.merger = merger
+
+    def _watermark(self, summaries: list[Summary]) -> float:
+        """Event time every domain still sending has reached, less the allowed lateness."""
+        wall = time.monotonic()
+        for sm in summaries:
+            t, _ = self.reached.get(sm.partition, (float("-inf"), wall))
+            self.reached[sm.partition] = (max(t, sm.last_t), wall)
+        live = [t for t, at in self.reached.values() if wall - at < IDLE_DOMAIN_S]
+        if not live:
+            return float("-inf")
+        return min(live) - self.settings.correlation.allowed_lateness_s
+
+    async def _publish(self, events: list[IncidentEvent]) -> None:
+        await self._send(self.throttle.admit(events, time.monotonic()))
+
+    async def _send(self, events: list[IncidentEvent]) -> None:
+        if not events:
+            return
+        if self.topic is None:
+            t = self.settings.topics
+            conf = self.settings.kafka.confluent_config()
+            self.topic = Publisher(conf, t.incidents, t.max_message_bytes)
+        sends = []
+        for ev in events:
+            value, self._records[ev.incident.id] = encode_event_and_record(ev, self.limits)
+            if ev.incident.status is IncidentStatus.resolved or ev.incident.merged_into:
+                self._closed.add(ev.incident.id)
+            else:
+                self._closed.discard(ev.incident.id)
+            sends.append(await self.topic.send(key=ev.incident.id.encode(), value=value))
+            self.metrics.incident_events.labels(ev.type.value).inc()
+            self.metrics.incident_event_bytes.observe(len(value))
+        results = await asyncio.gather(*sends, return_exceptions=True)
+        failed = None
+        for ev, result in zip(events, results, strict=True):
+            if isinstance(result, Rejected):
+                await self._refused(ev, result)
+            elif isinstance(result, BaseException) and failed is None:
+                failed = result
+        if failed is not None:
+            raise failed
+
+    async def _refused(self, ev: IncidentEvent, rejected: Rejected) -> None:
+        """As on the single-domain path: minimal form, else the dead-letter topic."""
+        key = ev.incident.id.encode()
+        small = minimal_event(ev)
+        if rejected.too_large:
+            try:
+                await (await self.topic.send(key=key, value=small))
+            except Rejected as again:
+                rejected = again
+            else:
+                self.metrics.publish_rejected.labels(rejected.error, "degraded").inc()
+                return
+        self.metrics.publish_rejected.labels(rejected.error, "dead_lettered").inc()
+        try:
+            await self.dead_letters.send_outgoing(
+                self.topic.topic, key, small, "publish", rejected.error, str(rejected)
+            )
+        except Exception as exc:  # the DLQ refuses too: report, never loop
+            self.metrics.publish_rejected.labels(rejected.error, "dropped").inc()
+            log.error("incident event dropped", error=str(rejected), dlq_error=repr(exc))
+
+    async def _fan_out(self, feedback: list[bytes]) -> None:
+        """Feedback on a published incident to the partition of each per-domain member."""
+        assert self.merger is not None
+        sends = []
+        for raw in feedback:
+            for partition, fb in self.merger.fan_out(_feedback_decoder.decode(raw)):
+                sends.append(
+                    self.router.send_feedback(fb.incident_id, encode(fb), partition=partition)
+                )
+        if sends:
+            await asyncio.gather(*sends)
+
+    async def _send_controls(self, out: Any) -> None:
+        """Controls to the domains' control streams in Redis (idempotent if a crash makes the
+        stage send them again: span starts only move earlier, a reopen is undone once)."""
+        controls = [
+            (c.partition % self.router.partitions, _control_encoder.encode(c)) for c in out.controls
+        ]
+        if controls:
+            await self.retry.call("controls", self.store.append_controls, controls)
+
+    async def _maybe_commit(self, force: bool = False) -> bool:
+        if not self._unacked and not self._records and not force:
+            return True
+        interval = self.settings.worker.commit_interval_s
+        if not force and time.monotonic() - self._last_commit < interval:
+            return True
+        return await self.commit_now()
+
+    async def commit_now(self) -> bool:
+        """Write the state, the offset it covers, records and memberships; then acknowledge
+        the summaries it covers. A failed write is retried at the next commit."""
+        if self.merger is None:
+            return True
+        self._last_commit = time.monotonic()
+        records, closed, membership = self._records, self._closed, self._membership
+        unacked = self._unacked
+        checkpoints = {
+            MERGE_CHECKPOINT: self.merger.snapshot(),
+            MERGE_OFFSET: str(self.applied).encode(),
+        }
+
+        def write() -> None:
+            self.store.commit(
+                dedup_states={},
+                checkpoints=checkpoints,
+                incidents=records,
+                closed_incidents=sorted(closed),
+                membership=membership,
+            )
+
+        try:
+            await asyncio.to_thread(write)
+        except Exception as exc:
+            self.metrics.persist_failures.inc()
+            log.warning("writing merge state failed; retrying later", error=str(exc))
+            return False
+        self._records, self._closed, self._membership, self._unacked = {}, set(), [], []
+        for event in unacked:
+            await self.stream.ack(event)
+        return True
+
+    async def hand_over(self) -> None:
+        """The merge partition moves away: write the state, then forget it."""
+        async with self.lock:
+            if self.merger is not None:
+                held = self.throttle.drain()
+                if held:
+                    with self.guard.changing():
+                        await self._send(held)
+                await self.commit_now()
+            self.merger = None
+            self.applied = -1
+
+    def close(self) -> None:
+        if isinstance(self.topic, Publisher):
+            self.topic.close()
