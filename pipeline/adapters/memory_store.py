@@ -20,6 +20,9 @@ class MemoryStore:
         self.open_ids: set[str] = set()
         self.feedback: dict[str, list[bytes]] = {}
         self.memberships = Memberships()
+        #: partition -> (stream id, control) in order
+        self.controls: dict[int, list[tuple[str, bytes]]] = {}
+        self._seq = 0
 
     def dedup_states(self, fingerprints: Iterable[str]) -> dict[str, str | None]:
         return {fp: self.dedup.get(fp) for fp in fingerprints}
@@ -54,6 +57,20 @@ class MemoryStore:
 
     def open_incident_ids(self) -> list[str]:
         return sorted(self.open_ids)
+
+    def append_controls(self, controls: Sequence[tuple[int, bytes]]) -> None:
+        for partition, data in controls:
+            self._seq += 1
+            self.controls.setdefault(partition, []).append((f"{self._seq}-0", data))
+
+    def read_controls(self, partition: int, after: str) -> list[tuple[str, bytes]]:
+        start = int(after.split("-")[0])
+        return [(i, d) for i, d in self.controls.get(partition, []) if int(i.split("-")[0]) > start]
+
+    def trim_controls(self, partition: int, upto: str) -> None:
+        end = int(upto.split("-")[0])
+        rows = self.controls.get(partition, [])
+        self.controls[partition] = [(i, d) for i, d in rows if int(i.split("-")[0]) > end]
 
     def record_feedback(self, incident_id: str, data: bytes) -> None:
         self.feedback.setdefault(incident_id, []).append(data)

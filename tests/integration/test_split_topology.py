@@ -1,0 +1,67 @@
+"""One connected topology split into two correlation domains, correlated by two workers: the
+merge stage unites per-domain incidents as one correlator would have (grouping close to
+replay's single-domain grouping, every alert in exactly one incident), says so in the
+explanation, and is the only writer of ``incidents``."""
+
+from __future__ import annotations
+
+import msgspec
+
+from benchmarks.grouping import group_of, pair_score
+from benchmarks.storm import generate, topology_yaml
+from pipeline.app.localstack import free_port
+from pipeline.domain.normalize import normalize
+from pipeline.domain.schemas import Incident, IncidentEvent
+from pipeline.offline.replay import replay_alerts
+from tests.integration.conftest import Stack, collect, drain
+
+decode_event = msgspec.json.Decoder(IncidentEvent).decode
+
+
+def test_two_workers_on_two_domains_group_as_one_correlator(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    storm = generate(4000, services=200, components=1)
+    stack.topology = tmp_path / "topology.yaml"
+    stack.topology.write_text(topology_yaml(storm.topology))
+    alerts = [a for _, value in storm.messages for a in normalize(value)]
+    expected = replay_alerts(storm.topology, alerts)
+    expected_alerts = {aid for inc in expected for aid in inc.alert_ids}
+
+    workers = [
+        stack.start_worker(domains="2", web_port=str(port)) for port in (free_port(), free_port())
+    ]
+    incidents = stack.consumer("incidents")
+    stack.produce_keyed("alerts.raw", [value for _, value in storm.messages])
+    store = stack.store()
+
+    def final(messages: list) -> dict[str, Incident]:  # type: ignore[type-arg]
+        out: dict[str, Incident] = {}
+        for m in messages:
+            ev = decode_event(m.value())
+            out[ev.incident.id] = ev.incident
+        return {iid: inc for iid, inc in out.items() if not inc.merged_into}
+
+    def covered(messages: list) -> set[str]:  # type: ignore[type-arg]
+        return {aid for iid in final(messages) for aid in store.incident_members(iid)}
+
+    seen = collect(incidents, lambda seen: expected_alerts <= covered(seen), 180)
+    seen += drain(incidents, quiet_s=5)
+    assert all(w.poll() is None for w in workers), "a worker exited"
+    member_of: dict[str, str] = {}
+    for iid in final(seen):
+        for aid in store.incident_members(iid):
+            assert aid not in member_of, f"alert {aid} in {member_of[aid]} and {iid}"
+            member_of[aid] = iid
+    assert set(member_of) == expected_alerts
+    groups: dict[str, list[str]] = {}
+    for aid, iid in member_of.items():
+        groups.setdefault(iid, []).append(aid)
+    score = pair_score(group_of(inc.alert_ids for inc in expected), group_of(groups.values()))
+    assert score.f1 >= 0.95, score
+    explained = [
+        decode_event(m.value()).incident.explanation
+        for m in seen
+        if decode_event(m.value()).incident.explanation.startswith("Merged across 2")
+    ]
+    assert explained, "no incident was merged across domains"
+    # the split is stored for every worker, versioned
+    assert store.load_checkpoint("domains") is not None
