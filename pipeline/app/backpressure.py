@@ -91,12 +91,40 @@ class RouteCredit:
         return self.max_ahead <= 0 or self._worst() <= self.max_ahead // 2
 
 
-class IngestPause:
-    """Stops and restarts fetching of the raw alerts topic as :class:`RouteCredit` says.
+class PauseSet:
+    """Raw partitions whose fetching is stopped, and why (several reasons may hold one).
 
-    Faust's own buffer-pressure signal is used: unlike ``pause_partitions`` it keeps records
-    already fetched for the partition.
+    Faust's own buffer-pressure signal is used (``on_buffer_full`` when a partition gets its
+    first reason, ``on_buffer_drop`` when it loses its last): unlike ``pause_partitions`` it
+    keeps records already fetched for the partition.
     """
+
+    def __init__(self, consumer: Callable[[], Any]) -> None:
+        self._consumer = consumer
+        self.reasons: dict[Any, set[str]] = {}
+
+    def hold(self, reason: str, tps: Iterable[Any]) -> None:
+        """Exactly ``tps`` are held for ``reason`` from now on."""
+        wanted = set(tps)
+        consumer = self._consumer()
+        for tp in wanted:
+            why = self.reasons.setdefault(tp, set())
+            if not why:
+                consumer.on_buffer_full(tp)
+            why.add(reason)
+        for tp, why in list(self.reasons.items()):
+            if reason in why and tp not in wanted:
+                why.discard(reason)
+                if not why:
+                    consumer.on_buffer_drop(tp)
+                    del self.reasons[tp]
+
+    def held(self, reason: str) -> set[Any]:
+        return {tp for tp, why in self.reasons.items() if reason in why}
+
+
+class IngestPause:
+    """Stops and restarts fetching of the raw alerts topic as :class:`RouteCredit` says."""
 
     def __init__(
         self,
@@ -105,24 +133,26 @@ class IngestPause:
         credit: RouteCredit,
         metrics: Metrics,
         max_pause_s: float = 10.0,
+        pauses: PauseSet | None = None,
     ) -> None:
         self._consumer = consumer
         self.raw_topic = raw_topic
         self.credit = credit
         self.metrics = metrics
         self.max_pause_s = max_pause_s
-        #: (since, partitions) while paused
-        self.paused: tuple[float, set[Any]] | None = None
+        self.pauses = pauses or PauseSet(consumer)
+        #: since when paused (None: fetching)
+        self.paused: float | None = None
 
     def pause_if_ahead(self) -> None:
         """Stop fetching the raw topic while too many routed alerts wait for correlation."""
         if self.paused is not None or not self.credit.too_far_ahead():
             return
         consumer = self._consumer()
-        tps = {tp for tp in consumer.assignment() if tp.topic == self.raw_topic}
-        for tp in tps:
-            consumer.on_buffer_full(tp)
-        self.paused = (time.monotonic(), tps)
+        self.pauses.hold(
+            "backlog", (tp for tp in consumer.assignment() if tp.topic == self.raw_topic)
+        )
+        self.paused = time.monotonic()
         self.metrics.ingest_pauses.inc()
 
     def maybe_resume(self) -> None:
@@ -130,9 +160,6 @@ class IngestPause:
         whatever happened (a stuck correlate step must not stop ingest)."""
         if self.paused is None:
             return
-        since, tps = self.paused
-        if self.credit.caught_up() or time.monotonic() - since > self.max_pause_s:
-            consumer = self._consumer()
-            for tp in tps:
-                consumer.on_buffer_drop(tp)
+        if self.credit.caught_up() or time.monotonic() - self.paused > self.max_pause_s:
+            self.pauses.hold("backlog", ())
             self.paused = None

@@ -1,11 +1,19 @@
 """How far this process has routed each raw input partition: the marks behind event-time
-alignment (:mod:`pipeline.domain.alignment`).
+alignment (:mod:`pipeline.domain.alignment`), and pausing the partitions that run ahead.
 
 Ingest notes, per raw partition it reads, the newest event time it routed and the last offset
 it handled; a partition is *behind* while that offset is short of the consumer's high-water
 mark (messages wait to be routed). The marks go to every by-domain partition after each
 ingest batch that changed them, at most every ``interval_s`` unless which partitions are
 behind changed (a correlator waiting on a partition that has just caught up must hear it).
+
+Consumers deliver partitions round-robin, record by record, so a partition whose records are
+sparse in event time runs ahead of a dense one without bound, and correlators would have to
+hold ever more alerts back. As in Flink's watermark alignment, a partition more than
+:data:`ALIGN_DRIFT_S` of event time ahead of the slowest partition still behind stops being
+fetched until that one catches up (records already fetched still come, so the lead is bounded
+by one fetch). A partition is never held longer than :data:`ALIGN_MAX_HOLD_S` at a time:
+order matters less than progress.
 """
 
 from __future__ import annotations
@@ -16,15 +24,30 @@ from typing import Any
 
 from faust.types import TP
 
+from pipeline.app.backpressure import PauseSet
 from pipeline.domain.alignment import SourceMark
 from pipeline.domain.schemas import Alert
 
+#: event time a raw partition may run ahead of the slowest one still behind
+ALIGN_DRIFT_S = 60.0
+#: wall time a partition is held for alignment at most in one go
+ALIGN_MAX_HOLD_S = 30.0
+
 
 class SourceMarks:
-    def __init__(self, consumer: Callable[[], Any], topic: str, interval_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        consumer: Callable[[], Any],
+        topic: str,
+        pauses: PauseSet | None = None,
+        interval_s: float = 0.1,
+    ) -> None:
         self._consumer = consumer
         self.topic = topic
+        self.pauses = pauses
         self.interval_s = interval_s
+        #: raw partition -> since when it is held for alignment
+        self._held_since: dict[int, float] = {}
         #: raw partition -> (newest event time routed, last offset handled)
         self._seen: dict[int, tuple[float, int]] = {}
         self._sent_behind: frozenset[int] | None = None
@@ -49,6 +72,23 @@ class SourceMarks:
         self._sent_behind = behind
         self._sent_at = now
         return marks
+
+    def align(self, marks: list[SourceMark]) -> None:
+        """Hold the partitions that run ahead of the slowest one still behind."""
+        if self.pauses is None:
+            return
+        behind = [m.event_time for m in marks if m.behind]
+        slowest = min(behind) if behind else None
+        now = time.monotonic()
+        ahead = set()
+        for m in marks:
+            if slowest is not None and m.event_time > slowest + ALIGN_DRIFT_S:
+                since = self._held_since.setdefault(m.source, now)
+                if now - since < ALIGN_MAX_HOLD_S:
+                    ahead.add(m.source)
+            else:
+                self._held_since.pop(m.source, None)
+        self.pauses.hold("align", (TP(self.topic, p) for p in ahead))
 
     def current(self) -> list[SourceMark]:
         """Marks of the raw partitions this process reads and has routed from."""

@@ -32,7 +32,7 @@ from pipeline.app.agents.detect import DetectAgent
 from pipeline.app.agents.feedback import FeedbackAgent
 from pipeline.app.agents.ingest import IngestAgent
 from pipeline.app.agents.merge import MergeAgent
-from pipeline.app.backpressure import IngestPause, RouteCredit
+from pipeline.app.backpressure import IngestPause, PauseSet, RouteCredit
 from pipeline.app.consistency import StateGuard
 from pipeline.app.dead_letters import DeadLetters
 from pipeline.app.faust_settings import faust_settings
@@ -103,7 +103,10 @@ class Worker:
         self.guard = StateGuard(on_fatal)
         self.liveness = Liveness(w.stall_after_s, consumer)
         self.credit = RouteCredit(w.max_ingest_ahead)
-        self.pause = IngestPause(consumer, t.alerts_raw, self.credit, self.metrics)
+        self.pauses = PauseSet(consumer)
+        self.pause = IngestPause(
+            consumer, t.alerts_raw, self.credit, self.metrics, pauses=self.pauses
+        )
         self.retry = StoreRetry(store, self.metrics)
         self.models = Models(s, store, self.roles, self.metrics)
         self.states = PartitionStates(s, topology, store, self.models.scorer)
@@ -137,7 +140,7 @@ class Worker:
             self.metrics,
             w.batch_size,
             w.batch_timeout_s,
-            SourceMarks(consumer, t.alerts_raw) if w.max_held_alerts > 0 else None,
+            SourceMarks(consumer, t.alerts_raw, self.pauses) if w.max_held_alerts > 0 else None,
         )
         # a by-domain message carries its partition's share of an ingest batch (batch_size /
         # partitions alerts when full): a correlate step of a few ingest batches amortizes its

@@ -1,8 +1,15 @@
-"""Ingest pauses for correlation of the partitions this process owns, and only for those."""
+"""Ingest pauses for correlation (its own partitions counted exactly, others estimated), and
+holds raw partitions that run ahead in event time."""
 
 from __future__ import annotations
 
-from pipeline.app.backpressure import RouteCredit
+from datetime import UTC, datetime
+
+from faust.types import TP
+
+from pipeline.app.backpressure import PauseSet, RouteCredit
+from pipeline.app.source_marks import ALIGN_DRIFT_S, SourceMarks
+from pipeline.domain.schemas import Alert, AlertStatus, Severity
 
 
 def test_only_owned_partitions_count_with_hysteresis() -> None:
@@ -30,3 +37,66 @@ def test_giving_up_partitions_releases_their_alerts_and_zero_is_no_limit() -> No
     unlimited.own([0])
     unlimited.routed(0, 10**6)
     assert not unlimited.too_far_ahead() and unlimited.caught_up()
+
+
+class _Consumer:
+    """Records Faust's buffer-pressure calls."""
+
+    def __init__(self, hw: dict[int, int] | None = None) -> None:
+        self.full: list[object] = []
+        self.hw = hw or {}
+
+    def on_buffer_full(self, tp: object) -> None:
+        self.full.append(tp)
+
+    def on_buffer_drop(self, tp: object) -> None:
+        self.full.remove(tp)
+
+    def assignment(self) -> set[TP]:
+        return {TP("raw", p) for p in self.hw}
+
+    def highwater(self, tp: TP) -> int | None:
+        return self.hw.get(tp.partition)
+
+
+def test_a_partition_fetches_again_only_when_every_reason_is_gone() -> None:
+    consumer = _Consumer()
+    pauses = PauseSet(lambda: consumer)
+    pauses.hold("backlog", ["a", "b"])
+    pauses.hold("align", ["b"])
+    assert sorted(consumer.full) == ["a", "b"]  # one signal per partition
+    pauses.hold("backlog", [])
+    assert consumer.full == ["b"]
+    pauses.hold("align", [])
+    assert consumer.full == [] and pauses.reasons == {}
+
+
+def test_partitions_ahead_of_the_slowest_behind_are_held() -> None:
+    consumer = _Consumer(hw={0: 100, 1: 100, 2: 10})
+    pauses = PauseSet(lambda: consumer)
+    marks = SourceMarks(lambda: consumer, "raw", pauses)
+    marks.note(0, 49, [_alert(1000.0)])  # behind, slowest
+    marks.note(1, 49, [_alert(1000.0 + ALIGN_DRIFT_S + 1)])  # behind, too far ahead
+    marks.note(2, 9, [_alert(5000.0)])  # far ahead but caught up: nothing to hold back
+    current = marks.current()
+    assert [(m.source, m.behind) for m in current] == [(0, True), (1, True), (2, False)]
+    marks.align(current)
+    assert pauses.held("align") == {TP("raw", 1), TP("raw", 2)}
+    marks.note(0, 99, [_alert(2000.0)])  # caught up: now 1 is the slowest behind
+    marks.align(marks.current())
+    assert pauses.held("align") == {TP("raw", 0), TP("raw", 2)}
+    marks.note(1, 99, [_alert(2100.0)])  # nothing is behind: nothing is held
+    marks.align(marks.current())
+    assert pauses.held("align") == set()
+
+
+def _alert(t: float) -> Alert:
+    return Alert(
+        id=f"a{t}",
+        source="test",
+        service="svc",
+        name="HighLatency",
+        severity=Severity.warning,
+        status=AlertStatus.firing,
+        timestamp=datetime.fromtimestamp(t, UTC),
+    )

@@ -68,6 +68,10 @@ class IngestAgent:
                 ok += 1
             if self.marks is not None:
                 self.marks.note(event.message.partition, event.message.offset, alerts)
-        await self.router.send_alerts(routed, self.marks.due() if self.marks else None)
+        marks = None
+        if self.marks is not None:
+            marks = self.marks.due()
+            self.marks.align(marks or self.marks.current())
+        await self.router.send_alerts(routed, marks)
         self.metrics.stage_items.labels("normalize", "ok").inc(ok)
         self.metrics.stage_seconds.labels("normalize").observe(time.perf_counter() - started)
