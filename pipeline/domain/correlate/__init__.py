@@ -53,6 +53,8 @@ The parts, each pure (no I/O, deterministic, event-time driven):
 * :mod:`.merging`: merging incidents that share a cause or a burst;
 * :mod:`.lifecycle` and :mod:`.schedule`: resolve, reopen, split a reopen, evict; due times;
 * :mod:`.feedback`: applying a responder's feedback;
+* :mod:`.controls`: controls from the cross-domain merge stage (``span_start``,
+  ``split_reopened``; nothing changes without them);
 * :mod:`.journal`: membership changes, for the store and replay.
 
 The root-cause ranking is in :mod:`pipeline.domain.rootcause`, texts in

@@ -9,6 +9,7 @@ other related incidents when they share the cause, or opens a new incident.
 
 from __future__ import annotations
 
+from pipeline.domain.correlate.controls import apply_span_start, apply_split_reopened
 from pipeline.domain.correlate.feedback import FeedbackApplier
 from pipeline.domain.correlate.journal import MembershipOp
 from pipeline.domain.correlate.lifecycle import Lifecycle
@@ -68,7 +69,7 @@ class Correlator:
         """One deduplicated alert event; returns the incident events it caused."""
         t = alert.epoch
         if t > self._watermark:
-            self._watermark = t
+            self._watermark = self.index.now = t
         fp = fingerprint(alert)
         if alert.status is AlertStatus.resolved:
             return self.members.resolve(alert, fp, t)
@@ -77,12 +78,22 @@ class Correlator:
     def advance(self, now: float) -> list[IncidentEvent]:
         """Clock tick: resolve quiet incidents, close joins that can no longer happen, evict."""
         if now > self._watermark:
-            self._watermark = now
+            self._watermark = self.index.now = now
         return self.lifecycle.advance(now)
 
     def apply_feedback(self, fb: Feedback) -> list[IncidentEvent]:
         """A responder's feedback on an incident; returns the incident events it caused."""
         return self.feedback.apply(fb)
+
+    def set_span_start(self, incident_id: str, t: float) -> bool:
+        """Merge-stage control: the incident's cross-domain group began at ``t`` (see
+        :mod:`.controls`); returns whether it changed anything."""
+        return apply_span_start(self.book, self.scheduler, incident_id, t)
+
+    def split_reopened(self, incident_id: str, t: float) -> list[IncidentEvent]:
+        """Merge-stage control: undo the incident's provisional reopen, a related series of
+        another domain alerted at ``t`` (see :mod:`.controls`); returns the events."""
+        return apply_split_reopened(self.book, self.lifecycle, self.settings, incident_id, t)
 
     def incidents(self) -> list[Incident]:
         """Every tracked incident (open, and resolved within their reopen window)."""
@@ -107,7 +118,7 @@ class Correlator:
         """A correlator carrying on from a :meth:`snapshot`."""
         snap = decode_snapshot(data)
         c = cls(topology, settings)
-        c._watermark = snap.watermark
+        c._watermark = c.index.now = snap.watermark
         for st in snap.states:
             upgrade(st)
             c.book.states[st.inc.id] = st

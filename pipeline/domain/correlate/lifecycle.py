@@ -26,6 +26,7 @@ from pipeline.domain.correlate.state import (
     emit,
     mark_resolved,
     recount,
+    span_start,
     to_dt,
 )
 from pipeline.domain.explain import fmt_delay
@@ -121,7 +122,7 @@ class Lifecycle:
                 event = self._resolve_quiet(st)
             elif st.indexed and (
                 now > st.last_t + s.join_gap_s + s.allowed_lateness_s
-                or (s.max_span_s > 0 and now > st.first_t + s.max_span_s + s.allowed_lateness_s)
+                or (s.max_span_s > 0 and now > span_start(st) + s.max_span_s + s.allowed_lateness_s)
             ):
                 self.index.unindex(st)
         else:
@@ -162,6 +163,7 @@ class Lifecycle:
                 del series[fp]
         del self.book.states[iid]
         self.ranker.forget(iid)
+        self.index.forget(iid)
 
     # ------------------------------------------------------------------ reopen
 
@@ -247,6 +249,7 @@ class Lifecycle:
         )
         nst.members = moved
         nst.labels = list(st.labels)
+        nst.split_from = inc.id
         for m in moved:
             times = st.fires.get(m.fp)
             if times is not None:

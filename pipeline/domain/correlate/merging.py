@@ -20,6 +20,7 @@ from pipeline.domain.correlate.state import (
     count_alert,
     emit,
     members_in_all,
+    span_start,
 )
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.schemas import SEVERITY_RANK, EventType, IncidentEvent, IncidentStatus
@@ -131,8 +132,11 @@ class Merger:
             if ost is None or ost is st or ost.inc.status is IncidentStatus.resolved:
                 continue
             # a fragment: the younger incident opened at most burst_merge_s before the alert
-            # that links it to the other one (one burst, split by arrival order)
-            young = at.timestamp() - max(st.first_t, ost.first_t) <= self.settings.burst_merge_s
+            # that links it to the other one (one burst, split by arrival order); an incident
+            # in a cross-domain group is as old as its group
+            young = (
+                at.timestamp() - max(span_start(st), span_start(ost)) <= self.settings.burst_merge_s
+            )
             shared = shares_cause(self.graph, st, ost)
             if young or shared:
                 target, src = (st, ost) if st.first_t <= ost.first_t else (ost, st)
@@ -188,6 +192,7 @@ class Merger:
         sinc.updated_at = at
         del self.book.states[sinc.id]
         self.ranker.forget(sinc.id)
+        index.forget(sinc.id)
         self.scheduler.schedule(target)
         detail = f"merged {sinc.id} into {tinc.id}: {why}"
         return [

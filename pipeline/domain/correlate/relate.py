@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.domain.correlate.settings import CorrelationSettings
-from pipeline.domain.correlate.state import IncidentState
+from pipeline.domain.correlate.state import IncidentState, span_start
 from pipeline.domain.explain import join_reason
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.schemas import Alert
@@ -40,7 +40,9 @@ class JoinIndex:
         "_states",
         "_svc_index",
         "graph",
+        "now",
         "settings",
+        "unindexed_at",
     )
 
     def __init__(
@@ -54,6 +56,10 @@ class JoinIndex:
         self._label_index: dict[str, set[str]] = {}  # "k=v" -> indexed incident ids
         self._dep_index: dict[str, set[str]] = {}  # direct dependency -> indexed incident ids
         self._active: set[str] = set()  # indexed incident ids
+        self.now = float("-inf")  # the correlator's event-time watermark
+        #: tracked incident -> watermark when it left the indices (what the merge stage's
+        #: summaries call ``index_end``; not checkpointed)
+        self.unindexed_at: dict[str, float] = {}
 
     # ------------------------------------------------------------------ queries
 
@@ -151,9 +157,10 @@ class JoinIndex:
         )
 
     def too_old(self, st: IncidentState, t: float) -> bool:
-        """Is ``st`` past ``max_span_s`` at ``t`` (it takes no new series then)?"""
+        """Is ``st`` past ``max_span_s`` at ``t`` (it takes no new series then)? Counted
+        from its cross-domain group's first alert when the merge stage said so."""
         span = self.settings.max_span_s
-        return span > 0 and t - st.first_t > span
+        return span > 0 and t - span_start(st) > span
 
     def scan_cost(self, limit: int) -> int:
         """Services of the indexed incidents, counted up to ``limit``."""
@@ -165,6 +172,10 @@ class JoinIndex:
                 break
         return total
 
+    def forget(self, incident_id: str) -> None:
+        """The incident is no longer tracked (evicted, merged away)."""
+        self.unindexed_at.pop(incident_id, None)
+
     def is_indexed(self, st: IncidentState) -> bool:
         return st.indexed and st.inc.id in self._active
 
@@ -175,6 +186,7 @@ class JoinIndex:
         if st.indexed and st.inc.id in self._active:
             return
         st.indexed = True
+        self.unindexed_at.pop(st.inc.id, None)
         self._active.add(st.inc.id)
         for svc in st.evidence:
             self.index_service(st, svc)
@@ -224,6 +236,7 @@ class JoinIndex:
             return
         st.indexed = False
         iid = st.inc.id
+        self.unindexed_at[iid] = self.now
         self._active.discard(iid)
         for svc in st.evidence:
             _discard(self._svc_index, svc, iid)

@@ -73,6 +73,9 @@ class IncidentState(msgspec.Struct):
     archive: Archive | None = None  # what the incident keeps of the members it forgot
     # (service, alert name) -> position of its count in inc.alert_counts
     count_at: dict[str, dict[str, int]] = {}
+    # cross-domain correlation (set by the merge stage's controls, see :mod:`.controls`):
+    span_start: float | None = None  # its cross-domain group's first alert, when earlier
+    split_from: str | None = None  # the incident whose reopen it was split off
 
 
 class Archive(msgspec.Struct):
@@ -163,6 +166,13 @@ def decode_snapshot(data: bytes) -> Snapshot:
     if snap.version != SNAPSHOT_VERSION:
         raise ValueError(f"unsupported correlator snapshot version {snap.version}")
     return snap
+
+
+def span_start(st: IncidentState) -> float:
+    """Where ``max_span_s`` counts from: the incident's first alert, or its cross-domain
+    group's when that is earlier (a control from the merge stage)."""
+    t = st.span_start
+    return st.first_t if t is None or t >= st.first_t else t
 
 
 def incident_id(first_alert_id: str) -> str:
