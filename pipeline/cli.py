@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -22,6 +23,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+
+if TYPE_CHECKING:
+    from pipeline.domain.schemas import Alert, Incident
 
 PACKAGE_DATA = Path(__file__).parent / "data"
 
@@ -88,11 +92,21 @@ def replay(
     input: Annotated[Path, typer.Option("--input", help="alerts, JSON lines (any format)")],
     output: Annotated[Path, typer.Option(help="incidents, one JSON line each (final state)")],
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    domains: Annotated[
+        str,
+        typer.Option(
+            help="correlation domains to split the largest connected component into (an "
+            "integer, or 'auto': 1 unless it has more than 250 services per domain); more "
+            "than 1 runs one pipeline per domain plus the cross-domain merge stage"
+        ),
+    ] = "1",
 ) -> None:
     """Run the worker's stage chain offline with event time; write incidents as JSON lines
     (correlation settings from the same STORMWATCH_CORRELATION__* environment as the worker)."""
     from pipeline.config import ConfigError, load_settings
+    from pipeline.domain.domains import build_domain_map, choose_k
     from pipeline.domain.topology import Topology, TopologyError
+    from pipeline.offline.partitioned import replay_partitioned
     from pipeline.offline.replay import (
         ReplayInputError,
         read_alerts,
@@ -100,6 +114,11 @@ def replay(
         write_incidents,
     )
 
+    requested: int | Literal["auto"] = "auto"
+    if domains != "auto":
+        if not domains.isdigit() or int(domains) < 1:
+            fail(f"--domains must be a positive integer or 'auto', not {domains!r}")
+        requested = int(domains)
     try:
         correlation = load_settings().correlation
         topo = Topology.load(topology)
@@ -107,6 +126,14 @@ def replay(
         fail(str(exc))
     if not input.is_file():
         fail(f"input file {str(input)!r} does not exist")
+    k = choose_k(topo, requested)
+
+    def run(alerts: Iterable[Alert], on_alert: Callable[[], None] | None = None) -> list[Incident]:
+        if k == 1:
+            return replay_alerts(topo, alerts, correlation, on_alert=on_alert)
+        dmap = build_domain_map(topo, k)
+        return replay_partitioned(topo, alerts, dmap, correlation, on_alert=on_alert)
+
     try:
         if progress and input.stat().st_size > 1_000_000:
             from rich.progress import Progress
@@ -114,11 +141,9 @@ def replay(
             total = sum(1 for _ in input.open("rb"))
             with Progress(console=err, transient=True) as bar:
                 task = bar.add_task("replaying", total=total)
-                incidents = replay_alerts(
-                    topo, read_alerts(input), correlation, on_alert=lambda: bar.advance(task)
-                )
+                incidents = run(read_alerts(input), on_alert=lambda: bar.advance(task))
         else:
-            incidents = replay_alerts(topo, read_alerts(input), correlation)
+            incidents = run(read_alerts(input))
     except ReplayInputError as exc:
         fail(str(exc))
     try:

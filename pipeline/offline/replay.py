@@ -87,12 +87,10 @@ def replay_alerts(
     for inc in pipeline.correlator.incidents():
         final[inc.id] = inc
     members.apply(pipeline.take_membership())
-    return [
-        _with_members(inc, members.of(iid)) for iid, inc in final.items() if not inc.merged_into
-    ]
+    return [with_members(inc, members.of(iid)) for iid, inc in final.items() if not inc.merged_into]
 
 
-def _with_members(inc: Incident, alert_ids: list[str]) -> Incident:
+def with_members(inc: Incident, alert_ids: list[str]) -> Incident:
     """``inc`` listing every member in ``alert_ids`` (from the membership journal: a big
     incident holds only ``max_members`` itself) and its counts most first."""
     return msgspec.structs.replace(inc, alert_ids=alert_ids, alert_counts=counts_of(inc))

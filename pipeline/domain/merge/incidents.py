@@ -1,0 +1,97 @@
+"""The incidents a cross-domain group publishes: one incident under the group id built from
+its members' latest per-domain incidents, bounded like every incident event
+(:mod:`pipeline.domain.event_view`), and the ``merged`` incident of an absorbed one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pipeline.domain.event_view import EventLimits, counts_of, significant
+from pipeline.domain.merge.explain import group_explanation
+from pipeline.domain.merge.state import Group
+from pipeline.domain.schemas import (
+    SEVERITY_RANK,
+    AlertCount,
+    Incident,
+    IncidentStatus,
+)
+
+
+def group_incident(grp: Group, members: list[Incident], limits: EventLimits) -> Incident:
+    """The group's incident: counts summed over ``members`` (its per-domain incidents, the
+    group's id member first), the most significant member alerts up to the bound, the union
+    of services, the root cause re-ranked over the union evidence, status open while any
+    member is (acknowledged when every open one is), resolved when all are."""
+    head = members[0]
+    alerts = [ref for inc in members for ref in inc.alerts]
+    alerts.sort(key=lambda r: r.timestamp)
+    listed = significant(alerts, limits.max_alerts)
+    counts: dict[tuple[str, str], AlertCount] = {}
+    for c in [c for inc in members for c in counts_of(inc)] + grp.retired_counts:
+        cur = counts.get((c.service, c.name))
+        if cur is None:
+            counts[(c.service, c.name)] = AlertCount(
+                service=c.service, name=c.name, count=c.count, firing=c.firing
+            )
+        else:
+            cur.count += c.count
+            cur.firing += c.firing
+    omitted = sum(inc.counts_omitted for inc in members)
+    ordered = sorted(counts.values(), key=lambda c: (-c.count, c.service, c.name))
+    total = grp.retired_alerts + sum(
+        max(inc.alert_count, len(inc.alert_ids), len(inc.alerts)) for inc in members
+    )
+    open_ = [inc for inc in members if inc.status is not IncidentStatus.resolved]
+    if not open_:
+        status = IncidentStatus.resolved
+    elif all(inc.status is IncidentStatus.acknowledged for inc in open_):
+        status = IncidentStatus.acknowledged
+    else:
+        status = IncidentStatus.open
+    resolved = [inc.resolved_at for inc in members if inc.resolved_at is not None]
+    acked = next((inc for inc in members if inc.acknowledged_by), None)
+    return Incident(
+        id=grp.id,
+        status=status,
+        opened_at=min(inc.opened_at for inc in members),
+        updated_at=max(inc.updated_at for inc in members),
+        resolved_at=max(resolved) if status is IncidentStatus.resolved and resolved else None,
+        severity=max((inc.severity for inc in members), key=lambda s: SEVERITY_RANK[s]),
+        alert_ids=[ref.id for ref in listed],
+        alerts=listed,
+        services=sorted(grp.evidence),
+        root_cause=grp.root if grp.root is not None else head.root_cause,
+        root_cause_candidates=(grp.candidates or head.root_cause_candidates)[
+            : limits.max_candidates
+        ],
+        explanation=group_explanation(grp),
+        page=any(inc.page for inc in members),
+        priority=max(inc.priority for inc in members),
+        domain=head.domain,
+        acknowledged_by=acked.acknowledged_by if acked else None,
+        acknowledged_at=acked.acknowledged_at if acked else None,
+        version=grp.version,
+        alert_count=total,
+        alerts_omitted=total - len(listed),
+        alert_counts=ordered[: limits.max_counts],
+        counts_omitted=max(0, len(ordered) - limits.max_counts) + omitted,
+    )
+
+
+def merged_incident(
+    iid: str, domain: str, opened_at: datetime, into: str, at: datetime, why: str, version: int
+) -> Incident:
+    """What an incident absorbed into the group ``into`` publishes last (the semantics of
+    an in-domain merge: resolved, no members of its own, ``merged_into`` set)."""
+    return Incident(
+        id=iid,
+        status=IncidentStatus.resolved,
+        opened_at=opened_at,
+        updated_at=at,
+        resolved_at=at,
+        domain=domain,
+        merged_into=into,
+        explanation=f"Merged into {into} across correlation domains: {why}.",
+        page=False,
+        version=version,
+    )
