@@ -9,7 +9,7 @@ import msgspec
 
 from pipeline.domain.correlate import CorrelationSettings
 from pipeline.domain.domains import DomainMap
-from pipeline.domain.merge import ControlKind, Merger, Summary
+from pipeline.domain.merge import ControlKind, MergeOutput, Merger, Summary
 from pipeline.domain.merge.controls import Control, apply_control
 from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import (
@@ -19,6 +19,7 @@ from pipeline.domain.schemas import (
     Feedback,
     FeedbackAction,
     Incident,
+    IncidentEvent,
     Severity,
 )
 from pipeline.domain.topology import Topology
@@ -59,12 +60,14 @@ def groups(incidents: list[Incident]) -> set[frozenset[str]]:
 class Recorder(PartitionedReplay):
     """A partitioned replay that keeps every published event and control."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, step=1, **kwargs)  # type: ignore[arg-type]
-        self.published: list = []
+    def __init__(
+        self, topo: Topology, dmap: DomainMap, settings: CorrelationSettings | None = None
+    ) -> None:
+        super().__init__(topo, dmap, settings, step=1)
+        self.published: list[IncidentEvent] = []
         self.controls: list[Control] = []
 
-    def _publish(self, out):  # type: ignore[no-untyped-def]
+    def _publish(self, out: MergeOutput) -> None:
         self.published.extend(out.events)
         self.controls.extend(out.controls)
         super()._publish(out)
@@ -172,16 +175,14 @@ def test_apply_control_splits_a_reopen_and_ignores_what_it_cannot_apply() -> Non
         {},
     )
     (inc,) = pipe.correlator.incidents()
-    t = alerts_t = (T0 + timedelta(seconds=160)).timestamp()
+    t = (T0 + timedelta(seconds=160)).timestamp()
     late = Control(
         kind=ControlKind.split_reopened, incident=inc.id, domain="", partition=0, t=t + 600
     )
     assert apply_control(pipe, late) == []
     unknown = Control(kind=ControlKind.span_start, incident="nope", domain="", partition=0, t=t)
     assert apply_control(pipe, unknown) == []
-    ctl = Control(
-        kind=ControlKind.split_reopened, incident=inc.id, domain="", partition=0, t=alerts_t
-    )
+    ctl = Control(kind=ControlKind.split_reopened, incident=inc.id, domain="", partition=0, t=t)
     events = apply_control(pipe, ctl)
     assert [ev.type for ev in events] == [EventType.resolved, EventType.opened]
     assert events[1].incident.alert_ids == ["3"]
@@ -195,7 +196,7 @@ def _capture(topo: Topology, dmap: DomainMap, alerts: list[Alert]) -> list[tuple
     merger = run.merger
     on_batch, advance = merger.on_batch, merger.advance
 
-    def record_batch(batch: list[Summary]):  # type: ignore[no-untyped-def]
+    def record_batch(batch: list[Summary]) -> MergeOutput:
         calls.append((msgspec.msgpack.encode(batch), float("nan")))
         return on_batch(batch)
 
@@ -211,7 +212,7 @@ def _capture(topo: Topology, dmap: DomainMap, alerts: list[Alert]) -> list[tuple
 
 
 def _play(merger: Merger, calls: list[tuple[bytes, float]]) -> list[bytes]:
-    out = []
+    out: list[bytes] = []
     dec = msgspec.msgpack.Decoder(list[Summary])
     for data, now in calls:
         res = merger.on_batch(dec.decode(data))
