@@ -93,6 +93,8 @@ def storm_figures(topo: Topology, alerts: Sequence[Alert], ks: Sequence[int]) ->
             "unions": st.unions,
             "incident_events": st.events,
             "merge_peak_records": st.peak_records,
+            "merge_cpu_s": round(st.merge_cpu_s, 2),
+            "merge_us_per_summary": round(1e6 * st.merge_cpu_s / max(1, st.summaries)),
         }
     return out
 

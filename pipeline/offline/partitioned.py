@@ -14,6 +14,7 @@ lists the members of all its per-domain incidents). With one domain per componen
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ class PartitionedStats:
     unions: int = 0
     events: int = 0
     peak_records: int = 0
+    merge_cpu_s: float = 0.0  # process CPU time in the merge stage (on_batch, advance)
 
 
 class PartitionedReplay:
@@ -110,7 +112,9 @@ class PartitionedReplay:
         for p, part in sorted(self.parts.items()):
             events.setdefault(p, []).extend(part.pipe.tick_in_event_time(now, TICK_S))
         self._feed(events)
+        t0 = time.process_time()
         self.merger.advance(now - self.settings.allowed_lateness_s)
+        self.stats.merge_cpu_s += time.process_time() - t0
         self.stats.peak_records = max(self.stats.peak_records, len(self.merger.state.records))
 
     def _part(self, p: int) -> _Partition:
@@ -133,7 +137,10 @@ class PartitionedReplay:
             part.members.apply(part.pipe.take_membership())
         self.stats.summaries += len(summaries)
         self.stats.relevant_summaries += sum(1 for s in summaries if s.relevant)
-        self._publish(self.merger.on_batch(summaries))
+        t0 = time.process_time()
+        out = self.merger.on_batch(summaries)
+        self.stats.merge_cpu_s += time.process_time() - t0
+        self._publish(out)
 
     def _publish(self, out: MergeOutput) -> None:
         self.stats.events += len(out.events)
