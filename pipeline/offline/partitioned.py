@@ -22,6 +22,7 @@ from pipeline.adapters.memory_store import MemoryStore
 from pipeline.domain.correlate import CorrelationSettings
 from pipeline.domain.correlate.journal import Memberships
 from pipeline.domain.domains import DomainMap
+from pipeline.domain.event_view import EventLimits
 from pipeline.domain.merge import MergeOutput, Merger, SummaryDeriver, apply_control
 from pipeline.domain.pipeline import AlertPipeline, event_tick
 from pipeline.domain.schemas import Alert, Incident, IncidentEvent
@@ -65,13 +66,14 @@ class PartitionedReplay:
         *,
         scorer: AlertScorer | None = None,
         step: int = STEP,
+        limits: EventLimits | None = None,
     ) -> None:
         self.domains = domains
         self.topology = domains.apply(topology)
         self.settings = settings or CorrelationSettings()
         self.scorer = scorer
         self.step = step
-        self.merger = Merger(self.topology, self.settings)
+        self.merger = Merger(self.topology, self.settings, limits)
         self.parts: dict[int, _Partition] = {}
         self.final: dict[str, Incident] = {}
         self.parent: dict[str, str] = {}  # absorbed group id -> surviving group id

@@ -9,6 +9,7 @@ import msgspec
 
 from pipeline.domain.correlate import CorrelationSettings
 from pipeline.domain.domains import DomainMap
+from pipeline.domain.event_view import EventLimits, encode_event
 from pipeline.domain.merge import ControlKind, MergeOutput, Merger, Summary
 from pipeline.domain.merge.controls import Control, apply_control
 from pipeline.domain.pipeline import AlertPipeline
@@ -61,9 +62,13 @@ class Recorder(PartitionedReplay):
     """A partitioned replay that keeps every published event and control."""
 
     def __init__(
-        self, topo: Topology, dmap: DomainMap, settings: CorrelationSettings | None = None
+        self,
+        topo: Topology,
+        dmap: DomainMap,
+        settings: CorrelationSettings | None = None,
+        limits: EventLimits | None = None,
     ) -> None:
-        super().__init__(topo, dmap, settings, step=1)
+        super().__init__(topo, dmap, settings, step=1, limits=limits)
         self.published: list[IncidentEvent] = []
         self.controls: list[Control] = []
 
@@ -255,3 +260,21 @@ def test_feedback_on_a_group_fans_out_to_its_members() -> None:
     fanned = run.merger.fan_out(fb)
     assert sorted((p, f.incident_id) for p, f in fanned) == sorted((p, i) for i, _, p in members)
     assert all(f.action is FeedbackAction.ack and f.user == "sre" for _, f in fanned)
+
+
+def test_group_events_keep_the_event_bounds() -> None:
+    alerts = [alert(str(i), "abcd"[i % 4], f"Alert{i}", 3 * i) for i in range(12)]
+    limits = EventLimits(max_alerts=3, max_counts=4)
+    run = Recorder(CHAIN, split(CHAIN, ["a", "b"], ["c", "d"]), limits=limits)
+    (inc,) = run.run(alerts)
+    group_events = [ev for ev in run.published if "Merged across" in ev.incident.explanation]
+    assert group_events
+    for ev in group_events:
+        g = ev.incident
+        assert len(g.alerts) == len(g.alert_ids) <= 3
+        assert len(g.alert_counts) <= 4
+        assert g.alerts_omitted == g.alert_count - len(g.alerts)
+        assert len(encode_event(ev, limits)) <= limits.max_bytes
+    last = group_events[-1].incident
+    assert last.alert_count == 12 and last.counts_omitted == 12 - 4
+    assert sorted(inc.alert_ids) == sorted(a.id for a in alerts)

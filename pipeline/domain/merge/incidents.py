@@ -41,8 +41,8 @@ def group_incident(grp: Group, members: list[Incident], limits: EventLimits) -> 
     for c in grp.retired_counts:
         cur = counts.setdefault((c.service, c.name), [0, 0])
         cur[0] += c.count
-    top = sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))[: limits.max_counts]
-    ordered = [AlertCount(service=s, name=n, count=c, firing=f) for (s, n), (c, f) in top]
+    top = sorted([(-cf[0], key, cf[1]) for key, cf in counts.items()])[: limits.max_counts]
+    ordered = [AlertCount(service=s, name=n, count=-c, firing=f) for c, (s, n), f in top]
     omitted = sum(inc.counts_omitted for inc in members)
     total = grp.retired_alerts + sum(
         max(inc.alert_count, len(inc.alert_ids), len(inc.alerts)) for inc in members
