@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit integration schemas bench bench-latency bench-storm bench-correlation bench-nab bench-feedback clean
+.PHONY: dev test lint typecheck unit integration schemas bench bench-latency bench-storm bench-correlation bench-partitioned bench-nab bench-feedback clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "stormwatch needs Python >= 3.11 (python3.11 or python3.12 on PATH)"; exit 1; }
@@ -53,6 +53,10 @@ bench-storm: $(STAMP)
 
 bench-correlation: $(STAMP)
 	$(PY) -m benchmarks.correlation$(BENCH_JSON)
+
+# one connected topology as K correlation domains + the merge stage, against one domain
+bench-partitioned: $(STAMP)
+	$(PY) -m benchmarks.partitioned$(BENCH_JSON)
 
 bench-nab: $(STAMP)
 	$(PY) -m benchmarks.nab$(BENCH_JSON)

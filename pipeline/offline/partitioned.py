@@ -14,6 +14,7 @@ lists the members of all its per-domain incidents). With one domain per componen
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from pipeline.adapters.memory_store import MemoryStore
 from pipeline.domain.correlate import CorrelationSettings
 from pipeline.domain.correlate.journal import Memberships
 from pipeline.domain.domains import DomainMap
+from pipeline.domain.event_view import EventLimits
 from pipeline.domain.merge import MergeOutput, Merger, SummaryDeriver, apply_control
 from pipeline.domain.pipeline import AlertPipeline, event_tick
 from pipeline.domain.schemas import Alert, Incident, IncidentEvent
@@ -50,6 +52,7 @@ class PartitionedStats:
     unions: int = 0
     events: int = 0
     peak_records: int = 0
+    merge_cpu_s: float = 0.0  # process CPU time in the merge stage (on_batch, advance)
 
 
 class PartitionedReplay:
@@ -63,13 +66,14 @@ class PartitionedReplay:
         *,
         scorer: AlertScorer | None = None,
         step: int = STEP,
+        limits: EventLimits | None = None,
     ) -> None:
         self.domains = domains
         self.topology = domains.apply(topology)
         self.settings = settings or CorrelationSettings()
         self.scorer = scorer
         self.step = step
-        self.merger = Merger(self.topology, self.settings)
+        self.merger = Merger(self.topology, self.settings, limits)
         self.parts: dict[int, _Partition] = {}
         self.final: dict[str, Incident] = {}
         self.parent: dict[str, str] = {}  # absorbed group id -> surviving group id
@@ -110,7 +114,9 @@ class PartitionedReplay:
         for p, part in sorted(self.parts.items()):
             events.setdefault(p, []).extend(part.pipe.tick_in_event_time(now, TICK_S))
         self._feed(events)
+        t0 = time.process_time()
         self.merger.advance(now - self.settings.allowed_lateness_s)
+        self.stats.merge_cpu_s += time.process_time() - t0
         self.stats.peak_records = max(self.stats.peak_records, len(self.merger.state.records))
 
     def _part(self, p: int) -> _Partition:
@@ -133,7 +139,10 @@ class PartitionedReplay:
             part.members.apply(part.pipe.take_membership())
         self.stats.summaries += len(summaries)
         self.stats.relevant_summaries += sum(1 for s in summaries if s.relevant)
-        self._publish(self.merger.on_batch(summaries))
+        t0 = time.process_time()
+        out = self.merger.on_batch(summaries)
+        self.stats.merge_cpu_s += time.process_time() - t0
+        self._publish(out)
 
     def _publish(self, out: MergeOutput) -> None:
         self.stats.events += len(out.events)

@@ -19,25 +19,31 @@ from pipeline.domain.schemas import (
 
 def group_incident(grp: Group, members: list[Incident], limits: EventLimits) -> Incident:
     """The group's incident: counts summed over ``members`` (its per-domain incidents, the
-    group's id member first), the most significant member alerts up to the bound, the union
+    group's id member first, then by first alert), the most significant member alerts up to
+    the bound, the union
     of services, the root cause re-ranked over the union evidence, status open while any
     member is (acknowledged when every open one is), resolved when all are."""
     head = members[0]
-    alerts = [ref for inc in members for ref in inc.alerts]
-    alerts.sort(key=lambda r: r.timestamp)
+    # each member's most significant, then the most significant of those (in member order;
+    # a member's own list may be long offline)
+    alerts = [ref for inc in members for ref in significant(inc.alerts, limits.max_alerts)]
     listed = significant(alerts, limits.max_alerts)
-    counts: dict[tuple[str, str], AlertCount] = {}
-    for c in [c for inc in members for c in counts_of(inc)] + grp.retired_counts:
-        cur = counts.get((c.service, c.name))
-        if cur is None:
-            counts[(c.service, c.name)] = AlertCount(
-                service=c.service, name=c.name, count=c.count, firing=c.firing
-            )
-        else:
-            cur.count += c.count
-            cur.firing += c.firing
+    counts: dict[tuple[str, str], list[int]] = {}
+    for inc in members:
+        for c in inc.alert_counts or counts_of(inc):
+            key = (c.service, c.name)
+            cur = counts.get(key)
+            if cur is None:
+                counts[key] = [c.count, c.firing]
+            else:
+                cur[0] += c.count
+                cur[1] += c.firing
+    for c in grp.retired_counts:
+        cur = counts.setdefault((c.service, c.name), [0, 0])
+        cur[0] += c.count
+    top = sorted([(-cf[0], key, cf[1]) for key, cf in counts.items()])[: limits.max_counts]
+    ordered = [AlertCount(service=s, name=n, count=-c, firing=f) for c, (s, n), f in top]
     omitted = sum(inc.counts_omitted for inc in members)
-    ordered = sorted(counts.values(), key=lambda c: (-c.count, c.service, c.name))
     total = grp.retired_alerts + sum(
         max(inc.alert_count, len(inc.alert_ids), len(inc.alerts)) for inc in members
     )
@@ -73,8 +79,8 @@ def group_incident(grp: Group, members: list[Incident], limits: EventLimits) -> 
         version=grp.version,
         alert_count=total,
         alerts_omitted=total - len(listed),
-        alert_counts=ordered[: limits.max_counts],
-        counts_omitted=max(0, len(ordered) - limits.max_counts) + omitted,
+        alert_counts=ordered,
+        counts_omitted=len(counts) - len(ordered) + omitted,
     )
 
 

@@ -1,5 +1,8 @@
 """Which indexed per-domain incidents a service newly alerting in an incident relates to.
 
+Per incident the closest relation counts (ties: the earliest alert, then the service name,
+so the outcome does not depend on set order).
+
 The correlator's own relations (:mod:`pipeline.domain.correlate.relate`), tested at service
 granularity across domains: same service (strength 0), a dependency path within ``hops``
 either way (strength = hops), a shared direct dependency (2.5), the blast radius of the
@@ -93,23 +96,23 @@ class LinkIndex:
 
         def add(iid: str, strength: float, relation: str, via: str, t: float) -> None:
             cur = found.get(iid)
-            if cur is None or strength < cur[0]:
+            if cur is None or (strength, t, via) < (cur[0], cur[4], cur[3]):
                 found[iid] = (strength, iid, relation, via, t)
 
         for iid in svc_index.get(service, ()):
             add(iid, 0.0, "same", service, recs[iid].first_seen[service])
         if g.known(service):
             for nb, rel in ((g.down(service), "calls"), (g.up(service), "called-by")):
-                for y in sorted(nb.keys() & svc_index.keys()):
+                for y in nb.keys() & svc_index.keys():
                     h = float(nb[y])
                     for iid in svc_index[y]:
                         add(iid, h, rel, y, recs[iid].first_seen[y])
             if s.shared_dependency:
-                for d in sorted(g.deps1(service)):
+                for d in g.deps1(service):
                     for iid, t in state.dep_index.get(d, {}).items():
                         add(iid, 2.5, "shared-dependency", d, t)
             if s.blast_radius:
-                for root in sorted(state.root_index):
+                for root in state.root_index:
                     if service in self.blast_radius(root):
                         for iid in state.root_index[root]:
                             add(iid, s.hops + 1.0, "blast-radius", root, recs[iid].first_t)
@@ -123,11 +126,13 @@ class LinkIndex:
         recs, svc_index = state.records, state.svc_index
         found: dict[str, Link] = {}
         near = g.near(service)
-        for y in sorted(near.keys() & svc_index.keys()):
+        for y in near.keys() & svc_index.keys():
             strength = self.settings.hops + 1.5 + near[y] / 10
             for iid in svc_index[y]:
-                if iid not in found or strength < found[iid][0]:
-                    found[iid] = (strength, iid, "path", y, recs[iid].first_seen[y])
+                t = recs[iid].first_seen[y]
+                cur = found.get(iid)
+                if cur is None or (strength, t, y) < (cur[0], cur[4], cur[3]):
+                    found[iid] = (strength, iid, "path", y, t)
         return list(found.values())
 
 

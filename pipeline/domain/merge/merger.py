@@ -170,19 +170,22 @@ class Merger:
             st.watermark = now
         heap = st.heap
         while heap and heap[0][0] <= st.watermark:
-            _, iid = heapq.heappop(heap)
+            popped, iid = heapq.heappop(heap)
+            if st.scheduled.get(iid) != popped:
+                continue  # superseded by an earlier entry
+            del st.scheduled[iid]
             rec = st.records.get(iid)
             if rec is None:
                 continue
             due = record_due(self.settings, rec, self._group(iid))
             if due is not None and due > st.watermark:
-                heapq.heappush(heap, (due, iid))
+                self._schedule(iid, due)
                 continue
             if rec.indexed:
                 self.index.unindex(st, rec)
                 due = record_due(self.settings, rec, self._group(iid))
                 if due is not None and due > st.watermark:
-                    heapq.heappush(heap, (due, iid))
+                    self._schedule(iid, due)
                     continue
             if rec.status == "resolved" or rec.gone:
                 self._forget(rec)
@@ -258,6 +261,14 @@ class Merger:
             "groups": len(st.groups),
             "index_entries": sum(len(v) for v in st.svc_index.values()),
         }
+
+    def _schedule(self, iid: str, due: float) -> None:
+        """Look at ``iid`` again no later than ``due`` (one live heap entry per record)."""
+        st = self.state
+        cur = st.scheduled.get(iid)
+        if cur is None or due < cur:
+            st.scheduled[iid] = due
+            heapq.heappush(st.heap, (due, iid))
 
     # ------------------------------------------------------------------ groups
 
@@ -387,6 +398,8 @@ class Merger:
         grp = self._group(rec.id)
         del st.records[rec.id]
         st.span_sent.pop(rec.id, None)
+        st.scheduled.pop(rec.id, None)
+        st.pending_split.pop(rec.id, None)
         for q in st.links.pop(rec.id, {}):
             other = st.links.get(q)
             if other is not None:
@@ -479,7 +492,7 @@ class Merger:
                     self.index.index_root(st, rec)
         due = record_due(self.settings, rec, grp)
         if due is not None:
-            heapq.heappush(st.heap, (due, rec.id))
+            self._schedule(rec.id, due)
         if sm.split_from is not None:
             other = st.pending_split.pop(sm.split_from, None)
             if other is not None and other in st.records:
@@ -516,7 +529,7 @@ class Merger:
             f"{sm.id} merged into {sm.merged_into} within {sm.domain}",
             keep=sm.merged_into,
         )
-        heapq.heappush(st.heap, (st.watermark, sm.id))
+        self._schedule(sm.id, st.watermark)
 
     def _rebuild(self, rec: Record, grp: Group) -> None:
         """A split took services away from ``rec``: start its evidence (and its group's

@@ -97,6 +97,8 @@ class MergeState(msgspec.Struct, kw_only=True):
     links: dict[str, dict[str, float]] = {}
     #: (due time, incident id) of the records to look at again
     heap: list[tuple[float, str]] = []
+    #: incident -> due time of its live heap entry (earlier entries supersede later ones)
+    scheduled: dict[str, float] = {}
     #: service -> indexed incident ids
     svc_index: dict[str, set[str]] = {}
     #: direct dependency -> {indexed incident: first time a caller of it alerted there}

@@ -106,17 +106,19 @@ class SummaryDeriver:
     def _summary(self, pipe: AlertPipeline, inc: Incident, events: list[IncidentEvent]) -> Summary:
         corr = pipe.correlator
         st = corr.book.states.get(inc.id)
-        base = {
-            "id": inc.id,
-            "domain": inc.domain,
-            "partition": self.partition,
-            "status": inc.status.value,
-            "events": events,
-        }
+        base = Summary(
+            id=inc.id,
+            domain=inc.domain,
+            partition=self.partition,
+            status=inc.status.value,
+            first_t=0.0,
+            last_t=0.0,
+            events=events,
+        )
         if inc.merged_into:
             self._sent.pop(inc.id, None)
             t = inc.updated_at.timestamp()
-            return Summary(**base, first_t=t, last_t=t, merged_into=inc.merged_into)  # type: ignore[arg-type]
+            return msgspec.structs.replace(base, first_t=t, last_t=t, merged_into=inc.merged_into)
         if st is not None:
             evidence = {s: frozenset(k) for s, k in st.evidence.items()}
             first_seen = st.first_seen
@@ -155,7 +157,7 @@ class SummaryDeriver:
             or reopen_t != prev.reopen_t
         )
         if not relevant:
-            return Summary(**base, first_t=first_t, last_t=last_t, relevant=False)  # type: ignore[arg-type]
+            return msgspec.structs.replace(base, first_t=first_t, last_t=last_t, relevant=False)
         prev.evidence, prev.root, prev.status, prev.last_t = (
             evidence,
             inc.root_cause,
@@ -167,8 +169,8 @@ class SummaryDeriver:
             self._sent[inc.id] = prev
         else:
             self._sent.pop(inc.id, None)
-        return Summary(
-            **base,  # type: ignore[arg-type]
+        return msgspec.structs.replace(
+            base,
             first_t=first_t,
             last_t=last_t,
             evidence=delta,
