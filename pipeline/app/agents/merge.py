@@ -106,12 +106,19 @@ class MergeAgent:
             merger = self.merger
             assert merger is not None
             fresh = [e for e in events if e.message.offset > self.applied]
-            feedback = [e.value for e in fresh if headers(e).get(KIND_HEADER) == KIND_FEEDBACK]
-            summaries = [
-                summary_decoder.decode(e.value)
-                for e in fresh
-                if headers(e).get(KIND_HEADER) != KIND_FEEDBACK
-            ]
+            feedback: list[bytes] = []
+            summaries: list[Summary] = []
+            for e in fresh:
+                try:
+                    if headers(e).get(KIND_HEADER) == KIND_FEEDBACK:
+                        feedback.append(e.value)
+                        _feedback_decoder.decode(e.value)
+                    else:
+                        summaries.append(summary_decoder.decode(e.value))
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    if feedback and feedback[-1] is e.value:
+                        feedback.pop()
+                    await self.dead_letters.send(e, "merge", "invalid", str(exc))
             started = time.perf_counter()
             with self.guard.changing():
                 await self._fan_out(feedback)
