@@ -197,10 +197,9 @@ class Merger:
         for gid in sorted(self.state.groups):
             grp = self.state.groups[gid]
             if grp.multi and (grp.pending or not grp.ranked):
-                old = grp.root
                 self._rerank(grp)
-                if grp.published and grp.root != old:
-                    out.events.append(self._group_event(grp, EventType.root_cause_changed, []))
+                if grp.published and grp.root != grp.published_root:
+                    out.events.append(self._group_event(grp, False, []))
         return out
 
     def group_of(self, incident_id: str) -> str:
@@ -762,39 +761,37 @@ class Merger:
                 continue
             done.add(gid)
             out.events.extend(absorbed.pop(gid, []))
-            old_root = grp.root
             if gid in grew:
                 self._maybe_rerank(grp, force=not grp.ranked)
-            etype = self._group_type(grp, gid in merged_groups, old_root, events_of[gid])
-            out.events.append(self._group_event(grp, etype, events_of[gid]))
+            out.events.append(self._group_event(grp, gid in merged_groups, events_of[gid]))
         for gid, evs in absorbed.items():
             out.events.extend(evs)
             grp = st.groups[gid]
             if gid not in done:
                 self._maybe_rerank(grp, force=not grp.ranked)
-                out.events.append(self._group_event(grp, EventType.merged, []))
+                out.events.append(self._group_event(grp, True, []))
         return out
 
+    @staticmethod
     def _group_type(
-        self, grp: Group, merged: bool, old_root: str | None, events: list[IncidentEvent]
+        grp: Group, inc: Incident, merged: bool, events: list[IncidentEvent]
     ) -> EventType:
+        """The type of the group's event: the most important change since its last one."""
         if merged or not grp.published:
             return EventType.merged
-        status = "resolved" if not grp.unresolved else "open"
-        if status == "resolved" and grp.published_status != "resolved":
+        resolved = inc.status is IncidentStatus.resolved
+        if resolved and grp.published_status != "resolved":
             return EventType.resolved
-        if status == "open" and grp.published_status == "resolved":
+        if not resolved and grp.published_status == "resolved":
             return EventType.reopened
-        if grp.root != old_root:
+        if grp.root != grp.published_root:
             return EventType.root_cause_changed
-        kinds = {ev.type for ev in events}
-        if EventType.escalated in kinds:
+        if any(ev.type is EventType.escalated for ev in events):
             return EventType.escalated
         return EventType.updated
 
-    def _group_event(
-        self, grp: Group, etype: EventType, events: list[IncidentEvent]
-    ) -> IncidentEvent:
+    def _group_event(self, grp: Group, merged: bool, events: list[IncidentEvent]) -> IncidentEvent:
+        """The group's incident event (``merged``: it grew by a merge in this batch)."""
         st = self.state
         ids = sorted(
             (m for m in grp.members if m in st.records and not st.records[m].gone),
@@ -806,9 +803,11 @@ class Merger:
             if head is not None and head.incident is not None:
                 grp.version = max(grp.version, head.incident.version)
         grp.version += 1
-        grp.published = True
         inc = group_incident(grp, incs, self.limits) if incs else self._empty(grp)
+        etype = self._group_type(grp, inc, merged, events)
+        grp.published = True
         grp.published_status = "resolved" if inc.status is IncidentStatus.resolved else "open"
+        grp.published_root = grp.root
         if etype is EventType.merged and grp.reasons:
             detail = grp.reasons[-1]
         else:
