@@ -522,11 +522,14 @@ class Merger:
                 first_t=sm.first_t,
                 last_t=sm.last_t,
             )
+        # within one correlator its survivor's id goes on (its domain published the merge);
+        # once a group spans domains, the group opened first keeps its id
+        multi = self._group(sm.merged_into).multi or self._group(sm.id).multi
         self._union(
             sm.merged_into,
             sm.id,
             f"{sm.id} merged into {sm.merged_into} within {sm.domain}",
-            keep=sm.merged_into,
+            keep=None if multi else sm.merged_into,
         )
         self._schedule(sm.id, st.watermark)
 
