@@ -12,8 +12,9 @@ cross-domain merge stage (issue 14), against single-domain correlation.
    (:mod:`benchmarks.rca_score`), which must equal ``make bench-correlation``'s, and for
    reference the same at K = 2.
 
-Usage: ``python -m benchmarks.partitioned [--quick] [--alerts N] [--json PATH]``
-(``--quick``: 10,000 storm alerts instead of 30,000 and 100,000).
+Usage: ``python -m benchmarks.partitioned [--quick] [--alerts N ...] [--ks K ...]
+[--fault-every S] [--json PATH]`` (``--quick``: 10,000 storm alerts instead of 30,000 and
+100,000; ``--fault-every 300``: a sparse storm; the headline key is for the first K).
 """
 
 from __future__ import annotations
@@ -129,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--quick", action="store_true", help="one storm of 10,000 alerts")
     p.add_argument("--alerts", type=int, nargs="*", help="storm sizes (alert events)")
+    p.add_argument(
+        "--fault-every",
+        type=float,
+        default=20.0,
+        help="seconds between faults (20: the bench storm; 120 medium, 300 sparse)",
+    )
+    p.add_argument("--ks", type=int, nargs="*", default=list(KS), help="domain counts")
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = p.parse_args(argv)
     sizes = args.alerts or ([10_000] if args.quick else [30_000, 100_000])
@@ -138,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     topo = storm_topology(1000, components=1)
     storms = {}
     for n in sizes:
-        storms[str(n)] = storm_figures(topo, storm(topo, n, seed=11), KS)
+        alerts = storm(topo, n, seed=11, fault_every_s=args.fault_every)
+        storms[str(n)] = storm_figures(topo, alerts, args.ks)
     rca = rca_figures()
     t = Table(title="bench storm, one connected 1,000-service topology: K domains vs one")
     for c in (
@@ -183,15 +192,20 @@ def main(argv: list[str] | None = None) -> int:
         highlight=False,
     )
     first = storms[str(sizes[0])]["per_k"]
-    headline = first["2"]["pair_f1"]
-    console.print(f"pair_f1_vs_single_domain (K=2, {sizes[0]} alerts): {headline:.4f}")
+    headline = first[str(args.ks[0])]["pair_f1"]
+    console.print(f"pair_f1_vs_single_domain (K={args.ks[0]}, {sizes[0]} alerts): {headline:.4f}")
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
                     "date": f"{started:%Y-%m-%d %H:%M} UTC",
                     "pair_f1_vs_single_domain": headline,
-                    "storm": {"topology": topo.name, "services": len(topo.graph), **storms},
+                    "storm": {
+                        "topology": topo.name,
+                        "services": len(topo.graph),
+                        "fault_every_s": args.fault_every,
+                        **storms,
+                    },
                     "rca_dev": rca,
                 },
                 indent=1,

@@ -100,6 +100,10 @@ def test_incidents_related_across_the_cut_merge_with_the_explanation() -> None:
     assert inc.alert_count == 4
     # the member that joined in the step it opened was never published on its own
     assert {ev.incident.id for ev in run.published} == {inc.id}
+    group_types = [ev.type for ev in run.published if "Merged across" in ev.incident.explanation]
+    assert group_types[0] is EventType.merged and group_types[-1] is EventType.resolved
+    versions = [ev.incident.version for ev in run.published if ev.incident.id == inc.id]
+    assert versions == sorted(versions)
     assert inc.id == single[0].id  # the group id is the member opened first
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.domain.correlate.settings import CorrelationSettings
-from pipeline.domain.correlate.state import IncidentState, span_start
+from pipeline.domain.correlate.state import IncidentState
 from pipeline.domain.explain import join_reason
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.schemas import Alert
@@ -160,7 +160,12 @@ class JoinIndex:
         """Is ``st`` past ``max_span_s`` at ``t`` (it takes no new series then)? Counted
         from its cross-domain group's first alert when the merge stage said so."""
         span = self.settings.max_span_s
-        return span > 0 and t - span_start(st) > span
+        if span <= 0:
+            return False
+        start = st.span_start  # (span_start(st), inlined: this is the hot path)
+        if start is None or start > st.first_t:
+            start = st.first_t
+        return t - start > span
 
     def scan_cost(self, limit: int) -> int:
         """Services of the indexed incidents, counted up to ``limit``."""

@@ -12,7 +12,9 @@ The parts, each pure (no Kafka, Faust or Redis):
 * :mod:`.links`: which indexed incidents a newly alerting service relates to;
 * :mod:`.timing`: when a group could still take an alert;
 * :mod:`.state`: records, groups, union-find and the checkpoint codec;
-* :mod:`.incidents`, :mod:`.explain`: the group's published incident and its texts;
+* :mod:`.ranking`: groups' root causes over the union evidence;
+* :mod:`.incidents`, :mod:`.explain`: the group's published events and their texts;
+* :mod:`.feedback`: feedback on a group fanned out to its members;
 * :mod:`.controls`: :class:`Control` and :func:`apply_control` (the domain's side).
 
 The offline driver is :mod:`pipeline.offline.partitioned`.

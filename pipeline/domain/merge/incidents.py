@@ -1,20 +1,106 @@
-"""The incidents a cross-domain group publishes: one incident under the group id built from
+"""The events a cross-domain group publishes: one incident under the group id built from
 its members' latest per-domain incidents, bounded like every incident event
-(:mod:`pipeline.domain.event_view`), and the ``merged`` incident of an absorbed one."""
+(:mod:`pipeline.domain.event_view`), and the ``merged`` event of an absorbed one."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from pipeline.domain.correlate.state import to_dt
 from pipeline.domain.event_view import EventLimits, counts_of, significant
 from pipeline.domain.merge.explain import group_explanation
-from pipeline.domain.merge.state import Group
+from pipeline.domain.merge.state import INF, Group, MergeState
 from pipeline.domain.schemas import (
     SEVERITY_RANK,
     AlertCount,
+    EventType,
     Incident,
+    IncidentEvent,
     IncidentStatus,
 )
+
+
+@dataclass
+class Absorbed:
+    """A group absorbed into another in this batch (what its ``merged`` event needs)."""
+
+    absorbed: str
+    survivor: str
+    why: str
+    published: bool  # something went out under its id before
+    version: int  # the version last published under its id
+    domain: str
+    opened_at: float
+
+
+def group_event(
+    state: MergeState,
+    grp: Group,
+    merged: bool,
+    events: list[IncidentEvent],
+    limits: EventLimits,
+) -> IncidentEvent:
+    """The group's incident event (``merged``: it grew by a merge in this batch; ``events``:
+    its members' events of the batch); records what was published in ``grp``."""
+    recs = state.records
+    ids = sorted(
+        (m for m in grp.members if m in recs and not recs[m].gone),
+        key=lambda m: (m != grp.id, recs[m].first_t, m),
+    )
+    incs = [inc for m in ids if (inc := recs[m].incident) is not None]
+    if not grp.published:
+        head = recs.get(grp.id)
+        if head is not None and head.incident is not None:
+            grp.version = max(grp.version, head.incident.version)
+    grp.version += 1
+    if incs:
+        inc = group_incident(grp, incs, limits)
+    else:
+        t = to_dt(grp.first_t)
+        inc = Incident(id=grp.id, status=IncidentStatus.open, opened_at=t, updated_at=t)
+    etype = group_event_type(grp, inc, merged, events)
+    grp.published = True
+    grp.published_status = "resolved" if inc.status is IncidentStatus.resolved else "open"
+    grp.published_root = grp.root
+    if etype is EventType.merged and grp.reasons:
+        detail = grp.reasons[-1]
+    else:
+        detail = "; ".join(f"{ev.incident.id}: {ev.detail}" for ev in events[:3])
+    at = max((ev.at for ev in events), default=inc.updated_at)
+    return IncidentEvent(type=etype, incident=inc, at=at, detail=detail)
+
+
+def group_event_type(
+    grp: Group, inc: Incident, merged: bool, events: list[IncidentEvent]
+) -> EventType:
+    """The most important change since the group's last event."""
+    if merged or not grp.published:
+        return EventType.merged
+    resolved = inc.status is IncidentStatus.resolved
+    if resolved and grp.published_status != "resolved":
+        return EventType.resolved
+    if not resolved and grp.published_status == "resolved":
+        return EventType.reopened
+    if grp.root != grp.published_root:
+        return EventType.root_cause_changed
+    if any(ev.type is EventType.escalated for ev in events):
+        return EventType.escalated
+    return EventType.updated
+
+
+def absorbed_event(a: Absorbed, survivor: str, watermark: float) -> IncidentEvent:
+    """The last event of an incident or group absorbed into the group ``survivor``."""
+    at = to_dt(watermark if watermark > -INF else a.opened_at)
+    inc = merged_incident(
+        a.absorbed, a.domain, to_dt(a.opened_at), survivor, at, a.why, a.version + 1
+    )
+    return IncidentEvent(
+        type=EventType.merged,
+        incident=inc,
+        at=at,
+        detail=f"merged {a.absorbed} into {survivor}: {a.why}",
+    )
 
 
 def group_incident(grp: Group, members: list[Incident], limits: EventLimits) -> Incident:
@@ -101,3 +187,19 @@ def merged_incident(
         page=False,
         version=version,
     )
+
+
+def sum_counts(a: list[AlertCount], b: list[AlertCount]) -> list[AlertCount]:
+    """Counts of ``a`` and ``b`` added per (service, alert name)."""
+    if not b:
+        return a
+    out = {
+        (c.service, c.name): AlertCount(service=c.service, name=c.name, count=c.count) for c in a
+    }
+    for c in b:
+        cur = out.get((c.service, c.name))
+        if cur is None:
+            out[(c.service, c.name)] = AlertCount(service=c.service, name=c.name, count=c.count)
+        else:
+            cur.count += c.count
+    return list(out.values())

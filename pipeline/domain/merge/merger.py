@@ -37,14 +37,15 @@ import heapq
 from dataclasses import dataclass, field
 
 from pipeline.domain.correlate import CorrelationSettings
-from pipeline.domain.correlate.state import to_dt
 from pipeline.domain.event_view import EventLimits, counts_of
 from pipeline.domain.explain import fmt_delay
 from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.merge.controls import Control, ControlKind
 from pipeline.domain.merge.explain import add_reason, merge_reason
-from pipeline.domain.merge.incidents import group_incident, merged_incident
+from pipeline.domain.merge.feedback import fan_out, live_members
+from pipeline.domain.merge.incidents import Absorbed, absorbed_event, group_event, sum_counts
 from pipeline.domain.merge.links import Link, LinkIndex, best_first
+from pipeline.domain.merge.ranking import GroupRanker
 from pipeline.domain.merge.state import (
     INF,
     Group,
@@ -55,28 +56,8 @@ from pipeline.domain.merge.state import (
 )
 from pipeline.domain.merge.summary import Summary
 from pipeline.domain.merge.timing import group_joinable, join_end, record_due
-from pipeline.domain.rootcause import DEFAULT_LLR, RankCache, rank
-from pipeline.domain.schemas import (
-    AlertCount,
-    EventType,
-    Feedback,
-    FeedbackAction,
-    Incident,
-    IncidentEvent,
-    IncidentStatus,
-    RootCauseCandidate,
-)
+from pipeline.domain.schemas import Feedback, IncidentEvent
 from pipeline.domain.topology import Topology
-
-_EVENT_RANK = {
-    EventType.merged: 0,
-    EventType.reopened: 1,
-    EventType.resolved: 2,
-    EventType.root_cause_changed: 3,
-    EventType.escalated: 4,
-    EventType.updated: 5,
-    EventType.opened: 6,
-}
 
 
 @dataclass
@@ -100,17 +81,6 @@ class _Work:
     group_before: str
 
 
-@dataclass
-class _Union:
-    absorbed: str
-    survivor: str
-    why: str
-    published: bool
-    version: int
-    domain: str
-    opened_at: float
-
-
 class Merger:
     """Cross-domain merge stage over one topology (see module docstring)."""
 
@@ -125,9 +95,9 @@ class Merger:
         self.graph = GraphIndex(topology, s.hops)
         self.index = LinkIndex(self.graph, s)
         self.state = MergeState()
-        self._caches: dict[str, RankCache] = {}  # group id -> ranking cache (not persisted)
+        self.ranker = GroupRanker(self.graph, s, self.index.blast_radius)
         self._controls: list[Control] = []
-        self._unions: list[_Union] = []
+        self._unions: list[Absorbed] = []
 
     # ------------------------------------------------------------------ public interface
 
@@ -197,10 +167,9 @@ class Merger:
         for gid in sorted(self.state.groups):
             grp = self.state.groups[gid]
             if grp.multi and (grp.pending or not grp.ranked):
-                old = grp.root
-                self._rerank(grp)
-                if grp.published and grp.root != old:
-                    out.events.append(self._group_event(grp, EventType.root_cause_changed, []))
+                self.ranker.rerank(grp)
+                if grp.published and grp.root != grp.published_root:
+                    out.events.append(group_event(self.state, grp, False, [], self.limits))
         return out
 
     def group_of(self, incident_id: str) -> str:
@@ -209,39 +178,14 @@ class Merger:
         return grp.id if grp is not None and grp.multi else incident_id
 
     def members(self, group_id: str) -> list[tuple[str, str, int]]:
-        """(per-domain incident id, domain, partition) of the live members of a group (or
-        of the incident itself), for fanning out feedback."""
-        st = self.state
-        grp = st.groups.get(st.find(group_id))
-        ids = sorted(grp.members) if grp is not None else [group_id]
-        return [
-            (i, st.records[i].domain, st.records[i].partition)
-            for i in ids
-            if i in st.records and not st.records[i].gone
-        ]
+        """(per-domain incident id, domain, partition) of the live members of a group (or of
+        the incident itself), for fanning out feedback."""
+        return live_members(self.state, group_id)
 
     def fan_out(self, fb: Feedback) -> list[tuple[int, Feedback]]:
-        """Feedback on a published id as (partition, feedback) for each live member: acks,
-        resolves, verdicts and a confirmed root cause go to every member (manual merges and
-        splits are left to the member named)."""
-        members = self.members(fb.incident_id)
-        if fb.action in (FeedbackAction.merge, FeedbackAction.split_alerts):
-            return [(p, fb) for iid, _, p in members if iid == fb.incident_id]
-        out: list[tuple[int, Feedback]] = []
-        for iid, _, partition in members:
-            fb_i = Feedback(
-                incident_id=iid,
-                action=fb.action,
-                timestamp=fb.timestamp,
-                user=fb.user,
-                verdict=fb.verdict,
-                root_cause=fb.root_cause,
-                merge_with=list(fb.merge_with),
-                alert_ids=list(fb.alert_ids),
-                note=fb.note,
-            )
-            out.append((partition, fb_i))
-        return out
+        """Feedback on a published id as (partition, feedback) per live member (see
+        :func:`.feedback.fan_out`)."""
+        return fan_out(self.state, fb)
 
     def snapshot(self) -> bytes:
         """The merge stage's state as msgpack (bounded: the live records and groups)."""
@@ -250,7 +194,7 @@ class Merger:
     def restore(self, data: bytes) -> None:
         """Carry on from a :meth:`snapshot` (ranking caches start empty: same results)."""
         self.state = decode_state(data)
-        self._caches = {}
+        self.ranker.reset()
 
     def stats(self) -> dict[str, int]:
         """Sizes of the state (records, indexed, groups, index entries)."""
@@ -308,7 +252,7 @@ class Merger:
             ga, gb = gb, ga
         brec = st.records.get(gb.id)
         self._unions.append(
-            _Union(
+            Absorbed(
                 absorbed=gb.id,
                 survivor=ga.id,
                 why=why,
@@ -323,7 +267,7 @@ class Merger:
         )
         st.parent[gb.id] = ga.id
         del st.groups[gb.id]
-        self._caches.pop(gb.id, None)
+        self.ranker.forget(gb.id)
         ga.members |= gb.members
         ga.partitions |= gb.partitions
         ga.domains |= gb.domains
@@ -340,7 +284,7 @@ class Merger:
             add_reason(ga, r)
         ga.n_reasons += gb.n_reasons - len(gb.reasons)
         add_reason(ga, why)
-        ga.retired_counts = _sum_counts(ga.retired_counts, gb.retired_counts)
+        ga.retired_counts = sum_counts(ga.retired_counts, gb.retired_counts)
         ga.retired_alerts += gb.retired_alerts
         if not ga.ranked or gb.ranked:
             ga.ranked = False  # rank the union soon
@@ -406,11 +350,11 @@ class Merger:
                 other.pop(rec.id, None)
         if rec.incident is not None and not rec.gone:
             inc = rec.incident
-            grp.retired_counts = _sum_counts(grp.retired_counts, counts_of(inc))
+            grp.retired_counts = sum_counts(grp.retired_counts, counts_of(inc))
             grp.retired_alerts += max(inc.alert_count, len(inc.alert_ids), len(inc.alerts))
         if all(m not in st.records for m in grp.members):
             del st.groups[grp.id]
-            self._caches.pop(grp.id, None)
+            self.ranker.forget(grp.id)
             for m in grp.members:
                 st.parent.pop(m, None)
 
@@ -523,11 +467,14 @@ class Merger:
                 first_t=sm.first_t,
                 last_t=sm.last_t,
             )
+        # within one correlator its survivor's id goes on (its domain published the merge);
+        # once a group spans domains, the group opened first keeps its id
+        multi = self._group(sm.merged_into).multi or self._group(sm.id).multi
         self._union(
             sm.merged_into,
             sm.id,
             f"{sm.id} merged into {sm.merged_into} within {sm.domain}",
-            keep=sm.merged_into,
+            keep=None if multi else sm.merged_into,
         )
         self._schedule(sm.id, st.watermark)
 
@@ -538,7 +485,7 @@ class Merger:
         self.index.unindex(st, rec)
         rec.evidence, rec.first_seen = {}, {}
         grp.evidence, grp.first_seen = {}, {}
-        self._caches.pop(grp.id, None)
+        self.ranker.forget(grp.id)
         for m in sorted(grp.members):
             r = st.records.get(m)
             if r is not None and r is not rec:
@@ -639,7 +586,7 @@ class Merger:
                 self._union(qid, rec.id, why + f" ({joiner.id} opened with it)")
             elif young:
                 self._union(qid, rec.id, why + " (same burst)")
-            elif self._shares_cause(gp, gq):
+            elif self.ranker.shares_cause(gp, gq):
                 self._union(qid, rec.id, why + f" (shared root cause {gp.root})")
             else:
                 st.links.setdefault(rec.id, {})[qid] = t
@@ -684,47 +631,10 @@ class Merger:
                 continue
             if not (gp.unresolved and gq.unresolved):
                 continue  # the correlator merges open incidents only
-            self._maybe_rerank(gp)
-            self._maybe_rerank(gq)
-            if self._shares_cause(gp, gq):
+            self.ranker.maybe_rerank(gp)
+            self.ranker.maybe_rerank(gq)
+            if self.ranker.shares_cause(gp, gq):
                 self._union(qid, iid, f"{iid} and {qid}: shared root cause {gp.root}")
-
-    def _shares_cause(self, a: Group, b: Group) -> bool:
-        ra, rb = a.root, b.root
-        if not ra or not rb:
-            return False
-        if ra == rb:
-            return True
-        return rb in self.index.blast_radius(ra) or ra in self.index.blast_radius(rb)
-
-    # ------------------------------------------------------------------ ranking
-
-    def _maybe_rerank(self, grp: Group, force: bool = False) -> bool:
-        if len(grp.members) == 1 or not (grp.pending or force):
-            return False
-        n = len(grp.evidence)
-        s = self.settings
-        if not force and n > s.rerank_every_upto and grp.pending < s.rerank_growth * n:
-            return False
-        self._rerank(grp)
-        return True
-
-    def _rerank(self, grp: Group) -> None:
-        grp.pending = 0
-        grp.ranked = True
-        cache = self._caches.get(grp.id)
-        if cache is None:
-            cache = self._caches[grp.id] = RankCache()
-        ranked = rank(
-            grp.evidence, grp.first_seen, self.graph, self.settings.rank, DEFAULT_LLR, cache=cache
-        )
-        grp.root = ranked[0].service if ranked else None
-        grp.candidates = [
-            RootCauseCandidate(
-                service=r.service, score=round(r.score, 4), alerting=r.alerting, reasons=r.reasons
-            )
-            for r in ranked
-        ]
 
     # ------------------------------------------------------------------ output
 
@@ -743,7 +653,7 @@ class Merger:
             gid = st.find(u.survivor)
             grp = st.groups.get(gid)
             if u.published and grp is not None and grp.multi:
-                absorbed.setdefault(gid, []).append(self._absorbed_event(u, gid))
+                absorbed.setdefault(gid, []).append(absorbed_event(u, gid, st.watermark))
         grew = {st.find(w.rec.id) for w in work if w.rec.id in st.records} | merged_groups
         events_of: dict[str, list[IncidentEvent]] = {}
         for sm in batch:
@@ -762,88 +672,15 @@ class Merger:
                 continue
             done.add(gid)
             out.events.extend(absorbed.pop(gid, []))
-            old_root = grp.root
             if gid in grew:
-                self._maybe_rerank(grp, force=not grp.ranked)
-            etype = self._group_type(grp, gid in merged_groups, old_root, events_of[gid])
-            out.events.append(self._group_event(grp, etype, events_of[gid]))
+                self.ranker.maybe_rerank(grp, force=not grp.ranked)
+            out.events.append(
+                group_event(st, grp, gid in merged_groups, events_of[gid], self.limits)
+            )
         for gid, evs in absorbed.items():
             out.events.extend(evs)
             grp = st.groups[gid]
             if gid not in done:
-                self._maybe_rerank(grp, force=not grp.ranked)
-                out.events.append(self._group_event(grp, EventType.merged, []))
+                self.ranker.maybe_rerank(grp, force=not grp.ranked)
+                out.events.append(group_event(st, grp, True, [], self.limits))
         return out
-
-    def _group_type(
-        self, grp: Group, merged: bool, old_root: str | None, events: list[IncidentEvent]
-    ) -> EventType:
-        if merged or not grp.published:
-            return EventType.merged
-        status = "resolved" if not grp.unresolved else "open"
-        if status == "resolved" and grp.published_status != "resolved":
-            return EventType.resolved
-        if status == "open" and grp.published_status == "resolved":
-            return EventType.reopened
-        if grp.root != old_root:
-            return EventType.root_cause_changed
-        kinds = {ev.type for ev in events}
-        if EventType.escalated in kinds:
-            return EventType.escalated
-        return EventType.updated
-
-    def _group_event(
-        self, grp: Group, etype: EventType, events: list[IncidentEvent]
-    ) -> IncidentEvent:
-        st = self.state
-        ids = sorted(
-            (m for m in grp.members if m in st.records and not st.records[m].gone),
-            key=lambda m: (m != grp.id, st.records[m].first_t, m),
-        )
-        incs = [inc for m in ids if (inc := st.records[m].incident) is not None]
-        if not grp.published:
-            head = st.records.get(grp.id)
-            if head is not None and head.incident is not None:
-                grp.version = max(grp.version, head.incident.version)
-        grp.version += 1
-        grp.published = True
-        inc = group_incident(grp, incs, self.limits) if incs else self._empty(grp)
-        grp.published_status = "resolved" if inc.status is IncidentStatus.resolved else "open"
-        if etype is EventType.merged and grp.reasons:
-            detail = grp.reasons[-1]
-        else:
-            detail = "; ".join(f"{ev.incident.id}: {ev.detail}" for ev in events[:3])
-        at = max((ev.at for ev in events), default=inc.updated_at)
-        return IncidentEvent(type=etype, incident=inc, at=at, detail=detail)
-
-    def _empty(self, grp: Group) -> Incident:
-        t = to_dt(grp.first_t)
-        return Incident(id=grp.id, status=IncidentStatus.open, opened_at=t, updated_at=t)
-
-    def _absorbed_event(self, u: _Union, survivor: str) -> IncidentEvent:
-        at = to_dt(self.state.watermark if self.state.watermark > -INF else u.opened_at)
-        inc = merged_incident(
-            u.absorbed, u.domain, to_dt(u.opened_at), survivor, at, u.why, u.version + 1
-        )
-        return IncidentEvent(
-            type=EventType.merged,
-            incident=inc,
-            at=at,
-            detail=f"merged {u.absorbed} into {survivor}: {u.why}",
-        )
-
-
-def _sum_counts(a: list[AlertCount], b: list[AlertCount]) -> list[AlertCount]:
-    """Counts of ``a`` and ``b`` added per (service, alert name)."""
-    if not b:
-        return a
-    out = {
-        (c.service, c.name): AlertCount(service=c.service, name=c.name, count=c.count) for c in a
-    }
-    for c in b:
-        cur = out.get((c.service, c.name))
-        if cur is None:
-            out[(c.service, c.name)] = AlertCount(service=c.service, name=c.name, count=c.count)
-        else:
-            cur.count += c.count
-    return list(out.values())

@@ -75,6 +75,8 @@ class Group(msgspec.Struct, kw_only=True):
     version: int = 0
     #: status of its last published event
     published_status: str = ""
+    #: root cause of its last published event
+    published_root: str | None = None
     #: counts of members the merge stage already forgot (still part of the group)
     retired_counts: list[AlertCount] = []
     retired_alerts: int = 0

@@ -9,6 +9,10 @@ first), alert series new on services already sent (``last_seen``), root cause, s
 resolution, ``index_end`` (when its correlator stopped matching alerts to it), ``reopen_t``,
 in-domain ``merged_into``, ``split_from``, or the newest alert time moved on by
 ``last_t_step_s``. ``relevant`` is False when only the events are new.
+
+The deriver's memory of what it sent is not checkpointed: after a restart the first summary of
+each incident carries its whole evidence again, which the merge stage takes as known (only
+services it had not seen count as new).
 """
 
 from __future__ import annotations
