@@ -192,6 +192,13 @@ class WorkerSettings(BaseModel):
         "into, so that several workers correlate it (a cross-domain merge stage unites their "
         "incidents); 'auto': one per 250 services; 1: not split",
     )
+    max_domain_skew_s: float = Field(
+        300.0,
+        gt=0,
+        description="with the topology split into domains: event time a domain may correlate "
+        "ahead of the slowest other domain, as the merge stage has seen them (bounds how late "
+        "its controls come and how far apart the domains' summaries reach it)",
+    )
     max_held_alerts: int = Field(
         50_000,
         ge=0,

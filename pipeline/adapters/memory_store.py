@@ -23,6 +23,7 @@ class MemoryStore:
         #: partition -> (stream id, control) in order
         self.controls: dict[int, list[tuple[str, bytes]]] = {}
         self._seq = 0
+        self.progress: dict[int, float] = {}
 
     def dedup_states(self, fingerprints: Iterable[str]) -> dict[str, str | None]:
         return {fp: self.dedup.get(fp) for fp in fingerprints}
@@ -71,6 +72,12 @@ class MemoryStore:
         end = int(upto.split("-")[0])
         rows = self.controls.get(partition, [])
         self.controls[partition] = [(i, d) for i, d in rows if int(i.split("-")[0]) > end]
+
+    def set_domain_progress(self, progress: Mapping[int, float]) -> None:
+        self.progress.update(progress)
+
+    def domain_progress(self) -> dict[int, float]:
+        return dict(self.progress)
 
     def record_feedback(self, incident_id: str, data: bytes) -> None:
         self.feedback.setdefault(incident_id, []).append(data)

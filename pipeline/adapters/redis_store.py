@@ -8,7 +8,8 @@ members too); these three expire ``incident_ttl_s`` after the incident closed (r
 merged)
 | ``open`` set of open incident ids | ``fb:<id>`` feedback list
 | ``ctl:<partition>`` stream of the merge stage's controls for a by-domain partition (split
-topologies; trimmed once the partition's state covers them).
+topologies; trimmed once the partition's state covers them) | ``mprog`` hash: partition -> event
+time the merge stage has seen it reach (domains pace each other with it).
 """
 
 from __future__ import annotations
@@ -171,6 +172,19 @@ class RedisStore:
         ms, seq = (int(x) for x in upto.split("-"))
         self.ops += 1
         self.r.xtrim(f"{self.prefix}ctl:{partition}", minid=f"{ms}-{seq + 1}", approximate=False)
+
+    def set_domain_progress(self, progress: Mapping[int, float]) -> None:
+        """How far the merge stage has seen each by-domain partition (event time)."""
+        if progress:
+            self.ops += 1
+            self.r.hset(
+                f"{self.prefix}mprog", mapping={str(p): repr(t) for p, t in progress.items()}
+            )
+
+    def domain_progress(self) -> dict[int, float]:
+        self.ops += 1
+        raw: Any = self.r.hgetall(f"{self.prefix}mprog")
+        return {int(_bytes(k)): float(_bytes(v)) for k, v in (raw or {}).items()}
 
     def record_feedback(self, incident_id: str, data: bytes) -> None:
         self.ops += 1

@@ -70,6 +70,8 @@ class IncidentPublishing:
                 published.append(step.events)
                 for summary in self.summaries.derive(step, records):
                     summary_sends.append(await self.summaries.send(summary))
+                progress = self.states.aligner(step.partition).progress()
+                summary_sends.append(await self.summaries.send_progress(step.partition, progress))
                 continue
             throttle = step.throttle or self.states.throttle(step.partition)
             out = throttle.admit(step.events, now) + throttle.due(now)

@@ -6,6 +6,8 @@ partition is assigned), with the offset it covers and the updates its last owner
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 from pipeline.adapters.redis_store import RedisStore
@@ -85,14 +87,15 @@ class PartitionStates:
             al = self.aligners[partition] = EventTimeAligner(self.settings.worker.max_held_alerts)
         return al
 
-    def align(self, step: Step) -> None:
-        """Hold the step's alerts back until the watermark passes them; the step goes on with
-        the alerts it releases (:mod:`pipeline.domain.alignment`)."""
+    def align(self, step: Step, limit: float = math.inf) -> None:
+        """Hold the step's alerts back until the watermark (and ``limit``: how far the other
+        domains have got) passes them; the step goes on with the alerts it releases
+        (:mod:`pipeline.domain.alignment`)."""
         aligner = self.aligner(step.partition)
         aligner.observe(step.marks)
         if step.alerts:
             aligner.add(step.alerts, step.arrivals)
-        step.alerts, step.arrivals = aligner.release()
+        step.alerts, step.arrivals = aligner.release(limit)
 
     def held(self) -> int:
         """Alerts waiting for alignment in every partition."""

@@ -85,7 +85,13 @@ class Publisher:
         self._poller = threading.Thread(target=self._poll, name="sw-publish", daemon=True)
         self._poller.start()
 
-    async def send(self, *, key: bytes, value: bytes) -> asyncio.Future[None]:
+    async def send(
+        self,
+        *,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         acked: asyncio.Future[None] = loop.create_future()
 
@@ -94,7 +100,9 @@ class Publisher:
 
         while True:
             try:
-                self._producer.produce(self.topic, value, key=key, on_delivery=delivered)
+                self._producer.produce(
+                    self.topic, value, key=key, headers=headers, on_delivery=delivered
+                )
                 return acked
             except BufferError:  # librdkafka's queue is full: let the poller drain it
                 await asyncio.sleep(0.005)

@@ -19,6 +19,8 @@ from pipeline.domain.schemas import Alert
 KIND_HEADER = "stormwatch-kind"
 KIND_ALERTS = b"alerts"
 KIND_FEEDBACK = b"feedback"
+#: on the merge topic: how far a by-domain partition has correlated (event time)
+KIND_PROGRESS = b"progress"
 
 #: alerts per routed message at most
 MAX_ALERTS_PER_MESSAGE = 1000

@@ -14,12 +14,21 @@ from typing import Any
 import msgspec
 
 from pipeline.app.publisher import Publisher
+from pipeline.app.routing import KIND_HEADER, KIND_PROGRESS
 from pipeline.app.steps import Step
 from pipeline.config import Settings
 from pipeline.domain.event_view import EventLimits, encode_event_and_record
 from pipeline.domain.merge import Summary, SummaryDeriver
 from pipeline.domain.schemas import IncidentEvent
 
+
+class Progress(msgspec.Struct, array_like=True):
+    partition: int
+    event_time: float
+
+
+progress_encoder = msgspec.msgpack.Encoder()
+progress_decoder = msgspec.msgpack.Decoder(Progress)
 summary_encoder = msgspec.msgpack.Encoder()
 summary_decoder = msgspec.msgpack.Decoder(Summary)
 _event_decoder = msgspec.json.Decoder(IncidentEvent)
@@ -55,6 +64,18 @@ class SummarySending:
             conf = self.settings.kafka.confluent_config()
             self.topic = Publisher(conf, self.topic_name, self.settings.topics.max_message_bytes)
         return await self.topic.send(key=summary.id.encode(), value=summary_encoder.encode(summary))
+
+    async def send_progress(self, partition: int, event_time: float) -> Any:
+        """After a step's summaries: the partition will release no alerts older than
+        ``event_time`` any more (:meth:`EventTimeAligner.progress`)."""
+        if self.topic is None:
+            conf = self.settings.kafka.confluent_config()
+            self.topic = Publisher(conf, self.topic_name, self.settings.topics.max_message_bytes)
+        return await self.topic.send(
+            key=str(partition).encode(),
+            value=progress_encoder.encode(Progress(partition, event_time)),
+            headers=[(KIND_HEADER, KIND_PROGRESS)],
+        )
 
     def forget(self, partition: int) -> None:
         self.derivers.pop(partition, None)

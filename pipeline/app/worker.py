@@ -62,6 +62,8 @@ log = structlog.get_logger("stormwatch.worker")
 LAG_PROBE_S = 0.05
 #: how often ingest reads how far other processes' correlators are
 PROGRESS_INTERVAL_S = 0.5
+#: how often partitions paced by other domains look whether those moved on
+PACE_INTERVAL_S = 0.05
 
 
 class Worker:
@@ -233,6 +235,7 @@ class Worker:
                 async with self.lock:
                     await self.commit.maybe_commit()
                 if self.merge is not None:
+                    await self.correlate.release_held()
                     await self.merge.tick()
 
         if "ingest" in roles and w.max_ingest_ahead > 0:
@@ -252,6 +255,12 @@ class Worker:
                 for p, offset in covered.items():
                     self.credit.progress(p, offset)
                 self.pause.maybe_resume()
+
+        if self.merge is not None and "correlate" in roles:
+
+            @app.timer(PACE_INTERVAL_S)
+            async def paced() -> None:
+                await self.correlate.release_if_paced()
 
         @app.task
         async def loop_lag() -> None:

@@ -15,6 +15,10 @@ watermark of stream processing (the Dataflow model; Flink's per-source watermark
   stalled source costs ordering, never memory or liveness.
 
 When every source has caught up (live operation) nothing waits.
+
+With the topology split into correlation domains, a caller may also pass a ``limit`` (how far
+the other domains have got, plus a slack) so that domains progress together in event time;
+:meth:`EventTimeAligner.progress` is what this partition reports for the others' limits.
 """
 
 from __future__ import annotations
@@ -80,11 +84,17 @@ class EventTimeAligner:
             heapq.heappush(self._heap, (alert.epoch, self._seq, alert, arrival))
             self._seq += 1
 
-    def release(self) -> tuple[list[Alert], list[float]]:
-        """The alerts the watermark has passed (and the oldest beyond ``max_held``), oldest
-        first, with their arrival times (NaN where unknown)."""
+    def progress(self) -> float:
+        """Event time before which this partition will release no more alerts: the
+        watermark, or the oldest alert still held if that is older."""
+        held = self._heap[0][0] if self._heap else math.inf
+        return min(self.watermark(), held)
+
+    def release(self, limit: float = math.inf) -> tuple[list[Alert], list[float]]:
+        """The alerts the watermark (and ``limit``) has passed, and the oldest beyond
+        ``max_held``, oldest first, with their arrival times (NaN where unknown)."""
         heap = self._heap
-        limit = self.watermark() if self.max_held > 0 else math.inf
+        limit = min(self.watermark(), limit) if self.max_held > 0 else math.inf
         alerts: list[Alert] = []
         arrivals: list[float] = []
         while heap and (heap[0][0] <= limit or len(heap) > self.max_held):

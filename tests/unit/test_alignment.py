@@ -126,3 +126,14 @@ def test_marks_travel_in_a_batch_without_alerts() -> None:
     # batches from senders without marks still decode
     [old] = encode_batches([_alert(1, 0)], [0.0])
     assert decode_batch(old).marks == []
+
+
+def test_a_limit_from_the_other_domains_holds_alerts_and_progress_reports_it() -> None:
+    al = EventTimeAligner(max_held=1000)
+    al.add([_alert(1, 10), _alert(2, 50), _alert(3, 90)], [0.0] * 3)
+    assert al.progress() == _at(10)  # nothing released yet: the oldest held
+    alerts, _ = al.release(limit=_at(60))  # another domain is at 30 s, 30 s skew allowed
+    assert [a.id for a in alerts] == ["a1", "a2"]
+    assert al.progress() == _at(90) and al.forced == 0
+    assert [a.id for a in al.release()[0]] == ["a3"]
+    assert al.progress() == math.inf  # nothing held, no source behind: holds nobody back

@@ -14,8 +14,10 @@ for Redis; a failure after the state changed exits the process (:mod:`consistenc
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -83,6 +85,8 @@ class CorrelateAgent:
         self.batch_size = batch_size
         #: read the merge stage's controls (the topology is split into domains)
         self.controls = False
+        #: the domains' progress as the last step read it
+        self.progress_seen: dict[int, float] = {}
 
     async def run(self, stream: Any) -> None:
         self.commit.stream = stream  # acknowledges once a step's state is written
@@ -91,10 +95,13 @@ class CorrelateAgent:
             await self.step(events)
             self.liveness.processed(events)
 
-    async def step(self, events: list[EventT]) -> None:
-        """One correlate step over every partition in the batch: one Redis read and one
-        publish round; the state goes to Redis with the next group commit."""
+    async def step(self, events: list[EventT], idle: Iterable[int] = ()) -> None:
+        """One correlate step over every partition in the batch (and the ``idle`` ones, which
+        may release held alerts without a message): one Redis read and one publish round;
+        the state goes to Redis with the next group commit."""
         by_partition: dict[int, list[EventT]] = defaultdict(list)
+        for p in idle:
+            by_partition[p] = []
         for event in events:
             by_partition[event.message.partition].append(event)
         async with self.lock:
@@ -106,12 +113,15 @@ class CorrelateAgent:
                 decode_step(p, self.states.pipeline(p), self.states.applied.get(p, -1), evs)
                 for p, evs in by_partition.items()
             ]
+            progress: dict[int, float] = {}
             if self.controls:
                 for step in steps:
                     await self._read_controls(step)
+                progress = await self.retry.call("progress", self.store.domain_progress)
+                self.progress_seen = progress
             forced = sum(a.forced for a in self.states.aligners.values())
             for step in steps:
-                self.states.align(step)
+                self.states.align(step, self._pace(step.partition, progress))
             self.metrics.alerts_released_early.inc(
                 sum(a.forced for a in self.states.aligners.values()) - forced
             )
@@ -146,6 +156,34 @@ class CorrelateAgent:
             self.states.controls_applied[step.partition] = step.controls_upto
         applied = self.states.applied
         applied[step.partition] = max(applied.get(step.partition, -1), step.offset)
+
+    async def release_if_paced(self) -> None:
+        """While partitions hold alerts back, step them as soon as the other domains'
+        progress moved (each round lets a paced domain on by ``max_domain_skew_s``: on a
+        backlog, waiting for the next message or tick would make pacing the bottleneck)."""
+        if not self.states.held():
+            return
+        try:
+            progress = await asyncio.to_thread(self.store.domain_progress)
+        except Exception:  # Redis away: the next step waits for it properly
+            return
+        if progress != self.progress_seen:
+            await self.release_held()
+
+    async def release_held(self) -> None:
+        """A step for partitions holding alerts back, with no message: what they wait for
+        (other partitions' marks, other domains' progress) may have come meanwhile."""
+        held = [
+            p for p, al in self.states.aligners.items() if len(al) and p in self.states.pipelines
+        ]
+        if held:
+            await self.step([], idle=held)
+
+    def _pace(self, partition: int, progress: dict[int, float]) -> float:
+        """How far the partition may correlate: the slowest other domain's progress as the
+        merge stage has seen it, plus ``worker.max_domain_skew_s`` (inf: not split)."""
+        others = [t for p, t in progress.items() if p != partition]
+        return min(others) + self.settings.worker.max_domain_skew_s if others else math.inf
 
     async def _read_controls(self, step: Step) -> None:
         """The merge stage's controls for the partition not applied yet. They come through

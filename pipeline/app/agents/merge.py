@@ -29,10 +29,10 @@ from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
 from pipeline.app.publisher import Publisher, Rejected
 from pipeline.app.router import DomainRouter
-from pipeline.app.routing import KIND_FEEDBACK, KIND_HEADER
+from pipeline.app.routing import KIND_FEEDBACK, KIND_HEADER, KIND_PROGRESS
 from pipeline.app.steps import headers
 from pipeline.app.store_retry import StoreRetry
-from pipeline.app.summaries import summary_decoder
+from pipeline.app.summaries import progress_decoder, summary_decoder
 from pipeline.config import Settings
 from pipeline.domain.correlate.journal import MembershipOp, Merged
 from pipeline.domain.event_view import EventLimits, encode_event_and_record, minimal_event
@@ -108,9 +108,14 @@ class MergeAgent:
             fresh = [e for e in events if e.message.offset > self.applied]
             feedback: list[bytes] = []
             summaries: list[Summary] = []
+            progress: dict[int, float] = {}
             for e in fresh:
                 try:
-                    if headers(e).get(KIND_HEADER) == KIND_FEEDBACK:
+                    kind = headers(e).get(KIND_HEADER)
+                    if kind == KIND_PROGRESS:
+                        mark = progress_decoder.decode(e.value)
+                        progress[mark.partition] = mark.event_time
+                    elif kind == KIND_FEEDBACK:
                         feedback.append(e.value)
                         _feedback_decoder.decode(e.value)
                     else:
@@ -126,6 +131,8 @@ class MergeAgent:
                 merger.advance(self._watermark(summaries))
                 await self._publish(out.events)
                 await self._send_controls(out)
+                if progress:  # after the controls: a domain paced by it finds them first
+                    await self.retry.call("progress", self.store.set_domain_progress, progress)
                 self._membership.extend(Merged(source=a, target=b) for a, b in out.unions)
                 if fresh:
                     self.applied = max(self.applied, max(e.message.offset for e in fresh))
