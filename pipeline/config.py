@@ -200,7 +200,7 @@ class WorkerSettings(BaseModel):
         "its controls come and how far apart the domains' summaries reach it)",
     )
     max_held_alerts: int = Field(
-        50_000,
+        20_000,
         ge=0,
         le=10_000_000,
         description="alerts a correlate partition holds back until every input partition still "

@@ -134,6 +134,7 @@ class IngestPause:
         metrics: Metrics,
         max_pause_s: float = 10.0,
         pauses: PauseSet | None = None,
+        exempt: Callable[[], set[int]] | None = None,
     ) -> None:
         self._consumer = consumer
         self.raw_topic = raw_topic
@@ -141,19 +142,36 @@ class IngestPause:
         self.metrics = metrics
         self.max_pause_s = max_pause_s
         self.pauses = pauses or PauseSet(consumer)
+        #: raw partitions never paused for backlog: those event-time alignment waits for
+        #: (routed-but-held alerts count as waiting, so pausing those would stall the
+        #: watermark that releases them)
+        self.exempt = exempt or set
         #: since when paused (None: fetching)
         self.paused: float | None = None
 
     def pause_if_ahead(self) -> None:
-        """Stop fetching the raw topic while too many routed alerts wait for correlation."""
-        if self.paused is not None or not self.credit.too_far_ahead():
+        """Stop fetching the raw topic while too many routed alerts wait for correlation
+        (except the partitions alignment waits for)."""
+        if self.paused is not None:
+            self._hold()  # the partition alignment waits for may have changed
             return
-        consumer = self._consumer()
-        self.pauses.hold(
-            "backlog", (tp for tp in consumer.assignment() if tp.topic == self.raw_topic)
-        )
+        if not self.credit.too_far_ahead():
+            return
+        self._hold()
         self.paused = time.monotonic()
         self.metrics.ingest_pauses.inc()
+
+    def _hold(self) -> None:
+        consumer = self._consumer()
+        exempt = self.exempt()
+        self.pauses.hold(
+            "backlog",
+            (
+                tp
+                for tp in consumer.assignment()
+                if tp.topic == self.raw_topic and tp.partition not in exempt
+            ),
+        )
 
     def maybe_resume(self) -> None:
         """Fetch again once half the routed backlog is correlated, or after ``max_pause_s``

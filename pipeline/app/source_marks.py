@@ -90,6 +90,15 @@ class SourceMarks:
                 self._held_since.pop(m.source, None)
         self.pauses.hold("align", (TP(self.topic, p) for p in ahead))
 
+    def slowest(self) -> set[int]:
+        """The raw partitions still behind at the oldest event time (what the correlators'
+        watermark waits for)."""
+        behind = [(m.event_time, m.source) for m in self.current() if m.behind]
+        if not behind:
+            return set()
+        oldest = min(t for t, _ in behind)
+        return {p for t, p in behind if t <= oldest + ALIGN_DRIFT_S}
+
     def current(self) -> list[SourceMark]:
         """Marks of the raw partitions this process reads and has routed from."""
         consumer = self._consumer()

@@ -106,8 +106,14 @@ class Worker:
         self.liveness = Liveness(w.stall_after_s, consumer)
         self.credit = RouteCredit(w.max_ingest_ahead)
         self.pauses = PauseSet(consumer)
+        self.marks = SourceMarks(consumer, t.alerts_raw, self.pauses)
         self.pause = IngestPause(
-            consumer, t.alerts_raw, self.credit, self.metrics, pauses=self.pauses
+            consumer,
+            t.alerts_raw,
+            self.credit,
+            self.metrics,
+            pauses=self.pauses,
+            exempt=self.marks.slowest if w.max_held_alerts > 0 else None,
         )
         self.retry = StoreRetry(store, self.metrics)
         self.models = Models(s, store, self.roles, self.metrics)
@@ -142,7 +148,7 @@ class Worker:
             self.metrics,
             w.batch_size,
             w.batch_timeout_s,
-            SourceMarks(consumer, t.alerts_raw, self.pauses) if w.max_held_alerts > 0 else None,
+            self.marks if w.max_held_alerts > 0 else None,
         )
         # a by-domain message carries its partition's share of an ingest batch (batch_size /
         # partitions alerts when full): a correlate step of a few ingest batches amortizes its

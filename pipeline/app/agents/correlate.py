@@ -141,7 +141,8 @@ class CorrelateAgent:
                 await self.publishing.publish(steps)
                 self.commit.add_messages(events)
             for step in steps:
-                self.credit.correlated(step.partition, step.consumed)
+                # alerts held for alignment still wait: they count until released
+                self.credit.correlated(step.partition, len(step.alerts))
             self.pause.maybe_resume()
             await self.commit.maybe_commit()
 
