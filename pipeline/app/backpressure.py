@@ -60,9 +60,9 @@ class RouteCredit:
     def foreign(self) -> dict[int, float]:
         """Estimated alerts waiting in partitions other processes correlate."""
         return {
-            p: max(0, off - self.covered.get(p, -1)) * self.per_message
+            p: max(0, off - self.covered[p]) * self.per_message
             for p, off in self.written.items()
-            if p not in self.pending
+            if p not in self.pending and p in self.covered  # unknown until read from Redis
         }
 
     def _worst(self) -> float:

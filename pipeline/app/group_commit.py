@@ -58,7 +58,9 @@ class GroupCommit:
             incidents={}
             if records is None
             else {ev.incident.id: records[ev.incident.id] for ev in published},
-            closed=[
+            closed=[]
+            if records is None  # the stage that writes the records closes them too
+            else [
                 ev.incident.id
                 for ev in published
                 if ev.incident.status is IncidentStatus.resolved or ev.incident.merged_into

@@ -244,7 +244,7 @@ class Worker:
                     await self.correlate.release_held()
                     await self.merge.tick()
 
-        if "ingest" in roles and w.max_ingest_ahead > 0:
+        if "ingest" in roles and w.max_ingest_ahead > 0 and self.domain_map is not None:
 
             @app.timer(PROGRESS_INTERVAL_S)
             async def correlate_progress() -> None:

@@ -100,11 +100,15 @@ class CorrelateAgent:
         may release held alerts without a message): one Redis read and one publish round;
         the state goes to Redis with the next group commit."""
         by_partition: dict[int, list[EventT]] = defaultdict(list)
-        for p in idle:
-            by_partition[p] = []
         for event in events:
             by_partition[event.message.partition].append(event)
         async with self.lock:
+            # an idle partition only if still here (a hand-over may have taken it meanwhile)
+            for p in idle:
+                if p in self.states.pipelines and p not in by_partition:
+                    by_partition[p] = []
+            if not by_partition:
+                return
             # reads first: until they are done nothing has changed, so they may wait for Redis
             for p in by_partition:
                 if p not in self.states.pipelines:
@@ -193,7 +197,14 @@ class CorrelateAgent:
         after = self.states.controls_applied.get(step.partition, "0")
         rows = await self.retry.call("controls", self.store.read_controls, step.partition, after)
         if rows:
-            step.controls = [data for _, data in rows]
+            step.controls = []
+            for _, data in rows:
+                try:
+                    _control_decoder.decode(data)
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    log.error("merge-stage control skipped", error=str(exc))
+                    continue
+                step.controls.append(data)
             step.controls_upto = rows[-1][0]
 
     def _feedback(self, pipe: AlertPipeline, raw: bytes) -> list[IncidentEvent]:
