@@ -70,7 +70,7 @@ class IncidentPublishing:
                 published.append(step.events)
                 for summary in self.summaries.derive(step, records):
                     summary_sends.append(await self.summaries.send(summary))
-                progress = self.states.aligner(step.partition).progress()
+                progress = self.states.progress(step.partition)
                 summary_sends.append(await self.summaries.send_progress(step.partition, progress))
                 continue
             throttle = step.throttle or self.states.throttle(step.partition)

@@ -44,6 +44,8 @@ class PartitionStates:
         self.applied: dict[int, int] = {}
         #: partition -> newest event time seen (the event clock's lifecycle ticks)
         self.event_clock: dict[int, float] = {}
+        #: partition -> messages wait for it (as of its last step; split topologies)
+        self.lagging: dict[int, bool] = {}
 
     def pipeline(self, partition: int) -> AlertPipeline:
         """The stage chain for a partition, restored from its checkpoint on first use
@@ -96,6 +98,18 @@ class PartitionStates:
         if step.alerts:
             aligner.add(step.alerts, step.arrivals)
         step.alerts, step.arrivals = aligner.release(limit)
+
+    def progress(self, partition: int) -> float:
+        """Event time before which the partition will correlate no more alerts, as far as
+        it knows: the oldest alert it holds; else, while messages wait for it, the newest
+        event time it has correlated; else (caught up, nothing held, or never an alert) inf:
+        it holds no other domain back (a stale figure from an idle partition would)."""
+        aligner = self.aligner(partition)
+        if len(aligner):
+            return aligner.progress()
+        if self.lagging.get(partition, False) and partition in self.event_clock:
+            return self.event_clock[partition]
+        return math.inf
 
     def held(self) -> int:
         """Alerts waiting for alignment in every partition."""

@@ -194,6 +194,8 @@ class Worker:
         self.merge: MergeAgent | None = None
         if domain_map is not None:
             self.correlate.controls = True
+            self.correlate.consumer = consumer
+            self.correlate.by_domain_topic = self.by_domain_topic
             self.publishing.summaries = SummarySending(s, merge_topic(s), self.publishing.limits)
             self.feedback.merge_topic = self.app.topic(merge_topic(s), **raw_kw)
             self.merge = MergeAgent(

@@ -17,12 +17,12 @@ import asyncio
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
 import structlog
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.backpressure import IngestPause, RouteCredit
@@ -87,6 +87,9 @@ class CorrelateAgent:
         self.controls = False
         #: the domains' progress as the last step read it
         self.progress_seen: dict[int, float] = {}
+        #: the consumer and by-domain topic (split topologies: whether a partition lags)
+        self.consumer: Callable[[], Any] | None = None
+        self.by_domain_topic = ""
 
     async def run(self, stream: Any) -> None:
         self.commit.stream = stream  # acknowledges once a step's state is written
@@ -118,6 +121,9 @@ class CorrelateAgent:
                 for p, evs in by_partition.items()
             ]
             progress: dict[int, float] = {}
+            if self.controls and self.consumer is not None:
+                for step in steps:
+                    self.states.lagging[step.partition] = self._lagging(step)
             if self.controls:
                 for step in steps:
                     await self._read_controls(step)
@@ -161,6 +167,16 @@ class CorrelateAgent:
             self.states.controls_applied[step.partition] = step.controls_upto
         applied = self.states.applied
         applied[step.partition] = max(applied.get(step.partition, -1), step.offset)
+
+    def _lagging(self, step: Step) -> bool:
+        """Messages of the step's partition wait beyond this step."""
+        assert self.consumer is not None
+        try:
+            hw = self.consumer().highwater(TP(self.by_domain_topic, step.partition))
+        except Exception:  # not fetched yet
+            return True
+        applied = max(step.offset, self.states.applied.get(step.partition, -1))
+        return hw is None or applied + 1 < int(hw)
 
     async def release_if_paced(self) -> None:
         """While partitions hold alerts back, step them as soon as the other domains'
