@@ -7,6 +7,7 @@ partition is assigned), with the offset it covers and the updates its last owner
 from __future__ import annotations
 
 import math
+import time
 
 import msgspec
 
@@ -44,6 +45,8 @@ class PartitionStates:
         self.applied: dict[int, int] = {}
         #: partition -> newest event time seen (the event clock's lifecycle ticks)
         self.event_clock: dict[int, float] = {}
+        #: partition -> when alerts or marks last reached it (monotonic clock)
+        self.touched: dict[int, float] = {}
         #: partition -> messages wait for it (as of its last step; split topologies)
         self.lagging: dict[int, bool] = {}
 
@@ -95,9 +98,17 @@ class PartitionStates:
         (:mod:`pipeline.domain.alignment`)."""
         aligner = self.aligner(step.partition)
         aligner.observe(step.marks)
+        now = time.monotonic()
+        if step.alerts or step.marks:
+            self.touched[step.partition] = now
         if step.alerts:
             aligner.add(step.alerts, step.arrivals)
         step.alerts, step.arrivals = aligner.release(limit)
+        if step.alerts:
+            self.touched[step.partition] = now
+        else:  # nothing came nor went for a while: what it waits for will not come
+            quiet = now - self.touched.setdefault(step.partition, now)
+            step.alerts, step.arrivals = aligner.release_stale(quiet)
 
     def progress(self, partition: int) -> float:
         """Event time before which the partition will correlate no more alerts, as far as

@@ -242,8 +242,8 @@ class Worker:
                 await self.lifecycle.tick(time.time())
                 async with self.lock:
                     await self.commit.maybe_commit()
+                await self.correlate.release_held()  # what held alerts wait for may be in
                 if self.merge is not None:
-                    await self.correlate.release_held()
                     await self.merge.tick()
 
         if "ingest" in roles and w.max_ingest_ahead > 0 and self.domain_map is not None:

@@ -64,6 +64,8 @@ class EventTimeAligner:
         self._seq = 0
         #: alerts released before the watermark passed them (the bound was reached)
         self.forced = 0
+        #: quiet time after which held alerts go on regardless (:meth:`release_stale`)
+        self.quiet_after_s = 10.0
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -106,6 +108,18 @@ class EventTimeAligner:
         if not heap:
             self._seq = 0
         return alerts, arrivals
+
+    def release_stale(self, quiet_s: float) -> tuple[list[Alert], list[float]]:
+        """Every held alert, oldest first, when no input reached this aligner for
+        ``quiet_s`` (the caller's clock: :meth:`touch`): a source that says it is behind but
+        sends nothing must not hold alerts forever (counted as released early)."""
+        if not self._heap or quiet_s < self.quiet_after_s:
+            return [], []
+        out = sorted(self._heap, key=lambda h: (h[0], h[1]))
+        self._heap = []
+        self._seq = 0
+        self.forced += len(out)
+        return [h[2] for h in out], [h[3] for h in out]
 
     def snapshot(self) -> bytes:
         ordered = sorted(self._heap, key=lambda h: (h[0], h[1]))

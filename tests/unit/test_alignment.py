@@ -137,3 +137,13 @@ def test_a_limit_from_the_other_domains_holds_alerts_and_progress_reports_it() -
     assert al.progress() == _at(90) and al.forced == 0
     assert [a.id for a in al.release()[0]] == ["a3"]
     assert al.progress() == math.inf  # nothing held, no source behind: holds nobody back
+
+
+def test_held_alerts_go_on_when_nothing_came_for_a_while() -> None:
+    al = EventTimeAligner(max_held=1000)
+    al.observe([SourceMark(0, _at(0), True)])  # behind, and then silent
+    al.add([_alert(2, 20), _alert(1, 10)], [0.0, 0.0])
+    assert al.release() == ([], [])
+    assert al.release_stale(quiet_s=1.0) == ([], [])
+    alerts, _ = al.release_stale(quiet_s=al.quiet_after_s)
+    assert [a.id for a in alerts] == ["a1", "a2"] and len(al) == 0 and al.forced == 2
