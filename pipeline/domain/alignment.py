@@ -65,7 +65,7 @@ class EventTimeAligner:
         #: alerts released before the watermark passed them (the bound was reached)
         self.forced = 0
         #: quiet time after which held alerts go on regardless (:meth:`release_stale`)
-        self.quiet_after_s = 10.0
+        self.quiet_after_s = 60.0
 
     def __len__(self) -> int:
         return len(self._heap)
