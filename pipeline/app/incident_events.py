@@ -1,11 +1,7 @@
-"""Publishing incident events: ``updated`` events rate-limited per incident, the rest at
-once, each a bounded view (:mod:`pipeline.domain.event_view`), through the confluent-kafka
-:class:`Publisher`; the broker's acks are awaited.
-
-An event the broker refuses for good never fails the step (which would exit, restart and
-fail again: a crash loop): one refused as too large is sent again in its minimal form; one
-refused otherwise, or again, goes to the dead-letter topic with the reason. Transient
-failures still fail the step (the process exits and resumes from Redis)."""
+"""Publishing a step's incident events: ``updated`` events rate-limited per incident, the
+rest at once, through :class:`~pipeline.app.event_sender.EventSender` (bounded views; events
+the broker refuses for good degraded or dead-lettered). With the topology split into domains
+the step's summaries go to the merge stage instead, which publishes."""
 
 from __future__ import annotations
 
@@ -16,14 +12,15 @@ from typing import Any
 import structlog
 
 from pipeline.app.dead_letters import DeadLetters
+from pipeline.app.event_sender import EventSender
 from pipeline.app.group_commit import GroupCommit
 from pipeline.app.metrics import Metrics
 from pipeline.app.partitions import PartitionStates
-from pipeline.app.publisher import Publisher, Rejected
+from pipeline.app.publisher import Rejected
 from pipeline.app.steps import Step
 from pipeline.app.summaries import SummarySending
 from pipeline.config import Settings
-from pipeline.domain.event_view import EventLimits, encode_event_and_record, minimal_event
+from pipeline.domain.event_view import EventLimits
 from pipeline.domain.schemas import IncidentEvent
 
 log = structlog.get_logger("stormwatch.worker")
@@ -46,10 +43,18 @@ class IncidentPublishing:
         w = settings.worker
         #: events and the incident records in Redis are the same bounded view
         self.limits = EventLimits(max_bytes=w.max_event_bytes, max_alerts=w.max_event_alerts)
-        #: the incidents topic's producer (opened on first use; tests put a fake here)
-        self.topic: Any = None
+        self.sender = EventSender(settings, dead_letters, metrics, self.limits)
         #: with the topology split into domains: summaries to the merge stage instead
         self.summaries: SummarySending | None = None
+
+    @property
+    def topic(self) -> Any:
+        """The incidents topic's producer (opened on first use; tests put a fake here)."""
+        return self.sender.topic
+
+    @topic.setter
+    def topic(self, value: Any) -> None:
+        self.sender.topic = value
 
     async def publish(self, steps: list[Step]) -> None:
         """Publish what the steps produced, wait for the broker, and note the changes for
@@ -58,13 +63,8 @@ class IncidentPublishing:
         now = time.monotonic()
         published: list[list[IncidentEvent]] = []
         records: dict[str, bytes] = {}
-        sends = []
-        sent: list[IncidentEvent] = []
         summary_sends = []
-        if self.topic is None:
-            t = self.settings.topics
-            conf = self.settings.kafka.confluent_config()
-            self.topic = Publisher(conf, t.incidents, t.max_message_bytes)
+        to_send: list[IncidentEvent] = []
         for step in steps:
             if self.summaries is not None:  # split topology: the merge stage publishes
                 published.append(step.events)
@@ -74,24 +74,9 @@ class IncidentPublishing:
                 summary_sends.append(await self.summaries.send_progress(step.partition, progress))
                 continue
             throttle = step.throttle or self.states.throttle(step.partition)
-            out = throttle.admit(step.events, now) + throttle.due(now)
-            published.append(out)
-            for ev in out:
-                value, records[ev.incident.id] = encode_event_and_record(ev, self.limits)
-                sends.append(await self.topic.send(key=ev.incident.id.encode(), value=value))
-                sent.append(ev)
-                self.metrics.incident_events.labels(ev.type.value).inc()
-                self.metrics.incident_event_bytes.observe(len(value))
-        if sends:
-            results = await asyncio.gather(*sends, return_exceptions=True)
-            failed = None
-            for ev, result in zip(sent, results, strict=True):
-                if isinstance(result, Rejected):
-                    await self._refused(ev, result)
-                elif isinstance(result, BaseException) and failed is None:
-                    failed = result
-            if failed is not None:
-                raise failed
+            published.append(throttle.admit(step.events, now) + throttle.due(now))
+            to_send.extend(published[-1])
+        records.update(await self.sender.send(to_send))
         if summary_sends:
             await self._summaries_sent(summary_sends)
         wall = time.time()
@@ -116,31 +101,7 @@ class IncidentPublishing:
             if isinstance(result, BaseException) and not isinstance(result, Rejected):
                 raise result
 
-    async def _refused(self, ev: IncidentEvent, rejected: Rejected) -> None:
-        """Send a refused event in its minimal form, or dead-letter it (see module doc)."""
-        key = ev.incident.id.encode()
-        small = minimal_event(ev)
-        if rejected.too_large:
-            retry = await self.topic.send(key=key, value=small)
-            try:
-                await retry
-            except Rejected as again:
-                rejected = again
-            else:
-                self.metrics.publish_rejected.labels(rejected.error, "degraded").inc()
-                log.warning("incident event sent in minimal form", error=str(rejected))
-                return
-        self.metrics.publish_rejected.labels(rejected.error, "dead_lettered").inc()
-        try:
-            await self.dead_letters.send_outgoing(
-                self.topic.topic, key, small, "publish", rejected.error, str(rejected)
-            )
-        except Exception as exc:  # the DLQ refuses too: report, never loop
-            self.metrics.publish_rejected.labels(rejected.error, "dropped").inc()
-            log.error("incident event dropped", error=str(rejected), dlq_error=repr(exc))
-
     def close(self) -> None:
-        if isinstance(self.topic, Publisher):
-            self.topic.close()
+        self.sender.close()
         if self.summaries is not None:
             self.summaries.close()

@@ -25,9 +25,9 @@ from faust.types import EventT
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.consistency import StateGuard
 from pipeline.app.dead_letters import DeadLetters
+from pipeline.app.event_sender import EventSender
 from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
-from pipeline.app.publisher import Publisher, Rejected
 from pipeline.app.router import DomainRouter
 from pipeline.app.routing import KIND_FEEDBACK, KIND_HEADER, KIND_PROGRESS
 from pipeline.app.steps import headers
@@ -35,7 +35,7 @@ from pipeline.app.store_retry import StoreRetry
 from pipeline.app.summaries import progress_decoder, summary_decoder
 from pipeline.config import Settings
 from pipeline.domain.correlate.journal import MembershipOp, Merged
-from pipeline.domain.event_view import EventLimits, encode_event_and_record, minimal_event
+from pipeline.domain.event_view import EventLimits
 from pipeline.domain.merge import Merger, Summary
 from pipeline.domain.schemas import Feedback, IncidentEvent, IncidentStatus, encode
 from pipeline.domain.throttle import UpdateThrottle
@@ -84,7 +84,7 @@ class MergeAgent:
         self.applied = -1
         #: by-domain partition -> (newest event time it reported, wall time it did)
         self.reached: dict[int, tuple[float, float]] = {}
-        self.topic: Any = None  # the incidents producer (tests put a fake here)
+        self.sender = EventSender(settings, dead_letters, metrics, self.limits)
         self.stream: Any = None
         self._unacked: list[EventT] = []
         self._records: dict[str, bytes] = {}
@@ -175,52 +175,12 @@ class MergeAgent:
         await self._send(self.throttle.admit(events, time.monotonic()))
 
     async def _send(self, events: list[IncidentEvent]) -> None:
-        if not events:
-            return
-        if self.topic is None:
-            t = self.settings.topics
-            conf = self.settings.kafka.confluent_config()
-            self.topic = Publisher(conf, t.incidents, t.max_message_bytes)
-        sends = []
         for ev in events:
-            value, self._records[ev.incident.id] = encode_event_and_record(ev, self.limits)
             if ev.incident.status is IncidentStatus.resolved or ev.incident.merged_into:
                 self._closed.add(ev.incident.id)
             else:
                 self._closed.discard(ev.incident.id)
-            sends.append(await self.topic.send(key=ev.incident.id.encode(), value=value))
-            self.metrics.incident_events.labels(ev.type.value).inc()
-            self.metrics.incident_event_bytes.observe(len(value))
-        results = await asyncio.gather(*sends, return_exceptions=True)
-        failed = None
-        for ev, result in zip(events, results, strict=True):
-            if isinstance(result, Rejected):
-                await self._refused(ev, result)
-            elif isinstance(result, BaseException) and failed is None:
-                failed = result
-        if failed is not None:
-            raise failed
-
-    async def _refused(self, ev: IncidentEvent, rejected: Rejected) -> None:
-        """As on the single-domain path: minimal form, else the dead-letter topic."""
-        key = ev.incident.id.encode()
-        small = minimal_event(ev)
-        if rejected.too_large:
-            try:
-                await (await self.topic.send(key=key, value=small))
-            except Rejected as again:
-                rejected = again
-            else:
-                self.metrics.publish_rejected.labels(rejected.error, "degraded").inc()
-                return
-        self.metrics.publish_rejected.labels(rejected.error, "dead_lettered").inc()
-        try:
-            await self.dead_letters.send_outgoing(
-                self.topic.topic, key, small, "publish", rejected.error, str(rejected)
-            )
-        except Exception as exc:  # the DLQ refuses too: report, never loop
-            self.metrics.publish_rejected.labels(rejected.error, "dropped").inc()
-            log.error("incident event dropped", error=str(rejected), dlq_error=repr(exc))
+        self._records.update(await self.sender.send(events))
 
     async def _fan_out(self, feedback: list[bytes]) -> None:
         """Feedback on a published incident to the partition of each per-domain member."""
@@ -297,5 +257,4 @@ class MergeAgent:
             self.applied = -1
 
     def close(self) -> None:
-        if isinstance(self.topic, Publisher):
-            self.topic.close()
+        self.sender.close()
