@@ -46,8 +46,6 @@ class Step:
     membership: list[MembershipOp] = field(default_factory=list)
     #: how far the senders have routed their inputs (event-time alignment), in message order
     marks: list[SourceMark] = field(default_factory=list)
-    #: alerts the step's messages carried (before alignment held some back or let some go)
-    consumed: int = 0
 
 
 def headers(event: EventT) -> dict[str, bytes]:
@@ -86,7 +84,6 @@ def decode_step(partition: int, pipe: AlertPipeline, applied: int, events: list[
         step.arrivals = [t for _, t in pairs]
     else:
         step.alerts.sort(key=_event_time)
-    step.consumed = len(step.alerts)
     return step
 
 

@@ -60,22 +60,23 @@ class SummarySending:
 
     async def send(self, summary: Summary) -> Any:
         """Send one summary; returns the delivery future."""
-        if self.topic is None:
-            conf = self.settings.kafka.confluent_config()
-            self.topic = Publisher(conf, self.topic_name, self.settings.topics.max_message_bytes)
+        self._open()
         return await self.topic.send(key=summary.id.encode(), value=summary_encoder.encode(summary))
 
     async def send_progress(self, partition: int, event_time: float) -> Any:
         """After a step's summaries: the partition will release no alerts older than
         ``event_time`` any more (:meth:`EventTimeAligner.progress`)."""
-        if self.topic is None:
-            conf = self.settings.kafka.confluent_config()
-            self.topic = Publisher(conf, self.topic_name, self.settings.topics.max_message_bytes)
+        self._open()
         return await self.topic.send(
             key=str(partition).encode(),
             value=progress_encoder.encode(Progress(partition, event_time)),
             headers=[(KIND_HEADER, KIND_PROGRESS)],
         )
+
+    def _open(self) -> None:
+        if self.topic is None:
+            conf = self.settings.kafka.confluent_config()
+            self.topic = Publisher(conf, self.topic_name, self.settings.topics.max_message_bytes)
 
     def forget(self, partition: int) -> None:
         self.derivers.pop(partition, None)
