@@ -129,6 +129,14 @@ class WorkerSettings(BaseModel):
     fetch_max_wait_ms: int = Field(
         500, ge=0, le=60_000, description="consumer fetch long-poll wait (bounds idle polls)"
     )
+    fetch_max_bytes: int = Field(
+        262_144,
+        ge=16_384,
+        le=64 * 1024**2,
+        description="bytes one fetch returns per partition at most (aiokafka's "
+        "max_partition_fetch_bytes): a backlog arrives in chunks of this size per raw "
+        "partition, and event-time alignment holds about one chunk per raw partition",
+    )
     loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="event loop")
     data_dir: Path = Field(
         Path(".stormwatch/data"), description="Faust's local data directory (per app id)"
@@ -200,12 +208,15 @@ class WorkerSettings(BaseModel):
         "its controls come and how far apart the domains' summaries reach it)",
     )
     max_held_alerts: int = Field(
-        20_000,
+        50_000,
         ge=0,
         le=10_000_000,
         description="alerts a correlate partition holds back until every input partition still "
         "behind has reached their event time, so a backlog read from several partitions is "
-        "grouped as it happened (event-time alignment); beyond it the oldest go on; 0: off",
+        "grouped as it happened (event-time alignment); beyond it the oldest go on; 0: off. A "
+        "broker returns whole produced record batches, so a backlog produced in large batches "
+        "(10,000 messages) arrives in steps that large per raw partition: the bound must cover "
+        "them",
     )
     stall_after_s: float = Field(
         120.0,

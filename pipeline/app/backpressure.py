@@ -119,6 +119,12 @@ class PauseSet:
                     consumer.on_buffer_drop(tp)
                     del self.reasons[tp]
 
+    def forget(self, tps: Iterable[Any]) -> None:
+        """Drop every reason for partitions this process no longer reads (revoked: the
+        consumer forgets their buffer state itself; a new assignment starts fetching)."""
+        for tp in tps:
+            self.reasons.pop(tp, None)
+
     def held(self, reason: str) -> set[Any]:
         return {tp for tp, why in self.reasons.items() if reason in why}
 

@@ -39,12 +39,16 @@ def faust_settings(s: Settings) -> dict[str, Any]:
         "broker_heartbeat_interval": min(3.0, s.worker.session_timeout_s / 4),
         "broker_max_poll_interval": max(s.worker.rebalance_timeout_s, 60.0),
         "consumer_auto_offset_reset": "earliest",
+        "consumer_max_fetch_size": s.worker.fetch_max_bytes,
         # Correlate acknowledges a message only once its state is in Redis (group commit),
         # so Faust's wait for "all messages acked" on rebalance and stop would wait for
         # the commit timer; hand_over/commit_on_shutdown write that state themselves, and
         # the checkpointed offset makes re-consumption of unacked messages exact.
         "stream_wait_empty": False,
-        "stream_buffer_maxsize": max(4096, s.worker.batch_size * 4),
+        # records fetched but not yet taken: a raw partition held for event-time alignment
+        # still delivers these, so they bound how far it runs ahead (with 4096 a sparse
+        # storm's partitions ran ~30,000 s of event time apart)
+        "stream_buffer_maxsize": max(1024, s.worker.batch_size * 2),
         "broker_commit_every": max(1000, s.worker.batch_size),
         "broker_commit_interval": 1.0,
         "producer_linger": 0.002,

@@ -72,3 +72,5 @@ class HandOver:
                 log.warning("state of revoked partitions not written", partitions=partitions)
             for partition in partitions:
                 self.states.forget(partition)
+                if self.publishing.summaries is not None:
+                    self.publishing.summaries.forget(partition)

@@ -112,7 +112,8 @@ class PartitionStates:
 
     def progress(self, partition: int) -> float:
         """Event time before which the partition will correlate no more alerts, as far as
-        it knows: the oldest alert it holds; else, while messages wait for it, the newest
+        it knows: while it holds alerts, what its aligner says (the watermark while an input
+        is behind, else the oldest alert held); else, while messages wait for it, the newest
         event time it has correlated; else (caught up, nothing held, or never an alert) inf:
         it holds no other domain back (a stale figure from an idle partition would)."""
         aligner = self.aligner(partition)

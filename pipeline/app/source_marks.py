@@ -12,12 +12,18 @@ sparse in event time runs ahead of a dense one without bound, and correlators wo
 hold ever more alerts back. As in Flink's watermark alignment, a partition more than
 :data:`ALIGN_DRIFT_S` of event time ahead of the slowest partition still behind stops being
 fetched until that one catches up (records already fetched still come, so the lead is bounded
-by one fetch). A partition is never held longer than :data:`ALIGN_MAX_HOLD_S` at a time:
-order matters less than progress.
+by one fetch: ``worker.fetch_max_bytes``).
+
+An assigned partition that has routed nothing yet but has messages waiting (or whose end is not
+known yet) is behind at the start of time: at start-up the first partition fetched must not
+run ahead of the others before they have said where they are. A partition that is behind but
+has not moved for :data:`ALIGN_STUCK_S` although nothing holds it is *stuck* and reported as
+caught up (order matters less than progress): nothing waits for it until it moves again.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +36,9 @@ from pipeline.domain.schemas import Alert
 
 #: event time a raw partition may run ahead of the slowest one still behind
 ALIGN_DRIFT_S = 60.0
-#: wall time a partition is held for alignment at most in one go
-ALIGN_MAX_HOLD_S = 30.0
+#: wall time after which a partition behind that does not move (nothing holding it) is not
+#: waited for
+ALIGN_STUCK_S = 30.0
 
 
 class SourceMarks:
@@ -46,10 +53,10 @@ class SourceMarks:
         self.topic = topic
         self.pauses = pauses
         self.interval_s = interval_s
-        #: raw partition -> since when it is held for alignment
-        self._held_since: dict[int, float] = {}
         #: raw partition -> (newest event time routed, last offset handled)
         self._seen: dict[int, tuple[float, int]] = {}
+        #: raw partition -> when it last moved (or was first seen, or last held)
+        self._moved_at: dict[int, float] = {}
         self._sent_behind: frozenset[int] | None = None
         self._sent_at = 0.0
 
@@ -60,6 +67,7 @@ class SourceMarks:
             if epoch > newest:
                 newest = epoch
         self._seen[partition] = (newest, offset)
+        self._moved_at[partition] = time.monotonic()
 
     def due(self) -> list[SourceMark]:
         """The marks to send now (empty: nothing worth sending)."""
@@ -79,15 +87,11 @@ class SourceMarks:
             return
         behind = [m.event_time for m in marks if m.behind]
         slowest = min(behind) if behind else None
-        now = time.monotonic()
-        ahead = set()
-        for m in marks:
-            if slowest is not None and m.event_time > slowest + ALIGN_DRIFT_S:
-                since = self._held_since.setdefault(m.source, now)
-                if now - since < ALIGN_MAX_HOLD_S:
-                    ahead.add(m.source)
-            else:
-                self._held_since.pop(m.source, None)
+        ahead = {
+            m.source
+            for m in marks
+            if slowest is not None and m.event_time > slowest + ALIGN_DRIFT_S
+        }
         self.pauses.hold("align", (TP(self.topic, p) for p in ahead))
 
     def slowest(self) -> set[int]:
@@ -100,18 +104,42 @@ class SourceMarks:
         return {p for t, p in behind if t <= oldest + ALIGN_DRIFT_S}
 
     def current(self) -> list[SourceMark]:
-        """Marks of the raw partitions this process reads and has routed from."""
+        """Marks of the raw partitions this process reads: those it has routed from, and
+        those with messages waiting that it has not routed from yet (behind at -inf)."""
         consumer = self._consumer()
         assigned = {tp.partition for tp in consumer.assignment() if tp.topic == self.topic}
         for gone in set(self._seen) - assigned:  # revoked: its new reader reports it
             del self._seen[gone]
+        for gone in set(self._moved_at) - assigned:
+            del self._moved_at[gone]
+        now = time.monotonic()
+        held = {tp.partition for tp in self.pauses.reasons} if self.pauses is not None else set()
         marks = []
-        for partition, (newest, offset) in sorted(self._seen.items()):
-            if newest == float("-inf"):
-                continue
+        for partition in sorted(assigned):
             hw = _highwater(consumer, self.topic, partition)
-            marks.append(SourceMark(partition, newest, hw is not None and offset + 1 < hw))
+            moved = self._moved_at.setdefault(partition, now)
+            if partition in held:  # not moving because held: not stuck
+                self._moved_at[partition] = moved = now
+            seen = self._seen.get(partition)
+            if seen is None:
+                waiting = hw is None or hw > _read_offset(consumer, self.topic, partition)
+                newest = -math.inf
+            else:
+                newest, offset = seen
+                waiting = hw is not None and offset + 1 < hw
+            stuck = now - moved > ALIGN_STUCK_S
+            if seen is None and not waiting:
+                continue
+            marks.append(SourceMark(partition, newest, waiting and not stuck))
         return marks
+
+
+def _read_offset(consumer: Any, topic: str, partition: int) -> int:
+    """Where the consumer reads the partition from (its committed offset before the first
+    message; 0 when unknown)."""
+    offsets = getattr(consumer, "_read_offset", None)
+    value = offsets.get(TP(topic, partition)) if offsets is not None else None
+    return int(value) if value is not None else 0
 
 
 def _highwater(consumer: Any, topic: str, partition: int) -> int | None:

@@ -302,6 +302,7 @@ class Worker:
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app_: Any, revoked: set[TP], **kwargs: Any) -> None:
             self.liveness.progress.forget((tp.topic, tp.partition) for tp in revoked)
+            self.pauses.forget(revoked)
             await self.handover.hand_over(
                 tp.partition for tp in revoked if tp.topic == self.by_domain_topic
             )

@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 
@@ -44,6 +45,18 @@ class _Held(msgspec.Struct, array_like=True):
     marks: list[SourceMark]
     alerts: list[Alert]
     arrivals: list[float]
+    #: arrival order of each alert (older snapshots: none, the alerts are in order)
+    seqs: list[int] = []
+
+
+class _HeldOut(msgspec.Struct, array_like=True):
+    """:class:`_Held` with each alert encoded once, when first snapshotted (a large buffer
+    is written with every group commit)."""
+
+    marks: list[SourceMark]
+    alerts: list[msgspec.Raw]
+    arrivals: list[float]
+    seqs: list[int]
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -59,8 +72,8 @@ class EventTimeAligner:
     def __init__(self, max_held: int) -> None:
         self.max_held = max_held
         self.marks: dict[int, SourceMark] = {}
-        #: (event time, arrival order, alert, arrival)
-        self._heap: list[tuple[float, int, Alert, float]] = []
+        #: [event time, arrival order, alert, arrival, alert encoded (once snapshotted)]
+        self._heap: list[list[Any]] = []
         self._seq = 0
         #: alerts released before the watermark passed them (the bound was reached)
         self.forced = 0
@@ -83,14 +96,21 @@ class EventTimeAligner:
     def add(self, alerts: list[Alert], arrivals: list[float]) -> None:
         for i, alert in enumerate(alerts):
             arrival = arrivals[i] if i < len(arrivals) else math.nan
-            heapq.heappush(self._heap, (alert.epoch, self._seq, alert, arrival))
+            heapq.heappush(self._heap, [alert.epoch, self._seq, alert, arrival, None])
             self._seq += 1
 
     def progress(self) -> float:
-        """Event time before which this partition will release no more alerts: the
-        watermark, or the oldest alert still held if that is older."""
-        held = self._heap[0][0] if self._heap else math.inf
-        return min(self.watermark(), held)
+        """Event time before which this partition will release no more alerts, as far as its
+        inputs decide: the watermark while a source is behind; else the oldest alert held.
+
+        Alerts held below the watermark wait only for the other domains' progress (a
+        ``limit``): reporting them would make two domains that pace each other advance by
+        one skew per round trip of their progress reports (a leapfrog far slower than a
+        backlog is read), while the watermark is where both would be without each other."""
+        watermark = self.watermark()
+        if watermark < math.inf:
+            return watermark
+        return self._heap[0][0] if self._heap else math.inf
 
     def release(self, limit: float = math.inf) -> tuple[list[Alert], list[float]]:
         """The alerts the watermark (and ``limit``) has passed, and the oldest beyond
@@ -100,7 +120,7 @@ class EventTimeAligner:
         alerts: list[Alert] = []
         arrivals: list[float] = []
         while heap and (heap[0][0] <= limit or len(heap) > self.max_held):
-            epoch, _, alert, arrival = heapq.heappop(heap)
+            epoch, _, alert, arrival, _ = heapq.heappop(heap)
             if epoch > limit:
                 self.forced += 1
             alerts.append(alert)
@@ -122,9 +142,18 @@ class EventTimeAligner:
         return [h[2] for h in out], [h[3] for h in out]
 
     def snapshot(self) -> bytes:
-        ordered = sorted(self._heap, key=lambda h: (h[0], h[1]))
+        """The marks and held alerts (in heap order, with their arrival order)."""
+        heap = self._heap
+        for h in heap:
+            if h[4] is None:
+                h[4] = msgspec.Raw(_encoder.encode(h[2]))
         return _encoder.encode(
-            _Held(list(self.marks.values()), [h[2] for h in ordered], [h[3] for h in ordered])
+            _HeldOut(
+                list(self.marks.values()),
+                [h[4] for h in heap],
+                [h[3] for h in heap],
+                [h[1] for h in heap],
+            )
         )
 
     def restore(self, data: bytes) -> None:
@@ -132,4 +161,12 @@ class EventTimeAligner:
         self.marks = {m.source: m for m in held.marks}
         self._heap = []
         self._seq = 0
-        self.add(held.alerts, held.arrivals)
+        if not held.seqs:
+            self.add(held.alerts, held.arrivals)
+            return
+        self._heap = [
+            [a.epoch, seq, a, arrival, None]
+            for a, arrival, seq in zip(held.alerts, held.arrivals, held.seqs, strict=True)
+        ]
+        heapq.heapify(self._heap)
+        self._seq = max(held.seqs) + 1

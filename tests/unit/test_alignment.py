@@ -7,6 +7,7 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -139,6 +140,18 @@ def test_a_limit_from_the_other_domains_holds_alerts_and_progress_reports_it() -
     assert al.progress() == math.inf  # nothing held, no source behind: holds nobody back
 
 
+def test_progress_while_a_source_is_behind_is_the_watermark_not_the_paced_alerts() -> None:
+    """Two domains pacing each other must not advance one skew per round trip: alerts held
+    only for the other domain do not count as this partition's progress."""
+    al = EventTimeAligner(max_held=1000)
+    al.observe([SourceMark(0, _at(100), True)])
+    al.add([_alert(1, 10), _alert(2, 50), _alert(3, 150)], [0.0] * 3)
+    assert [a.id for a in al.release(limit=_at(20))[0]] == ["a1"]  # a2 waits for the pace
+    assert al.progress() == _at(100)
+    al.observe([SourceMark(0, _at(40), True)])
+    assert al.progress() == _at(40)
+
+
 def test_held_alerts_go_on_when_nothing_came_for_a_while() -> None:
     al = EventTimeAligner(max_held=1000)
     al.observe([SourceMark(0, _at(0), True)])  # behind, and then silent
@@ -147,3 +160,26 @@ def test_held_alerts_go_on_when_nothing_came_for_a_while() -> None:
     assert al.release_stale(quiet_s=1.0) == ([], [])
     alerts, _ = al.release_stale(quiet_s=al.quiet_after_s)
     assert [a.id for a in alerts] == ["a1", "a2"] and len(al) == 0 and al.forced == 2
+
+
+def test_a_restored_buffer_releases_in_the_same_order_even_for_equal_times() -> None:
+    al = EventTimeAligner(max_held=1000)
+    al.observe([SourceMark(0, _at(0), True)])
+    al.add([_alert(3, 20), _alert(1, 10), _alert(2, 20)], [1.0, 2.0, 3.0])
+    first = al.snapshot()
+    assert al.snapshot() == first  # encoded once, written again unchanged
+    again = EventTimeAligner(max_held=1000)
+    again.restore(first)
+    assert again.watermark() == _at(0)
+    alerts, arrivals = again.release(limit=math.inf)
+    assert alerts == [] and len(again) == 3
+    again.observe([SourceMark(0, _at(30), True)])
+    alerts, arrivals = again.release()
+    assert [a.id for a in alerts] == ["a1", "a3", "a2"] and arrivals == [2.0, 1.0, 3.0]
+
+
+def test_a_buffer_written_before_arrival_orders_were_kept_still_restores() -> None:
+    old = msgspec.msgpack.encode([[[0, _at(0), True]], [_alert(1, 10), _alert(2, 20)], [1.0, 2.0]])
+    al = EventTimeAligner(max_held=1000)
+    al.restore(old)
+    assert len(al) == 2 and al.watermark() == _at(0)

@@ -3,12 +3,15 @@ holds raw partitions that run ahead in event time."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
+import pytest
 from faust.types import TP
 
+from pipeline.app import source_marks
 from pipeline.app.backpressure import PauseSet, RouteCredit
-from pipeline.app.source_marks import ALIGN_DRIFT_S, SourceMarks
+from pipeline.app.source_marks import ALIGN_DRIFT_S, ALIGN_STUCK_S, SourceMarks
 from pipeline.domain.schemas import Alert, AlertStatus, Severity
 
 
@@ -71,6 +74,18 @@ def test_a_partition_fetches_again_only_when_every_reason_is_gone() -> None:
     assert consumer.full == [] and pauses.reasons == {}
 
 
+def test_a_revoked_partition_loses_its_reasons() -> None:
+    """After a rebalance the partition may come back: it must not stay held for a reason
+    that a later hold (which only releases partitions it knows) would never clear."""
+    consumer = _Consumer()
+    pauses = PauseSet(lambda: consumer)
+    pauses.hold("backlog", ["a", "b"])
+    pauses.forget(["a"])
+    assert pauses.held("backlog") == {"b"}
+    pauses.hold("backlog", ["a"])
+    assert pauses.held("backlog") == {"a"}
+
+
 def test_partitions_ahead_of_the_slowest_behind_are_held() -> None:
     consumer = _Consumer(hw={0: 100, 1: 100, 2: 10})
     pauses = PauseSet(lambda: consumer)
@@ -88,6 +103,41 @@ def test_partitions_ahead_of_the_slowest_behind_are_held() -> None:
     marks.note(1, 99, [_alert(2100.0)])  # nothing is behind: nothing is held
     marks.align(marks.current())
     assert pauses.held("align") == set()
+
+
+def test_a_partition_not_read_yet_is_behind_from_the_start_of_time() -> None:
+    """At start-up the first partition fetched must not run ahead of the others."""
+    consumer = _Consumer(hw={0: 100, 1: 100, 2: 0})
+    pauses = PauseSet(lambda: consumer)
+    marks = SourceMarks(lambda: consumer, "raw", pauses)
+    marks.note(0, 9, [_alert(1000.0)])
+    current = marks.current()  # 1 has messages waiting, 2 is empty
+    assert [(m.source, m.event_time, m.behind) for m in current] == [
+        (0, 1000.0, True),
+        (1, -math.inf, True),
+    ]
+    marks.align(current)
+    assert pauses.held("align") == {TP("raw", 0)} and marks.slowest() == {1}
+
+
+def test_a_partition_that_does_not_move_unheld_stops_being_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer = _Consumer(hw={0: 100, 1: 100})
+    pauses = PauseSet(lambda: consumer)
+    marks = SourceMarks(lambda: consumer, "raw", pauses)
+    now = [1000.0]
+    monkeypatch.setattr(source_marks.time, "monotonic", lambda: now[0])
+    marks.note(0, 9, [_alert(1000.0)])
+    marks.note(1, 9, [_alert(5000.0)])
+    marks.align(marks.current())
+    assert pauses.held("align") == {TP("raw", 1)}
+    now[0] += ALIGN_STUCK_S + 1  # 1 is held (not stuck); 0 moved not at all
+    assert [(m.source, m.behind) for m in marks.current()] == [(0, False), (1, True)]
+    marks.align(marks.current())
+    assert pauses.held("align") == set()
+    marks.note(0, 20, [_alert(1010.0)])  # it moves again: waited for again
+    assert [m.behind for m in marks.current()] == [True, True]
 
 
 def _alert(t: float) -> Alert:
