@@ -1,4 +1,5 @@
-"""The ``stormwatch`` command line: worker, dev, replay, detect, incident, config, schemas.
+"""The ``stormwatch`` command line: worker, ingest, dev, replay, detect, incident, config,
+schemas.
 
 User errors (bad arguments, bad configuration, bad input files, ports in use) end with one
 line on stderr and exit code 2, never a traceback.
@@ -50,6 +51,44 @@ def worker(
     except ConfigError as exc:
         fail(str(exc))
     run_worker(settings, fail)
+
+
+@app.command()
+def ingest(
+    host: Annotated[
+        str | None,
+        typer.Option(help="address to listen on (STORMWATCH_GATEWAY__HOST; 0.0.0.0: all)"),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="port (STORMWATCH_GATEWAY__PORT)")] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="bearer tokens, one a line, or a directory of token files "
+            "(STORMWATCH_GATEWAY__TOKEN_FILE; STORMWATCH_GATEWAY__TOKENS adds more)"
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="accept requests without a token: development only"),
+    ] = False,
+) -> None:
+    """Run the HTTP ingest gateway: alert webhooks in, alerts.raw out (docs/gateway.md)."""
+    from pipeline.config import ConfigError, load_settings
+    from pipeline.gateway.run import run_gateway
+
+    if port is not None and not 0 < port < 65536:
+        fail(f"--port {port} is not a TCP port (1-65535)")
+    overrides: dict[str, object] = {}
+    for name, value in (("host", host), ("port", port), ("token_file", token_file)):
+        if value is not None:
+            overrides[name] = value
+    if insecure:
+        overrides["insecure"] = True
+    try:
+        settings = load_settings(**({"gateway": overrides} if overrides else {}))
+    except ConfigError as exc:
+        fail(str(exc))
+    run_gateway(settings, fail)
 
 
 @app.command()

@@ -249,6 +249,64 @@ class WorkerSettings(BaseModel):
         return frozenset(self.roles.split(","))
 
 
+GATEWAY_PUBLIC_PATHS = ("/healthz", "/metrics")
+
+
+class GatewaySettings(BaseModel):
+    """The HTTP ingest gateway (``stormwatch ingest``); docs/gateway.md."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    tokens: SecretStr | None = Field(
+        None, description="bearer tokens, separated by commas, spaces or newlines"
+    )
+    token_file: Path | None = Field(
+        None,
+        description="a file of bearer tokens (one a line; '#' starts a comment) or a directory "
+        "of such files (a mounted Kubernetes secret)",
+    )
+    insecure: bool = Field(
+        False, description="accept requests without a token (development only; no tokens set)"
+    )
+    public_paths: str = Field(
+        ",".join(GATEWAY_PUBLIC_PATHS),
+        description="paths served without a token, comma-separated: /healthz, /metrics or none",
+    )
+    pagerduty_routing_key_auth: bool = Field(
+        True,
+        description="on the PagerDuty endpoints, a request without an Authorization header "
+        "may carry a token as the event's routing_key (PagerDuty clients send no headers)",
+    )
+    max_body_bytes: int = Field(
+        4 * 1024**2, ge=1024, le=256 * 1024**2, description="largest request body (413 beyond)"
+    )
+    max_alerts: int = Field(
+        5000, ge=1, le=1_000_000, description="alerts one request may carry (413 beyond)"
+    )
+    delivery_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="longest wait for the broker to acknowledge a request's alerts (503 beyond)",
+    )
+    retry_after_s: int = Field(5, ge=1, le=3600, description="Retry-After of a 503")
+
+    @field_validator("public_paths")
+    @classmethod
+    def _public_paths(cls, v: str) -> str:
+        names = [p.strip() for p in v.split(",") if p.strip()]
+        unknown = [p for p in names if p not in GATEWAY_PUBLIC_PATHS]
+        if unknown:
+            raise ValueError(
+                f"public_paths may list only {', '.join(GATEWAY_PUBLIC_PATHS)} (or be empty)"
+            )
+        return ",".join(names)
+
+    @property
+    def public_path_set(self) -> frozenset[str]:
+        return frozenset(p for p in self.public_paths.split(",") if p)
+
+
 class Settings(BaseSettings):
     """All settings. Environment: ``STORMWATCH_<GROUP>__<NAME>``."""
 
@@ -260,6 +318,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = TopicSettings()
     redis: RedisSettings = RedisSettings()
     worker: WorkerSettings = WorkerSettings()
+    gateway: GatewaySettings = GatewaySettings()
     #: the domain's own settings dataclasses (documented in docs/correlation.md, docs/models.md)
     correlation: CorrelationSettings = Field(default_factory=CorrelationSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
@@ -321,7 +380,7 @@ def load_settings(**overrides: Any) -> Settings:
         if not loc:  # a check across groups: its message names the variables
             msg = str(err["msg"]).removeprefix("Value error, ")
             raise ConfigError(f"invalid settings: {msg}; fix the environment") from None
-        secret = any(word in loc for word in ("PASSWORD", "URL", "SECRET"))
+        secret = any(word in loc for word in ("PASSWORD", "URL", "SECRET", "TOKEN"))
         got = "" if secret else f" (got {err.get('input')!r})"
         msg = str(err["msg"])
         if err["type"] == "value_error" and isinstance(err.get("input"), dict):

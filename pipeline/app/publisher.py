@@ -88,10 +88,12 @@ class Publisher:
     async def send(
         self,
         *,
-        key: bytes,
+        key: bytes | None,
         value: bytes,
         headers: list[tuple[str, str | bytes | None]] | None = None,
+        topic: str | None = None,
     ) -> asyncio.Future[None]:
+        """Queue one message (to ``topic``, by default the publisher's own)."""
         loop = asyncio.get_running_loop()
         acked: asyncio.Future[None] = loop.create_future()
 
@@ -101,7 +103,7 @@ class Publisher:
         while True:
             try:
                 self._producer.produce(
-                    self.topic, value, key=key, headers=headers, on_delivery=delivered
+                    topic or self.topic, value, key=key, headers=headers, on_delivery=delivered
                 )
                 return acked
             except BufferError:  # librdkafka's queue is full: let the poller drain it

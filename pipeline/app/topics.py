@@ -37,8 +37,11 @@ def topic_names(settings: Settings) -> list[str]:
     ]
 
 
-def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
-    """Create missing topics with the configured partitions; return those created."""
+def ensure_topics(
+    settings: Settings, timeout_s: float = 30.0, names: list[str] | None = None
+) -> list[str]:
+    """Create missing topics (``names``, by default every topic of the worker) with the
+    configured partitions; return those created."""
     admin = AdminClient(settings.kafka.confluent_config())
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [
@@ -47,7 +50,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
             num_partitions=topic_partitions(settings, name),
             replication_factor=settings.topics.replication_factor,
         )
-        for name in topic_names(settings)
+        for name in (topic_names(settings) if names is None else names)
         if name not in existing
     ]
     if not wanted:

@@ -49,6 +49,8 @@ def _offenders(package: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]
         ),
         ("pipeline", ("benchmarks",)),
         ("pipeline/offline", ("pipeline.app", "faust", "confluent_kafka")),
+        # the gateway is a light process of its own: no stream processor, no Redis
+        ("pipeline/gateway", ("faust", "aiokafka", "redis", "pipeline.app.worker")),
     ],
 )
 def test_layers_import_only_what_they_may(package: str, forbidden: tuple[str, ...]) -> None:

@@ -1,0 +1,113 @@
+"""Bearer tokens: read from the environment, a file or a directory of files; checked in
+constant time. A token is never logged nor put in an error message."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+#: RFC 6750 ``b64token`` (what may follow ``Bearer `` in an Authorization header)
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_SEPARATORS = re.compile(r"[\s,]+")
+MIN_TOKEN_CHARS = 16
+
+
+class TokenError(ValueError):
+    """Tokens cannot be loaded; the message is one line naming where and how to fix it."""
+
+
+def parse_tokens(text: str, where: str) -> list[str]:
+    """Tokens in ``text``: separated by newlines, spaces or commas; lines starting with ``#``
+    are comments."""
+    tokens: list[str] = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        for token in _SEPARATORS.split(line.strip()):
+            if not token:
+                continue
+            if not _TOKEN68.fullmatch(token):
+                raise TokenError(
+                    f"a token in {where} has characters a bearer token cannot carry (letters, "
+                    "digits and -._~+/ only, '=' at the end); generate one with "
+                    "'openssl rand -hex 32'"
+                )
+            if len(token) < MIN_TOKEN_CHARS:
+                raise TokenError(
+                    f"a token in {where} has {len(token)} characters, fewer than "
+                    f"{MIN_TOKEN_CHARS}; generate one with 'openssl rand -hex 32'"
+                )
+            tokens.append(token)
+    return tokens
+
+
+def _token_files(path: Path) -> list[Path]:
+    """``path`` itself, or the regular files of a directory; names starting with a dot are
+    skipped (a mounted Kubernetes secret keeps its bookkeeping in ``..data``)."""
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if not p.name.startswith(".") and p.is_file())
+    return [path]
+
+
+def load_tokens(inline: str | None, path: Path | None) -> list[str]:
+    """Every configured token: those of ``inline`` (the environment) and of ``path``."""
+    tokens = parse_tokens(inline, "STORMWATCH_GATEWAY__TOKENS") if inline else []
+    if path is None:
+        return tokens
+    if not path.exists():
+        raise TokenError(
+            f"token file {str(path)!r} does not exist; fix --token-file or "
+            "STORMWATCH_GATEWAY__TOKEN_FILE"
+        )
+    files = _token_files(path)
+    if not files:
+        raise TokenError(f"token directory {str(path)!r} holds no files; put a token file in it")
+    for file in files:
+        try:
+            text = file.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise TokenError(f"cannot read token file {str(file)!r}: {reason}") from None
+        found = parse_tokens(text, f"token file {str(file)!r}")
+        if not found:
+            raise TokenError(f"token file {str(file)!r} holds no token; write one token a line")
+        tokens.extend(found)
+    return tokens
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive)."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+class TokenSet:
+    """Accepted tokens, kept as SHA-256 digests: a candidate's digest is compared with every
+    one of them by :func:`hmac.compare_digest`, so the time taken tells neither which token
+    nor how much of it matched (digests also hide the tokens' lengths)."""
+
+    def __init__(self, tokens: Iterable[str]) -> None:
+        self._digests = [_digest(t) for t in dict.fromkeys(tokens)]
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def check(self, candidate: str | None) -> bool:
+        if candidate is None:
+            return False
+        digest = _digest(candidate)
+        ok = False
+        for known in self._digests:
+            ok |= hmac.compare_digest(known, digest)
+        return ok
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
