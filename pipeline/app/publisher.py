@@ -81,6 +81,9 @@ class Publisher:
         if max_message_bytes is not None:
             conf["message.max.bytes"] = max_message_bytes
         self._producer = Producer(conf)
+        #: the fatal error the producer raised (idempotence state lost), if any: it fails
+        #: every message then queued and refuses new ones
+        self.fatal: KafkaError | None = None
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="sw-publish", daemon=True)
         self._poller.start()
@@ -117,13 +120,22 @@ class Publisher:
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            self._producer.poll(0.05)
+            try:
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                # confluent-kafka raises a fatal error from poll() instead of calling
+                # error_cb; keep polling, so the delivery reports failing the queued
+                # messages still settle their futures
+                self.fatal = exc.args[0]
 
     def close(self, timeout_s: float = 10.0) -> int:
         """Deliver what is queued (up to ``timeout_s``); returns how many were not."""
         self._stop.set()
         self._poller.join()
-        return int(self._producer.flush(timeout_s))
+        try:
+            return int(self._producer.flush(timeout_s))
+        except KafkaException:  # fatal: nothing more will be delivered
+            return len(self._producer)
 
 
 def _settle(acked: asyncio.Future[None], err: KafkaError | None) -> None:

@@ -38,11 +38,14 @@ def topic_names(settings: Settings) -> list[str]:
 
 
 def ensure_topics(
-    settings: Settings, timeout_s: float = 30.0, names: list[str] | None = None
+    settings: Settings,
+    timeout_s: float = 30.0,
+    names: list[str] | None = None,
+    admin: AdminClient | None = None,
 ) -> list[str]:
     """Create missing topics (``names``, by default every topic of the worker) with the
     configured partitions; return those created."""
-    admin = AdminClient(settings.kafka.confluent_config())
+    admin = admin or AdminClient(settings.kafka.confluent_config())
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [
         NewTopic(

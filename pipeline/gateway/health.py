@@ -18,11 +18,16 @@ class Health:
     detail: dict[str, Any]
 
 
-def kafka_check(
-    client_config: dict[str, Any], topic: str, timeout_s: float
-) -> Callable[[], Health]:
+def admin_client(client_config: dict[str, Any]) -> AdminClient:
+    """The gateway's admin client (probes, topic creation). Its metadata requests never
+    auto-create a topic (that would take the broker's default partitions, not ours). It
+    logs only librdkafka's critical messages: while the broker is down a pending metadata
+    request reconnects many times a second, and the probe reports the outage anyway."""
+    return AdminClient({**client_config, "allow.auto.create.topics": False, "log_level": 2})
+
+
+def kafka_check(admin: AdminClient, topic: str, timeout_s: float) -> Callable[[], Health]:
     """A blocking metadata request for ``topic`` (run it in a thread)."""
-    admin = AdminClient(client_config)
 
     def check() -> Health:
         try:

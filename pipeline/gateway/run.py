@@ -16,6 +16,7 @@ from types import FrameType
 import structlog
 import uvicorn
 from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
@@ -23,7 +24,7 @@ from pipeline.app.topics import ensure_topics
 from pipeline.config import GatewaySettings, Settings
 from pipeline.gateway.app import Gateway, Topics, build_app
 from pipeline.gateway.auth import TokenError, TokenSet, load_tokens
-from pipeline.gateway.health import BrokerProbe, kafka_check
+from pipeline.gateway.health import BrokerProbe, admin_client, kafka_check
 from pipeline.gateway.metrics import GatewayMetrics
 from pipeline.gateway.sink import KafkaSink
 
@@ -67,19 +68,22 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _create_topics(settings: Settings) -> None:
+async def _create_topics(settings: Settings, admin: AdminClient, probe: BrokerProbe) -> None:
     """Create the alerts and dead-letter topics (configured partitions) once the broker
     answers, so the first produce does not auto-create them with the broker's defaults."""
     names = [settings.topics.alerts_raw, settings.topics.dlq]
     warned = False
     while True:
-        try:
-            await asyncio.to_thread(ensure_topics, settings, 5.0, names)
-            return
-        except KafkaException as exc:
-            if not warned:
-                log.warning("broker not reachable yet; answering 503", error=str(exc.args[0]))
-                warned = True
+        health = await probe.health()
+        if health.detail.get("broker") == "reachable":
+            try:
+                await asyncio.to_thread(ensure_topics, settings, 10.0, names, admin)
+                return
+            except KafkaException as exc:
+                log.warning("cannot create topics yet", error=str(exc.args[0]))
+        elif not warned:
+            log.warning("broker not reachable yet; answering 503", broker=health.detail)
+            warned = True
         await asyncio.sleep(2.0)
 
 
@@ -114,12 +118,19 @@ def run_gateway(settings: Settings, fail: Callable[[str], None]) -> None:
         delivery_timeout_s=gw.delivery_timeout_s,
         max_message_bytes=topics.max_message_bytes,
     )
-    probe = BrokerProbe(kafka_check(client, topics.alerts, timeout_s=2.0))
+    admin = admin_client(client)
+    probe = BrokerProbe(kafka_check(admin, topics.alerts, timeout_s=2.0))
     gateway = Gateway(gw, topics, sink, probe, GatewayMetrics(CollectorRegistry()), tokens)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        creating = asyncio.create_task(_create_topics(settings))
+        creating = asyncio.create_task(_create_topics(settings, admin, probe))
+        log.info(
+            "stormwatch ingest listening",
+            url=f"http://{gw.host}:{gw.port}",
+            topic=topics.alerts,
+            authentication="off" if tokens is None else f"{len(tokens)} tokens",
+        )
         try:
             yield
         finally:

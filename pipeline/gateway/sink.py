@@ -59,6 +59,8 @@ async def deliver(sink: Sink, topic: str, records: Sequence[Record], timeout_s: 
                     await sink.send(key=r.key, value=r.value, headers=r.headers, topic=topic)
                 )
             await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
+    except (KafkaException, BufferError) as exc:  # produce() itself refused
+        raise failed(exc) from None
     except TimeoutError:
         raise DeliveryFailed(
             f"the broker did not acknowledge within {timeout_s:g} s", transient=True
@@ -93,8 +95,9 @@ class KafkaSink:
     """The gateway's producer: idempotent, ``acks=all``, librdkafka giving up on a message
     after the delivery timeout (so a message answered 503 is not stored much later).
 
-    A fatal producer error (the idempotent producer's sequence state is lost) fails the
-    messages queued then, and the next send starts a new producer.
+    A fatal producer error (the idempotent producer's sequence state is lost, e.g. a broker
+    that forgot the producer id) fails the messages queued then, and the next send starts
+    a new producer.
     """
 
     def __init__(
@@ -109,20 +112,20 @@ class KafkaSink:
         self._config = {
             **client_config,
             "message.timeout.ms": max(1, int(delivery_timeout_s * 1000)),
-            "error_cb": self._on_error,
         }
         self._max_message_bytes = max_message_bytes
-        #: the last fatal error not yet acted upon
-        self.fatal: str | None = None
         self._publisher = self._new_publisher()
+        self._retired: set[asyncio.Future[int]] = set()
 
     def _new_publisher(self) -> Publisher:
         return Publisher(self._config, self.topic, self._max_message_bytes)
 
-    def _on_error(self, err: KafkaError) -> None:  # librdkafka's thread
-        if err.fatal():
-            self.fatal = f"{err.name()}: {err.str()}"
-            log.error("producer fatal error, starting a new producer", error=err.name())
+    def _replace(self, fatal: KafkaError | None) -> None:
+        log.error("producer fatal error, starting a new producer", error=_name(fatal))
+        old, self._publisher = self._publisher, self._new_publisher()
+        closing = asyncio.get_running_loop().run_in_executor(None, old.close, 0.0)
+        self._retired.add(closing)
+        closing.add_done_callback(self._retired.discard)
 
     async def send(
         self,
@@ -132,12 +135,21 @@ class KafkaSink:
         headers: list[tuple[str, str | bytes | None]] | None = None,
         topic: str | None = None,
     ) -> asyncio.Future[None]:
-        if self.fatal is not None:
-            self.fatal = None
-            old, self._publisher = self._publisher, self._new_publisher()
-            asyncio.get_running_loop().run_in_executor(None, old.close, 0.0)
-        return await self._publisher.send(key=key, value=value, headers=headers, topic=topic)
+        if self._publisher.fatal is not None:
+            self._replace(self._publisher.fatal)
+        try:
+            return await self._publisher.send(key=key, value=value, headers=headers, topic=topic)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not (isinstance(err, KafkaError) and err.code() == KafkaError._FATAL):
+                raise
+            self._replace(self._publisher.fatal or err)
+            return await self._publisher.send(key=key, value=value, headers=headers, topic=topic)
 
     def close(self, timeout_s: float) -> int:
         """Deliver what is queued (up to ``timeout_s``); returns how many were not."""
         return self._publisher.close(timeout_s)
+
+
+def _name(err: KafkaError | None) -> str:
+    return err.name() if err is not None else "unknown"

@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import msgspec
@@ -530,3 +530,46 @@ async def test_metrics_page_and_bounded_labels(client_for: Any) -> None:
     assert "stormwatch_gateway_broker_ack_seconds_count 1.0" in text
     assert 'stormwatch_gateway_payload_bytes_count{format="alertmanager"} 1.0' in text
     assert "/random" not in text
+
+
+class _StubPublisher:
+    """Stands in for the confluent-kafka publisher: the first one made is broken for good."""
+
+    made: ClassVar[list[_StubPublisher]] = []
+
+    def __init__(self, *args: Any) -> None:
+        self.fatal: KafkaError | None = None
+        self.closed = False
+        self.sent = 0
+        _StubPublisher.made.append(self)
+
+    async def send(self, **kwargs: Any) -> asyncio.Future[None]:
+        if self is _StubPublisher.made[0]:
+            raise KafkaException(KafkaError(KafkaError._FATAL))
+        self.sent += 1
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    def close(self, timeout_s: float) -> int:
+        self.closed = True
+        return 0
+
+
+async def test_a_fatal_producer_error_starts_a_new_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.gateway import sink as sink_module
+
+    monkeypatch.setattr(sink_module, "Publisher", _StubPublisher)
+    _StubPublisher.made = []
+    sink = sink_module.KafkaSink({}, "alerts.raw", delivery_timeout_s=1, max_message_bytes=10**6)
+    fut = await sink.send(key=b"k", value=b"v")  # produce() refuses: fatal
+    await fut
+    first, second = _StubPublisher.made
+    assert second.sent == 1
+    second.fatal = KafkaError(KafkaError.UNKNOWN_PRODUCER_ID)  # as the poller records it
+    await sink.send(key=b"k", value=b"v")
+    assert len(_StubPublisher.made) == 3 and _StubPublisher.made[2].sent == 1
+    await asyncio.sleep(0.05)
+    assert first.closed and second.closed

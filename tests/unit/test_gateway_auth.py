@@ -107,4 +107,3 @@ def test_tokens_are_masked_in_config_output(monkeypatch: pytest.MonkeyPatch) -> 
     result = CliRunner().invoke(app, ["config"])
     assert result.exit_code == 0 and T1 not in result.output
     assert '"tokens": "**********"' in result.output
-
