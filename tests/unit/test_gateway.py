@@ -496,13 +496,39 @@ async def test_an_alert_bigger_than_a_message_is_413(client_for: Any) -> None:
     assert sample(gateway, "stormwatch_gateway_dead_letters_total", {"outcome": "too_large"}) == 1
 
 
-async def test_formats_not_supported_yet_are_422(client_for: Any) -> None:
+async def test_fallback_parsers_refuse_formats_they_do_not_know(
+    client_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.domain import normalize as formats
+
+    monkeypatch.delattr(formats, "normalize_message", raising=False)
     client = client_for(make_gateway(FakeSink()))
     for path in ("/v1/alerts/grafana", "/v1/alerts/generic"):
         resp = await client.post(path, json={"title": "x"}, headers=AUTH)
-        if resp.status_code == 202:  # the formats parsers have landed
-            continue
         assert resp.status_code == 422, resp.text
+        assert "not supported by this build" in resp.json()["reason"]
+    binary = {**AUTH, "Content-Type": "application/json", "ce-specversion": "1.0"}
+    resp = await client.post("/v1/alerts/cloudevents", content=b"{}", headers=binary)
+    assert resp.status_code == 422 and "binary-mode" in resp.json()["reason"]
+
+
+def test_parse_alerts_calls_normalize_message_once_it_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.domain import normalize as formats
+
+    calls: list[tuple[bytes, Mapping[str, str], str | None, Any]] = []
+
+    def normalize_message(
+        raw: bytes, headers: Mapping[str, str], fmt: str | None = None, generic: Any = None
+    ) -> list[Alert]:
+        calls.append((raw, headers, fmt, generic))
+        return []
+
+    monkeypatch.setattr(formats, "normalize_message", normalize_message, raising=False)
+    mapping = object()
+    assert parse_alerts(b"{}", {"content-type": "application/json"}, "grafana", mapping) == []
+    assert calls == [(b"{}", {"content-type": "application/json"}, "grafana", mapping)]
 
 
 async def test_health_reports_the_broker(client_for: Any) -> None:
