@@ -33,6 +33,8 @@ class RouteCredit:
     def __init__(self, max_ahead: int) -> None:
         self.max_ahead = max_ahead
         self.pending: dict[int, int] = {}
+        #: of those, alerts the correlator has received and holds for event-time alignment
+        self.held: dict[int, int] = {}
         #: partition -> highest offset this process wrote there
         self.written: dict[int, int] = {}
         #: partition -> offset the owner's state covers (from its last group commit)
@@ -75,14 +77,27 @@ class RouteCredit:
     def disown(self, partitions: Iterable[int]) -> None:
         for p in partitions:
             self.pending.pop(p, None)
+            self.held.pop(p, None)
 
     def routed(self, partition: int, n: int) -> None:
         if partition in self.pending:
             self.pending[partition] += n
 
+    def received(self, partition: int, n: int) -> None:
+        """The correlator took ``n`` routed alerts off the topic (it may hold them)."""
+        if partition in self.pending:
+            self.held[partition] = self.held.get(partition, 0) + n
+
     def correlated(self, partition: int, n: int) -> None:
         if partition in self.pending:
             self.pending[partition] = max(0, self.pending[partition] - n)
+            self.held[partition] = max(0, self.held.get(partition, 0) - n)
+
+    def in_topic(self) -> float:
+        """Routed alerts the slowest correlator has not even taken off the topic yet (held
+        ones excluded; for other processes' partitions the estimate counts only those)."""
+        own = [max(0, n - self.held.get(p, 0)) for p, n in self.pending.items()]
+        return max([0.0, *own, *self.foreign().values()])
 
     def too_far_ahead(self) -> bool:
         return self.max_ahead > 0 and self._worst() > self.max_ahead
@@ -169,7 +184,10 @@ class IngestPause:
 
     def _hold(self) -> None:
         consumer = self._consumer()
-        exempt = self.exempt()
+        # reading the partitions the watermark waits for helps only while the correlators
+        # keep up with the topic: else their marks are old and more reading only buries them
+        ahead = self.credit.in_topic() > self.credit.max_ahead // 2
+        exempt = set() if ahead else self.exempt()
         self.pauses.hold(
             "backlog",
             (

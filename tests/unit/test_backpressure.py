@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 from faust.types import TP
+from prometheus_client import CollectorRegistry
 
 from pipeline.app import source_marks
-from pipeline.app.backpressure import PauseSet, RouteCredit
+from pipeline.app.backpressure import IngestPause, PauseSet, RouteCredit
+from pipeline.app.metrics import Metrics
 from pipeline.app.source_marks import ALIGN_DRIFT_S, ALIGN_STUCK_S, SourceMarks
 from pipeline.domain.schemas import Alert, AlertStatus, Severity
 
@@ -72,6 +74,30 @@ def test_a_partition_fetches_again_only_when_every_reason_is_gone() -> None:
     assert consumer.full == ["b"]
     pauses.hold("align", [])
     assert consumer.full == [] and pauses.reasons == {}
+
+
+def test_the_slowest_partition_is_read_while_paused_only_if_correlators_keep_up() -> None:
+    """Held alerts count as waiting, so the partition the watermark waits for stays
+    readable; but not while routed alerts pile up unread on the topic (more reading would
+    only bury correlators whose marks are already old)."""
+    consumer = _Consumer(hw={0: 100, 1: 100})
+    credit = RouteCredit(max_ahead=1000)
+    credit.own([0])
+    pause = IngestPause(
+        lambda: consumer, "raw", credit, Metrics(CollectorRegistry()), exempt=lambda: {1}
+    )
+    credit.routed(0, 5000)
+    credit.received(0, 4800)  # held for alignment: only 200 still on the topic
+    pause.pause_if_ahead()
+    assert pause.pauses.held("backlog") == {TP("raw", 0)}
+    credit.routed(0, 3000)  # correlators fall behind the topic
+    pause.pause_if_ahead()
+    assert pause.pauses.held("backlog") == {TP("raw", 0), TP("raw", 1)}
+    credit.received(0, 3000)
+    credit.correlated(0, 7800)
+    assert credit.in_topic() == 200 and credit.held[0] == 0
+    pause.maybe_resume()
+    assert pause.pauses.held("backlog") == set()
 
 
 def test_a_revoked_partition_loses_its_reasons() -> None:

@@ -131,6 +131,7 @@ class CorrelateAgent:
                 self.progress_seen = progress
             forced = sum(a.forced for a in self.states.aligners.values())
             for step in steps:
+                self.credit.received(step.partition, len(step.alerts))
                 self.states.align(step, self._pace(step.partition, progress))
             self.metrics.alerts_released_early.inc(
                 sum(a.forced for a in self.states.aligners.values()) - forced
