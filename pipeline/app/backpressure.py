@@ -119,20 +119,24 @@ class PauseSet:
         self.reasons: dict[Any, set[str]] = {}
 
     def hold(self, reason: str, tps: Iterable[Any]) -> None:
-        """Exactly ``tps`` are held for ``reason`` from now on."""
+        """Exactly ``tps`` are held for ``reason`` from now on.
+
+        Every held partition is signalled again on each call: Faust's own buffer pressure
+        (a full stream queue) resumes a partition when its queue drains, whoever paused it,
+        so a partition held here would otherwise run free until its next change (measured:
+        held raw partitions ran to their end while the one not held starved)."""
         wanted = set(tps)
         consumer = self._consumer()
         for tp in wanted:
-            why = self.reasons.setdefault(tp, set())
-            if not why:
-                consumer.on_buffer_full(tp)
-            why.add(reason)
+            self.reasons.setdefault(tp, set()).add(reason)
         for tp, why in list(self.reasons.items()):
             if reason in why and tp not in wanted:
                 why.discard(reason)
                 if not why:
-                    consumer.on_buffer_drop(tp)
                     del self.reasons[tp]
+                    consumer.on_buffer_drop(tp)
+        for tp in self.reasons:
+            consumer.on_buffer_full(tp)
 
     def forget(self, tps: Iterable[Any]) -> None:
         """Drop every reason for partitions this process no longer reads (revoked: the
