@@ -175,27 +175,21 @@ def normalize_obj(obj: Any, generic: GenericMapping | None = None) -> list[Alert
     return _one(obj, generic)
 
 
-def _used(name: str) -> bool:
-    return name.startswith(("ce_", "ce-")) or name in ("content-type", FORMAT_HEADER)
-
-
 def _lower_headers(headers: Mapping[str, str | bytes | None]) -> dict[str, str]:
-    """Headers by lower-case name, as text. A header this module reads must be UTF-8;
-    others that are not (binary tracing headers...) are left out."""
+    """The headers this module reads (``ce_*``, ``ce-*``, ``content-type``, the format
+    header) by lower-case name, as UTF-8 text; other headers are not looked at."""
     out: dict[str, str] = {}
     for key, value in headers.items():
-        if value is None:
-            continue
         name = str(key).lower()
+        if value is None or not (
+            name.startswith(("ce_", "ce-")) or name in ("content-type", FORMAT_HEADER)
+        ):
+            continue
         if isinstance(value, bytes | bytearray):
             try:
                 value = bytes(value).decode()
             except UnicodeDecodeError:
-                if _used(name):
-                    raise NormalizeError(
-                        f"header {key!r} is not UTF-8 text", error="decode"
-                    ) from None
-                continue
+                raise NormalizeError(f"header {key!r} is not UTF-8 text", error="decode") from None
         out[name] = str(value)
     return out
 

@@ -34,7 +34,7 @@ REQUIRED = ("id", "service", "name")
 
 
 def looks_canonical(obj: dict[str, Any]) -> bool:
-    return all(key in obj for key in REQUIRED)
+    return "id" in obj and "service" in obj and "name" in obj
 
 
 def from_canonical(obj: dict[str, Any], where: str | None = None) -> Alert:
@@ -43,11 +43,13 @@ def from_canonical(obj: dict[str, Any], where: str | None = None) -> Alert:
     status = obj.get("status", "firing")
     if status not in ("firing", "resolved"):
         raise NormalizeError(f"{where}: status {status!r} is not 'firing' or 'resolved'")
-    value = obj.get("value")
-    if value is not None and optional_float(value) is None:
-        raise NormalizeError(f"{where}: value {value!r} is not a number")
+    raw_value = obj.get("value")
+    value = optional_float(raw_value)
+    if value is None and raw_value is not None:
+        raise NormalizeError(f"{where}: value {raw_value!r} is not a number")
     annotations = str_map(obj.get("annotations"), f"{where}: annotations")
-    keep(annotations, obj, FIELDS)
+    if obj.keys() - FIELDS:
+        keep(annotations, obj, FIELDS)
     return Alert(
         id=require_str(obj, "id", where),
         source=str(obj.get("source") or "unknown"),
@@ -58,5 +60,5 @@ def from_canonical(obj: dict[str, Any], where: str | None = None) -> Alert:
         timestamp=parse_time(obj.get("timestamp"), f"{where}: timestamp"),
         labels=str_map(obj.get("labels"), f"{where}: labels"),
         annotations=annotations,
-        value=optional_float(value),
+        value=value,
     )

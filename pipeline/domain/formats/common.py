@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
@@ -26,7 +27,6 @@ class NormalizeError(ValueError):
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
-_BASIC_OFFSET = re.compile(r"([+-]\d\d)(\d\d)$")
 ZERO_TIME_PREFIX = "0001-01-01"
 
 
@@ -40,8 +40,8 @@ def parse_time(value: Any, field: str) -> datetime:
     text = _FRACTION.sub(r"\1", value.strip())
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
-    elif "T" in text or " " in text:
-        text = _BASIC_OFFSET.sub(r"\1:\2", text)
+    elif text[-5:-4] in ("+", "-") and text[-4:].isdigit() and len(text) > 10:
+        text = f"{text[:-2]}:{text[-2:]}"  # +0000 -> +00:00
     try:
         ts = datetime.fromisoformat(text)
     except ValueError:
@@ -173,7 +173,7 @@ def optional_float(value: Any) -> float | None:
         out = float(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return out if out == out and out not in (float("inf"), float("-inf")) else None
+    return out if math.isfinite(out) else None
 
 
 def require_str(obj: Mapping[str, Any], key: str, where: str) -> str:
