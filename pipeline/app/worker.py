@@ -149,6 +149,7 @@ class Worker:
             w.batch_size,
             w.batch_timeout_s,
             self.marks if w.max_held_alerts > 0 else None,
+            generic=s.formats.generic,
         )
         # a by-domain message carries its partition's share of an ingest batch (batch_size /
         # partitions alerts when full): a correlate step of a few ingest batches amortizes its

@@ -1,5 +1,8 @@
 """Ingest agent: ``alerts.raw`` -> normalize (bad input to the DLQ) -> by-domain topic.
 
+Messages are normalized with their headers (binary-mode CloudEvents carry their attributes
+in ``ce_`` headers) and the configured generic mapping.
+
 Each batch is normalized into canonical alerts, which are routed as one batch message per
 by-domain partition of their correlation domains; ingest pauses while too many routed alerts
 wait for correlation in this process (:mod:`pipeline.app.backpressure`).
@@ -18,7 +21,8 @@ from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
 from pipeline.app.router import DomainRouter, Routed
 from pipeline.app.source_marks import SourceMarks
-from pipeline.domain.normalize import NormalizeError, normalize
+from pipeline.app.steps import headers
+from pipeline.domain.normalize import GenericMapping, NormalizeError, normalize_message
 
 
 class IngestAgent:
@@ -33,6 +37,7 @@ class IngestAgent:
         batch_size: int,
         batch_timeout_s: float,
         marks: SourceMarks | None = None,
+        generic: GenericMapping | None = None,
     ) -> None:
         self.topic = topic
         self.router = router
@@ -44,6 +49,8 @@ class IngestAgent:
         self.batch_timeout_s = batch_timeout_s
         #: how far each raw partition is routed (None: no event-time alignment)
         self.marks = marks
+        #: the configured generic JSON mapping (None: payloads of no built-in format fail)
+        self.generic = generic
 
     async def run(self, stream: Any) -> None:
         async for events in stream.take_events(self.batch_size, within=self.batch_timeout_s):
@@ -58,7 +65,8 @@ class IngestAgent:
         ok = 0
         for event in events:
             try:
-                alerts = normalize(event.value)
+                hdrs = headers(event) if event.message.headers else None
+                alerts = normalize_message(event.value, hdrs, generic=self.generic)
             except NormalizeError as exc:
                 await self.dead_letters.send(event, "normalize", exc.error, str(exc))
                 alerts = []
