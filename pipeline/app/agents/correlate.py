@@ -95,6 +95,8 @@ class CorrelateAgent:
         self.commit.stream = stream  # acknowledges once a step's state is written
         within = self.settings.worker.batch_timeout_s
         async for events in stream.noack_take(self.batch_size, within=within):
+            if events:
+                self.metrics.messages.labels(events[0].message.topic).inc(len(events))
             await self.step(events)
             self.liveness.processed(events)
 
@@ -252,6 +254,7 @@ class CorrelateAgent:
         self.metrics.stage_seconds.labels("correlate").observe(time.perf_counter() - started)
         self.metrics.stage_items.labels("dedup", "duplicate").inc(outcome.duplicates)
         self.metrics.stage_items.labels("dedup", "ok").inc(outcome.received - outcome.duplicates)
+        self.metrics.scores(outcome.scores)
         step.events.extend(outcome.events)
         step.dedup_states = outcome.dedup_states
         step.membership = step.pipe.take_membership()  # with the feedback's, applied first

@@ -11,6 +11,7 @@ wait for correlation in this process (:mod:`pipeline.app.backpressure`).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from faust.types import EventT
@@ -63,6 +64,7 @@ class IngestAgent:
         self.metrics.messages.labels(self.topic).inc(len(events))
         routed: Routed = {}
         ok = 0
+        sources: Counter[str] = Counter()
         for event in events:
             try:
                 hdrs = headers(event) if event.message.headers else None
@@ -73,6 +75,7 @@ class IngestAgent:
             arrival = event.message.timestamp
             for alert in alerts:
                 self.router.add(routed, self.router.partition_of(alert), alert, arrival)
+                sources[alert.source] += 1
                 ok += 1
             if self.marks is not None:
                 self.marks.note(event.message.partition, event.message.offset, alerts)
@@ -82,4 +85,5 @@ class IngestAgent:
             self.marks.align(marks or self.marks.current())
         await self.router.send_alerts(routed, marks)
         self.metrics.stage_items.labels("normalize", "ok").inc(ok)
+        self.metrics.alerts_in(sources)
         self.metrics.stage_seconds.labels("normalize").observe(time.perf_counter() - started)
