@@ -5,10 +5,12 @@ Nested groups use ``__``: ``STORMWATCH_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import (
     BaseModel,
     Field,
@@ -21,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.domain.correlate import CorrelationSettings
 from pipeline.domain.detectors import DetectorSettings
+from pipeline.domain.formats.generic import GenericMapping
 from pipeline.domain.scoring import ScoringSettings
 
 
@@ -307,6 +310,60 @@ class GatewaySettings(BaseModel):
         return frozenset(p for p in self.public_paths.split(",") if p)
 
 
+class FormatSettings(BaseModel):
+    """Alert formats (docs/formats.md): the generic JSON mapping, set field by field
+    (``STORMWATCH_FORMATS__GENERIC__SERVICE=host.name``; maps as JSON) or from a YAML/JSON
+    file (``STORMWATCH_FORMATS__GENERIC_FILE``), not both."""
+
+    generic: GenericMapping | None = None
+    generic_file: Path | None = Field(
+        None, description="YAML or JSON file holding the generic mapping (docs/formats.md)"
+    )
+
+    @model_validator(mode="after")
+    def _load_generic_file(self) -> FormatSettings:
+        if self.generic_file is None:
+            return self
+        if self.generic is not None:
+            raise ValueError(
+                "generic_file and generic are both set: configure the generic mapping one way"
+            )
+        self.generic = load_generic_mapping(self.generic_file)
+        return self
+
+
+def load_generic_mapping(path: Path) -> GenericMapping:
+    """The generic mapping in a YAML (or JSON) file; ``ValueError`` with one line naming the
+    file and the problem."""
+    where = f"generic_file {str(path)!r}"
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"{where} cannot be read ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{where} is not valid YAML{at}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must hold a mapping of field: path")
+    known = {f.name for f in dataclasses.fields(GenericMapping)}
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    for key in ("severity_map", "status_map"):
+        if isinstance(data.get(key), dict):  # YAML reads `1: firing` with an int key
+            data[key] = {str(k): v for k, v in data[key].items()}
+    try:
+        return GenericMapping(**data)
+    except TypeError:
+        missing = [k for k in ("name",) if k not in data]
+        raise ValueError(f"{where}: {', '.join(missing) or 'a field'} must be set") from None
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
 class Settings(BaseSettings):
     """All settings. Environment: ``STORMWATCH_<GROUP>__<NAME>``."""
 
@@ -323,6 +380,7 @@ class Settings(BaseSettings):
     correlation: CorrelationSettings = Field(default_factory=CorrelationSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     detection: DetectorSettings = Field(default_factory=DetectorSettings)
+    formats: FormatSettings = FormatSettings()
     topology: Path = Path("topologies/online-boutique.yaml")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -333,6 +391,18 @@ class Settings(BaseSettings):
         ``DETECTOR_PARAMS`` ...) arrive from one environment variable as JSON text."""
         if isinstance(v, dict):
             return {k: _maybe_json(x) for k, x in v.items()}
+        return v
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _generic_maps_json(cls, v: Any) -> Any:
+        """``SEVERITY_MAP`` / ``STATUS_MAP`` of the generic mapping arrive as JSON text."""
+        if isinstance(v, dict) and isinstance(v.get("generic"), dict):
+            generic = {
+                k: _maybe_json(x) if k in ("severity_map", "status_map") else x
+                for k, x in v["generic"].items()
+            }
+            return {**v, "generic": generic}
         return v
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ import psutil
 import redis
 
 from benchmarks.streaming.console import log
-from benchmarks.streaming.kafka import Messages, produce
+from benchmarks.streaming.kafka import BACKLOG_BATCH, Messages, produce
 from benchmarks.streaming.processes import Tenant
 
 
@@ -182,7 +182,7 @@ def pipeline_run(
         domains=getattr(args, "domains", 1),
     )
     tenant.create_topics()
-    produce(bootstrap, tenant.topic("alerts.raw"), messages)
+    produce(bootstrap, tenant.topic("alerts.raw"), messages, BACKLOG_BATCH)
     try:
         run = drive(
             tenant, n_workers, len(messages), args.budget_s, r, services=services, restart=True
@@ -226,7 +226,7 @@ def scaling(
         log(f"   scaling: {label}, {len(messages):,} alerts")
         t = Tenant(bootstrap, redis_url, topology, args.partitions, args.rebalance_timeout_s)
         t.create_topics()
-        produce(bootstrap, t.topic("alerts.raw"), messages)
+        produce(bootstrap, t.topic("alerts.raw"), messages, BACKLOG_BATCH)
         try:
             runs[label] = drive(t, n_workers, len(messages), budget, roles=roles)
         finally:

@@ -34,21 +34,31 @@ def drop_topics(bootstrap: str, names: Sequence[str]) -> None:
             log(f"[yellow]could not delete topic {name}: {exc}[/yellow]")
 
 
-def _producer(bootstrap: str) -> Producer:
+#: messages per produced record batch of a backlog: a broker returns whole batches, so this
+#: is the step in which a consumer reads each raw partition. Alerts produced as they happen
+#: (Alertmanager through the gateway, emitters with a few ms of linger) come in batches of a
+#: few messages; a bulk load in librdkafka's default 10,000 would make each raw partition of
+#: the sparse bench storm arrive in steps of ~30,000 s of event time, which no one emitting
+#: live produces
+BACKLOG_BATCH = 500
+
+
+def _producer(bootstrap: str, batch_messages: int = 10_000) -> Producer:
     return Producer(
         {
             "bootstrap.servers": bootstrap,
             "linger.ms": 5,
             "queue.buffering.max.messages": 1_000_000,
             "queue.buffering.max.kbytes": 1_048_576,
-            "batch.num.messages": 10_000,
+            "batch.num.messages": batch_messages,
         }
     )
 
 
-def produce(bootstrap: str, topic: str, messages: Messages) -> float:
-    """Produce all messages as fast as possible; return the rate (messages/s incl. flush)."""
-    producer = _producer(bootstrap)
+def produce(bootstrap: str, topic: str, messages: Messages, batch_messages: int = 10_000) -> float:
+    """Produce all messages as fast as possible, in record batches of at most
+    ``batch_messages``; return the rate (messages/s incl. flush)."""
+    producer = _producer(bootstrap, batch_messages)
     started = time.perf_counter()
     for key, value in messages:
         while True:

@@ -33,6 +33,8 @@ class RouteCredit:
     def __init__(self, max_ahead: int) -> None:
         self.max_ahead = max_ahead
         self.pending: dict[int, int] = {}
+        #: of those, alerts the correlator has received and holds for event-time alignment
+        self.held: dict[int, int] = {}
         #: partition -> highest offset this process wrote there
         self.written: dict[int, int] = {}
         #: partition -> offset the owner's state covers (from its last group commit)
@@ -75,14 +77,27 @@ class RouteCredit:
     def disown(self, partitions: Iterable[int]) -> None:
         for p in partitions:
             self.pending.pop(p, None)
+            self.held.pop(p, None)
 
     def routed(self, partition: int, n: int) -> None:
         if partition in self.pending:
             self.pending[partition] += n
 
+    def received(self, partition: int, n: int) -> None:
+        """The correlator took ``n`` routed alerts off the topic (it may hold them)."""
+        if partition in self.pending:
+            self.held[partition] = self.held.get(partition, 0) + n
+
     def correlated(self, partition: int, n: int) -> None:
         if partition in self.pending:
             self.pending[partition] = max(0, self.pending[partition] - n)
+            self.held[partition] = max(0, self.held.get(partition, 0) - n)
+
+    def in_topic(self) -> float:
+        """Routed alerts the slowest correlator has not even taken off the topic yet (held
+        ones excluded; for other processes' partitions the estimate counts only those)."""
+        own = [max(0, n - self.held.get(p, 0)) for p, n in self.pending.items()]
+        return max([0.0, *own, *self.foreign().values()])
 
     def too_far_ahead(self) -> bool:
         return self.max_ahead > 0 and self._worst() > self.max_ahead
@@ -104,20 +119,24 @@ class PauseSet:
         self.reasons: dict[Any, set[str]] = {}
 
     def hold(self, reason: str, tps: Iterable[Any]) -> None:
-        """Exactly ``tps`` are held for ``reason`` from now on."""
+        """Exactly ``tps`` are held for ``reason`` from now on.
+
+        Every held partition is signalled again on each call: Faust's own buffer pressure
+        (a full stream queue) resumes a partition when its queue drains, whoever paused it,
+        so a partition held here would otherwise run free until its next change (measured:
+        held raw partitions ran to their end while the one not held starved)."""
         wanted = set(tps)
         consumer = self._consumer()
         for tp in wanted:
-            why = self.reasons.setdefault(tp, set())
-            if not why:
-                consumer.on_buffer_full(tp)
-            why.add(reason)
+            self.reasons.setdefault(tp, set()).add(reason)
         for tp, why in list(self.reasons.items()):
             if reason in why and tp not in wanted:
                 why.discard(reason)
                 if not why:
-                    consumer.on_buffer_drop(tp)
                     del self.reasons[tp]
+                    consumer.on_buffer_drop(tp)
+        for tp in self.reasons:
+            consumer.on_buffer_full(tp)
 
     def forget(self, tps: Iterable[Any]) -> None:
         """Drop every reason for partitions this process no longer reads (revoked: the
@@ -169,7 +188,10 @@ class IngestPause:
 
     def _hold(self) -> None:
         consumer = self._consumer()
-        exempt = self.exempt()
+        # reading the partitions the watermark waits for helps only while the correlators
+        # keep up with the topic: else their marks are old and more reading only buries them
+        ahead = self.credit.in_topic() > self.credit.max_ahead // 2
+        exempt = set() if ahead else self.exempt()
         self.pauses.hold(
             "backlog",
             (

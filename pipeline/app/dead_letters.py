@@ -13,6 +13,16 @@ from pipeline.domain.schemas import DeadLetter
 log = structlog.get_logger("stormwatch.worker")
 
 
+def kept_headers(msg: Any, letter: DeadLetter) -> list[tuple[str, bytes]]:
+    """The original message's headers (binary CloudEvents carry their attributes there),
+    then the dead letter's own ``stormwatch-*`` headers (which replace any earlier ones)."""
+    raw: Any = msg.headers or []
+    items = raw.items() if isinstance(raw, dict) else raw
+    own = letter.headers()
+    names = {name for name, _ in own}
+    return [(k, v) for k, v in items if k not in names] + own
+
+
 class DeadLetters:
     """Send a consumed message's original key and bytes to the DLQ, with headers saying the
     stage, error class, reason and where it came from."""
@@ -32,7 +42,7 @@ class DeadLetters:
             source_offset=msg.offset,
         )
         self.metrics.dlq.labels(stage, error).inc()
-        await self.topic.send(key=msg.key, value=msg.value, headers=letter.headers())
+        await self.topic.send(key=msg.key, value=msg.value, headers=kept_headers(msg, letter))
         log.info("dead-lettered", stage=stage, error=error, reason=reason, offset=msg.offset)
 
     async def send_outgoing(

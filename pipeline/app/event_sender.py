@@ -21,7 +21,7 @@ from pipeline.app.metrics import Metrics
 from pipeline.app.publisher import Publisher, Rejected
 from pipeline.config import Settings
 from pipeline.domain.event_view import EventLimits, encode_event_and_record, minimal_event
-from pipeline.domain.schemas import IncidentEvent
+from pipeline.domain.schemas import EventType, IncidentEvent
 
 log = structlog.get_logger("stormwatch.worker")
 
@@ -53,6 +53,9 @@ class EventSender:
             sends.append(await self.topic.send(key=ev.incident.id.encode(), value=value))
             self.metrics.incident_events.labels(ev.type.value).inc()
             self.metrics.incident_event_bytes.observe(len(value))
+            if ev.type is EventType.resolved and not ev.incident.merged_into:
+                inc = ev.incident
+                self.metrics.incident_alerts.observe(max(inc.alert_count, len(inc.alert_ids)))
         results = await asyncio.gather(*sends, return_exceptions=True)
         failed = None
         for ev, result in zip(events, results, strict=True):

@@ -71,6 +71,39 @@ class Progress:
                 out[f"{tp[0]}/{tp[1]}"] = waiting
         return out
 
+    def lag(
+        self, highwaters: Mapping[Partition, int | None], positions: Mapping[Partition, int]
+    ) -> dict[Partition, int]:
+        """Messages waiting per partition: past the last processed offset, or, for a
+        partition nothing was processed from since its assignment, past its consumer
+        ``positions`` (next offset to fetch). Fewer than ``MIN_WAITING`` count as none (a
+        transaction marker); partitions with neither offset nor position are left out."""
+        out: dict[Partition, int] = {}
+        for tp, hw in highwaters.items():
+            if hw is None:
+                continue
+            st = self.parts.get(tp)
+            if st is not None and st.offset is not None:
+                waiting = hw - st.offset - 1
+            elif tp in positions:
+                waiting = hw - positions[tp]
+            else:
+                continue
+            out[tp] = waiting if waiting >= MIN_WAITING else 0
+        return out
+
+    def unprocessed(self, partitions: Iterable[Partition]) -> list[Partition]:
+        """Those of ``partitions`` nothing was processed from since their assignment."""
+        return [tp for tp in partitions if (st := self.parts.get(tp)) is None or st.offset is None]
+
+
+def by_topic(lag: Mapping[Partition, int]) -> dict[str, int]:
+    """Per-partition lag summed per topic."""
+    out: dict[str, int] = {}
+    for (topic, _), n in lag.items():
+        out[topic] = out.get(topic, 0) + n
+    return out
+
 
 def batch_offsets(messages: Iterable[tuple[str, int, int]]) -> dict[Partition, int]:
     """Highest offset per partition of ``(topic, partition, offset)`` triples."""

@@ -49,4 +49,6 @@ class LifecycleClock:
                         steps.append(Step(partition, pipe, events=events, membership=membership))
                 if steps:
                     await self.publishing.publish(steps)
-            self.metrics.open_incidents.set(self.states.open_incidents())
+            by_root_cause = self.states.open_by_root_cause()
+            self.metrics.open_incidents.set(sum(by_root_cause.values()))
+            self.metrics.open_root_causes(by_root_cause)

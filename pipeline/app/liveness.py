@@ -1,18 +1,35 @@
-"""What ``/healthz`` knows about consumption: offsets processed, and partitions stalled."""
+"""What ``/healthz`` and the health metrics know about consumption: offsets processed,
+partitions stalled, and messages waiting (consumer lag)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from faust.types import EventT
+from faust.types import TP, EventT
 
-from pipeline.app.health import Progress, batch_offsets
+from pipeline.app.health import Partition, Progress, batch_offsets, by_topic
 
 log = structlog.get_logger("stormwatch.worker")
+
+#: longest wait for the broker's answer to one probe
+PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Probe:
+    """One look at the assigned partitions. ``answered`` is False when the consumer had not
+    started or the broker did not answer in time: then nothing is known."""
+
+    answered: bool = False
+    #: ``"topic/partition" -> messages waiting`` for every stalled partition
+    stalled: dict[str, int] = field(default_factory=dict)
+    #: messages waiting per topic (:meth:`Progress.lag`)
+    lag: dict[str, int] = field(default_factory=dict)
 
 
 class Liveness:
@@ -28,16 +45,39 @@ class Liveness:
     async def stalled_partitions(self) -> dict[str, int]:
         """Assigned partitions with messages waiting that have not moved for
         ``worker.stall_after_s`` (``"topic/partition" -> messages waiting``)."""
+        return (await self.probe(lag=False)).stalled
+
+    async def probe(self, lag: bool = True) -> Probe:
+        """Stalled partitions and (with ``lag``) messages waiting per topic, from the
+        assigned partitions' high watermarks (one broker request) and, for partitions nothing
+        was processed from since their assignment, the consumer's positions."""
         try:
             consumer = self._consumer()
             assigned = consumer.assignment()
             highwaters = (
-                await asyncio.wait_for(consumer.highwaters(*assigned), timeout=5)
+                await asyncio.wait_for(consumer.highwaters(*assigned), timeout=PROBE_TIMEOUT_S)
                 if assigned
                 else {}
             )
+            marks = {(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}
+            positions = await self._positions(consumer, marks) if lag else {}
         except Exception as exc:  # not started yet, or the broker does not answer right now
             log.debug("highwaters unavailable", error=str(exc))
-            return {}
-        marks = {(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}
-        return self.progress.stalled(marks, time.monotonic())
+            return Probe()
+        return Probe(
+            answered=True,
+            stalled=self.progress.stalled(marks, time.monotonic()),
+            lag=by_topic(self.progress.lag(marks, positions)) if lag else {},
+        )
+
+    async def _positions(
+        self, consumer: Any, marks: dict[Partition, int | None]
+    ) -> dict[Partition, int]:
+        """Consumer positions of the partitions nothing was processed from that hold messages
+        (one whose position is not known within a second is left out)."""
+        todo = self.progress.unprocessed(p for p, hw in marks.items() if hw)
+        found = await asyncio.gather(
+            *(asyncio.wait_for(consumer.position(TP(*tp)), timeout=1.0) for tp in todo),
+            return_exceptions=True,
+        )
+        return {tp: int(pos) for tp, pos in zip(todo, found, strict=True) if isinstance(pos, int)}

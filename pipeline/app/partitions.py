@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 
 import msgspec
 
@@ -156,6 +157,15 @@ class PartitionStates:
             if inc is not None:
                 return inc.domain or incident_id
         return None
+
+    def open_by_root_cause(self) -> Counter[str | None]:
+        """Open incidents of every local partition by root cause (None: not named)."""
+        return Counter(
+            inc.root_cause
+            for p in self.pipelines.values()
+            for inc in p.correlator.incidents()
+            if inc.status is not IncidentStatus.resolved and not inc.merged_into
+        )
 
     def open_incidents(self) -> int:
         return sum(

@@ -10,7 +10,8 @@ Each agent lives in :mod:`pipeline.app.agents`; what they share has a module of 
 :mod:`router` (sending by domain), :mod:`dead_letters`, :mod:`partitions` (state per
 partition), :mod:`incident_events` (publishing), :mod:`group_commit` (state to Redis, then
 acks), :mod:`store_retry`, :mod:`consistency` (exit on a half-done step), :mod:`lifecycle`
-(the tick timer), :mod:`handover` (rebalances), :mod:`models` (checkpoints), :mod:`web`.
+(the tick timer), :mod:`handover` (rebalances), :mod:`models` (checkpoints), :mod:`web`,
+:mod:`health_metrics` (lag and readiness as metrics).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pipeline.app.dead_letters import DeadLetters
 from pipeline.app.faust_settings import faust_settings
 from pipeline.app.group_commit import GroupCommit
 from pipeline.app.handover import HandOver
+from pipeline.app.health_metrics import HealthSampler
 from pipeline.app.incident_events import IncidentPublishing
 from pipeline.app.lifecycle import LifecycleClock
 from pipeline.app.liveness import Liveness
@@ -104,6 +106,7 @@ class Worker:
         self.lock = asyncio.Lock()
         self.guard = StateGuard(on_fatal)
         self.liveness = Liveness(w.stall_after_s, consumer)
+        self.health = HealthSampler(self.liveness, store, self.metrics)
         self.credit = RouteCredit(w.max_ingest_ahead)
         self.pauses = PauseSet(consumer)
         self.marks = SourceMarks(consumer, t.alerts_raw, self.pauses)
@@ -149,6 +152,7 @@ class Worker:
             w.batch_size,
             w.batch_timeout_s,
             self.marks if w.max_held_alerts > 0 else None,
+            generic=s.formats.generic,
         )
         # a by-domain message carries its partition's share of an ingest batch (batch_size /
         # partitions alerts when full): a correlate step of a few ingest batches amortizes its
@@ -269,6 +273,11 @@ class Worker:
             @app.timer(PACE_INTERVAL_S)
             async def paced() -> None:
                 await self.correlate.release_if_paced()
+
+        @app.timer(w.tick_interval_s)
+        async def sample_health() -> None:
+            """Consumer lag, stalled partitions and readiness as metrics."""
+            await self.health.sample()
 
         @app.task
         async def loop_lag() -> None:

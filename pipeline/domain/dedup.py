@@ -58,6 +58,8 @@ def _is_duplicate(recorded: str, status: str, epoch: float, alert_id: str) -> bo
     if rec_status == status or rec_id == alert_id:
         return True
     try:
-        return epoch < float(rec_epoch)
+        # the record holds milliseconds, rounded: compare at that precision, or an event
+        # less than a millisecond after the recorded one could look older than it
+        return round(epoch, 3) < float(rec_epoch)
     except ValueError:
         return False

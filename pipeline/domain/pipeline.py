@@ -39,6 +39,8 @@ class BatchOutcome:
     dedup_states: dict[str, str] = field(default_factory=dict)
     received: int = 0
     duplicates: int = 0
+    #: the scores of the alerts that passed dedup, in order (none without a scorer)
+    scores: list[AlertScore] = field(default_factory=list)
 
 
 _SIGNIFICANCE = {t: i for i, t in enumerate(EventType)}
@@ -114,6 +116,7 @@ class AlertPipeline:
             score = self.scorer.score(alert) if self.scorer is not None else None
             new = self.correlator.process(alert)
             if score is not None:
+                outcome.scores.append(score)
                 for ev in new:
                     if _holds(ev.incident.alert_ids, alert.id):
                         best = self._scores.get(ev.incident.id, (0.0, 0.0))
@@ -172,6 +175,7 @@ class AlertPipeline:
         total.dedup_states.update(part.dedup_states)
         total.received += part.received
         total.duplicates += part.duplicates
+        total.scores.extend(part.scores)
 
     def tick(self, now: float) -> list[IncidentEvent]:
         """Advance the lifecycle clock (epoch seconds) and forget state of closed incidents.

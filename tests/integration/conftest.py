@@ -26,6 +26,7 @@ from pipeline.app.localstack import (
     worker_env,
     worker_healthy,
 )
+from tests.integration.prometheus import prometheus_server  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -53,3 +53,15 @@ def test_flap_after_resolve_passes() -> None:
     alerts = [make("1"), make("2", "resolved", minute=5), make("3", minute=9)]
     result = deduplicate(alerts, fingerprints_of(alerts), {})
     assert [a.id for a in result.passed] == ["1", "2", "3"]
+
+
+def test_a_resolve_within_the_same_millisecond_passes() -> None:
+    # the record rounds to milliseconds: 0.2346 is recorded as 0.235, and a resolve at
+    # 0.2348 must not look older than it
+    base = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+    fire = make("f")
+    fire.timestamp = datetime.fromtimestamp(base + 0.2346, tz=UTC)
+    clear = make("c", "resolved")
+    clear.timestamp = datetime.fromtimestamp(base + 0.2348, tz=UTC)
+    result = deduplicate([fire, clear], fingerprints_of([fire, clear]), {})
+    assert [a.id for a in result.passed] == ["f", "c"]

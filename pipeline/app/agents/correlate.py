@@ -95,6 +95,8 @@ class CorrelateAgent:
         self.commit.stream = stream  # acknowledges once a step's state is written
         within = self.settings.worker.batch_timeout_s
         async for events in stream.noack_take(self.batch_size, within=within):
+            if events:
+                self.metrics.messages.labels(events[0].message.topic).inc(len(events))
             await self.step(events)
             self.liveness.processed(events)
 
@@ -131,6 +133,7 @@ class CorrelateAgent:
                 self.progress_seen = progress
             forced = sum(a.forced for a in self.states.aligners.values())
             for step in steps:
+                self.credit.received(step.partition, len(step.alerts))
                 self.states.align(step, self._pace(step.partition, progress))
             self.metrics.alerts_released_early.inc(
                 sum(a.forced for a in self.states.aligners.values()) - forced
@@ -251,6 +254,7 @@ class CorrelateAgent:
         self.metrics.stage_seconds.labels("correlate").observe(time.perf_counter() - started)
         self.metrics.stage_items.labels("dedup", "duplicate").inc(outcome.duplicates)
         self.metrics.stage_items.labels("dedup", "ok").inc(outcome.received - outcome.duplicates)
+        self.metrics.scores(outcome.scores)
         step.events.extend(outcome.events)
         step.dedup_states = outcome.dedup_states
         step.membership = step.pipe.take_membership()  # with the feedback's, applied first

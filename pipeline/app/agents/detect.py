@@ -55,9 +55,11 @@ class DetectAgent:
             except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
                 await self.dead_letters.send(event, "detect", "invalid", str(exc))
                 continue
-            _score, alert = self.detectors.observe(sample)
+            score, alert = self.detectors.observe(sample)
+            self.metrics.anomaly_score.observe(score)
             if alert is not None:
                 self.metrics.anomalies.inc()
+                self.metrics.alerts_in({alert.source: 1})
                 self.router.add(
                     routed, self.router.partition_of(alert), alert, event.message.timestamp
                 )

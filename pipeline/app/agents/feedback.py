@@ -64,6 +64,7 @@ class FeedbackAgent:
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             await self.dead_letters.send(event, "feedback", "invalid", str(exc))
             return
+        self.metrics.feedback_received(fb)
         domain = self.states.local_domain(fb.incident_id)
         if domain is None:
             record = await self.incident_record(fb.incident_id)

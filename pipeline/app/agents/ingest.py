@@ -1,5 +1,8 @@
 """Ingest agent: ``alerts.raw`` -> normalize (bad input to the DLQ) -> by-domain topic.
 
+Messages are normalized with their headers (binary-mode CloudEvents carry their attributes
+in ``ce_`` headers) and the configured generic mapping.
+
 Each batch is normalized into canonical alerts, which are routed as one batch message per
 by-domain partition of their correlation domains; ingest pauses while too many routed alerts
 wait for correlation in this process (:mod:`pipeline.app.backpressure`).
@@ -8,6 +11,7 @@ wait for correlation in this process (:mod:`pipeline.app.backpressure`).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from faust.types import EventT
@@ -18,7 +22,8 @@ from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
 from pipeline.app.router import DomainRouter, Routed
 from pipeline.app.source_marks import SourceMarks
-from pipeline.domain.normalize import NormalizeError, normalize
+from pipeline.app.steps import headers
+from pipeline.domain.normalize import GenericMapping, NormalizeError, normalize_message
 
 
 class IngestAgent:
@@ -33,6 +38,7 @@ class IngestAgent:
         batch_size: int,
         batch_timeout_s: float,
         marks: SourceMarks | None = None,
+        generic: GenericMapping | None = None,
     ) -> None:
         self.topic = topic
         self.router = router
@@ -44,6 +50,8 @@ class IngestAgent:
         self.batch_timeout_s = batch_timeout_s
         #: how far each raw partition is routed (None: no event-time alignment)
         self.marks = marks
+        #: the configured generic JSON mapping (None: payloads of no built-in format fail)
+        self.generic = generic
 
     async def run(self, stream: Any) -> None:
         async for events in stream.take_events(self.batch_size, within=self.batch_timeout_s):
@@ -56,15 +64,18 @@ class IngestAgent:
         self.metrics.messages.labels(self.topic).inc(len(events))
         routed: Routed = {}
         ok = 0
+        sources: Counter[str] = Counter()
         for event in events:
             try:
-                alerts = normalize(event.value)
+                hdrs = headers(event) if event.message.headers else None
+                alerts = normalize_message(event.value, hdrs, generic=self.generic)
             except NormalizeError as exc:
                 await self.dead_letters.send(event, "normalize", exc.error, str(exc))
                 alerts = []
             arrival = event.message.timestamp
             for alert in alerts:
                 self.router.add(routed, self.router.partition_of(alert), alert, arrival)
+                sources[alert.source] += 1
                 ok += 1
             if self.marks is not None:
                 self.marks.note(event.message.partition, event.message.offset, alerts)
@@ -74,4 +85,5 @@ class IngestAgent:
             self.marks.align(marks or self.marks.current())
         await self.router.send_alerts(routed, marks)
         self.metrics.stage_items.labels("normalize", "ok").inc(ok)
+        self.metrics.alerts_in(sources)
         self.metrics.stage_seconds.labels("normalize").observe(time.perf_counter() - started)

@@ -96,6 +96,8 @@ class MergeAgent:
         self.stream = stream
         within = self.settings.worker.batch_timeout_s
         async for events in stream.noack_take(self.batch_size, within=within):
+            if events:
+                self.metrics.messages.labels(events[0].message.topic).inc(len(events))
             await self.step(events)
             self.liveness.processed(events)
 
