@@ -30,24 +30,25 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.config import GatewaySettings
-from pipeline.domain.normalize import NormalizeError
+from pipeline.domain.normalize import GenericMapping, NormalizeError, normalize_message
 from pipeline.domain.schemas import Alert
 from pipeline.gateway.auth import TokenSet, bearer_token
 from pipeline.gateway.endpoints import (
     ENDPOINTS,
     Endpoint,
     content_problem,
+    is_binary_cloudevent,
     parser_headers,
     path_label,
 )
 from pipeline.gateway.health import BrokerProbe
 from pipeline.gateway.metrics import GatewayMetrics
-from pipeline.gateway.parsing import parse_alerts
 from pipeline.gateway.records import Record, alert_records, dead_letter_record
 from pipeline.gateway.sink import DeliveryFailed, Sink, deliver
 
 log = structlog.get_logger("stormwatch.gateway")
 
+#: ``normalize_message(raw, headers, fmt, generic)`` of :mod:`pipeline.domain.normalize`
 Parser = Callable[[bytes, Mapping[str, str], str, Any], list[Alert]]
 
 
@@ -105,8 +106,8 @@ class Gateway:
         probe: BrokerProbe,
         metrics: GatewayMetrics,
         tokens: TokenSet | None,
-        parse: Parser = parse_alerts,
-        generic: Any = None,
+        parse: Parser = normalize_message,
+        generic: GenericMapping | None = None,
     ) -> None:
         self.settings = settings
         self.topics = topics
@@ -220,7 +221,7 @@ class Gateway:
         try:
             alerts = self.parse(body, headers, ep.fmt, self.generic)
         except NormalizeError as exc:
-            status = 422 if _json_container(body) else 400
+            status = 422 if is_binary_cloudevent(headers) or _json_container(body) else 400
             self._reject(body, headers, ep, exc.error, str(exc), request_id)
             raise _Refused(status, exc.error, str(exc)) from None
         except (ValueError, TypeError) as exc:  # a parser's own check, not a NormalizeError

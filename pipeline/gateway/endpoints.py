@@ -53,18 +53,16 @@ def is_binary_cloudevent(headers: Mapping[str, str]) -> bool:
 def content_problem(endpoint: Endpoint, headers: Mapping[str, str]) -> str | None:
     """Why the request's Content-Type or Content-Encoding is not accepted (415), or None.
 
-    JSON bodies only: ``application/json`` or any ``application/*+json`` (structured
+    JSON bodies: ``application/json`` or any ``application/*+json`` (structured
     ``application/cloudevents+json`` and batched ``application/cloudevents-batch+json``);
-    a binary-mode CloudEvent's data must be JSON too.
+    a binary-mode CloudEvent's data may be of any type (its parser reads JSON or text).
     """
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         return f"Content-Encoding {encoding!r} is not supported; send the body uncompressed"
     media = media_type(headers)
-    if _is_json(media):
+    if _is_json(media) or (endpoint.fmt == "cloudevents" and is_binary_cloudevent(headers)):
         return None
-    if endpoint.fmt == "cloudevents" and is_binary_cloudevent(headers):
-        return f"binary-mode CloudEvent data must be JSON (application/json), not {media!r}"
     if not media:
         return "Content-Type is missing; send application/json"
     return f"Content-Type {media!r} is not accepted; send application/json"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import msgspec
 
 from pipeline.domain.fingerprint import fingerprint
+from pipeline.domain.normalize import FORMAT_HEADER
 from pipeline.domain.schemas import Alert, DeadLetter
 
 _encoder = msgspec.json.Encoder()
@@ -39,7 +40,11 @@ class Record:
 
 
 def alert_records(alerts: list[Alert], fmt: str, request_id: str) -> list[Record]:
-    headers: Headers = [(RECEIVED_AS, fmt.encode()), (REQUEST_ID, request_id.encode())]
+    headers: Headers = [
+        (FORMAT_HEADER, b"canonical"),  # the worker parses it as such, no detection
+        (RECEIVED_AS, fmt.encode()),
+        (REQUEST_ID, request_id.encode()),
+    ]
     return [Record(fingerprint(a).encode(), _encoder.encode(a), headers) for a in alerts]
 
 

@@ -120,7 +120,9 @@ def run_gateway(settings: Settings, fail: Callable[[str], None]) -> None:
     )
     admin = admin_client(client)
     probe = BrokerProbe(kafka_check(admin, topics.alerts, timeout_s=2.0))
-    gateway = Gateway(gw, topics, sink, probe, GatewayMetrics(CollectorRegistry()), tokens)
+    metrics = GatewayMetrics(CollectorRegistry())
+    generic = settings.formats.generic
+    gateway = Gateway(gw, topics, sink, probe, metrics, tokens, generic=generic)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

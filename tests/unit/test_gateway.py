@@ -18,13 +18,12 @@ from prometheus_client import CollectorRegistry
 from pipeline.app.publisher import Rejected
 from pipeline.config import GatewaySettings
 from pipeline.domain.fingerprint import fingerprint
-from pipeline.domain.normalize import normalize
+from pipeline.domain.normalize import GenericMapping, normalize, normalize_message
 from pipeline.domain.schemas import Alert, DeadLetter
 from pipeline.gateway.app import Gateway, Topics, build_app
 from pipeline.gateway.auth import TokenSet
 from pipeline.gateway.health import BrokerProbe, Health
 from pipeline.gateway.metrics import GatewayMetrics
-from pipeline.gateway.parsing import parse_alerts
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -99,7 +98,7 @@ def make_gateway(
     *,
     tokens: Sequence[str] | None = (TOKEN,),
     health: Health | None = None,
-    parse: Any = parse_alerts,
+    parse: Any = normalize_message,
     **settings: Any,
 ) -> Gateway:
     gw = GatewaySettings(**{"delivery_timeout_s": 2.0, **settings})
@@ -405,12 +404,13 @@ async def test_parser_gets_content_type_and_ce_headers_only(client_for: Any) -> 
             415,
             "unsupported_media_type",
         ),
+        # binary mode: any data type, but the attributes must be complete
         (
             "/v1/alerts/cloudevents",
             b"<xml/>",
             {"Content-Type": "text/xml", "ce-specversion": "1.0"},
-            415,
-            "unsupported_media_type",
+            422,
+            "",
         ),
     ],
 )
@@ -496,39 +496,86 @@ async def test_an_alert_bigger_than_a_message_is_413(client_for: Any) -> None:
     assert sample(gateway, "stormwatch_gateway_dead_letters_total", {"outcome": "too_large"}) == 1
 
 
-async def test_fallback_parsers_refuse_formats_they_do_not_know(
-    client_for: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pipeline.domain import normalize as formats
+SAMPLES = FIXTURES / "formats"
 
-    monkeypatch.delattr(formats, "normalize_message", raising=False)
+
+def _generic(name: str) -> GenericMapping:
+    from pipeline.config import load_generic_mapping
+
+    return load_generic_mapping(SAMPLES / name)
+
+
+@pytest.mark.parametrize(
+    ("path", "sample", "mapping"),
+    [
+        ("/v1/alerts/alertmanager", "alertmanager-firing.json", None),
+        ("/v1/alerts/alertmanager", "alertmanager-resolved.json", None),
+        ("/v1/alerts/grafana", "grafana-firing.json", None),
+        ("/v1/alerts/grafana", "grafana-resolved.json", None),
+        ("/v2/enqueue", "pagerduty-alertmanager-trigger.json", None),
+        ("/v2/enqueue", "pagerduty-alertmanager-resolve.json", None),
+        ("/v1/alerts/pagerduty", "pagerduty-trigger.json", None),
+        ("/v1/alerts/pagerduty", "pagerduty-resolve.json", None),
+        ("/v2/change/enqueue", "pagerduty-change.json", None),
+        ("/v1/alerts/cloudevents", "cloudevents-structured.json", None),
+        ("/v1/alerts/cloudevents", "cloudevents-binary-http.json", None),
+        ("/v1/alerts/generic", "generic-datadog-triggered.json", "generic-datadog.yaml"),
+        ("/v1/alerts/generic", "generic-zabbix-resolved.json", "generic-zabbix.yaml"),
+    ],
+)
+async def test_every_format_is_stored_as_the_alerts_its_parser_reads(
+    client_for: Any, path: str, sample: str, mapping: str | None
+) -> None:
+    """Each real-shaped sample, posted to its endpoint, is stored as the canonical alerts
+    the format's parser makes of it; the worker reads each message back as that alert."""
+    obj = json.loads((SAMPLES / sample).read_bytes())
+    headers = {**AUTH, "Content-Type": "application/json"}
+    if "headers" in obj:  # a binary-mode CloudEvent: attributes in ce- headers
+        headers = {**AUTH, **obj["headers"]}
+        body = obj["body"].encode() if "body" in obj else json.dumps(obj["value"]).encode()
+    else:
+        body = json.dumps(obj).encode()
+    if sample.startswith("cloudevents-structured"):
+        headers["Content-Type"] = "application/cloudevents+json"
+    generic = _generic(mapping) if mapping else None
+    parsed: list[Alert] = []
+
+    def parse(raw: bytes, h: Mapping[str, str], fmt: str, g: Any) -> list[Alert]:
+        assert (fmt, g) == (gateway_fmt(path), generic)
+        parsed.extend(normalize_message(raw, h, fmt, g))
+        return parsed
+
+    sink = FakeSink()
+    gateway = make_gateway(sink, parse=parse)
+    gateway.generic = generic
+    resp = await client_for(gateway).post(path, content=body, headers=headers)
+    assert resp.status_code == 202, resp.text
+    expected = parsed
+    stored = sink.to("alerts.raw")
+    assert resp.json().get("alerts", len(stored)) == len(expected) == len(stored) >= 1
+    for message, alert in zip(stored, expected, strict=True):
+        assert normalize_message(message["value"], dict(message["headers"])) == [alert]
+        assert message["key"] == fingerprint(alert).encode()
+        assert dict(message["headers"])["stormwatch-format"] == b"canonical"
+
+
+def gateway_fmt(path: str) -> str:
+    from pipeline.gateway.endpoints import ENDPOINTS
+
+    return next(e.fmt for e in ENDPOINTS if e.path == path)
+
+
+async def test_a_payload_the_format_refuses_is_422_with_its_reason(client_for: Any) -> None:
     client = client_for(make_gateway(FakeSink()))
-    for path in ("/v1/alerts/grafana", "/v1/alerts/generic"):
-        resp = await client.post(path, json={"title": "x"}, headers=AUTH)
-        assert resp.status_code == 422, resp.text
-        assert "not supported by this build" in resp.json()["reason"]
-    binary = {**AUTH, "Content-Type": "application/json", "ce-specversion": "1.0"}
-    resp = await client.post("/v1/alerts/cloudevents", content=b"{}", headers=binary)
-    assert resp.status_code == 422 and "binary-mode" in resp.json()["reason"]
-
-
-def test_parse_alerts_calls_normalize_message_once_it_exists(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from pipeline.domain import normalize as formats
-
-    calls: list[tuple[bytes, Mapping[str, str], str | None, Any]] = []
-
-    def normalize_message(
-        raw: bytes, headers: Mapping[str, str], fmt: str | None = None, generic: Any = None
-    ) -> list[Alert]:
-        calls.append((raw, headers, fmt, generic))
-        return []
-
-    monkeypatch.setattr(formats, "normalize_message", normalize_message, raising=False)
-    mapping = object()
-    assert parse_alerts(b"{}", {"content-type": "application/json"}, "grafana", mapping) == []
-    assert calls == [(b"{}", {"content-type": "application/json"}, "grafana", mapping)]
+    pagerduty = (SAMPLES / "pagerduty-trigger.json").read_bytes()
+    json_headers = {**AUTH, "Content-Type": "application/json"}
+    resp = await client.post("/v1/alerts/alertmanager", content=pagerduty, headers=json_headers)
+    assert resp.status_code == 422 and resp.json()["reason"]
+    bare = (SAMPLES / "pagerduty-resolve-bare.json").read_bytes()  # names no service
+    resp = await client.post("/v2/enqueue", content=bare, headers=json_headers)
+    assert resp.status_code == 422 and "dedup_key" in resp.json()["reason"]
+    resp = await client.post("/v1/alerts/generic", json={"title": "x"}, headers=AUTH)
+    assert resp.status_code == 422  # no generic mapping configured
 
 
 async def test_health_reports_the_broker(client_for: Any) -> None:
