@@ -121,6 +121,9 @@ class AlertRef(msgspec.Struct, kw_only=True, omit_defaults=True):
     timestamp: datetime
     reason: str = ""
     suppressed: bool = False
+    #: when its resolve arrived (absent while firing, and for members counted resolved only
+    #: because they went stale)
+    resolved_at: datetime | None = None
 
 
 class AlertCount(msgspec.Struct, kw_only=True):

@@ -201,6 +201,8 @@ def mark_resolved(st: IncidentState, idx: int, t: float | None = None) -> None:
     ref = st.inc.alerts[m.ref]
     if ref.status is AlertStatus.firing:
         ref.status = AlertStatus.resolved
+        if t is not None:
+            ref.resolved_at = datetime.fromtimestamp(t, UTC)
         count_firing(st, ref, -1)
 
 
@@ -257,7 +259,13 @@ def recount(st: IncidentState) -> None:
 
 
 def upgrade(st: IncidentState) -> None:
-    """Fill in what a checkpoint written before the counts were kept lacks."""
+    """Fill in what a checkpoint written before the counts (or the members' resolve times)
+    were kept lacks."""
+    for m in st.members:
+        if m.rt is not None and m.rt > m.t:  # resolved by a resolve, not for going stale
+            ref = st.inc.alerts[m.ref]
+            if ref.resolved_at is None and ref.status is AlertStatus.resolved:
+                ref.resolved_at = datetime.fromtimestamp(m.rt, UTC)
     if st.members and not st.count_at:
         sev_n = st.sev_n
         recount(st)
