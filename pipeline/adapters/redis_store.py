@@ -6,7 +6,9 @@ Keys (prefix configurable, default ``sw:``):
 ``max_members`` | ``mfrom:<id>`` set of incidents merged into it (their members are its
 members too); these three expire ``incident_ttl_s`` after the incident closed (resolved or
 merged)
-| ``open`` set of open incident ids | ``fb:<id>`` feedback list
+| ``open`` set of open incident ids | ``recent`` sorted set: incident id -> when its record
+was last written (epoch seconds), the newest ``RECENT_KEPT`` (the incident pages list them)
+| ``fb:<id>`` feedback list
 | ``ctl:<partition>`` stream of the merge stage's controls for a by-domain partition (split
 topologies; trimmed once the partition's state covers them) | ``mprog`` hash: partition -> event
 time the merge stage has seen it reach (domains pace each other with it).
@@ -16,11 +18,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pipeline.domain.correlate.journal import Joined, MembershipOp, Merged, Moved
+
+#: incidents the ``recent`` index keeps (the most recently written records)
+RECENT_KEPT = 1000
 
 
 def _bytes(value: Any) -> bytes:
@@ -56,6 +64,28 @@ class RedisStore:
         client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         return cls(client, **kw)
 
+    def with_timeout(self, seconds: float) -> RedisStore:
+        """The same store on a client of its own whose connects and calls give up after
+        ``seconds`` (web pages answer while Redis hangs instead of waiting on it)."""
+        pool = self.r.connection_pool
+        kwargs = {
+            **pool.connection_kwargs,
+            "socket_timeout": seconds,
+            "socket_connect_timeout": seconds,
+            "retry_on_timeout": False,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        client = redis.Redis(
+            connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+        )
+        return RedisStore(
+            client,
+            prefix=self.prefix,
+            dedup_ttl_s=self.ttl,
+            incident_ttl_s=self.incident_ttl,
+            max_members=self.max_members,
+        )
+
     def ping(self) -> bool:
         return bool(self.r.ping())
 
@@ -90,6 +120,8 @@ class RedisStore:
         if incidents:
             pipe.mset({f"{p}inc:{iid}": data for iid, data in incidents.items()})
             pipe.sadd(f"{p}open", *incidents)
+            pipe.zadd(f"{p}recent", dict.fromkeys(incidents, now))
+            pipe.zremrangebyrank(f"{p}recent", 0, -RECENT_KEPT - 1)
         for op in _coalesced(membership):
             if isinstance(op, Merged):
                 pipe.sadd(f"{p}mfrom:{op.target}", op.source)
@@ -147,6 +179,22 @@ class RedisStore:
         members: Any = self.r.smembers(f"{self.prefix}open")
         return sorted(_bytes(v).decode() for v in members)
 
+    def recent_incidents(self, limit: int) -> RecentIncidents:
+        """The ``limit`` incidents whose records were written last (newest first), which of
+        them are open, their records (None: expired), and how many incidents are open."""
+        p = self.prefix
+        rows: Any = self.r.zrevrange(f"{p}recent", 0, max(0, limit - 1))
+        ids = [_bytes(v).decode() for v in rows]
+        pipe = self.r.pipeline(transaction=False)
+        pipe.scard(f"{p}open")
+        if ids:
+            pipe.smismember(f"{p}open", ids)
+            pipe.mget([f"{p}inc:{iid}" for iid in ids])
+        out: Any = pipe.execute()
+        records = [_bytes(v) if v is not None else None for v in out[2]] if ids else []
+        is_open = {iid for iid, flag in zip(ids, out[1] if ids else [], strict=True) if flag}
+        return RecentIncidents(ids=ids, open=is_open, records=records, open_count=int(out[0]))
+
     def append_controls(self, controls: Sequence[tuple[int, bytes]]) -> None:
         """Append (partition, control) pairs to the partitions' control streams."""
         if not controls:
@@ -193,6 +241,16 @@ class RedisStore:
     def feedback_for(self, incident_id: str) -> list[bytes]:
         items: Any = self.r.lrange(f"{self.prefix}fb:{incident_id}", 0, -1)
         return [_bytes(v) for v in items]
+
+
+@dataclass(frozen=True)
+class RecentIncidents:
+    """The newest incident records (see :meth:`RedisStore.recent_incidents`)."""
+
+    ids: list[str]
+    open: set[str]
+    records: list[bytes | None]
+    open_count: int
 
 
 def _coalesced(ops: Sequence[MembershipOp]) -> list[MembershipOp]:
