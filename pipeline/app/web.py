@@ -1,6 +1,6 @@
 """The worker's web pages: ``/metrics`` (Prometheus), ``/healthz`` (Redis reachable and no
-partition stalled; 503 otherwise) and ``/incidents/<id>`` (the incident with its full
-membership, from Redis; 404 when unknown)."""
+partition stalled; 503 otherwise), ``/incidents`` and ``/incidents/<id>`` (the incident
+pages for browsers, JSON for API clients: :mod:`pipeline.app.pages`)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,23 @@ import faust
 from prometheus_client import CollectorRegistry, generate_latest
 
 from pipeline.adapters.redis_store import RedisStore
-from pipeline.app.incident_lookup import incident_document
 from pipeline.app.liveness import Liveness
-from pipeline.app.store_retry import StoreRetry
+from pipeline.app.pages.handlers import IncidentPages
+from pipeline.app.pages.reads import PageReads
+from pipeline.domain.topology import Topology
 
 
 def add_pages(
     app: faust.App,
     registry: CollectorRegistry,
     store: RedisStore,
-    retry: StoreRetry,
     liveness: Liveness,
-) -> None:
+    topology: Topology,
+) -> PageReads:
+    """Register the pages; returns the incident pages' reads (close them on shutdown)."""
+    reads = PageReads(store)
+    pages = IncidentPages(reads, topology)
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(registry), content_type="text/plain")
@@ -38,9 +43,12 @@ def add_pages(
         body = {"status": "ok" if ok else "degraded", "redis": redis_ok, "stalled": stalled}
         return web.json(body, status=200 if ok else 503)
 
+    @app.page("/incidents")
+    async def incidents(web: Any, request: Any) -> Any:
+        return await pages.listing(web, request)
+
     @app.page("/incidents/{incident_id}")
     async def incident(web: Any, request: Any, incident_id: str) -> Any:
-        doc = await retry.call("lookup", incident_document, store, incident_id)
-        if doc is None:
-            return web.json({"error": f"no incident {incident_id!r}"}, status=404)
-        return web.json(doc)
+        return await pages.incident(web, request, incident_id)
+
+    return reads

@@ -298,7 +298,7 @@ class Worker:
             async def full_gc() -> None:
                 gc.collect()
 
-        add_pages(app, self.registry, self.store, self.retry, self.liveness)
+        self.page_reads = add_pages(app, self.registry, self.store, self.liveness, self.topology)
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def on_assigned(app_: Any, assigned: set[TP], **kwargs: Any) -> None:
@@ -326,5 +326,6 @@ class Worker:
             except Exception as exc:  # shutting down anyway: report, don't mask the cause
                 log.warning("checkpoint on shutdown failed", error=str(exc))
             self.publishing.close()
+            self.page_reads.close()
             if self.merge is not None:
                 self.merge.close()

@@ -1,0 +1,69 @@
+"""Headless Chromium for page tests: the Debian package, installed with apt-get when missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+#: where screenshots go: ignored by git, kept after the run
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+
+
+def chromium_binary() -> str:
+    """Path of ``chromium``; installs the Debian package first when it is missing (as root,
+    as the benchmark installs Alertmanager). Fails, never skips, when that is impossible."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise AssertionError(
+            "chromium is not installed and apt-get needs root: apt-get install chromium"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    proc = subprocess.run(install, env=env, capture_output=True, check=False)
+    if proc.returncode != 0:  # a stale package index: update it once and try again
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
+        proc = subprocess.run(install, env=env, capture_output=True, check=False)
+    found = shutil.which("chromium")
+    if not found:
+        tail = proc.stderr.decode(errors="replace")[-400:].strip()
+        raise AssertionError(f"apt-get install chromium failed: {tail}")
+    return found
+
+
+def _run(binary: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[bytes]:
+    with tempfile.TemporaryDirectory(prefix="stormwatch-chromium-") as profile:
+        cmd = [
+            binary,
+            "--headless",
+            "--no-sandbox",  # tests run as root in containers
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            *args,
+        ]
+        return subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+
+
+def screenshot(binary: str, url: str, path: Path, width: int, height: int) -> Path:
+    """A PNG of ``url`` at ``width`` x ``height`` CSS pixels."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    proc = _run(binary, f"--screenshot={path}", f"--window-size={width},{height}", url)
+    if not path.is_file():
+        raise AssertionError(f"chromium wrote no screenshot: {proc.stderr.decode()[-600:]}")
+    return path
+
+
+def dom(binary: str, url: str) -> str:
+    """The page's DOM after the browser loaded it (and ran any script it would run)."""
+    proc = _run(binary, "--dump-dom", url)
+    if proc.returncode != 0 or not proc.stdout:
+        raise AssertionError(f"chromium --dump-dom failed: {proc.stderr.decode()[-600:]}")
+    return proc.stdout.decode()
