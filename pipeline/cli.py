@@ -100,14 +100,25 @@ def dev(
     / "online-boutique.yaml",
     broker_port: Annotated[int, typer.Option(help="port for the local broker")] = 19092,
     redis_port: Annotated[int, typer.Option(help="port for local Redis")] = 16379,
-    web_port: Annotated[int, typer.Option(help="worker /metrics and /healthz port")] = 6066,
+    web_port: Annotated[
+        int, typer.Option(help="worker web port: /incidents pages, /metrics, /healthz")
+    ] = 6066,
     exit_after: Annotated[
         float, typer.Option(help="stop this many seconds after the storm ends (0: on Ctrl-C)")
     ] = 0.0,
+    view: Annotated[
+        str,
+        typer.Option(
+            help="live: a table of open incidents redrawn in place; plain: one line per "
+            "incident event; auto: live on a terminal, plain in pipes and CI logs"
+        ),
+    ] = "auto",
 ) -> None:
     """Embedded local stack: broker, Redis, worker, a sample storm; incidents shown live."""
     from pipeline.app.devstack import run_dev
 
+    if view not in ("auto", "live", "plain"):
+        fail(f"--view must be auto, live or plain, not {view!r}")
     if speed <= 0:
         fail("--speed must be > 0 (e.g. --speed 240 plays 4 hours of alerts in a minute)")
     for name, port in (("broker", broker_port), ("redis", redis_port), ("web", web_port)):
@@ -122,6 +133,7 @@ def dev(
         web_port=web_port,
         exit_after=exit_after,
         fail=fail,
+        view=view,
     )
 
 

@@ -1,4 +1,6 @@
-"""``stormwatch dev``: broker + Redis + worker + a replayed storm, incidents shown live."""
+"""``stormwatch dev``: broker + Redis + worker + a replayed storm, incidents shown live (a
+table redrawn in place on a terminal, one line per incident event otherwise: see
+:mod:`pipeline.app.devview`)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ import msgspec
 from confluent_kafka import Consumer, Producer
 from rich.console import Console
 
+from pipeline.app.devview import Display, LiveDisplay, PlainDisplay
 from pipeline.app.localstack import LocalStackError, local_stack, port_in_use, worker_env
 from pipeline.config import Settings
 from pipeline.domain.schemas import IncidentEvent
@@ -42,21 +47,6 @@ def _shifted_storm(path: Path) -> list[tuple[float, dict[str, Any]]]:
     return out
 
 
-def _describe(ev: IncidentEvent, now: float) -> str:
-    inc = ev.incident
-    age = max(0.0, now - inc.opened_at.timestamp())
-    root = inc.root_cause or "?"
-    colour = {"opened": "red", "resolved": "green", "root_cause_changed": "yellow"}.get(
-        ev.type.value, "cyan"
-    )
-    page = "" if inc.page else " [dim](not paged)[/]"
-    return (
-        f"[{colour}]{ev.type.value:<18}[/] {inc.id}  root cause [bold]{root}[/]  "
-        f"{len(inc.services)} services  {max(inc.alert_count, len(inc.alert_ids))} alerts  "
-        f"age {age / 60:5.1f} min{page}"
-    )
-
-
 def run_dev(
     *,
     storm: Path,
@@ -67,7 +57,11 @@ def run_dev(
     web_port: int,
     exit_after: float,
     fail: Callable[[str], None],
+    view: str = "auto",
 ) -> None:
+    """Run the local stack until Ctrl-C (or ``exit_after`` seconds after the storm ended).
+    ``view``: ``live`` (a table redrawn in place), ``plain`` (a line per incident event) or
+    ``auto`` (live on a terminal)."""
     if not storm.is_file():
         fail(f"storm file {str(storm)!r} does not exist")
         return
@@ -81,13 +75,14 @@ def run_dev(
                 f"or pass --{what.lower()}-port with a free port"
             )
             return
+    live = view == "live" or (view == "auto" and console.is_terminal)
     started = time.monotonic()
     try:
         with local_stack(broker_port, redis_port) as (broker, redis_url):
             console.print(f"broker  [bold]{broker.url}[/] (Tansu, in memory)")
             console.print(f"redis   [bold]{redis_url}[/]")
             _run_with_worker(
-                broker.url, redis_url, topology, storm, speed, web_port, exit_after, started
+                broker.url, redis_url, topology, storm, speed, web_port, exit_after, started, live
             )
     except LocalStackError as exc:
         fail(str(exc))
@@ -102,19 +97,50 @@ def _run_with_worker(
     web_port: int,
     exit_after: float,
     started: float,
+    live: bool,
 ) -> None:
     env = worker_env(bootstrap=bootstrap, redis_url=redis_url, topology=topology, web_port=web_port)
     settings = Settings(**_settings_from(env))
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "worker"], env=env, start_new_session=True
-    )
-    console.print(
-        f"worker  pid {worker.pid}, metrics on [bold]http://127.0.0.1:{web_port}/metrics[/]"
-    )
+    with ExitStack() as stack:
+        out = None
+        if live:  # the worker's own output would tear the table: it goes to a file
+            log_path = Path(tempfile.gettempdir()) / f"stormwatch-dev-worker-{os.getpid()}.log"
+            out = stack.enter_context(log_path.open("wb"))
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker"],
+            env=env,
+            start_new_session=True,
+            stdout=out,
+            stderr=out,
+        )
+        web = f"http://127.0.0.1:{web_port}"
+        console.print(f"worker  pid {worker.pid}, metrics on [bold]{web}/metrics[/]")
+        if out is not None:
+            console.print(f"        its log: {out.name}")
+        console.print(f"pages   [bold]{web}/incidents[/] (open and recent incidents)")
+        pages = f"{web}/incidents"
+        display: Display
+        if live:
+            live_display = LiveDisplay(console, pages)
+            display = stack.enter_context(live_display.running())
+        else:
+            display = PlainDisplay(console)
+        _watch_worker(settings, storm, speed, exit_after, started, worker, display)
+
+
+def _watch_worker(
+    settings: Settings,
+    storm: Path,
+    speed: float,
+    exit_after: float,
+    started: float,
+    worker: subprocess.Popen[bytes],
+    display: Display,
+) -> None:
     try:
-        _play_and_watch(settings, storm, speed, exit_after, started, worker)
+        _play_and_watch(settings, storm, speed, exit_after, started, worker, display)
     except KeyboardInterrupt:
-        console.print("\nstopping…")
+        display.note("\nstopping…")
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
@@ -139,6 +165,7 @@ def _play_and_watch(
     exit_after: float,
     started: float,
     worker: subprocess.Popen[bytes],
+    display: Display,
 ) -> None:
     conf = settings.kafka.confluent_config()
     consumer = Consumer(
@@ -155,7 +182,7 @@ def _play_and_watch(
     consumer.subscribe([settings.topics.incidents])
     producer = Producer({**conf, "linger.ms": 5})
     alerts = _shifted_storm(storm)
-    console.print(
+    display.note(
         f"storm   {len(alerts)} alerts from {storm.name}, played at {speed:g}x; Ctrl-C stops"
     )
     t0 = time.monotonic()
@@ -165,7 +192,7 @@ def _play_and_watch(
     try:
         while True:
             if worker.poll() is not None:
-                console.print(f"[red]worker exited with code {worker.returncode}[/]")
+                display.note(f"[red]worker exited with code {worker.returncode}[/]")
                 return
             now = time.monotonic()
             while sent < len(alerts) and alerts[sent][0] / speed <= now - t0:
@@ -177,10 +204,11 @@ def _play_and_watch(
                 )
                 sent += 1
             producer.poll(0)
+            display.status(sent, len(alerts))
             if sent == len(alerts) and done_at is None:
                 producer.flush(10)
                 done_at = now
-                console.print(f"[dim]storm sent: {sent} alerts[/]")
+                display.note(f"[dim]storm sent: {sent} alerts[/]")
             msg = consumer.poll(0.1)
             if msg is not None and not msg.error():
                 value = msg.value()
@@ -189,10 +217,10 @@ def _play_and_watch(
                 ev = _event_decoder.decode(value)
                 if not first_incident:
                     first_incident = True
-                    console.print(
+                    display.note(
                         f"[bold]first incident {time.monotonic() - started:.1f} s after start[/]"
                     )
-                console.print(_describe(ev, ev.at.timestamp()))
+                display.event(ev)
             if exit_after and done_at is not None and now - done_at > exit_after:
                 return
     finally:  # Ctrl-C mid-storm: drop the unsent rest of the storm instead of warning about it
