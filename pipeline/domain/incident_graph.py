@@ -16,7 +16,6 @@ Deterministic: the same topology and incident give the same picture.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -74,8 +73,6 @@ class GraphNode:
     rank: int | None = None
     score: float | None = None
     in_topology: bool = True
-    #: edges leaving the bottom of its box (to services it calls in lower layers)
-    calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -235,14 +232,8 @@ def incident_graph(topology: Topology, inc: Incident, *, max_nodes: int = 40) ->
     rows = _order(layered, layer, n_layers)
     positions = _positions(rows)
     suppressed = _suppressed_services(inc)
-    calls = Counter(u for u, v in chains if layer[u] != layer[v])
     nodes = [
-        dataclasses.replace(
-            _node(
-                s, roles[s], positions[s], layer[s], alerts, firing, s in suppressed, inc, topology
-            ),
-            calls=calls[s],
-        )
+        _node(s, roles[s], positions[s], layer[s], alerts, firing, s in suppressed, inc, topology)
         for s in sorted(roles, key=lambda s: (layer[s], positions[s][0]))
     ]
     ports = _ports(chains, positions, layer)

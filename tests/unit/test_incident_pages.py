@@ -209,7 +209,8 @@ def test_the_list_shows_open_incidents_then_recently_closed_ones() -> None:
     assert view.unreadable == 1
     html = list_html(view, limit=100, max_limit=1000)
     assert "7 open (1 listed" in html
-    assert '<a href="/incidents/new-1">' in html and '<a href="/incidents/old-1">' in html
+    assert '<a href="/incidents/new-1" title="new-1">' in html
+    assert '<a href="/incidents/old-1" title="old-1">' in html
     assert html.index("new-1") < html.index("Recently closed") < html.index("old-1")
     _assert_inert(html)
 

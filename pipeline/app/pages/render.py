@@ -80,7 +80,7 @@ def node_sub(n: GraphNode) -> str:
     if n.firing:
         alerts += f", {n.firing} firing"
     if n.role is Role.root:
-        return f"score {n.score:.2f} · {alerts}" if n.score is not None else alerts
+        return f"ROOT CAUSE · {alerts}"
     if n.role is Role.candidate:
         score = f"score {n.score:.2f}" if n.score is not None else "candidate"
         return f"{score} · {alerts}" if n.alerts else f"{score} · silent"

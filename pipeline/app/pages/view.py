@@ -37,7 +37,7 @@ ROW_H = 14.0
 LANE_PAD = 8.0
 AXIS_H = 26.0
 #: overlapping alerts of one service stack in at most this many sub-rows
-MAX_SUBROWS = 4
+MAX_SUBROWS = 8
 #: alert changes listed at most (the timeline shows every listed member)
 MAX_CHANGES = 300
 #: tick steps of the time axis (seconds)
