@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.integration.prometheus import debian_binary
 
 #: where screenshots go: ignored by git, kept after the run
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 
 def chromium_binary() -> str:
-    """Path of ``chromium``; installs the Debian package first when it is missing (as root,
-    as the benchmark installs Alertmanager). Fails, never skips, when that is impossible."""
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        raise AssertionError(
-            "chromium is not installed and apt-get needs root: apt-get install chromium"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-    proc = subprocess.run(install, env=env, capture_output=True, check=False)
-    if proc.returncode != 0:  # a stale package index: update it once and try again
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
-        proc = subprocess.run(install, env=env, capture_output=True, check=False)
-    found = shutil.which("chromium")
-    if not found:
-        tail = proc.stderr.decode(errors="replace")[-400:].strip()
-        raise AssertionError(f"apt-get install chromium failed: {tail}")
-    return found
+    """Path of ``chromium``, installed with apt-get when missing (fails, never skips)."""
+    return debian_binary("chromium", "chromium")
 
 
 def _run(binary: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[bytes]:
