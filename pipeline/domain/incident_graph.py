@@ -1,5 +1,5 @@
 """The picture of an incident: its services and their neighbours in the service graph, laid out
-in layers (callers above the services they call), ready to be drawn.
+in layers (callers above, or left of, the services they call), ready to be drawn.
 
 Which services: the root cause, the other root-cause candidates (alerting or silent), the
 services with member alerts (most alerts first) and then their direct callers and callees
@@ -10,8 +10,11 @@ Layout (the classic layered drawing of directed graphs): strongly connected part
 layer, every other service sits one layer below its deepest caller
 (``networkx.topological_generations`` of the condensation); edges that skip layers get
 bend points, one per layer they cross (narrower than a service); the order within layers
-is improved by barycenter sweeps (fewer crossings), and each layer is centred.
-Deterministic: the same topology and incident give the same picture.
+is improved by barycenter sweeps (fewer crossings), and each layer is centred. Layers are
+rows (callers on top) unless one would be wider than ``MAX_ROW_W``; then they are columns
+(callers on the left), so that a storm over many services grows down the page instead of
+shrinking to fit its width. Deterministic: the same topology and incident give the same
+picture.
 """
 
 from __future__ import annotations
@@ -25,10 +28,17 @@ import networkx as nx
 from pipeline.domain.schemas import AlertStatus, Incident
 from pipeline.domain.topology import Topology
 
-#: room along a layer for a service and for a bend point, and between layers (pixels)
+#: layers as rows: room along a row for a service and for a bend point, and between rows
 SLOT_W = 200.0
 BEND_W = 44.0
 LAYER_H = 120.0
+#: a row wider than this turns the layers into columns (pixels)
+MAX_ROW_W = 1100.0
+#: layers as columns: room along a column for a service and for a bend point, and between
+#: columns (pixels)
+SLOT_H = 64.0
+BEND_H = 18.0
+LAYER_W = 272.0
 #: node box size (pixels)
 NODE_W = 176.0
 NODE_H = 48.0
@@ -36,6 +46,8 @@ NODE_H = 48.0
 #: its corners (pixels)
 PORT_GAP = 16.0
 PORT_INSET = 24.0
+PORT_GAP_V = 7.0
+PORT_INSET_V = 10.0
 #: margin around the drawing (pixels)
 MARGIN = 24.0
 #: barycenter sweeps (each one down and one up)
@@ -49,6 +61,14 @@ class Role(StrEnum):
     candidate = "candidate"  # another root-cause candidate
     alerting = "alerting"  # raised member alerts, not a candidate
     neighbour = "neighbour"  # no alerts: a caller or callee of an incident service
+
+
+class Flow(StrEnum):
+    """Which way the layers go: ``down`` (rows, callers on top) or ``right`` (columns,
+    callers on the left)."""
+
+    down = "down"
+    right = "right"
 
 
 class EdgeKind(StrEnum):
@@ -92,6 +112,7 @@ class IncidentGraph:
     edges: list[GraphEdge]
     width: float
     height: float
+    flow: Flow = Flow.down
     #: services of the incident (or neighbours) left out to respect ``max_nodes``
     omitted: int = 0
     omitted_services: list[str] = field(default_factory=list)
@@ -230,19 +251,21 @@ def incident_graph(topology: Topology, inc: Incident, *, max_nodes: int = 40) ->
         nx.add_path(layered, chain)
         chains[(u, v)] = chain
     rows = _order(layered, layer, n_layers)
-    positions = _positions(rows)
+    widest = max((_extent(row, SLOT_W, BEND_W) for row in rows), default=0.0)
+    flow = Flow.down if widest <= MAX_ROW_W else Flow.right
+    positions = _positions(rows, flow)
     suppressed = _suppressed_services(inc)
     nodes = [
         _node(s, roles[s], positions[s], layer[s], alerts, firing, s in suppressed, inc, topology)
         for s in sorted(roles, key=lambda s: (layer[s], positions[s][0]))
     ]
-    ports = _ports(chains, positions, layer)
+    ports = _ports(chains, positions, layer, flow)
     edges = [
         GraphEdge(
             u,
             v,
             _edge_kind(roles[u], roles[v]),
-            _route(chains[(u, v)], positions, layer, ports[(u, v)]),
+            _route(chains[(u, v)], positions, layer, ports[(u, v)], flow),
         )
         for u, v in sorted(sub.edges)
     ]
@@ -253,23 +276,35 @@ def incident_graph(topology: Topology, inc: Incident, *, max_nodes: int = 40) ->
         edges=edges,
         width=round(width, 1),
         height=round(height, 1),
+        flow=flow,
         omitted=len(left_out),
         omitted_services=left_out,
     )
 
 
-def _positions(rows: list[list[str]]) -> dict[str, tuple[float, float]]:
-    """Pixel centres: services ``SLOT_W`` apart and bend points ``BEND_W`` apart along
-    their layer, every layer centred on the widest, layers ``LAYER_H`` apart."""
-    widths = [sum(BEND_W if n.startswith("\0") else SLOT_W for n in row) for row in rows]
-    widest = max(widths, default=0.0)
+def _extent(row: list[str], slot: float, bend: float) -> float:
+    """Room a layer takes along itself."""
+    return sum(bend if n.startswith("\0") else slot for n in row)
+
+
+def _positions(rows: list[list[str]], flow: Flow) -> dict[str, tuple[float, float]]:
+    """Pixel centres: services a slot apart and bend points less along their layer, every
+    layer centred on the longest, layers a layer's room apart."""
+    slot, bend = (SLOT_W, BEND_W) if flow is Flow.down else (SLOT_H, BEND_H)
+    box_along = NODE_W if flow is Flow.down else NODE_H
+    box_across = NODE_H if flow is Flow.down else NODE_W
+    gap = LAYER_H if flow is Flow.down else LAYER_W
+    extents = [_extent(row, slot, bend) for row in rows]
+    longest = max(extents, default=0.0)
     out: dict[str, tuple[float, float]] = {}
-    for i, (row, width) in enumerate(zip(rows, widths, strict=True)):
-        x = MARGIN - (SLOT_W - NODE_W) / 2 + (widest - width) / 2
+    for i, (row, extent) in enumerate(zip(rows, extents, strict=True)):
+        along = MARGIN - (slot - box_along) / 2 + (longest - extent) / 2
+        across = round(MARGIN + box_across / 2 + i * gap, 1)
         for n in row:
-            w = BEND_W if n.startswith("\0") else SLOT_W
-            out[n] = (round(x + w / 2, 1), round(MARGIN + NODE_H / 2 + i * LAYER_H, 1))
-            x += w
+            room = bend if n.startswith("\0") else slot
+            mid = round(along + room / 2, 1)
+            out[n] = (mid, across) if flow is Flow.down else (across, mid)
+            along += room
     return out
 
 
@@ -316,22 +351,27 @@ def _ports(
     chains: dict[tuple[str, str], list[str]],
     positions: dict[str, tuple[float, float]],
     layer: dict[str, int],
+    flow: Flow,
 ) -> dict[tuple[str, str], tuple[float, float]]:
-    """Where each edge between layers leaves its caller's bottom and enters its callee's top,
-    as offsets from the box centres: a box's edges spread along its side in the order of
-    where they come from or go to, so that they do not all meet in one point."""
+    """Where each edge between layers leaves its caller's box and enters its callee's, as
+    offsets along the box side from its middle: a box's edges spread along its side in the
+    order of where they come from or go to, so that they do not all meet in one point."""
+    axis = 0 if flow is Flow.down else 1
+    length, inset, gap = (
+        (NODE_W, PORT_INSET, PORT_GAP) if flow is Flow.down else (NODE_H, PORT_INSET_V, PORT_GAP_V)
+    )
     out: dict[str, list[tuple[float, tuple[str, str]]]] = {}
     into: dict[str, list[tuple[float, tuple[str, str]]]] = {}
     for (u, v), chain in chains.items():
         if layer[u] != layer[v]:
-            out.setdefault(u, []).append((positions[chain[1]][0], (u, v)))
-            into.setdefault(v, []).append((positions[chain[-2]][0], (u, v)))
+            out.setdefault(u, []).append((positions[chain[1]][axis], (u, v)))
+            into.setdefault(v, []).append((positions[chain[-2]][axis], (u, v)))
     offsets: dict[tuple[str, str], list[float]] = {e: [0.0, 0.0] for e in chains}
     for side, groups in ((0, out), (1, into)):
         for edges in groups.values():
             edges.sort()
             m = len(edges)
-            step = min(PORT_GAP, (NODE_W - 2 * PORT_INSET) / (m - 1)) if m > 1 else 0.0
+            step = min(gap, (length - 2 * inset) / (m - 1)) if m > 1 else 0.0
             for k, (_, e) in enumerate(edges):
                 offsets[e][side] = (k - (m - 1) / 2) * step
     return {e: (o[0], o[1]) for e, o in offsets.items()}
@@ -342,15 +382,22 @@ def _route(
     positions: dict[str, tuple[float, float]],
     layer: dict[str, int],
     ports: tuple[float, float],
+    flow: Flow,
 ) -> tuple[tuple[float, float], ...]:
     """Points of an edge: leaving its caller's box, through its bend points, entering its
-    callee's box (bottom to top when it goes down a layer, the sides within a layer)."""
+    callee's box (bottom to top, or right side to left side, between layers; within a
+    layer, side to side in rows and right side to right side in columns)."""
     u, v = chain[0], chain[-1]
     (ux, uy), (vx, vy) = positions[u], positions[v]
-    if layer[u] == layer[v]:  # a cycle within a layer: side to side
+    w, h = NODE_W / 2, NODE_H / 2
+    if layer[u] == layer[v]:  # a cycle within a layer
+        if flow is Flow.right:
+            return ((ux + w, uy), (vx + w, vy))
         sign = 1.0 if vx > ux else -1.0
-        return ((ux + sign * NODE_W / 2, uy), (vx - sign * NODE_W / 2, vy))
-    points = [(ux + ports[0], uy + NODE_H / 2)]
-    points.extend(positions[b] for b in chain[1:-1])
-    points.append((vx + ports[1], vy - NODE_H / 2))
+        return ((ux + sign * w, uy), (vx - sign * w, vy))
+    if flow is Flow.down:
+        first, last = (ux + ports[0], uy + h), (vx + ports[1], vy - h)
+    else:
+        first, last = (ux + w, uy + ports[0]), (vx - w, vy + ports[1])
+    points = [first, *(positions[b] for b in chain[1:-1]), last]
     return tuple((round(x, 1), round(y, 1)) for x, y in points)

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.domain.incident_graph import (
+    NODE_H,
     NODE_W,
     EdgeKind,
+    Flow,
     IncidentGraph,
     Role,
     incident_graph,
@@ -159,6 +161,24 @@ def test_big_neighbourhoods_are_capped_and_counted() -> None:
     assert _roles(g)["db"] is Role.root and _roles(g)["caller-000"] is Role.alerting
     assert g.omitted == 101 - 12
     assert len(g.omitted_services) == g.omitted
+
+
+def test_a_layer_too_wide_for_a_row_turns_the_layers_into_columns() -> None:
+    topo = Topology.from_edges("star", [(f"caller-{i:03}", "db") for i in range(30)])
+    inc = _incident([f"caller-{i:03}" for i in range(30)] + ["db"], "db", [("db", True)])
+    assert incident_graph(topo, inc, max_nodes=5).flow is Flow.down
+    g = incident_graph(topo, inc)
+    assert g.flow is Flow.right
+    db = g.node("db")
+    ys = sorted(n.y for n in g.nodes if n.name != "db")
+    assert all(b - a >= NODE_H for a, b in itertools.pairwise(ys))  # stacked, no overlap
+    for e in g.edges:
+        caller = g.node(e.caller)
+        assert caller.x < db.x
+        # from the caller's right side into the callee's left side
+        assert e.points[0][0] == caller.x + NODE_W / 2 and e.points[-1][0] == db.x - NODE_W / 2
+        assert db.y - NODE_H / 2 < e.points[-1][1] < db.y + NODE_H / 2
+    assert g.width < 2 * NODE_W + 200 and g.height > 30 * NODE_H
 
 
 def test_an_incident_without_ranking_still_has_a_picture() -> None:

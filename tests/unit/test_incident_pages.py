@@ -250,3 +250,28 @@ def test_firing_alerts_run_on_to_now_unless_now_is_far_beyond_the_incident() -> 
     late = incident_view(inc, BOUTIQUE, NOW, 5)  # an hour later: the axis stays on the incident
     assert late.timeline is not None and late.timeline.end == T0 + timedelta(minutes=5)
     assert 'class="marker now"' not in incident_html(late)
+
+
+def test_a_wide_incident_is_drawn_left_to_right_and_stays_well_formed() -> None:
+    star = Topology.from_edges("star", [(f"api-{i:02}", "db") for i in range(30)])
+    alerts = [
+        Alert(
+            id=f"s{i}",
+            source="test",
+            service="db" if i == 0 else f"api-{i:02}",
+            name="CPUSaturation" if i == 0 else "HighLatencyP99",
+            severity=Severity.critical,
+            status=AlertStatus.firing,
+            timestamp=T0 + timedelta(seconds=i),
+        )
+        for i in range(30)
+    ]
+    outcome = AlertPipeline(star).process_in_event_time(alerts, {}, tick_s=1.0)
+    inc = outcome.events[-1].incident
+    html = incident_html(incident_view(decode_record(_record(inc)), star, NOW, 30))
+    assert "Callers are drawn left of the services they call" in html
+    assert [svg.get("class") for svg in _svgs(html) if svg.get("class")] == [
+        "topology",
+        "timeline",
+    ]
+    _assert_inert(html)

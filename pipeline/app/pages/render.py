@@ -15,7 +15,15 @@ from urllib.parse import quote, urlsplit
 import jinja2
 
 from pipeline.app.pages.view import IncidentView, ListView, fmt_time
-from pipeline.domain.incident_graph import NODE_H, NODE_W, EdgeKind, GraphEdge, GraphNode, Role
+from pipeline.domain.incident_graph import (
+    NODE_H,
+    NODE_W,
+    EdgeKind,
+    Flow,
+    GraphEdge,
+    GraphNode,
+    Role,
+)
 
 #: list-of-objects values show as a table when their objects share at most this many keys
 MAX_TABLE_COLUMNS = 8
@@ -51,20 +59,29 @@ def table_columns(rows: Any) -> list[str]:
     return cols if len(cols) <= MAX_TABLE_COLUMNS else []
 
 
-def edge_path(points: Sequence[tuple[float, float]]) -> str:
-    """SVG path data through ``points``: smooth vertical curves between layers, an arc over
-    the top between two services of one layer."""
+def edge_path(points: Sequence[tuple[float, float]], flow: str = Flow.down) -> str:
+    """SVG path data through ``points``: smooth curves between layers (vertical ones when
+    layers are rows, horizontal when they are columns), an arc between two services of one
+    layer (over the top of a row, out to the right of a column)."""
     (x0, y0), rest = points[0], points[1:]
     d = [f"M{x0:g},{y0:g}"]
-    if len(points) == 2 and abs(points[1][1] - y0) < 1:
+    down = flow == Flow.down
+    if len(points) == 2 and abs((points[1][1] - y0) if down else (points[1][0] - x0)) < 1:
         x1, y1 = points[1]
-        lift = min(60.0, 18 + abs(x1 - x0) / 6)
-        d.append(f"C{x0:g},{y0 - lift:g} {x1:g},{y1 - lift:g} {x1:g},{y1:g}")
+        lift = min(60.0, 18 + abs((x1 - x0) if down else (y1 - y0)) / 6)
+        if down:
+            d.append(f"C{x0:g},{y0 - lift:g} {x1:g},{y1 - lift:g} {x1:g},{y1:g}")
+        else:
+            d.append(f"C{x0 + lift:g},{y0:g} {x1 + lift:g},{y1:g} {x1:g},{y1:g}")
         return " ".join(d)
     px, py = x0, y0
     for x, y in rest:
-        mid = (py + y) / 2
-        d.append(f"C{px:g},{mid:g} {x:g},{mid:g} {x:g},{y:g}")
+        if down:
+            mid = (py + y) / 2
+            d.append(f"C{px:g},{mid:g} {x:g},{mid:g} {x:g},{y:g}")
+        else:
+            mid = (px + x) / 2
+            d.append(f"C{mid:g},{py:g} {mid:g},{y:g} {x:g},{y:g}")
         px, py = x, y
     return " ".join(d)
 
@@ -80,7 +97,7 @@ def node_sub(n: GraphNode) -> str:
     if n.firing:
         alerts += f", {n.firing} firing"
     if n.role is Role.root:
-        return f"ROOT CAUSE · {alerts}"
+        return f"ROOT CAUSE · {alerts}" if n.alerts else "ROOT CAUSE · silent"
     if n.role is Role.candidate:
         score = f"score {n.score:.2f}" if n.score is not None else "candidate"
         return f"{score} · {alerts}" if n.alerts else f"{score} · silent"
