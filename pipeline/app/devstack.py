@@ -76,6 +76,8 @@ def run_dev(
             )
             return
     live = view == "live" or (view == "auto" and console.is_terminal)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops what we started too
+        signal.signal(sig, _interrupted)
     started = time.monotonic()
     try:
         with local_stack(broker_port, redis_port) as (broker, redis_url):
@@ -86,6 +88,10 @@ def run_dev(
             )
     except LocalStackError as exc:
         fail(str(exc))
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _run_with_worker(
