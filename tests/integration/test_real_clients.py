@@ -21,7 +21,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ import pytest
 from confluent_kafka import Consumer, Message
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.domain.schemas import Alert, IncidentEvent
+from pipeline.domain.schemas import Alert, EventType, IncidentEvent
 from tests.integration.alertmanager import Alertmanager, start_alertmanager
 from tests.integration.conftest import Stack
 from tests.integration.kcat import kcat, kcat_version
@@ -75,14 +75,28 @@ def hop(
         time.sleep(0.2)
 
 
-def poll_into(consumer: Consumer, seen: list[Message]) -> None:
-    """Whatever ``consumer`` has within a short while, appended to ``seen``."""
-    for _ in range(50):
-        msg = consumer.poll(0.1)
-        if msg is None:
-            return
-        if not msg.error():
-            seen.append(msg)
+class Reader:
+    """One topic as read so far by a consumer of the stack."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self.consumer = consumer
+        self.messages: list[Message] = []
+
+    def poll(self) -> Reader:
+        """Take in whatever the consumer has within a short while."""
+        for _ in range(50):
+            msg = self.consumer.poll(0.1)
+            if msg is None:
+                break
+            if not msg.error():
+                self.messages.append(msg)
+        return self
+
+    def alerts(self) -> list[Alert]:
+        return [msgspec.json.decode(m.value() or b"", type=Alert) for m in self.messages]
+
+    def events(self) -> list[IncidentEvent]:
+        return [decode_event(m.value() or b"") for m in self.messages]
 
 
 def gateway_counts(gw: Gateway, family: str, **labels: str) -> dict[str, float]:
@@ -143,22 +157,25 @@ def test_alertmanager_webhook_through_gateway_and_worker_to_an_incident(
     stack: Stack, alertmanager_to_gateway: tuple[Alertmanager, Gateway]
 ) -> None:
     am, gw = alertmanager_to_gateway
-    worker = stack.start_worker()
+    # live alerts: the wall clock, as deployed (the tests' default is the event clock, for
+    # replayed storms); incidents resolve 2 s after their last alert resolved (default 120 s)
+    worker = stack.start_worker(
+        clock="wall", extra_env={"STORMWATCH_CORRELATION__QUIET_PERIOD_S": "2"}
+    )
     procs = {"gateway": gw.proc, "worker": worker, "alertmanager": am.proc}
-    raw = stack.consumer("alerts.raw")
-    incidents = stack.consumer("incidents")
+    raw = Reader(stack.consumer("alerts.raw"))
+    incidents = Reader(stack.consumer("incidents"))
     run = uuid.uuid4().hex[:8]
     started = time.monotonic()
-    am.post_alerts(
-        [
-            {
-                "labels": {"alertname": name, "service": service, "severity": sev, "run": run},
-                "annotations": {"summary": f"{name} on {service}"},
-                "generatorURL": "http://prometheus.example.com/graph",
-            }
-            for service, name, sev in STORM
-        ]
-    )
+    storm = [
+        {
+            "labels": {"alertname": name, "service": service, "severity": sev, "run": run},
+            "annotations": {"summary": f"{name} on {service}"},
+            "generatorURL": "http://prometheus.example.com/graph",
+        }
+        for service, name, sev in STORM
+    ]
+    am.post_alerts(storm)  # startsAt: now
     services = {service for service, _, _ in STORM}
 
     # hop 1: Alertmanager holds the alerts
@@ -195,38 +212,24 @@ def test_alertmanager_webhook_through_gateway_and_worker_to_an_incident(
     assert am.counter("alertmanager_notifications", integration="webhook") >= 1
 
     # hop 3: the gateway wrote one canonical alert per Alertmanager alert to alerts.raw
-    produced: list[Message] = []
-
-    def written() -> bool:
-        poll_into(raw, produced)
-        return {a.service for a in _alerts(produced) if a.labels.get("run") == run} == services
-
     hop(
         "hop 3 (gateway -> alerts.raw)",
-        written,
+        lambda: {a.service for a in raw.poll().alerts() if a.labels.get("run") == run} == services,
         30,
         procs,
-        lambda: f"alerts.raw has {[(a.service, a.name) for a in _alerts(produced)]}",
+        lambda: f"alerts.raw has {[(a.service, a.name) for a in raw.alerts()]}",
     )
-    alert_ids = {a.id for a in _alerts(produced) if a.labels.get("run") == run}
-    for message in produced:
+    alert_ids = {a.id for a in raw.alerts()}
+    assert len(alert_ids) == len(STORM), f"not one message per alert: {raw.alerts()}"
+    for message in raw.messages:
         headers = dict(message.headers() or [])
         assert headers["stormwatch-received-as"] == b"alertmanager", headers
-    assert {a.source for a in _alerts(produced)} == {"alertmanager"}
+    assert {a.source for a in raw.alerts()} == {"alertmanager"}
 
     # hop 4: the worker correlated them into one incident on `incidents`
-    events: list[Message] = []
-
     def correlated() -> IncidentEvent | None:
-        poll_into(incidents, events)
-        return next(
-            (
-                ev
-                for ev in map(decode_event, (m.value() for m in events))
-                if set(ev.incident.services) == services
-            ),
-            None,
-        )
+        events = incidents.poll().events()
+        return next((ev for ev in events if set(ev.incident.services) == services), None)
 
     event = hop(
         "hop 4 (alerts.raw -> worker -> incidents)",
@@ -234,25 +237,54 @@ def test_alertmanager_webhook_through_gateway_and_worker_to_an_incident(
         60,
         procs,
         lambda: (
-            "incident events seen: "
-            + str([(e.type, e.incident.services) for e in map(decode_event, _values(events))])
+            f"incident events seen: {[(e.type, e.incident.services) for e in incidents.events()]}"
         ),
     )
     incident = event.incident
     assert set(incident.alert_ids) == alert_ids
     assert incident.root_cause in services
-    print(
-        f"\nAlertmanager -> incident in {time.monotonic() - started:.1f} s: "
-        f"{incident.id} root cause {incident.root_cause}, services {sorted(incident.services)}"
+    opened_s = time.monotonic() - started
+
+    # hop 5: resolved in Alertmanager, its resolved notifications close the incident
+    ended = (datetime.now(tz=UTC) - timedelta(seconds=1)).isoformat()
+    am.post_alerts([{**alert, "endsAt": ended} for alert in storm])
+
+    def closed() -> IncidentEvent | None:
+        mine = [ev for ev in incidents.poll().events() if ev.incident.id == incident.id]
+        return next((ev for ev in mine if ev.type == EventType.resolved), None)
+
+    resolved = hop(
+        "hop 5 (Alertmanager resolved webhook -> gateway -> worker -> incident resolved)",
+        closed,
+        60,
+        procs,
+        lambda: (
+            f"events of {incident.id}: "
+            + str([e.type for e in incidents.events() if e.incident.id == incident.id])
+            + f"; gateway took {gateway_counts(gw, 'stormwatch_gateway_alerts')}"
+        ),
     )
+    assert set(resolved.incident.alert_ids) == alert_ids
 
+    # the resolves went through alerts.raw keyed by the series of the alerts they close
+    # (same fingerprint, same partition: a resolve never overtakes its firing)
+    def keys(status: str) -> set[bytes | None]:
+        pairs = zip(raw.messages, raw.alerts(), strict=True)
+        return {m.key() for m, a in pairs if a.status == status}
 
-def _values(messages: list[Message]) -> list[bytes]:
-    return [m.value() or b"" for m in messages]
-
-
-def _alerts(messages: list[Message]) -> list[Alert]:
-    return [msgspec.json.decode(v, type=Alert) for v in _values(messages)]
+    hop(
+        "hop 5 (gateway -> alerts.raw, resolves)",
+        lambda: raw.poll() and len(keys("resolved")) == len(STORM),
+        10,
+        procs,
+        lambda: f"alerts.raw has {[(a.id, a.status) for a in raw.alerts()]}",
+    )
+    assert keys("resolved") == keys("firing")
+    print(
+        f"\nAlertmanager -> incident in {opened_s:.1f} s, resolved after "
+        f"{time.monotonic() - started:.1f} s: {incident.id} root cause {incident.root_cause}, "
+        f"services {sorted(incident.services)}"
+    )
 
 
 def test_prometheus_scrapes_the_worker_and_the_gateway(
@@ -264,7 +296,7 @@ def test_prometheus_scrapes_the_worker_and_the_gateway(
     gw_target = gw.url.removeprefix("http://")
     prom.scrape("stormwatch-worker", [f"127.0.0.1:{stack.web_port}"])
     prom.scrape("stormwatch-gateway", [gw_target])
-    incidents = stack.consumer("incidents")
+    incidents = Reader(stack.consumer("incidents"))
     for name in ("webhook_1.json", "webhook_2.json"):
         resp = gw.post(AM_PATH, (fixtures / name).read_bytes())
         assert resp.status_code == 202, f"gateway refused {name}: {resp.text}"
@@ -279,11 +311,8 @@ def test_prometheus_scrapes_the_worker_and_the_gateway(
     assert worker.poll() is None and gw.proc.poll() is None
 
     # a gateway series and a worker series are queryable
-    events: list[Message] = []
-
     def grouped() -> bool:
-        poll_into(incidents, events)
-        return any(len(decode_event(v).incident.alert_ids) == 2 for v in _values(events))
+        return any(len(ev.incident.alert_ids) == 2 for ev in incidents.poll().events())
 
     hop("gateway -> worker -> incidents", grouped, 60, {"gateway": gw.proc, "worker": worker})
 
@@ -331,18 +360,8 @@ def test_kcat_produces_raw_alerts_and_consumes_incidents_and_dead_letters(
     kcat("-b", stack.bootstrap, "-P", "-t", raw, "-k", "cartservice", stdin=lines)
 
     def consume(topic: str, fmt: str) -> list[str]:
-        out = kcat(
-            "-b",
-            stack.bootstrap,
-            "-C",
-            "-t",
-            stack.topic(topic),
-            "-o",
-            "beginning",
-            "-e",
-            "-f",
-            fmt,
-        )
+        args = ["-b", stack.bootstrap, "-C", "-t", stack.topic(topic), "-o", "beginning"]
+        out = kcat(*args, "-e", "-f", fmt)  # -e: exit at the end of every partition
         return [line for line in out.split("\n") if line]
 
     incident_lines: list[str] = []
