@@ -62,8 +62,10 @@ class Alertmanager:
             if s.name == f"{name}_total" and labels.items() <= s.labels.items()
         )
 
-    def tail(self) -> str:
-        return self.log.read_text()[-1500:] if self.log.exists() else ""
+    def tail(self, lines: int = 4) -> str:
+        """The last ``lines`` lines of its log."""
+        text = self.log.read_text() if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
         if self.proc.poll() is None:
