@@ -2,7 +2,7 @@
 apt-get when missing, run on the librdkafka of the pinned confluent-kafka wheel.
 
 Why not Debian's librdkafka: bookworm's librdkafka 2.0.2 skips KIP-482 tagged fields one
-byte short (fixed in librdkafka 2.2, confluentinc/librdkafka#4278), and Tansu's
+byte short (fixed upstream in 2023, confluentinc/librdkafka#4278), and Tansu's
 ApiVersions v3 answer carries four of them (SupportedFeatures ... ZkMigrationReady), so
 every connection fails with "ApiVersionRequest failed: Local: Read underflow". librdkafka
 keeps its ABI across 1.x and 2.x: the same kcat binary runs on the wheel's library, found
