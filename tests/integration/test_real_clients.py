@@ -4,7 +4,7 @@ redis-server, a worker and the ingest gateway (``stormwatch ingest``), all child
 * **Alertmanager 0.25** (Debian ``prometheus-alertmanager``): alerts posted to its API are
   sent by its webhook notifier, bearer token read from ``credentials_file``, to the gateway,
   which writes them to ``alerts.raw``; the worker turns them into one incident on
-  ``incidents``.
+  ``incidents``; resolved in Alertmanager, its resolved notifications close the incident.
 * **Prometheus 2.42** (Debian ``prometheus``): scrapes the worker's and the gateway's
   ``/metrics`` with the project's alerting rules loaded.
 * **kcat** (Debian ``kcat``): produces a canonical alert and a malformed message to
@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 import msgspec
@@ -288,9 +288,13 @@ def test_alertmanager_webhook_through_gateway_and_worker_to_an_incident(
 
 
 def test_prometheus_scrapes_the_worker_and_the_gateway(
-    stack: Stack, tmp_path: Path, fixtures: Path, gateways: list[Gateway], prometheus_server: Any
+    stack: Stack,
+    tmp_path: Path,
+    fixtures: Path,
+    gateways: list[Gateway],
+    prometheus_server: Prometheus,
 ) -> None:
-    prom: Prometheus = prometheus_server
+    prom = prometheus_server
     gw = start_gateway(gateways, tmp_path, stack.bootstrap, stack.ns)
     worker = stack.start_worker()
     gw_target = gw.url.removeprefix("http://")
