@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from pipeline.app.pages.handlers import wants_html
-from pipeline.app.pages.render import error_html, incident_html, is_web_link, list_html
+from pipeline.app.pages.render import error_html, incident_html, is_web_link, list_html, node_sub
 from pipeline.app.pages.view import (
     RecordError,
     decode_record,
@@ -22,6 +22,7 @@ from pipeline.app.pages.view import (
     list_view,
 )
 from pipeline.domain.event_view import EventLimits, encode_incident
+from pipeline.domain.incident_graph import GraphNode, Role
 from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import Alert, AlertStatus, Incident, Severity
 from pipeline.domain.topology import Topology
@@ -275,3 +276,11 @@ def test_a_wide_incident_is_drawn_left_to_right_and_stays_well_formed() -> None:
         "timeline",
     ]
     _assert_inert(html)
+
+
+def test_the_root_cause_box_line_leaves_out_the_firing_count() -> None:
+    """In bold capitals the count overflowed the box ('OOT CAUSE · 1 alert, 1 firin')."""
+    root = GraphNode("db", Role.root, 0.0, 0.0, 0, alerts=3, firing=2)
+    caller = GraphNode("api", Role.alerting, 0.0, 0.0, 1, alerts=3, firing=2)
+    assert node_sub(root) == "ROOT CAUSE · 3 alerts"
+    assert node_sub(caller) == "3 alerts, 2 firing"

@@ -94,10 +94,10 @@ def draw_order(edges: Iterable[GraphEdge]) -> list[GraphEdge]:
 def node_sub(n: GraphNode) -> str:
     """The second line of a service's box."""
     alerts = f"{n.alerts} alert{'s' if n.alerts != 1 else ''}"
+    if n.role is Role.root:  # bold capitals: with the firing count it overflowed the box
+        return f"ROOT CAUSE · {alerts}" if n.alerts else "ROOT CAUSE · silent"
     if n.firing:
         alerts += f", {n.firing} firing"
-    if n.role is Role.root:
-        return f"ROOT CAUSE · {alerts}" if n.alerts else "ROOT CAUSE · silent"
     if n.role is Role.candidate:
         score = f"score {n.score:.2f}" if n.score is not None else "candidate"
         return f"{score} · {alerts}" if n.alerts else f"{score} · silent"
