@@ -58,6 +58,8 @@ class SourceMarks:
         #: raw partition -> when it last moved (or was first seen, or last held)
         self._moved_at: dict[int, float] = {}
         self._sent_behind: frozenset[int] | None = None
+        #: the marks :meth:`current` computed last
+        self._last: list[SourceMark] = []
         self._sent_at = 0.0
 
     def note(self, partition: int, offset: int, alerts: list[Alert]) -> None:
@@ -69,9 +71,8 @@ class SourceMarks:
         self._seen[partition] = (newest, offset)
         self._moved_at[partition] = time.monotonic()
 
-    def due(self) -> list[SourceMark]:
-        """The marks to send now (empty: nothing worth sending)."""
-        marks = self.current()
+    def due(self, marks: list[SourceMark]) -> list[SourceMark]:
+        """Of the :meth:`current` marks, those to send now (empty: nothing worth sending)."""
         behind = frozenset(m.source for m in marks if m.behind)
         now = time.monotonic()
         changed = behind != self._sent_behind
@@ -96,8 +97,8 @@ class SourceMarks:
 
     def slowest(self) -> set[int]:
         """The raw partitions still behind at the oldest event time (what the correlators'
-        watermark waits for)."""
-        behind = [(m.event_time, m.source) for m in self.current() if m.behind]
+        watermark waits for), as of the last :meth:`current` (the last ingest batch)."""
+        behind = [(m.event_time, m.source) for m in self._last if m.behind]
         if not behind:
             return set()
         oldest = min(t for t, _ in behind)
@@ -131,6 +132,7 @@ class SourceMarks:
             if seen is None and not waiting:
                 continue
             marks.append(SourceMark(partition, newest, waiting and not stuck))
+        self._last = marks
         return marks
 
 

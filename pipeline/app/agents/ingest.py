@@ -81,8 +81,9 @@ class IngestAgent:
                 self.marks.note(event.message.partition, event.message.offset, alerts)
         marks = None
         if self.marks is not None:
-            marks = self.marks.due()
-            self.marks.align(marks or self.marks.current())
+            current = self.marks.current()
+            marks = self.marks.due(current)
+            self.marks.align(current)
         await self.router.send_alerts(routed, marks)
         self.metrics.stage_items.labels("normalize", "ok").inc(ok)
         self.metrics.alerts_in(sources)
