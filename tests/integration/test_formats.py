@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 import urllib.request
@@ -24,13 +23,13 @@ from typing import Any
 
 import msgspec
 import pytest
+import yaml
 from confluent_kafka import Producer
 
-from benchmarks.streaming.alertmanager import alertmanager_binary
-from benchmarks.streaming.processes import kill
 from pipeline.app.localstack import free_port
 from pipeline.domain.normalize import normalize_message
 from pipeline.domain.schemas import DeadLetter, IncidentEvent
+from tests.integration.alertmanager import start_alertmanager
 from tests.integration.conftest import Stack, collect
 from tests.unit.formats_helpers import SAMPLES, assert_resolve_closes
 
@@ -101,38 +100,13 @@ class Listener:
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[tuple[int, Listener]]:
-    binary = alertmanager_binary(print)
-    assert binary, "prometheus-alertmanager is not installed and apt-get could not install it"
     listener = Listener()
-    (tmp_path / "am.yml").write_text(AM_CONFIG.format(port=listener.port))
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={tmp_path / 'am.yml'}",
-            f"--storage.path={tmp_path}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    am = start_alertmanager(tmp_path, yaml.safe_load(AM_CONFIG.format(port=listener.port)))
     try:
-        _wait(lambda: _ready(port), 30, "Alertmanager ready")
-        yield port, listener
+        yield int(am.url.rsplit(":", 1)[1]), listener
     finally:
-        kill(proc)
+        am.stop()
         listener.close()
-
-
-def _ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _wait(check: Any, timeout: float, what: str) -> Any:
