@@ -1,5 +1,5 @@
-"""The ``stormwatch`` command line: worker, ingest, dev, replay, detect, incident, config,
-schemas.
+"""The ``stormwatch`` command line: worker, ingest, dev, replay, detect, report, incident,
+config, schemas.
 
 User errors (bad arguments, bad configuration, bad input files, ports in use) end with one
 line on stderr and exit code 2, never a traceback.
@@ -228,6 +228,50 @@ def detect(
     except OSError as exc:
         fail(f"cannot write {str(output)!r}: {exc.strerror}")
     err.print(f"{n} rows scored into {output}")
+
+
+@app.command()
+def report(
+    incidents: Annotated[
+        Path, typer.Option(help="incidents, JSON lines: replay output or incident events")
+    ],
+    output: Annotated[Path, typer.Option(help="directory for report.html and report.md")],
+    feedback: Annotated[
+        Path | None, typer.Option(help="feedback messages, JSON lines (ack, resolve, verdict)")
+    ] = None,
+    topology: Annotated[
+        Path | None,
+        typer.Option(help="the topology the incidents were correlated with (for its findings)"),
+    ] = None,
+    bucket_hours: Annotated[float, typer.Option(help="length of a trend bucket, hours")] = 24.0,
+) -> None:
+    """Long-term insights (noisy alert rules, recurring incidents, MTTA/MTTR trends, topology
+    findings) from incidents and feedback; writes report.html (self-contained) and report.md."""
+    from pipeline.domain.insights import InsightsSettings
+    from pipeline.domain.topology import Topology, TopologyError
+    from pipeline.offline.report import ReportInputError, build_report
+    from pipeline.reports import render
+
+    if bucket_hours <= 0:
+        fail(f"--bucket-hours must be positive, not {bucket_hours}")
+    topo = None
+    if topology is not None:
+        try:
+            topo = Topology.load(topology)
+        except TopologyError as exc:
+            fail(str(exc))
+    try:
+        rep = build_report(
+            incidents, feedback, topo, InsightsSettings(bucket_s=bucket_hours * 3600)
+        )
+    except ReportInputError as exc:
+        fail(str(exc))
+    v = render.view(rep, topo.graph if topo else None, topo.name if topo else None)
+    try:
+        html, md = render.write(v, output)
+    except OSError as exc:
+        fail(f"cannot write the report into {str(output)!r}: {exc.strerror}")
+    err.print(f"{rep.incidents} incidents: {html} and {md} written")
 
 
 incident_app = typer.Typer(no_args_is_help=True, help="Look up incidents in Redis.")

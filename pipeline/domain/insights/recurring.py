@@ -32,7 +32,8 @@ class Recurrence:
     count: int = 0
     first_at: float = float("inf")
     last_at: float = float("-inf")
-    #: sum and count of gaps between consecutive occurrences (arrival order), smallest gap
+    #: gaps between consecutive occurrences in arrival order (closed incidents arrive about in
+    #: time order): their sum, count and the smallest
     gap_sum: float = 0.0
     gaps: int = 0
     min_gap: float = float("inf")
@@ -80,7 +81,7 @@ def recurring(book: dict[Signature, Recurrence], min_count: int = 2) -> list[Rec
             count=r.count,
             first_at=r.first_at,
             last_at=r.last_at,
-            mean_interval_s=r.gap_sum / r.gaps if r.gaps else None,
+            mean_interval_s=(r.last_at - r.first_at) / (r.count - 1) if r.count > 1 else None,
             min_interval_s=r.min_gap if r.gaps else None,
             incident_ids=r.incident_ids,
         )

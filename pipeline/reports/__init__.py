@@ -1,0 +1,1 @@
+"""Insights reports: ``report.html`` (self-contained, inline SVG plots) and ``report.md``."""
