@@ -1,4 +1,5 @@
-"""Synthetic service graphs and alert storms for the correlator's cost benchmark.
+"""Synthetic service graphs and alert storms for the correlator's cost benchmark, and topologies
+with edges removed for the insights benchmark.
 
 Graphs are layered DAGs shaped like microservice systems: a few entry services, mid tiers
 that call 1-4 services in deeper tiers, and a bottom tier of shared infrastructure (databases,
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+
+import networkx as nx
 
 from pipeline.domain.schemas import Alert, AlertStatus, Severity
 from pipeline.domain.topology import Topology
@@ -138,3 +141,27 @@ def storm(
         t += fault_every_s
     out.sort(key=lambda x: (x[0], x[1]))
     return [a for _, _, a in out[:n_events]]
+
+
+def remove_edges(
+    topology: Topology, k: int, seed: int = 5
+) -> tuple[Topology, list[tuple[str, str]]]:
+    """``topology`` with ``k`` random edges removed (fewer when no more qualify): the graph a
+    correlator would be given when its topology file misses calls. Only edges whose removal
+    leaves the graph weakly connected and its two services with no path between them in either
+    direction are removed, so each removal really is missing knowledge (with a path left, the
+    graph still relates the two services)."""
+    rng = random.Random(seed)
+    g = topology.graph.copy()
+    removed: list[tuple[str, str]] = []
+    for a, b in rng.sample(sorted(g.edges), g.number_of_edges()):
+        if len(removed) >= k:
+            break
+        g.remove_edge(a, b)
+        if nx.is_weakly_connected(g) and not nx.has_path(g, a, b) and not nx.has_path(g, b, a):
+            removed.append((a, b))
+        else:
+            g.add_edge(a, b)
+    return Topology(
+        name=f"{topology.name}-minus-{len(removed)}", graph=g, teams=topology.teams
+    ), removed
