@@ -59,7 +59,7 @@ def noisy_rules(top: int) -> dict[str, Any]:
             fired[(a.service, a.name)] += 1
             background[(a.service, a.name)] += alert_fault.get(a.id) is None
     flagged = [q for q in report.rules if q.noisy][:top]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for q in flagged:
         rule = (q.service, q.name)
         share = background[rule] / fired[rule] if fired[rule] else 0.0

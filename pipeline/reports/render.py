@@ -23,7 +23,7 @@ def duration(seconds: float | None) -> str:
     """``95`` -> ``1m35s``, ``7200`` -> ``2h00m``; ``-`` for none."""
     if seconds is None:
         return "-"
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:
@@ -105,9 +105,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(
-        duration=duration, percent=percent, change=change, when=when, number=number
-    )
+    env.filters.update(duration=duration, percent=percent, change=change, when=when, number=number)
     return env
 
 
