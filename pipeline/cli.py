@@ -232,46 +232,85 @@ def detect(
 
 @app.command()
 def report(
-    incidents: Annotated[
-        Path, typer.Option(help="incidents, JSON lines: replay output or incident events")
-    ],
     output: Annotated[Path, typer.Option(help="directory for report.html and report.md")],
+    incidents: Annotated[
+        Path | None,
+        typer.Option(help="incidents, JSON lines: replay output or incident events (offline)"),
+    ] = None,
     feedback: Annotated[
-        Path | None, typer.Option(help="feedback messages, JSON lines (ack, resolve, verdict)")
+        Path | None,
+        typer.Option(help="feedback messages, JSON lines (ack, resolve, verdict; offline)"),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="instead of files: the incidents in the configured Redis that opened this "
+            "long ago at most (like 7d, 12h), with their feedback"
+        ),
     ] = None,
     topology: Annotated[
         Path | None,
-        typer.Option(help="the topology the incidents were correlated with (for its findings)"),
+        typer.Option(
+            help="the topology the incidents were correlated with, for its findings (with "
+            "--since: STORMWATCH_TOPOLOGY unless given)"
+        ),
     ] = None,
     bucket_hours: Annotated[float, typer.Option(help="length of a trend bucket, hours")] = 24.0,
 ) -> None:
     """Long-term insights (noisy alert rules, recurring incidents, MTTA/MTTR trends, topology
-    findings) from incidents and feedback; writes report.html (self-contained) and report.md."""
+    findings) from incident and feedback files, or with --since from the live store; writes
+    report.html (self-contained) and report.md."""
+    import time
+
+    import redis as redis_lib
+
+    from pipeline.adapters.redis_store import RedisStore
+    from pipeline.config import ConfigError, load_settings
     from pipeline.domain.insights import InsightsSettings
     from pipeline.domain.topology import Topology, TopologyError
-    from pipeline.offline.report import ReportInputError, build_report
+    from pipeline.offline.report import (
+        ReportInputError,
+        build_report,
+        parse_since,
+        store_report,
+    )
     from pipeline.reports import render
 
+    if (incidents is None) == (since is None):
+        fail("give either --incidents FILE (offline) or --since DURATION (the live store)")
+    if since is not None and feedback is not None:
+        fail("--feedback goes with --incidents; with --since the feedback comes from Redis")
     if bucket_hours <= 0:
         fail(f"--bucket-hours must be positive, not {bucket_hours}")
+    settings = InsightsSettings(bucket_s=bucket_hours * 3600)
     topo = None
-    if topology is not None:
-        try:
-            topo = Topology.load(topology)
-        except TopologyError as exc:
-            fail(str(exc))
+    unreadable = 0
     try:
-        rep = build_report(
-            incidents, feedback, topo, InsightsSettings(bucket_s=bucket_hours * 3600)
-        )
-    except ReportInputError as exc:
+        if since is not None:
+            window = parse_since(since)
+            config = load_settings()
+            topology = topology or config.topology
+        if topology is not None:
+            topo = Topology.load(topology)
+        if since is not None:
+            store = RedisStore.from_url(
+                config.redis.url.get_secret_value(), **config.redis.store_options()
+            )
+            rep, unreadable = store_report(store, window, time.time(), topo, settings)
+        else:
+            assert incidents is not None
+            rep = build_report(incidents, feedback, topo, settings)
+    except (ValueError, ConfigError, TopologyError, ReportInputError) as exc:
         fail(str(exc))
+    except redis_lib.RedisError as exc:
+        fail(f"cannot read Redis ({exc}); check STORMWATCH_REDIS__URL")
     v = render.view(rep, topo.graph if topo else None, topo.name if topo else None)
     try:
         html, md = render.write(v, output)
     except OSError as exc:
         fail(f"cannot write the report into {str(output)!r}: {exc.strerror}")
-    err.print(f"{rep.incidents} incidents: {html} and {md} written")
+    skipped = f" ({unreadable} unreadable records skipped)" if unreadable else ""
+    err.print(f"{rep.incidents} incidents{skipped}: {html} and {md} written")
 
 
 incident_app = typer.Typer(no_args_is_help=True, help="Look up incidents in Redis.")

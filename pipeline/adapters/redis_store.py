@@ -17,7 +17,7 @@ time the merge stage has seen it reach (domains pace each other with it).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -194,6 +194,24 @@ class RedisStore:
         records = [_bytes(v) if v is not None else None for v in out[2]] if ids else []
         is_open = {iid for iid, flag in zip(ids, out[1] if ids else [], strict=True) if flag}
         return RecentIncidents(ids=ids, open=is_open, records=records, open_count=int(out[0]))
+
+    def incident_records(self, batch: int = 500) -> Iterator[bytes]:
+        """Every incident record still stored (open ones, and closed ones until they expire),
+        in no particular order; read with SCAN in batches, so Redis is never blocked."""
+        p = self.prefix
+        keys: list[Any] = []
+        for key in self.r.scan_iter(match=f"{p}inc:*", count=batch):
+            keys.append(key)
+            if len(keys) >= batch:
+                yield from self._records(keys)
+                keys = []
+        if keys:
+            yield from self._records(keys)
+
+    def _records(self, keys: list[Any]) -> Iterator[bytes]:
+        values: Any = self.r.mget(keys)
+        self.ops += 1
+        yield from (_bytes(v) for v in values if v is not None)
 
     def append_controls(self, controls: Sequence[tuple[int, bytes]]) -> None:
         """Append (partition, control) pairs to the partitions' control streams."""

@@ -156,3 +156,26 @@ def test_remove_edges_keeps_the_graph_connected_and_the_pairs_apart() -> None:
     assert len(removed) == 3 and nx.is_weakly_connected(given.graph)
     for a, b in removed:
         assert not nx.has_path(given.graph, a, b) and not nx.has_path(given.graph, b, a)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give either --incidents FILE"),
+        (["--incidents", "x.jsonl", "--since", "7d"], "give either --incidents FILE"),
+        (["--since", "7days"], "--since must be a positive whole number and a unit"),
+        (["--since", "0d"], "--since must be a positive whole number and a unit"),
+        (["--since", "7d", "--feedback", "f.jsonl"], "--feedback goes with --incidents"),
+    ],
+)
+def test_mode_arguments_end_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["report", "--output", str(tmp_path / "o"), *args])
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+
+
+def test_since_parses_units() -> None:
+    from pipeline.offline.report import parse_since
+
+    assert (
+        parse_since("90m") == 5400 and parse_since("7d") == 604800 and parse_since("2w") == 1209600
+    )

@@ -1,0 +1,129 @@
+"""``stormwatch report --since`` on the live store: a worker on the real broker and Redis
+correlates a storm, responders' feedback arrives on ``feedback``, and the report read back
+from Redis shows the noisy rule, the recurring incident and the acknowledgement times."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+
+from pipeline.domain.schemas import EventType, IncidentEvent
+from tests.integration.conftest import ROOT, Stack, collect, wait_for
+
+decode_event = msgspec.json.Decoder(IncidentEvent).decode
+
+
+def _alert(aid: str, service: str, name: str, at: datetime, status: str = "firing") -> bytes:
+    return json.dumps(
+        {
+            "id": aid,
+            "source": "test",
+            "service": service,
+            "name": name,
+            "severity": "critical" if name == "CPUSaturation" else "warning",
+            "status": status,
+            "timestamp": at.isoformat(),
+            "labels": {"pod": f"{service}-0"},
+        }
+    ).encode()
+
+
+def _storm(start: datetime) -> list[bytes]:
+    """Five lone blips on emailservice nobody needs, three cartservice CPU faults that show
+    in its callers, then one alert a day later that moves the event clock past them all."""
+    out: list[tuple[datetime, bytes]] = []
+    for i in range(5):
+        t = start + timedelta(minutes=30 * i)
+        out.append((t, _alert(f"blip-{i}", "emailservice", "DiskBlip", t)))
+        end = t + timedelta(seconds=60)
+        out.append((end, _alert(f"blip-{i}-r", "emailservice", "DiskBlip", end, "resolved")))
+    for i in range(3):
+        t = start + timedelta(minutes=15 + 40 * i)
+        for k, (svc, name) in enumerate(
+            [
+                ("cartservice", "CPUSaturation"),
+                ("checkoutservice", "HighLatencyP99"),
+                ("frontend", "HighLatencyP99"),
+            ]
+        ):
+            at = t + timedelta(seconds=20 * k)
+            out.append((at, _alert(f"cpu-{i}-{k}", svc, name, at)))
+            end = at + timedelta(minutes=5)
+            out.append((end, _alert(f"cpu-{i}-{k}-r", svc, name, end, "resolved")))
+    later = start + timedelta(days=1)
+    out.append((later, _alert("clock", "adservice", "Tick", later)))
+    return [v for _, v in sorted(out, key=lambda x: x[0])]
+
+
+def test_report_since_reads_incidents_and_feedback_from_the_live_store(
+    stack: Stack, tmp_path: Path
+) -> None:
+    stack.start_worker()
+    incidents = stack.consumer("incidents")
+    start = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
+    stack.produce("alerts.raw", _storm(start), key=b"one-partition")
+
+    def resolved(seen: list) -> bool:
+        done = {
+            decode_event(m.value()).incident.id
+            for m in seen
+            if decode_event(m.value()).type is EventType.resolved
+        }
+        return len(done) >= 8
+
+    seen = collect(incidents, resolved, 120)
+    closed = {}
+    for m in seen:
+        ev = decode_event(m.value())
+        if ev.type is EventType.resolved:
+            closed[ev.incident.id] = ev.incident
+    cpu = [i for i in closed.values() if i.root_cause == "cartservice"]
+    assert len(cpu) == 3, [(i.root_cause, i.services) for i in closed.values()]
+
+    # responders acknowledged each CPU incident 4 minutes in and called it actionable
+    feedback = []
+    for inc in cpu:
+        at = inc.opened_at + timedelta(minutes=4)
+        feedback.append({"incident_id": inc.id, "action": "ack", "timestamp": at.isoformat()})
+        feedback.append(
+            {
+                "incident_id": inc.id,
+                "action": "verdict",
+                "verdict": "actionable",
+                "timestamp": (at + timedelta(minutes=10)).isoformat(),
+            }
+        )
+    stack.produce("feedback", [json.dumps(f).encode() for f in feedback])
+    store = stack.store()
+    wait_for(lambda: all(len(store.feedback_for(i.id)) == 2 for i in cpu), 60, "feedback in Redis")
+
+    out = tmp_path / "report"
+    res = subprocess.run(
+        [sys.executable, "-m", "pipeline", "report", "--since", "7d", "--output", str(out)],
+        env=stack.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    md = (out / "report.md").read_text()
+    assert md.startswith("# stormwatch insights\n\n8 incidents"), md[:200]
+    assert "6 feedback messages" in md
+    noisy = md.split("## Alert rules to fix or delete")[1].split("## Recurring")[0]
+    assert "| emailservice / DiskBlip | 5 | " in noisy
+    assert "cartservice" not in noisy
+    recurring = md.split("## Recurring incidents")[1].split("## Time to")[0]
+    assert "| cartservice | CPUSaturation | 3 |" in recurring
+    assert "| emailservice | DiskBlip | 5 |" in recurring
+    by_cause = md.split("### by root cause")[1].split("###")[0]
+    cart = next(line for line in by_cause.splitlines() if line.startswith("| cartservice |"))
+    # | key | incidents | MTTR | median | MTTA | median | acked | change |
+    cells = [c.strip() for c in cart.strip("|").split("|")]
+    assert cells[1] == "3" and cells[4] == "4m00s" and cells[6] == "3", cart
+    assert (out / "report.html").read_text().count("<svg") >= 4
