@@ -268,13 +268,9 @@ def report(
     from pipeline.config import ConfigError, load_settings
     from pipeline.domain.insights import InsightsSettings
     from pipeline.domain.topology import Topology, TopologyError
-    from pipeline.offline.report import (
-        ReportInputError,
-        build_report,
-        parse_since,
-        store_report,
-    )
+    from pipeline.offline.report import ReportInputError, build_report, parse_since
     from pipeline.reports import render
+    from pipeline.reports.live import store_report
 
     if (incidents is None) == (since is None):
         fail("give either --incidents FILE (offline) or --since DURATION (the live store)")

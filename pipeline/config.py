@@ -121,6 +121,17 @@ class RedisSettings(BaseModel):
 WORKER_ROLES = ("ingest", "correlate", "feedback", "metrics")
 
 
+class InsightsLiveSettings(BaseModel):
+    """The worker's live insights (docs/insights.md): a report over the incidents in Redis."""
+
+    refresh_s: float = Field(
+        300.0, ge=0, description="rebuild the report (metrics, /insights) this often; 0: off"
+    )
+    window_s: float = Field(
+        7 * 86400.0, ge=60, description="the report covers incidents opened this long ago"
+    )
+
+
 class WorkerSettings(BaseModel):
     app_id: str = "stormwatch"
     web_host: str = "127.0.0.1"
@@ -381,6 +392,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     detection: DetectorSettings = Field(default_factory=DetectorSettings)
     formats: FormatSettings = FormatSettings()
+    insights: InsightsLiveSettings = InsightsLiveSettings()
     topology: Path = Path("topologies/online-boutique.yaml")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -1,6 +1,7 @@
 """The worker's web pages: ``/metrics`` (Prometheus), ``/healthz`` (Redis reachable and no
 partition stalled; 503 otherwise), ``/incidents`` and ``/incidents/<id>`` (the incident
-pages for browsers, JSON for API clients: :mod:`pipeline.app.pages`)."""
+pages for browsers, JSON for API clients: :mod:`pipeline.app.pages`), ``/insights`` (the
+last insights report, :mod:`pipeline.app.insights`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ import faust
 from prometheus_client import CollectorRegistry, generate_latest
 
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.insights import LiveInsights
 from pipeline.app.liveness import Liveness
-from pipeline.app.pages.handlers import IncidentPages
+from pipeline.app.pages.handlers import (
+    HTML_HEADERS,
+    JSON_HEADERS,
+    RETRY_AFTER_S,
+    IncidentPages,
+    wants_html,
+)
 from pipeline.app.pages.reads import PageReads
 from pipeline.domain.topology import Topology
 
@@ -23,6 +31,7 @@ def add_pages(
     store: RedisStore,
     liveness: Liveness,
     topology: Topology,
+    insights: LiveInsights | None = None,
 ) -> PageReads:
     """Register the pages; returns the incident pages' reads (close them on shutdown)."""
     reads = PageReads(store)
@@ -50,5 +59,21 @@ def add_pages(
     @app.page("/incidents/{incident_id}")
     async def incident(web: Any, request: Any, incident_id: str) -> Any:
         return await pages.incident(web, request, incident_id)
+
+    @app.page("/insights")
+    async def insights_page(web: Any, request: Any) -> Any:
+        last = insights.last if insights is not None else None
+        if last is None:
+            why = (
+                "the first insights report is not built yet"
+                if insights is not None
+                else "live insights are off (STORMWATCH_INSIGHTS__REFRESH_S=0)"
+            )
+            headers = {"Retry-After": str(RETRY_AFTER_S)} if insights is not None else {}
+            return web.json({"error": why}, status=503, headers={**JSON_HEADERS, **headers})
+        if wants_html(request):
+            return web.html(last.html, headers=HTML_HEADERS)
+        assert insights is not None
+        return web.json(insights.document(), headers=JSON_HEADERS)
 
     return reads

@@ -41,6 +41,7 @@ from pipeline.app.group_commit import GroupCommit
 from pipeline.app.handover import HandOver
 from pipeline.app.health_metrics import HealthSampler
 from pipeline.app.incident_events import IncidentPublishing
+from pipeline.app.insights import LiveInsights
 from pipeline.app.lifecycle import LifecycleClock
 from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
@@ -298,7 +299,20 @@ class Worker:
             async def full_gc() -> None:
                 gc.collect()
 
-        self.page_reads = add_pages(app, self.registry, self.store, self.liveness, self.topology)
+        self.insights: LiveInsights | None = None
+        if s.insights.refresh_s > 0:
+            self.insights = LiveInsights(
+                self.store, self.topology, self.registry, s.insights.window_s
+            )
+
+            @app.timer(s.insights.refresh_s)
+            async def insights_refresh() -> None:
+                assert self.insights is not None
+                await self.insights.refresh()
+
+        self.page_reads = add_pages(
+            app, self.registry, self.store, self.liveness, self.topology, self.insights
+        )
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def on_assigned(app_: Any, assigned: set[TP], **kwargs: Any) -> None:
@@ -327,5 +341,7 @@ class Worker:
                 log.warning("checkpoint on shutdown failed", error=str(exc))
             self.publishing.close()
             self.page_reads.close()
+            if self.insights is not None:
+                self.insights.close()
             if self.merge is not None:
                 self.merge.close()

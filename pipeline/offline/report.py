@@ -1,6 +1,5 @@
-"""Insights reports: from JSON-lines files (``replay`` output or ``incidents`` events, and
-feedback), or from the live store (the incident records and feedback lists the workers keep
-in Redis), through the same :class:`Insights`."""
+"""Offline insights: incidents (``replay`` output or ``incidents`` events) and feedback from
+JSON-lines files, through the same :class:`Insights` the worker's report uses."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ from typing import Any
 
 import msgspec
 
-from pipeline.adapters.redis_store import RedisStore
 from pipeline.domain.insights import Insights, InsightsReport, InsightsSettings
 from pipeline.domain.schemas import EventType, Feedback, Incident, IncidentEvent
 from pipeline.domain.topology import Topology
@@ -83,40 +81,6 @@ def build_report(
     for inc in read_incidents(incidents):
         insights.observe_incident(inc)
     return insights.report(topology.graph if topology else None)
-
-
-_record_decoder = msgspec.json.Decoder(Incident)
-
-
-def store_report(
-    store: RedisStore,
-    since_s: float,
-    now: float,
-    topology: Topology | None = None,
-    settings: InsightsSettings | None = None,
-) -> tuple[InsightsReport, int]:
-    """The report over the closed incidents the store holds that opened within ``since_s``
-    before ``now``, with their feedback lists; and how many records could not be read (they
-    are skipped: a report must not fail on one bad record). Closed records expire
-    ``redis.incident_ttl_s`` after closing (30 days by default), which bounds how far back
-    this reaches."""
-    insights = Insights(settings, team_of=topology.team if topology else None)
-    unreadable = 0
-    for raw in store.incident_records():
-        try:
-            inc = _record_decoder.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
-            unreadable += 1
-            continue
-        if inc.resolved_at is None or inc.opened_at.timestamp() < now - since_s:
-            continue
-        for fb_raw in store.feedback_for(inc.id):
-            try:
-                insights.observe_feedback(msgspec.json.decode(fb_raw, type=Feedback))
-            except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
-                unreadable += 1
-        insights.observe_incident(inc)
-    return insights.report(topology.graph if topology else None), unreadable
 
 
 def parse_since(text: str) -> float:

@@ -1,12 +1,14 @@
-"""``stormwatch report --since`` on the live store: a worker on the real broker and Redis
-correlates a storm, responders' feedback arrives on ``feedback``, and the report read back
-from Redis shows the noisy rule, the recurring incident and the acknowledgement times."""
+"""Insights on the live store: a worker on the real broker and Redis correlates a storm,
+responders' feedback arrives on ``feedback``, and the worker's ``/metrics`` and ``/insights``
+and ``stormwatch report --since`` all show the noisy rule, the recurring incident and the
+acknowledgement times."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,10 +62,29 @@ def _storm(start: datetime) -> list[bytes]:
     return [v for _, v in sorted(out, key=lambda x: x[0])]
 
 
+def _get(stack: Stack, path: str, accept: str = "application/json") -> tuple[int, bytes]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{stack.web_port}{path}", headers={"Accept": accept}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _metric(stack: Stack, line_start: str) -> float | None:
+    body = _get(stack, "/metrics")[1].decode()
+    for line in body.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 def test_report_since_reads_incidents_and_feedback_from_the_live_store(
     stack: Stack, tmp_path: Path
 ) -> None:
-    stack.start_worker()
+    stack.start_worker(extra_env={"STORMWATCH_INSIGHTS__REFRESH_S": "1"})
     incidents = stack.consumer("incidents")
     start = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
     stack.produce("alerts.raw", _storm(start), key=b"one-partition")
@@ -101,6 +122,22 @@ def test_report_since_reads_incidents_and_feedback_from_the_live_store(
     stack.produce("feedback", [json.dumps(f).encode() for f in feedback])
     store = stack.store()
     wait_for(lambda: all(len(store.feedback_for(i.id)) == 2 for i in cpu), 60, "feedback in Redis")
+
+    # the worker's own report (rebuilt every second here): metrics and the page
+    def acked_in_metrics() -> bool:
+        mtta = _metric(stack, 'stormwatch_insights_mtta_seconds{dimension="root_cause",key="cart')
+        return mtta is not None and mtta == 240.0
+
+    wait_for(acked_in_metrics, 60, "MTTA of the feedback in the worker's insights metrics")
+    noise = 'stormwatch_insights_rule_noise_share{alertname="DiskBlip",service="emailservice"}'
+    assert _metric(stack, noise) == 1.0
+    assert _metric(stack, "stormwatch_insights_noisy_rules ") == 1.0
+    assert _metric(stack, "stormwatch_insights_incidents ") == 8.0
+    status, page = _get(stack, "/insights", accept="text/html")
+    assert status == 200 and b"emailservice / DiskBlip" in page and b"<svg" in page
+    status, body = _get(stack, "/insights")
+    doc = json.loads(body)
+    assert status == 200 and doc["recurring"][0]["root_cause"] in ("emailservice", "cartservice")
 
     out = tmp_path / "report"
     res = subprocess.run(

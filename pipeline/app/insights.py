@@ -1,0 +1,166 @@
+"""The worker's live insights: a report over the incidents in Redis (``--since`` window),
+rebuilt on a timer off the event loop; Prometheus metrics (top-k only) and the ``/insights``
+page are served from the last one.
+
+The report is built as ``stormwatch report --since`` builds it
+(:func:`pipeline.reports.live.store_report`: a SCAN of the incident records and their
+feedback lists), on a thread of its own with a Redis client whose calls give up after 10 s,
+so neither the event loop nor the incident pages' threads wait for it. A failed refresh keeps
+the previous report and is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from pipeline.adapters.redis_store import RedisStore
+from pipeline.domain.insights import InsightsReport
+from pipeline.domain.topology import Topology
+from pipeline.reports import render
+from pipeline.reports.live import store_report
+
+log = structlog.get_logger("stormwatch.insights")
+
+#: series per metric family at most (the report's top entries)
+TOP_RULES = 20
+TOP_KEYS = 10
+TOP_RECURRING = 10
+READ_TIMEOUT_S = 10.0
+
+
+class InsightsMetrics:
+    """``stormwatch_insights_*``: every family holds at most its top-k label sets; a refresh
+    clears the old ones first, so series that leave the top-k disappear."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        g = "stormwatch_insights_"
+        self.incidents = Gauge(f"{g}incidents", "closed incidents in the window", registry=registry)
+        self.noisy_rules = Gauge(f"{g}noisy_rules", "alert rules called noisy", registry=registry)
+        self.rule_noise = Gauge(
+            f"{g}rule_noise_share",
+            f"noise share of the {TOP_RULES} highest-ranked alert rules",
+            ["service", "alertname"],
+            registry=registry,
+        )
+        self.rule_pages = Gauge(
+            f"{g}rule_pages",
+            f"incidents that paged, of the {TOP_RULES} highest-ranked alert rules",
+            ["service", "alertname"],
+            registry=registry,
+        )
+        self.mttr = Gauge(
+            f"{g}mttr_seconds",
+            f"mean time to resolve, the {TOP_KEYS} keys with most incidents per dimension",
+            ["dimension", "key"],
+            registry=registry,
+        )
+        self.mtta = Gauge(
+            f"{g}mtta_seconds",
+            f"mean time to acknowledge, the {TOP_KEYS} keys with most incidents per dimension",
+            ["dimension", "key"],
+            registry=registry,
+        )
+        self.recurring = Gauge(
+            f"{g}recurring_incidents",
+            f"occurrences of the {TOP_RECURRING} most frequent recurring incidents",
+            ["root_cause", "alertnames"],
+            registry=registry,
+        )
+        self.suggested = Gauge(
+            f"{g}suggested_edge_confidence",
+            "suggested missing topology edges (at most insights max_suggestions)",
+            ["caller", "callee"],
+            registry=registry,
+        )
+        self.stale = Gauge(f"{g}stale_edges", "likely stale topology edges", registry=registry)
+        self.refreshed = Gauge(
+            f"{g}last_refresh_timestamp_seconds", "when the report was rebuilt", registry=registry
+        )
+        self.failures = Counter(
+            f"{g}refresh_failures", "report rebuilds that failed (Redis)", registry=registry
+        )
+
+    def update(self, rep: InsightsReport, now: float) -> None:
+        self.incidents.set(rep.incidents)
+        self.noisy_rules.set(sum(q.noisy for q in rep.rules))
+        for family in (
+            self.rule_noise,
+            self.rule_pages,
+            self.mttr,
+            self.mtta,
+            self.recurring,
+            self.suggested,
+        ):
+            family.clear()
+        for q in rep.rules[:TOP_RULES]:
+            self.rule_noise.labels(q.service, q.name).set(q.noise_share)
+            self.rule_pages.labels(q.service, q.name).set(q.pages)
+        per_dim: dict[str, int] = {}
+        for t in rep.timings:
+            per_dim[t.dimension] = per_dim.get(t.dimension, 0) + 1
+            if per_dim[t.dimension] > TOP_KEYS:
+                continue
+            if t.mttr_s is not None:
+                self.mttr.labels(t.dimension, t.key).set(t.mttr_s)
+            if t.mtta_s is not None:
+                self.mtta.labels(t.dimension, t.key).set(t.mtta_s)
+        for r in rep.recurring[:TOP_RECURRING]:
+            self.recurring.labels(r.root_cause, ",".join(r.alert_names)).set(r.count)
+        for e in rep.suggested_edges:
+            self.suggested.labels(e.caller, e.callee).set(e.confidence)
+        self.stale.set(sum(e.likely_stale for e in rep.stale_edges))
+        self.refreshed.set(now)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    report: InsightsReport
+    html: str
+
+
+class LiveInsights:
+    def __init__(
+        self,
+        store: RedisStore,
+        topology: Topology,
+        registry: CollectorRegistry,
+        window_s: float,
+    ) -> None:
+        self.store = store.with_timeout(READ_TIMEOUT_S)
+        self.topology = topology
+        self.window_s = window_s
+        self.metrics = InsightsMetrics(registry)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="stormwatch-insights")
+        self.last: Rendered | None = None
+
+    async def refresh(self) -> None:
+        """Rebuild the report (on the insights thread); keep the last one if Redis fails."""
+        loop = asyncio.get_running_loop()
+        try:
+            self.last = await loop.run_in_executor(self.pool, self._build)
+        except Exception as exc:  # Redis down or slow: the next refresh tries again
+            self.metrics.failures.inc()
+            log.warning("insights refresh failed", error=str(exc))
+
+    def _build(self) -> Rendered:
+        now = time.time()
+        rep, unreadable = store_report(self.store, self.window_s, now, self.topology)
+        if unreadable:
+            log.warning("unreadable incident records skipped", count=unreadable)
+        view = render.view(rep, self.topology.graph, self.topology.name)
+        self.metrics.update(rep, now)
+        return Rendered(rep, render.html(view))
+
+    def document(self) -> dict[str, Any] | None:
+        """The last report as JSON-ready data (None before the first refresh)."""
+        return asdict(self.last.report) if self.last else None
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
