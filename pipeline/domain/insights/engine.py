@@ -78,8 +78,9 @@ class Insights:
 
     def observe_incident(self, inc: Incident) -> bool:
         """Take a closed incident in (its final state). Open incidents and incidents merged into
-        another are ignored; an incident seen again (reopened and resolved anew) replaces its
-        facts while still in the ledger and is ignored after. True when it was taken."""
+        another are ignored. An incident seen again (reopened and resolved anew, or a message
+        read twice) replaces its facts while it is among the newest ``max_ledger``; one seen
+        again after that counts twice. True when it was taken."""
         if inc.merged_into or inc.resolved_at is None:
             return False
         facts = facts_of(inc, self.settings.auto_resolve_s)
