@@ -17,10 +17,12 @@ callee's incidents the caller shows up in by chance is hypergeometric, so a busy
 alerts in half of all incidents needs far more than a quiet one. p-values are corrected for
 the number of ordered pairs tested (Benjamini-Hochberg, false discovery rate ``alpha``), and
 an edge needs ``min_support`` such incidents. Two services that merely share a dependency
-are not suggested: neither leads the other's incidents. Of the significant edges, the one
-that explains the most unexplained co-occurrences is accepted first (this also settles the
-direction when both are significant: a -> b makes a's callers reach b and explains their
-alerts too), then the evidence is counted again with it in the graph.
+are not suggested: neither leads the other's incidents. An edge's direction is the order
+its two services usually fire in (the callee first). Of the significant edges, the one that
+would explain the most unexplained co-occurrences of pairs that share more incidents than
+chance is accepted first (a missing a -> b also leaves a's callers co-alerting with b; the one
+edge explains them all, an edge between one of those callers and b only that pair), then the
+evidence is counted again with it in the graph.
 
 **Possibly stale edges.** An edge caller -> callee whose two services alerted in ``n_a`` and
 ``n_b`` incidents but never in the same one; its confidence is one minus the chance of that
@@ -72,8 +74,8 @@ class EdgeSuggestion:
     #: the evidence: in the ``leader_led`` incidents ``leader`` fired first, ``follower``
     #: (alerting in ``follower_incidents`` of ``incidents``) alerted ``led_together`` times
     #: with nothing in the graph explaining it; ``expected`` of those by chance, ``lift`` the
-    #: ratio. The direction that explains more is the suggestion's (usually follower ->
-    #: leader: a callee's failure shows in its callers)
+    #: ratio. The direction (caller -> callee) is the order the two usually fire in, which
+    #: is usually follower -> leader
     leader: str
     follower: str
     led_together: int
