@@ -256,6 +256,15 @@ class RedisStore:
         self.ops += 1
         self.r.rpush(f"{self.prefix}fb:{incident_id}", data)
 
+    def feedback_for_many(self, incident_ids: Sequence[str]) -> list[list[bytes]]:
+        """The feedback lists of several incidents, in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for iid in incident_ids:
+            pipe.lrange(f"{self.prefix}fb:{iid}", 0, -1)
+        self.ops += 1
+        rows: Any = pipe.execute() if incident_ids else []
+        return [[_bytes(v) for v in row] for row in rows]
+
     def feedback_for(self, incident_id: str) -> list[bytes]:
         items: Any = self.r.lrange(f"{self.prefix}fb:{incident_id}", 0, -1)
         return [_bytes(v) for v in items]

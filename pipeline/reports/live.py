@@ -11,6 +11,8 @@ from pipeline.domain.schemas import Feedback, Incident
 from pipeline.domain.topology import Topology
 
 _record_decoder = msgspec.json.Decoder(Incident)
+#: incidents whose feedback lists are read in one round trip
+_BATCH = 500
 
 
 def store_report(
@@ -27,6 +29,20 @@ def store_report(
     this reaches."""
     insights = Insights(settings, team_of=topology.team if topology else None)
     unreadable = 0
+    batch: list[Incident] = []
+
+    def flush() -> None:
+        nonlocal unreadable
+        lists = store.feedback_for_many([inc.id for inc in batch])
+        for inc, feedback in zip(batch, lists, strict=True):
+            for fb_raw in feedback:
+                try:
+                    insights.observe_feedback(msgspec.json.decode(fb_raw, type=Feedback))
+                except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+                    unreadable += 1
+            insights.observe_incident(inc)
+        batch.clear()
+
     for raw in store.incident_records():
         try:
             inc = _record_decoder.decode(raw)
@@ -35,10 +51,8 @@ def store_report(
             continue
         if inc.resolved_at is None or inc.opened_at.timestamp() < now - since_s:
             continue
-        for fb_raw in store.feedback_for(inc.id):
-            try:
-                insights.observe_feedback(msgspec.json.decode(fb_raw, type=Feedback))
-            except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
-                unreadable += 1
-        insights.observe_incident(inc)
+        batch.append(inc)
+        if len(batch) >= _BATCH:
+            flush()
+    flush()
     return insights.report(topology.graph if topology else None), unreadable
