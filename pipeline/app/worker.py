@@ -275,6 +275,9 @@ class Worker:
                     log.debug("ingest marks unavailable", error=str(exc))
                     return
                 self.marks.observe_foreign(reported, time.time())
+                # ingest aligns with every batch, but a process whose partitions are all held
+                # reads no batch: the others' progress must release them here
+                self.marks.align(self.marks.current())
 
         if "ingest" in roles and w.max_ingest_ahead > 0 and self.domain_map is not None:
 
