@@ -79,16 +79,18 @@ def _intervals(
 
 
 def window_state(windows: Sequence[Window], t: datetime, tz: ZoneInfo) -> WindowState:
-    """Inside or outside the union of ``windows`` at ``t``; ``until`` is the next edge of the
-    union (None: no window within the next 9 days, i.e. never)."""
+    """Inside or outside the union of ``windows`` at ``t``; ``since`` and ``until`` are the
+    edges of the union around ``t`` (None: none within 8 days before or 9 days after)."""
     today = to_wall(t, tz).date()
     merged = _merge(sorted(_intervals(windows, today - timedelta(days=8), 18, tz)))
+    previous_end: datetime | None = None
     for start, end in merged:
         if start <= t < end:
             return WindowState(True, start, end)
         if start > t:
-            return WindowState(False, None, start)
-    return WindowState(False, None, None)
+            return WindowState(False, previous_end, start)
+        previous_end = end
+    return WindowState(False, previous_end, None)
 
 
 def _merge(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:

@@ -47,9 +47,10 @@ class Schedule:
 class OnCall:
     """Who is on call on ``schedule`` at ``at`` and why.
 
-    ``source`` is the layer or override that decided; ``since`` is when that piece began
-    (None: not known, e.g. nobody before any layer starts) and ``until`` when the person
-    next changes (None: not within 400 days). ``reason`` says it in one line."""
+    ``source`` is the layer or override that decided; ``since`` is when that decision began
+    (its shift, window or override started, or the layers above it fell silent; None: not
+    known) and ``until`` when the person next changes (None: not within 400 days).
+    ``reason`` says it in one line."""
 
     schedule: str
     at: datetime
@@ -103,16 +104,22 @@ def _at(schedule: Schedule, t: datetime) -> _Point:
     override_id: str | None = None
     since: datetime | None = None
     notes: list[str] = []
+    passed_over: datetime | None = None  # when the higher layers last changed to nobody
     for layer in schedule.layers:
         state = layer.state(t, tz)
         change = earliest(change, state.until)
-        if person is not None or state.person is None:
+        if person is not None:
+            continue
+        if state.person is None:
+            passed_over = latest(passed_over, state.since)
             continue
         leave = on_leave.get(state.person)
         if leave is not None:
             notes.append(f"{leave.describe()} on layer {layer.name!r}")
+            passed_over = latest(passed_over, state.since, leave.start)
             continue
-        person, source, layer_name, since = state.person, "layer", layer.name, state.since
+        person, source, layer_name = state.person, "layer", layer.name
+        since = latest(state.since, passed_over)
         notes.insert(0, f"layer {layer.name!r} ({state.detail})" if state.detail else "")
     for o in active:
         if o.kind == "swap" and person in (o.person, o.other):
