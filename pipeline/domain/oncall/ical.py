@@ -105,7 +105,10 @@ class CalendarLayer:
 
     def _between(self, start: datetime, end: datetime, tz: ZoneInfo) -> list[_Occurrence]:
         out = []
-        for event in recurring_ical_events.of(self._cal).between(start, end):
+        # A day of slack each side: all-day and floating events are matched by their dates,
+        # which the library reads in the zone of the query; the exact cut is ours.
+        span = (start - timedelta(days=1)).astimezone(tz), (end + timedelta(days=1)).astimezone(tz)
+        for event in recurring_ical_events.of(self._cal).between(*span):
             if "DTSTART" not in event:
                 continue
             begin = _instant(event["DTSTART"].dt, tz)
@@ -120,7 +123,7 @@ class CalendarLayer:
                     else timedelta(0)
                 )
             person = next((self.people[i] for i in _identities(event) if i in self.people), None)
-            if person is None or stop <= begin:
+            if person is None or stop <= begin or stop <= start or begin >= end:
                 continue
             out.append(_Occurrence(begin, stop, person, str(event.get("SUMMARY", ""))))
         return out

@@ -13,7 +13,7 @@ its overrides (``GET /schedules/{id}/overrides``).
 - Overrides (``start``, ``end``, ``user``) become ``cover`` overrides.
 
 Users are matched to people by a ``pagerduty`` handle equal to the user id, an ``email``
-handle, or their id; unknown users become new people (id from the name, the PagerDuty id
+handle, their id or their name; unknown users become new people (id from the name, the PagerDuty id
 as handle), returned for the caller to add.
 """
 
@@ -77,6 +77,8 @@ class _People:
         self.by_key: dict[str, str] = {}
         for pid, p in people.items():
             self.by_key[pid] = pid
+            if p.name:
+                self.by_key[p.name.lower()] = pid
             for kind in ("pagerduty", "email"):
                 if p.handles.get(kind):
                     self.by_key[p.handles[kind].lower()] = pid
@@ -84,10 +86,10 @@ class _People:
     def resolve(self, ref: Any, where: str) -> str:
         user = ref.get("user", ref) if isinstance(ref, Mapping) else ref
         uid = str(_get(user, "id", where))
-        for key in (uid.lower(), str(user.get("email") or "").lower(), uid):
+        name = str(user.get("summary") or user.get("name") or uid)
+        for key in (uid.lower(), str(user.get("email") or "").lower(), uid, name.lower()):
             if key and key in self.by_key:
                 return self.by_key[key]
-        name = str(user.get("summary") or user.get("name") or uid)
         pid = _slug(name) or uid.lower()
         while pid in self.people or (pid in self.new and self.new[pid].handles["pagerduty"] != uid):
             pid += "-pd"
