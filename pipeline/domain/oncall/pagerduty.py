@@ -20,8 +20,8 @@ as handle), returned for the caller to add.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from datetime import datetime, time, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,7 +51,7 @@ def _time(value: Any, where: str) -> datetime:
         raise PagerDutyImportError(f"{where}: {value!r} is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
         raise PagerDutyImportError(f"{where}: {value!r} has no UTC offset")
-    return parsed
+    return parsed.astimezone(UTC)
 
 
 def _length(seconds: Any, where: str) -> ShiftLength:
@@ -115,6 +115,14 @@ def _restriction(data: Any, where: str) -> Window:
     raise PagerDutyImportError(f"{where}: unknown restriction type {kind!r}")
 
 
+def _windows(windows: Iterable[Window]) -> tuple[Window, ...]:
+    """Weekly restrictions with the same start and length as one window over their days."""
+    days: dict[tuple[time, timedelta], set[int]] = {}
+    for w in windows:
+        days.setdefault((w.start, w.length), set()).update(w.days)
+    return tuple(Window(frozenset(d), start, length) for (start, length), d in days.items())
+
+
 def import_pagerduty(
     document: Any, people: Mapping[str, Person], overrides: Any = None, name: str | None = None
 ) -> tuple[Schedule, dict[str, Person]]:
@@ -135,7 +143,7 @@ def import_pagerduty(
             raise PagerDutyImportError(f"{where}: a layer needs users")
         anchor = _time(_get(layer, "rotation_virtual_start", where), where)
         try:
-            restrictions = tuple(
+            restrictions = _windows(
                 _restriction(r, f"{where}.restrictions[{j}]")
                 for j, r in enumerate(layer.get("restrictions") or [])
             )
