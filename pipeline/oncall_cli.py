@@ -78,6 +78,17 @@ def _read_yaml(path: Path) -> Any:
         fail(f"{path}: not a text file")
 
 
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        fail(f"file {str(path)!r} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        fail(f"{path}: not JSON ({exc.msg} at line {exc.lineno})")
+    except UnicodeDecodeError:
+        fail(f"{path}: not a text file")
+
+
 def _from_file(path: Path, topology: Path | None = None) -> Directory:
     from pipeline.domain.oncall import parse_directory
     from pipeline.domain.topology import Topology, TopologyError
@@ -249,11 +260,11 @@ def import_cmd(
                 file.read_text(), schedule or file.stem, time_zone, directory.people, str(file)
             )
         else:
-            extra = json.loads(overrides.read_text()) if overrides else None
+            extra = _read_json(overrides) if overrides else None
             sched, new_people = import_pagerduty(
-                json.loads(file.read_text()), directory.people, extra, schedule
+                _read_json(file), directory.people, extra, schedule
             )
-    except (ValueError, OSError) as exc:  # JSONDecodeError is a ValueError
+    except (ValueError, OSError) as exc:
         fail(f"{file}: {exc}" if str(file) not in str(exc) else str(exc))
     if store:
         _redis_call(_store().put_schedule, sched, new_people)

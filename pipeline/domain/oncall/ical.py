@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 import recurring_ical_events
@@ -203,6 +203,12 @@ def import_ical(
     ics: str, schedule: str, time_zone: str, people: Mapping[str, Person], where: str = "calendar"
 ) -> Schedule:
     """A one-layer schedule from an iCalendar text."""
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise IcalError(
+            f"unknown time zone {time_zone!r} (use an IANA name like Europe/Berlin)"
+        ) from None
     return Schedule(schedule, time_zone, (import_ical_layer(ics, "calendar", people, where),))
 
 
