@@ -70,7 +70,7 @@ class Directory:
 
     def _person(self, person: str, where: str) -> None:
         if person not in self.people:
-            raise DirectoryError(f"{where} {person!r} is not in people")
+            raise DirectoryError(f"{where}: {person!r} is not in people")
 
     def team(self, team_id: str) -> Team:
         team = self.teams.get(team_id)
