@@ -9,6 +9,7 @@ ownership and overrides (stored in Redis, so every worker sees them at once).
 | ``GET /oncall/schedules/<s>/overrides`` | | ``{"overrides": [...]}`` |
 | ``POST /oncall/schedules/<s>/overrides`` | an override (docs/oncall.md) | 201 + the override |
 | ``DELETE /oncall/schedules/<s>/overrides/<id>`` | | 204, or 404 |
+| ``GET /oncall/feeds/schedule/<s>.ics``, ``/oncall/feeds/person/<p>.ics`` | | an iCalendar feed |
 
 Bad requests get 400 with ``{"error": "<one line>"}``; unknown teams, services or schedules
 404; Redis not answering within ``timeout_s`` 503 with ``Retry-After``. Redis calls run on a
@@ -23,7 +24,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import faust
@@ -32,7 +33,8 @@ from faust.web import Request, Response, View
 
 from pipeline.adapters.oncall_store import OnCallStore
 from pipeline.adapters.redis_store import RedisStore
-from pipeline.domain.oncall import Directory, DirectoryError
+from pipeline.domain.oncall import Directory, DirectoryError, timeline
+from pipeline.domain.oncall.ical import export_ical
 
 _T = TypeVar("_T")
 Answer = tuple[int, Any]
@@ -91,6 +93,25 @@ class OnCallApi:
             person = directory.people.get(answer.person or "")
             items.append({**answer.to_dict(), "contact": dict(person.handles) if person else {}})
         return 200, {"team": team, "oncall": items}
+
+    async def feed(self, kind: str, name: str, query: Mapping[str, str]) -> tuple[int, Any]:
+        """An iCalendar feed (bytes) of a schedule or a person, 7 days back, 90 ahead (or
+        ``?from=ISO&days=N``)."""
+        name = name.removesuffix(".ics")
+        now = datetime.now(UTC)
+        start = _instant(query.get("from")) if query.get("from") else now - timedelta(days=7)
+        days = query.get("days", "97")
+        if not days.isdigit() or not 0 < int(days) <= 800:
+            raise ValueError(f"days={days!r} must be a whole number from 1 to 800")
+        end = start + timedelta(days=int(days))
+        directory = await self._call(self._directory)
+        if kind == "schedule":
+            segments = timeline(directory.schedule(name), start, end)
+            title = name
+        else:
+            segments = directory.shifts_of(name, start, end)
+            title = f"on call: {directory.people[name].display}"
+        return 200, export_ical(title, segments, directory.people, now)
 
     async def owners(self) -> Answer:
         directory = await self._call(self._directory)
@@ -181,5 +202,17 @@ def add_oncall_pages(app: faust.App, store: RedisStore) -> OnCallApi:
         async def delete(self, request: Request, schedule: str, override_id: str) -> Response:
             answer = await api.guarded(lambda: api.remove_override(schedule, override_id))
             return reply(self, answer)
+
+    @app.page("/oncall/feeds/{kind}/{name}")
+    class Feed(View):
+        async def get(self, request: Request, kind: str, name: str) -> Response:
+            if kind not in ("schedule", "person"):
+                return self.json(
+                    {"error": "feeds are /schedule/<s>.ics or /person/<p>.ics"}, status=404
+                )
+            status, body = await api.guarded(lambda: api.feed(kind, name, request.query))
+            if status != 200:
+                return reply(self, (status, body))
+            return self.bytes(body, content_type="text/calendar")
 
     return api

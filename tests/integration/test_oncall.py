@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import icalendar
 import pytest
 import redis
 import yaml
@@ -273,6 +274,13 @@ def test_worker_http_changes_ownership_and_overrides_without_restart(stack: Stac
         None,
     )
     assert http("GET", f"{base}/who?team=payments&at={at}")[1]["oncall"][0]["person"] == "bob"
+    # feeds to subscribe to, built from the directory in Redis
+    with urllib.request.urlopen(f"{base}/feeds/person/erin.ics?from={at}&days=7") as response:
+        assert response.headers["Content-Type"].startswith("text/calendar")
+        cal = icalendar.Calendar.from_ical(response.read())
+    events = list(cal.walk("VEVENT"))
+    assert events and all(str(e["SUMMARY"]) == "On call: Erin Eder" for e in events)
+    assert http("GET", f"{base}/feeds/schedule/nope.ics")[0] == 404
     # bad requests: one-line reasons, nothing stored
     for method, path, payload, status, message in [
         ("PUT", "/owners/frontend", {"team": "ghosts"}, 404, "no team 'ghosts'"),

@@ -249,3 +249,14 @@ def test_rotation_shifts_tile_time(
     assert after.start == shift.end and after.index > shift.index
     assert rotation.shift_at(shift.start - timedelta(microseconds=1), tz).end == shift.start
     assert shift.person == ("a", "b", "c")[shift.index % 3]
+
+
+def test_an_hourly_shift_inside_the_skipped_hour_is_empty() -> None:
+    tz = ZoneInfo("America/New_York")
+    rotation = Rotation(datetime(2026, 3, 7, 0, 0), ShiftLength(1, "hours"), ("a", "b", "c"))
+    sched = Schedule("s", "America/New_York", (RotationLayer("p", rotation),))
+    spring = datetime(2026, 3, 8)
+    segments = timeline(sched, to_instant(spring, tz), to_instant(spring + 4 * H, tz))
+    walls = [(s.start.astimezone(tz).hour, s.person) for s in segments]
+    # turn 50 (02:00-03:00 on the wall) does not exist: 01:00 -> 03:00 skips its person
+    assert walls == [(0, "a"), (1, "b"), (3, "a")]
