@@ -175,6 +175,39 @@ def who_cmd(
         print(f"  why: {answer.reason}")
 
 
+@oncall_app.command("escalation")
+def escalation(
+    team: Annotated[str, typer.Option(help="team id (its escalation_policy)")],
+    at: Annotated[
+        str | None, typer.Option(help="when the incident opens (default now; no offset: UTC)")
+    ] = None,
+    file: FileOption = None,
+) -> None:
+    """Dry run of a team's escalation policy: who each step would page, and when, if nobody
+    acknowledged."""
+    from pipeline.domain.oncall.escalation import recipients, start, tick
+
+    when = parse_at(at)
+    directory = _directory(file)
+    try:
+        name = directory.team(team).escalation_policy
+    except ValueError as exc:
+        fail(str(exc))
+    if name is None:
+        fail(f"team {team!r} has no escalation_policy")
+    policy = directory.policies[name]
+    state, pages = start(policy, "dry-run", when)
+    while state.next_at is not None:
+        state, more = tick(policy, state, state.next_at)
+        pages.extend(more)
+    for page in pages:
+        paged = recipients(directory, page.targets, page.at)
+        names = ", ".join(directory.people[p.person].display for p in paged) or "nobody"
+        minutes = int((page.at - when).total_seconds() // 60)
+        print(f"+{minutes:>4} min  step {page.step + 1} (pass {page.cycle + 1}): {names}")
+    print(f"then: {state.status}")
+
+
 @oncall_app.command("export")
 def export(
     schedule: Annotated[str | None, typer.Option(help="schedule name")] = None,

@@ -2,8 +2,9 @@
 changeable at run time (CLI, the worker's HTTP endpoints) without a restart.
 
 Keys (under the store prefix, default ``sw:``): ``oncall:people``, ``oncall:teams``,
-``oncall:schedules`` hashes id -> JSON in the on-call file's form (:mod:`pipeline.domain.
-oncall.config`; schedules without their overrides) | ``oncall:services`` hash service -> team
+``oncall:schedules``, ``oncall:escalation_policies`` hashes id -> JSON in the on-call
+file's form (:mod:`pipeline.domain.oncall.config`; schedules without their overrides)
+| ``oncall:services`` hash service -> team
 | ``oncall:overrides:<schedule>`` hash override id -> JSON with ``seq``, the order they were
 added (later ones win) | ``oncall:seq`` the counter behind it | ``oncall:version`` bumped by
 every change, so readers can cache the directory until it moves.
@@ -32,7 +33,7 @@ from pipeline.domain.oncall.config import (
 from pipeline.domain.oncall.directory import Person
 from pipeline.domain.oncall.schedule import Schedule
 
-SECTIONS = ("people", "teams", "schedules", "services")
+SECTIONS = ("people", "teams", "schedules", "services", "escalation_policies")
 
 
 class OnCallStore:

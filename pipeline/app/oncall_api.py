@@ -160,10 +160,14 @@ def _json(body: bytes) -> dict[str, Any]:
     return data
 
 
-def add_oncall_pages(app: faust.App, store: RedisStore) -> OnCallApi:
-    """Register the /oncall endpoints; returns the API (close it on shutdown)."""
+def add_oncall_pages(app: faust.App, store: RedisStore) -> OnCallApi | None:
+    """Register the /oncall endpoints; returns the API (close it on shutdown), or None for a
+    store without Redis (the in-memory store of unit tests has no directory to serve)."""
     timed = store.with_timeout(2.0)
-    api = OnCallApi(OnCallStore(timed.r, timed.prefix))
+    client = getattr(timed, "r", None)
+    if client is None:
+        return None
+    api = OnCallApi(OnCallStore(client, timed.prefix))
 
     def reply(view: View, answer: Answer) -> Response:
         status, body = answer

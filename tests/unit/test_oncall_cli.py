@@ -116,3 +116,21 @@ def test_errors_are_one_line_with_exit_code_2(args: tuple[str, ...], message: st
     code, _, err = run(*args)
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_escalation_dry_run_lists_who_each_step_pages() -> None:
+    code, out, err = run(
+        "escalation", "--team", "payments", "--at", "2026-03-09T16:00Z", "--file", ONCALL
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        "+   0 min  step 1 (pass 1): Bob Brown",
+        "+   5 min  step 2 (pass 1): Alice Adams",
+        "+  15 min  step 3 (pass 1): Dave Dorsey, Erin Eder",
+        "+  30 min  step 1 (pass 2): Bob Brown",
+        "+  35 min  step 2 (pass 2): Carol Chen",
+        "+  45 min  step 3 (pass 2): Dave Dorsey, Erin Eder",
+        "then: exhausted",
+    ]
+    code, _, err = run("escalation", "--team", "web", "--file", ONCALL)
+    assert code == 2 and "team 'web' has no escalation_policy" in err

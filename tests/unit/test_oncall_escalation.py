@@ -42,6 +42,11 @@ def directory():  # type: ignore[no-untyped-def]
     return parse_directory(yaml.safe_load(path.read_text()), str(path))
 
 
+def test_the_on_call_file_carries_the_policy() -> None:
+    assert directory().policies["payments"] == parse_policy("payments", POLICY)
+    assert directory().team("payments").escalation_policy == "payments"
+
+
 def test_steps_page_in_order_round_robin_rotates_and_repeats_end_it() -> None:
     policy = parse_policy("payments", POLICY, directory())
     state, pages = start(policy, "inc-1", T0)

@@ -175,6 +175,12 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
         ),
         ("teams.web.schedules", ["nope"], "names schedule 'nope', which is not defined"),
         ("services.frontend", "ghosts", "owned by unknown team 'ghosts'"),
+        ("teams.web.escalation_policy", "loud", "names escalation policy 'loud', which is not"),
+        (
+            "escalation_policies.payments.steps",
+            [{"delay": "5m", "targets": [{"team": "x"}]}],
+            "unknown team 'x'",
+        ),
         (
             "schedules.payments-primary.overrides",
             [

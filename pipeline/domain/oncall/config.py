@@ -21,6 +21,8 @@ schedules:
     overrides:
       - {id: o-1, kind: cover, person: bob, other: alice,
          start: 2026-03-02T09:00-05:00, end: 2026-03-03T09:00-05:00}
+escalation_policies:                      # :mod:`.escalation`; teams name theirs
+  payments: {steps: [{delay: 5m, targets: [{schedule: payments-primary}]}], repeat: 1}
 ```
 """
 
@@ -32,7 +34,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pipeline.domain.oncall.directory import Directory, DirectoryError, Person, Team
+from pipeline.domain.oncall.directory import Directory, Person, Team
+from pipeline.domain.oncall.escalation import dump_policy, parse_policy
 from pipeline.domain.oncall.layers import Layer, RotationLayer
 from pipeline.domain.oncall.overrides import KINDS, Override
 from pipeline.domain.oncall.restrictions import WEEKDAYS, Window
@@ -40,6 +43,7 @@ from pipeline.domain.oncall.rotation import Rotation, ShiftLength
 from pipeline.domain.oncall.schedule import Schedule
 from pipeline.domain.oncall.wallclock import as_utc, to_wall
 
+SECTIONS = ("people", "teams", "services", "schedules", "escalation_policies")
 UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 SHIFT_RE = re.compile(r"^\s*(\d+)\s*(h|d|w|hours?|days?|weeks?)\s*$")
 
@@ -221,12 +225,9 @@ def parse_directory(
     """A checked :class:`Directory` from plain data; ``topology_owners`` (service -> team from
     a topology file) take precedence over the file's ``services``."""
     root = _mapping(data, source)
-    unknown = set(root) - {"people", "teams", "services", "schedules"}
+    unknown = set(root) - set(SECTIONS)
     if unknown:
-        raise _fail(
-            source,
-            f"unknown section(s) {sorted(unknown)}: expected people, teams, services, schedules",
-        )
+        raise _fail(source, f"unknown section(s) {sorted(unknown)}: expected {', '.join(SECTIONS)}")
     people: dict[str, Person] = {}
     for pid, value in _mapping(root.get("people"), f"{source}: people").items():
         where = f"{source}: people.{pid}"
@@ -245,6 +246,9 @@ def parse_directory(
             str(tdata.get("name") or ""),
             tuple(_str(m, f"{where}.members") for m in _list(tdata.get("members"), where)),
             tuple(_str(s, f"{where}.schedules") for s in _list(tdata.get("schedules"), where)),
+            _str(tdata["escalation_policy"], f"{where}.escalation_policy")
+            if tdata.get("escalation_policy")
+            else None,
         )
     schedules = {
         str(name): parse_schedule(str(name), value, f"{source}: schedules.{name}", people)
@@ -255,9 +259,16 @@ def parse_directory(
         for svc, team in _mapping(root.get("services"), f"{source}: services").items()
     }
     owners.update(topology_owners or {})
+    base = Directory(people, teams, schedules, owners)
     try:
-        return Directory(people, teams, schedules, owners).check()
-    except DirectoryError as exc:
+        policies = {
+            str(name): parse_policy(str(name), value, base)
+            for name, value in _mapping(
+                root.get("escalation_policies"), f"{source}: escalation_policies"
+            ).items()
+        }
+        return Directory(people, teams, schedules, owners, policies).check()
+    except ValueError as exc:  # DirectoryError, EscalationError
         raise _fail(source, str(exc)) from None
 
 
@@ -330,6 +341,8 @@ def dump_team(t: Team) -> dict[str, Any]:
     out: dict[str, Any] = {"name": t.name} if t.name else {}
     out["members"] = list(t.members)
     out["schedules"] = list(t.schedules)
+    if t.escalation_policy:
+        out["escalation_policy"] = t.escalation_policy
     return out
 
 
@@ -340,4 +353,5 @@ def dump_directory(d: Directory) -> dict[str, Any]:
         "teams": {tid: dump_team(t) for tid, t in d.teams.items()},
         "services": dict(d.owners),
         "schedules": {name: dump_schedule(s) for name, s in d.schedules.items()},
+        "escalation_policies": {name: dump_policy(p) for name, p in d.policies.items()},
     }

@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pipeline.domain.oncall.schedule import OnCall, Schedule, Segment, timeline, who
+
+if TYPE_CHECKING:
+    from pipeline.domain.oncall.escalation import Policy
 
 
 class DirectoryError(ValueError):
@@ -33,12 +37,13 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class Team:
-    """A team: its members and its schedules (primary first)."""
+    """A team: its members, its schedules (primary first) and its escalation policy."""
 
     id: str
     name: str = ""
     members: tuple[str, ...] = ()
     schedules: tuple[str, ...] = ()
+    escalation_policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,7 @@ class Directory:
     teams: Mapping[str, Team] = field(default_factory=dict)
     schedules: Mapping[str, Schedule] = field(default_factory=dict)
     owners: Mapping[str, str] = field(default_factory=dict)
+    policies: Mapping[str, Policy] = field(default_factory=dict)
 
     def check(self) -> Directory:
         """Raise :class:`DirectoryError` naming the first dangling reference."""
@@ -60,6 +66,11 @@ class Directory:
                     raise DirectoryError(
                         f"team {t.id!r} names schedule {name!r}, which is not defined"
                     )
+            if t.escalation_policy is not None and t.escalation_policy not in self.policies:
+                raise DirectoryError(
+                    f"team {t.id!r} names escalation policy {t.escalation_policy!r}, which is "
+                    "not defined"
+                )
         for schedule in self.schedules.values():
             for person in sorted(schedule.people()):
                 self._person(person, f"schedule {schedule.name!r}")
@@ -114,4 +125,4 @@ class Directory:
         else:
             self.team(team)
             owners[service] = team
-        return Directory(self.people, self.teams, self.schedules, owners)
+        return Directory(self.people, self.teams, self.schedules, owners, self.policies)

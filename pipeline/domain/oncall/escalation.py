@@ -248,3 +248,29 @@ def parse_policy(name: str, data: Any, directory: Directory | None = None) -> Po
         repeat,
         parse_duration(timeout, f"{where}.ack_timeout") if timeout else None,
     )
+
+
+def _duration(d: timedelta) -> str:
+    seconds = int(d.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds % UNIT_SECONDS[unit] == 0:
+            return f"{seconds // UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def dump_policy(policy: Policy) -> dict[str, Any]:
+    """The plain-data form :func:`parse_policy` reads back."""
+    out: dict[str, Any] = {
+        "steps": [
+            {
+                "delay": _duration(step.delay),
+                "targets": [{t.kind: t.id} for t in step.targets],
+                **({"round_robin": True} if step.round_robin else {}),
+            }
+            for step in policy.steps
+        ],
+        "repeat": policy.repeat,
+    }
+    if policy.ack_timeout is not None:
+        out["ack_timeout"] = _duration(policy.ack_timeout)
+    return out
