@@ -7,7 +7,7 @@ given instants) or a calendar of events imported from iCalendar (:mod:`.ical`). 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -60,7 +60,6 @@ class RotationLayer:
     restrictions: tuple[Window, ...] = ()
     effective_from: datetime | None = None
     effective_until: datetime | None = None
-    _describe: str = field(default="", compare=False)
 
     def participants(self) -> tuple[str, ...]:
         return self.rotation.participants
