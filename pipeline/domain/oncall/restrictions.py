@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from pipeline.domain.oncall.wallclock import to_instant, to_wall
@@ -71,11 +72,19 @@ def _intervals(
     windows: Sequence[Window], first: date, days: int, tz: ZoneInfo
 ) -> Iterator[tuple[datetime, datetime]]:
     for offset in range(days):
-        day = first + timedelta(days=offset)
-        for window in windows:
-            interval = window.interval(day, tz)
-            if interval is not None and interval[0] < interval[1]:
-                yield interval
+        yield from _day_intervals(tuple(windows), first + timedelta(days=offset), tz)
+
+
+@lru_cache(maxsize=1 << 14)
+def _day_intervals(
+    windows: tuple[Window, ...], day: date, tz: ZoneInfo
+) -> tuple[tuple[datetime, datetime], ...]:
+    out = []
+    for window in windows:
+        interval = window.interval(day, tz)
+        if interval is not None and interval[0] < interval[1]:
+            out.append(interval)
+    return tuple(out)
 
 
 def window_state(windows: Sequence[Window], t: datetime, tz: ZoneInfo) -> WindowState:

@@ -13,11 +13,14 @@ change is an hour shorter (spring forward) or longer (fall back). Two wall times
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 
+@lru_cache(maxsize=1 << 16)
 def to_instant(wall: datetime, tz: ZoneInfo) -> datetime:
-    """The UTC instant of the naive local wall time ``wall`` in ``tz`` (rules above)."""
+    """The UTC instant of the naive local wall time ``wall`` in ``tz`` (rules above); cached,
+    as schedules ask for the same hand-offs and window edges again and again."""
     first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
     if first.astimezone(tz).replace(tzinfo=None) == wall:
         return first
