@@ -143,10 +143,17 @@ class OnCallApi:
 def _instant(value: str | None) -> datetime:
     if not value:
         return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"at={value!r} is not an ISO 8601 time") from None
+    text = value.replace("Z", "+00:00")
+    # an unencoded '+' in a query string arrives as a space: 12:00:00 02:00 means +02:00
+    candidates = [text, text[::-1].replace(" ", "+", 1)[::-1]] if " " in text else [text]
+    for candidate in candidates:
+        try:
+            parsed = datetime.fromisoformat(candidate)
+            break
+        except ValueError:
+            continue
+    else:
+        raise ValueError(f"at={value!r} is not an ISO 8601 time like 2026-03-09T12:00Z")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -8,7 +8,7 @@ import redis
 
 from pipeline.adapters.oncall_store import OnCallStore
 from pipeline.app.localstack import free_port
-from pipeline.app.oncall_api import OnCallApi
+from pipeline.app.oncall_api import OnCallApi, _instant
 
 
 async def test_unreachable_redis_answers_503() -> None:
@@ -23,3 +23,9 @@ async def test_unreachable_redis_answers_503() -> None:
     status, body = await api.guarded(lambda: api.set_owner("frontend", b"[1]"))
     assert (status, body) == (400, {"error": "the body must be a JSON object"})
     api.close()
+
+
+def test_query_times_survive_an_unencoded_plus() -> None:
+    assert _instant("2026-03-09T12:00:00 02:00") == _instant("2026-03-09T10:00:00Z")
+    assert _instant("2026-03-09 12:00") == _instant("2026-03-09T12:00Z")
+    assert _instant("2026-03-09T12:00-04:00") == _instant("2026-03-09T16:00Z")
