@@ -260,3 +260,58 @@ def test_an_hourly_shift_inside_the_skipped_hour_is_empty() -> None:
     walls = [(s.start.astimezone(tz).hour, s.person) for s in segments]
     # turn 50 (02:00-03:00 on the wall) does not exist: 01:00 -> 03:00 skips its person
     assert walls == [(0, "a"), (1, "b"), (3, "a")]
+
+
+def _near_a_change(t: datetime, tz: ZoneInfo) -> bool:
+    return (t - 3 * H).astimezone(tz).utcoffset() != (t + 3 * H).astimezone(tz).utcoffset()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone=st.sampled_from([z[0] for z in ZONES]),
+    hour=st.integers(0, 23),
+    unit=st.sampled_from(["hours", "days", "weeks"]),
+    count=st.integers(1, 3),
+    window_start=st.integers(0, 23),
+    window_hours=st.integers(1, 24),
+    days=st.frozensets(st.integers(0, 6), min_size=1),
+    at=INSTANTS,
+)
+def test_who_matches_a_wall_clock_oracle_away_from_changes(
+    zone: str,
+    hour: int,
+    unit: str,
+    count: int,
+    window_start: int,
+    window_hours: int,
+    days: frozenset[int],
+    at: datetime,
+) -> None:
+    """Away from DST changes, wall-clock arithmetic alone says who is on call: turn
+    ``floor((wall - start) / length)`` of the top layer when the wall time is inside one of
+    its windows, else the base layer's turn."""
+    tz = ZoneInfo(zone)
+    if _near_a_change(at, tz):
+        return
+    start = datetime(2025, 1, 6, hour)
+    length = ShiftLength(count, unit)  # type: ignore[arg-type]
+    top = RotationLayer(
+        "top",
+        Rotation(start, length, ("a", "b", "c")),
+        (Window(days, time(window_start), timedelta(hours=window_hours)),),
+    )
+    base = RotationLayer("base", Rotation(start, ShiftLength(1, "weeks"), ("x", "y")))
+    sched = Schedule("s", zone, (top, base))
+    wall = at.astimezone(tz).replace(tzinfo=None)
+    inside = any(
+        (d := wall.date() - timedelta(days=back)).weekday() in days
+        and datetime.combine(d, time(window_start))
+        <= wall
+        < datetime.combine(d, time(window_start)) + timedelta(hours=window_hours)
+        for back in (0, 1)
+    )
+    if inside:
+        expected = ("a", "b", "c")[((wall - start) // length.wall) % 3]
+    else:
+        expected = ("x", "y")[((wall - start) // timedelta(weeks=1)) % 2]
+    assert who(sched, at).person == expected
