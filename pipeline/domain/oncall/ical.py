@@ -28,6 +28,9 @@ from pipeline.domain.oncall.schedule import Schedule, Segment
 from pipeline.domain.oncall.wallclock import to_instant
 
 LOOKAHEAD = (timedelta(days=7), timedelta(days=62), timedelta(days=400))
+EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday: buckets are UTC weeks
+BUCKET = timedelta(weeks=1)
+MAX_BUCKETS = 1024  # expanded weeks kept per calendar layer (about 20 years)
 
 
 class IcalError(ValueError):
@@ -96,14 +99,41 @@ class CalendarLayer:
     ics: str
     people: Mapping[str, str]
     _cal: icalendar.Calendar = field(init=False, compare=False, repr=False)
+    _buckets: dict[tuple[int, str], tuple[_Occurrence, ...]] = field(
+        init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_cal", _parse(self.ics, f"layer {self.name!r}"))
+        object.__setattr__(self, "_buckets", {})
 
     def participants(self) -> tuple[str, ...]:
         return tuple(sorted(set(self.people.values())))
 
     def _between(self, start: datetime, end: datetime, tz: ZoneInfo) -> list[_Occurrence]:
+        """Occurrences overlapping ``[start, end)``, from week-long buckets expanded once."""
+        first = (start - EPOCH) // BUCKET
+        last = (end - EPOCH) // BUCKET
+        found: set[_Occurrence] = set()
+        for bucket in range(first, last + 1):
+            found.update(self._bucket(bucket, tz))
+        return sorted(
+            (o for o in found if o.end > start and o.start < end),
+            key=lambda o: (o.start, o.end, o.person),
+        )
+
+    def _bucket(self, bucket: int, tz: ZoneInfo) -> tuple[_Occurrence, ...]:
+        key = (bucket, tz.key)
+        cached = self._buckets.get(key)
+        if cached is None:
+            if len(self._buckets) > MAX_BUCKETS:
+                self._buckets.clear()
+            begin = EPOCH + bucket * BUCKET
+            cached = tuple(self._expand(begin, begin + BUCKET, tz))
+            self._buckets[key] = cached
+        return cached
+
+    def _expand(self, start: datetime, end: datetime, tz: ZoneInfo) -> list[_Occurrence]:
         out = []
         # A day of slack each side: all-day and floating events are matched by their dates,
         # which the library reads in the zone of the query; the exact cut is ours.
