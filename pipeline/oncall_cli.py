@@ -91,10 +91,11 @@ def _read_json(path: Path) -> Any:
 
 def _from_file(path: Path, topology: Path | None = None) -> Directory:
     from pipeline.domain.oncall import parse_directory
-    from pipeline.domain.topology import Topology, TopologyError
 
     owners: dict[str, str] = {}
     if topology is not None:
+        from pipeline.domain.topology import Topology, TopologyError  # networkx: only if asked
+
         try:
             owners = Topology.load(topology).teams
         except TopologyError as exc:

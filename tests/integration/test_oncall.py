@@ -189,6 +189,42 @@ def test_cli_against_redis(redis_service: Service, tmp_path: Path) -> None:
     )
     assert exported.returncode == 0, exported.stderr
     assert feed.read_bytes().count(b"BEGIN:VEVENT") >= 5
+    # a Google Calendar export stored as a calendar layer, answered from Redis
+    stored = cli(
+        env,
+        "import",
+        str(FIXTURES / "google-sre-berlin.ics"),
+        "--schedule",
+        "sre-berlin",
+        "--time-zone",
+        "Europe/Berlin",
+        "--store",
+    )
+    assert stored.returncode == 0, stored.stderr
+    berlin = tmp_path / "berlin.ics"
+    exported = cli(
+        env,
+        "export",
+        "--schedule",
+        "sre-berlin",
+        "--from",
+        "2026-03-02T00:00Z",
+        "--days",
+        "35",
+        "--output",
+        str(berlin),
+    )
+    assert exported.returncode == 0, exported.stderr
+    summaries = [
+        str(e["SUMMARY"]) for e in icalendar.Calendar.from_ical(berlin.read_bytes()).walk("VEVENT")
+    ]
+    assert summaries == [
+        "On call: Dave Dorsey",
+        "On call: Erin Eder",
+        "On call: Dave Dorsey",
+        "On call: Erin Eder",
+        "On call: Carol Chen",
+    ]
     # errors are one line with exit code 2
     for args, message in [
         (("who", "--team", "nope"), "no team 'nope'"),
