@@ -49,7 +49,8 @@ class OnCall:
 
     ``source`` is the layer or override that decided; ``since`` is when that decision began
     (its shift, window or override started, or the layers above it fell silent; None: not
-    known) and ``until`` when the person next changes (None: not within 400 days).
+    known) and ``until`` when the person next changes (None: not within 400 days, or not
+    within 5,000 changes of the layers and overrides).
     ``reason`` says it in one line."""
 
     schedule: str
@@ -169,7 +170,7 @@ def _next_person_change(schedule: Schedule, point: _Point) -> datetime | None:
         if nxt.answer.person != point.answer.person:
             return t
         t = nxt.next_change
-    return t
+    return None  # still the same person after MAX_STEPS changes of the inputs
 
 
 @dataclass(frozen=True, slots=True)
