@@ -214,3 +214,13 @@ def test_errors_are_one_line_and_say_where(path: str, value: Any, message: str) 
         parse_directory(_broken(path, value), "oncall.yaml")
     text = str(info.value)
     assert message in text and text.startswith("oncall.yaml") and "\n" not in text
+
+
+def test_yaml_dates_and_timestamps_are_read_as_times() -> None:
+    data = yaml.safe_load(FIXTURE.read_text())
+    layers = data["schedules"]["payments-primary"]["layers"]
+    layers[0]["start"] = yaml.safe_load("2026-03-02")  # a date: midnight wall time
+    layers[1]["start"] = yaml.safe_load("2026-03-02 14:00:00Z")  # UTC: 09:00 in New York
+    s = parse_directory(data).schedule("payments-primary")
+    assert s.layers[0].rotation.start == datetime(2026, 3, 2)  # type: ignore[attr-defined]
+    assert s.layers[1].rotation.start == datetime(2026, 3, 2, 9)  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -92,6 +92,8 @@ def parse_time(value: Any, where: str, tz: ZoneInfo) -> datetime:
     """An aware UTC instant from ISO 8601; without an offset it is wall time in ``tz``."""
     if isinstance(value, datetime):
         parsed = value
+    elif isinstance(value, date):  # YAML reads 2026-03-02 as a date: its midnight
+        parsed = datetime.combine(value, time())
     else:
         try:
             parsed = datetime.fromisoformat(_str(value, where).replace("Z", "+00:00"))
