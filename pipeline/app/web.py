@@ -1,7 +1,8 @@
 """The worker's web pages: ``/metrics`` (Prometheus), ``/healthz`` (Redis reachable and no
 partition stalled; 503 otherwise), ``/incidents`` and ``/incidents/<id>`` (the incident
-pages for browsers, JSON for API clients: :mod:`pipeline.app.pages`), ``/insights`` (the
-last insights report, :mod:`pipeline.app.insights`)."""
+pages for browsers, JSON for API clients: :mod:`pipeline.app.pages`), ``/oncall/...`` (who
+is on call; ownership and overrides changed at run time: :mod:`pipeline.app.oncall_api`),
+``/insights`` (the last insights report, :mod:`pipeline.app.insights`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.insights import LiveInsights
 from pipeline.app.liveness import Liveness
+from pipeline.app.oncall_api import add_oncall_pages
 from pipeline.app.pages.handlers import (
     HTML_HEADERS,
     JSON_HEADERS,
@@ -36,6 +38,7 @@ def add_pages(
     """Register the pages; returns the incident pages' reads (close them on shutdown)."""
     reads = PageReads(store)
     pages = IncidentPages(reads, topology)
+    add_oncall_pages(app, store)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
