@@ -112,6 +112,8 @@ def inventory_from_dict(data: Any, source: str = "<inventory>") -> Inventory:
     except msgspec.ValidationError as exc:
         raise InventoryError(f"{source}: {exc}") from None
     for service, entry in inv.services.items():
+        if not re.fullmatch(NAME, service):
+            raise InventoryError(f"{source}: services: {service!r} is not a valid name ({NAME})")
         names: list[tuple[str, str]] = []
         if entry.supervisor is not None:
             if not re.fullmatch(r"https?://\S+", entry.supervisor.url):
