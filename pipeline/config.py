@@ -310,6 +310,28 @@ class GatewaySettings(BaseModel):
         return frozenset(p for p in self.public_paths.split(",") if p)
 
 
+class RemediationSettings(BaseModel):
+    """Runbooks and guarded remediation (``stormwatch remediation run``); docs/remediation.md."""
+
+    runbooks: Path = Field(Path("runbooks"), description="directory of runbook YAML files")
+    inventory: Path = Field(
+        Path("inventories/online-boutique.yaml"),
+        description="what runs where: the only source of action targets",
+    )
+    kill_switch: bool = Field(
+        False, description="refuse every action (also settable at run time in Redis)"
+    )
+    breaker_max_global: int = Field(10, ge=1, description="actions per window, everywhere")
+    breaker_max_per_service: int = Field(3, ge=1, description="actions per window, per service")
+    breaker_window_s: float = Field(3600.0, gt=0, description="the circuit breaker's window")
+    lock_ttl_s: float = Field(3600.0, gt=0, description="a target lock expires after this long")
+    dry_run_first: bool = Field(True, description="dry-run every action that has a dry run")
+    tick_interval_s: float = Field(1.0, gt=0, le=60, description="verification timer period")
+    kubernetes: Literal["off", "in-cluster", "kubeconfig"] = Field(
+        "off", description="how Kubernetes actions find their cluster"
+    )
+
+
 class FormatSettings(BaseModel):
     """Alert formats (docs/formats.md): the generic JSON mapping, set field by field
     (``STORMWATCH_FORMATS__GENERIC__SERVICE=host.name``; maps as JSON) or from a YAML/JSON
@@ -381,6 +403,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     detection: DetectorSettings = Field(default_factory=DetectorSettings)
     formats: FormatSettings = FormatSettings()
+    remediation: RemediationSettings = RemediationSettings()
     topology: Path = Path("topologies/online-boutique.yaml")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

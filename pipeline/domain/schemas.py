@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from pipeline.domain.remediation.audit import AuditRecord
+
 
 class Severity(StrEnum):
     """Alert severity, most to least urgent."""
@@ -193,6 +195,9 @@ class FeedbackAction(StrEnum):
     root_cause = "root_cause"
     merge = "merge"
     split_alerts = "split"
+    #: approve / deny the incident's runbook (``runbook``: its id; absent: the one proposed)
+    approve = "approve"
+    deny = "deny"
 
 
 class Verdict(StrEnum):
@@ -215,6 +220,7 @@ class Feedback(msgspec.Struct, kw_only=True, omit_defaults=True):
     merge_with: list[str] = []
     alert_ids: list[str] = []
     note: str = ""
+    runbook: str | None = None
 
     def __post_init__(self) -> None:
         self.timestamp = utc(self.timestamp)
@@ -263,6 +269,7 @@ WIRE_TYPES: dict[str, Any] = {
     "incident-event": IncidentEvent,
     "feedback": Feedback,
     "dead-letter": DeadLetter,
+    "remediation-event": AuditRecord,
 }
 
 _encoder = msgspec.json.Encoder()

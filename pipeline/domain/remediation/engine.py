@@ -170,11 +170,13 @@ class Engine:
         return out
 
     def on_approval(
-        self, incident_id: str, runbook_id: str, approval: Approval
+        self, incident_id: str, runbook_id: str, approval: Approval, now: float | None = None
     ) -> list[AuditRecord]:
-        """A person approved or denied an incident's runbook (from ``feedback``)."""
+        """A person approved or denied an incident's runbook (from ``feedback``); ``now``
+        (default: the approval's time) is when it arrived."""
+        now = approval.at if now is None else now
         rb = self.by_id.get(runbook_id)
-        base = {"incident_id": incident_id, "runbook_id": runbook_id, "at": approval.at}
+        base = {"incident_id": incident_id, "runbook_id": runbook_id, "at": now}
         if rb is None:
             return []
         if approval.user not in rb.approvers:
@@ -196,7 +198,7 @@ class Engine:
         if kind is AuditKind.denied and facts is not None and facts.root_cause:
             self._learn(rb.id, facts.root_cause, AuditKind.denied)
         if facts is not None and not facts.resolved:
-            out += self._advance(rb, facts, approval.at)
+            out += self._advance(rb, facts, now)
         return out
 
     def tick(self, now: float) -> list[AuditRecord]:
