@@ -62,6 +62,9 @@ class FakeExecutor:
     def list_instances(self, kind: ActionKind, target: Target) -> list[str] | None:
         return ["frontend-a", "frontend-b"]
 
+    def unhealthy(self, kind: ActionKind, target: Target) -> list[str] | None:
+        return ["cart-1", "stranger"]
+
     @property
     def real(self) -> list[Call]:
         return [c for c in self.calls if not c.dry_run and c.kind is not ActionKind.process_status]
@@ -283,3 +286,10 @@ def test_alert_text_never_reaches_an_executor(hostile: str) -> None:
     out = eng2.on_incident(incident(), now=0, labels={"pod": [hostile]})
     assert out[-1].guard == "blast_radius"
     assert ex2.real == []
+
+
+def test_unhealthy_selection_takes_only_inventory_names_the_platform_reports() -> None:
+    rb = book(steps=[{"id": "restart", "action": "process.restart", "select": "unhealthy"}])
+    eng, ex, _ = engine(rb)
+    eng.on_incident(incident(), now=0)
+    assert [c.target.selected for c in ex.real] == [("cart-1",)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.adapters.remediation.command import CommandExecutor
-from pipeline.adapters.remediation.supervisor import SupervisorExecutor
+from pipeline.adapters.remediation.supervisor import SupervisorExecutor, not_running
 from pipeline.adapters.remediation.webhook import WebhookExecutor
 from pipeline.domain.remediation.actions import CATALOGUE, ActionKind
 from pipeline.domain.remediation.ports import ExecContext, ExecResult
@@ -50,6 +50,15 @@ class Executors:
             try:
                 pods: list[str] = self.kubernetes.list_pods(target)
                 return pods
+            except Exception:
+                return None
+        return None
+
+    def unhealthy(self, kind: ActionKind, target: Target) -> list[str] | None:
+        """supervisord: programs not running; elsewhere unknown (None)."""
+        if CATALOGUE[kind].needs == "supervisor":
+            try:
+                return not_running(target)
             except Exception:
                 return None
         return None

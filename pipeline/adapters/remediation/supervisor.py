@@ -68,6 +68,19 @@ class SupervisorExecutor:
         return ExecResult(ok=True, detail="; ".join(done))
 
 
+def not_running(target: Target, timeout_s: float = 10.0) -> list[str]:
+    """The target's programs that supervisord reports neither running nor starting."""
+    rpc = proxy(target.locator, timeout_s)
+    out = []
+    for name in target.instances:
+        try:
+            if rpc.supervisor.getProcessInfo(name)["statename"] not in RUNNING_STATES:
+                out.append(name)
+        except xmlrpc.client.Fault:
+            continue
+    return out
+
+
 def describe(infos: dict[str, dict[str, Any]]) -> str:
     return "; ".join(
         f"{name}: {i['statename']} pid {i['pid']} ({i.get('description', '')})"

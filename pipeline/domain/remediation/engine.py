@@ -50,7 +50,13 @@ from pipeline.domain.remediation.ports import (
 )
 from pipeline.domain.remediation.runbook import Runbook, Step
 from pipeline.domain.remediation.success import SuccessModel, SuccessUpdate
-from pipeline.domain.remediation.targets import Inventory, NoTarget, Target, resolve_target
+from pipeline.domain.remediation.targets import (
+    Inventory,
+    NoTarget,
+    Selection,
+    Target,
+    resolve_target,
+)
 from pipeline.domain.remediation.verification import (
     NextStep,
     Outcome,
@@ -283,12 +289,23 @@ class Engine:
 
     def _target(self, step: Step, facts: IncidentFacts) -> Target | NoTarget:
         try:
-            pods = None
+            pods = unhealthy = None
             if CATALOGUE[step.action].needs == "kubernetes":
                 probe = resolve_target(step.action, facts.root_cause, self.inventory)
                 pods = self.executor.list_instances(step.action, probe)
+            if step.select is Selection.unhealthy:
+                probe = resolve_target(
+                    step.action, facts.root_cause, self.inventory, Selection.all, pods=pods
+                )
+                unhealthy = self.executor.unhealthy(step.action, probe)
             return resolve_target(
-                step.action, facts.root_cause, self.inventory, step.select, facts.labels, pods
+                step.action,
+                facts.root_cause,
+                self.inventory,
+                step.select,
+                facts.labels,
+                pods,
+                unhealthy,
             )
         except NoTarget as exc:
             return exc

@@ -54,6 +54,10 @@ class Executor(Protocol):
         """Instances the platform reports for ``target`` (Kubernetes pods), or None."""
         ...
 
+    def unhealthy(self, kind: ActionKind, target: Target) -> list[str] | None:
+        """Instances of ``target`` the platform reports unhealthy, or None (unknown)."""
+        ...
+
 
 class RemediationState(Protocol):
     """Locks, cooldowns, breaker history, approvals, pending actions, tries, the trail."""

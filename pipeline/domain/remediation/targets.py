@@ -70,6 +70,8 @@ class Selection(StrEnum):
     one = "one"
     #: every listed instance (the blast-radius limit still applies)
     all = "all"
+    #: the listed instances the platform reports unhealthy (supervisord: not running)
+    unhealthy = "unhealthy"
 
 
 #: member-alert labels that may name an instance (values must equal an inventory name)
@@ -146,11 +148,13 @@ def resolve_target(
     selection: Selection = Selection.alerting,
     labels: Mapping[str, list[str]] | None = None,
     pods: list[str] | None = None,
+    unhealthy: list[str] | None = None,
 ) -> Target:
     """The target of ``kind`` for the root-cause ``service``.
 
     ``labels`` are the member alerts' label values (only exact inventory names count);
-    ``pods`` the pods of a Kubernetes service as its API listed them (delete_pod)."""
+    ``pods`` the pods of a Kubernetes service as its API listed them (delete_pod);
+    ``unhealthy`` the instances the platform reports unhealthy (same rule)."""
     entry = inventory.get(service)
     if service is None or entry is None:
         raise NoTarget(f"service {service!r} is not in the inventory")
@@ -183,6 +187,8 @@ def resolve_target(
     alerting = tuple(i for i in instances if i in named)
     if selection is Selection.all:
         selected = instances
+    elif selection is Selection.unhealthy:
+        selected = tuple(i for i in instances if i in set(unhealthy or ()))
     elif selection is Selection.one:
         selected = alerting[:1] or instances[:1]
     else:
