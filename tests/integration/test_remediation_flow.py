@@ -64,7 +64,7 @@ def supervisord(tmp_path: Path) -> Iterator[Supervisord]:
 
 
 def setup_files(
-    tmp: Path, sup: Supervisord, mode: str, steps: list[dict[str, Any]]
+    tmp: Path, sup: Supervisord, mode: str, steps: list[dict[str, Any]], **guards: Any
 ) -> dict[str, str]:
     books = tmp / "runbooks"
     books.mkdir(exist_ok=True)
@@ -78,7 +78,7 @@ def setup_files(
                 "match": {"alert_names": ["ProcessDown"]},
                 "diagnostics": [{"id": "status", "action": "process.status"}],
                 "steps": steps,
-                "guards": {"min_score": 0.0, "max_share": 1.0},
+                "guards": {"min_score": 0.0, "max_share": 1.0, **guards},
             }
         )
     )
@@ -256,3 +256,49 @@ def test_remediation_killed_mid_action_neither_repeats_nor_loses_it(
     trail.wait(lambda r: r["kind"] == "verified" and r["incident_id"] == inc, 90)
     assert runs.read_text() == "run\n"  # ran once
     assert trail.kinds(inc).count("executed") == 1
+
+
+def test_a_flapping_service_is_stopped_by_the_breaker_and_a_person_paged(
+    stack: Stack, supervisord: Supervisord, tmp_path: Path
+) -> None:
+    files = setup_files(
+        tmp_path,
+        supervisord,
+        "auto",
+        [
+            {"id": "restart", "action": "process.restart", "select": "unhealthy", "verify_s": 60},
+        ],
+        cooldown_s=0,  # the cooldown alone would stop it at the second (unit-tested)
+    )
+    files["STORMWATCH_REMEDIATION__BREAKER_MAX_PER_SERVICE"] = "2"
+    stack.start_worker()
+    start_remediation(stack, files, tmp_path / "remediation.log")
+    trail = Trail(stack.consumer("remediations"))
+    restarts = 0
+    for i in range(3):  # the process dies again after every fix
+        at = T0 + timedelta(seconds=900 * i)
+        supervisord.kill("cartservice")
+        stack.produce("alerts.raw", [alert("cartservice", "firing", at)])
+
+        def outcomes() -> list[dict[str, Any]]:
+            return [x for x in trail.records if x["kind"] in ("executed", "escalated")]
+
+        trail.wait(lambda r, n=i: len(outcomes()) > n, 90)
+        rec = outcomes()[i]
+        if rec["kind"] == "executed":
+            restarts += 1
+            assert supervisord.info("cartservice")["statename"] == "RUNNING"
+            stack.produce(
+                "alerts.raw", [alert("cartservice", "resolved", at + timedelta(seconds=10))]
+            )
+            trail.wait(
+                lambda r, inc=rec["incident_id"]: (
+                    r["kind"] == "verified" and r["incident_id"] == inc
+                ),
+                90,
+            )
+    assert restarts == 2
+    refused = [r for r in trail.records if r["kind"] == "refused" and r.get("guard") == "breaker"]
+    assert len(refused) == 1 and refused[0]["page"] is True
+    assert next(r for r in trail.records if r["kind"] == "escalated")["page"] is True
+    assert supervisord.info("cartservice")["statename"] != "RUNNING"  # left to a person
