@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit integration schemas bench bench-latency bench-storm bench-correlation bench-partitioned bench-nab bench-feedback clean
+.PHONY: dev test lint typecheck unit integration schemas bench bench-latency bench-storm bench-correlation bench-partitioned bench-nab bench-feedback bench-remediation clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "stormwatch needs Python >= 3.11 (python3.11 or python3.12 on PATH)"; exit 1; }
@@ -63,6 +63,10 @@ bench-nab: $(STAMP)
 
 bench-feedback: $(STAMP)
 	$(PY) -m benchmarks.feedback$(BENCH_JSON)
+
+# seeded incidents with runbooks, wrong root causes and flapping services: the guards at work
+bench-remediation: $(STAMP)
+	$(PY) -m benchmarks.remediation$(BENCH_JSON)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
