@@ -156,14 +156,15 @@ def test_a_denial_stops_it_for_good() -> None:
 def test_failed_verification_retries_then_pages() -> None:
     eng, ex, _ = engine()
     eng.on_incident(incident(), now=0)
-    out = eng.tick(now=61)
-    assert kinds(out) == ["verification_failed"]
-    out = eng.on_incident(incident(), now=62)  # still firing: try 2
-    assert kinds(out)[-1] == "executed" and out[-1].try_no == 1
+    out = eng.tick(now=61)  # still firing at the deadline: try 2 at once
+    assert kinds(out) == ["verification_failed", "dry_run", "executed"]
+    assert out[-1].try_no == 1
+    assert eng.on_incident(incident(), now=62) == []  # verifying: nothing new
     out = eng.tick(now=200)
     assert kinds(out) == ["verification_failed", "escalated"]
     assert out[-1].page
     assert eng.on_incident(incident(), now=300) == []
+    assert eng.tick(now=400) == []
     assert len(ex.real) == 2
 
 

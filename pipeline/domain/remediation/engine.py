@@ -454,6 +454,9 @@ class Engine:
                     )
                 )
         self._finish(pa)
+        facts = self.state.facts(pa.incident_id)
+        if facts is not None and not facts.resolved:  # the next step or try, at once
+            out += self._advance(rb, facts, now)
         return out
 
     def _rollback(self, pa: PendingAction, now: float) -> AuditRecord:
