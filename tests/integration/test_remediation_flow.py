@@ -21,7 +21,7 @@ import pytest
 import yaml
 from confluent_kafka import Consumer
 
-from tests.integration.conftest import ROOT, Stack, wait_for
+from tests.integration.conftest import ROOT, Stack, collect, wait_for
 from tests.integration.supervisord import SLEEPER, Supervisord, start_supervisord
 
 pytestmark = pytest.mark.integration
@@ -150,9 +150,10 @@ def test_auto_restart_verified_and_on_the_topic(
             {"id": "restart", "action": "process.restart", "select": "unhealthy", "verify_s": 60},
         ],
     )
-    stack.start_worker()
+    stack.start_worker(extra_env=files)  # the worker attaches the runbook to the events
     start_remediation(stack, files, tmp_path / "remediation.log")
     trail = Trail(stack.consumer("remediations"))
+    incidents = stack.consumer("incidents")
     supervisord.kill("cartservice")
     stack.produce("alerts.raw", [alert("cartservice", "firing", T0)])
     executed = trail.wait(lambda r: r["kind"] == "executed", 90)
@@ -163,6 +164,17 @@ def test_auto_restart_verified_and_on_the_topic(
     trail.wait(lambda r: r["kind"] == "verified" and r["incident_id"] == inc, 90)
     assert trail.kinds(inc) == ["proposed", "diagnostic", "dry_run", "executed", "verified"]
     assert not Path("/tmp/stormwatch-pwned").exists()
+    events = collect(
+        incidents,
+        lambda ms: any(json.loads(m.value())["incident"]["id"] == inc for m in ms),
+        30,
+    )
+    event = next(
+        json.loads(m.value()) for m in events if json.loads(m.value())["incident"]["id"] == inc
+    )
+    runbook = event["incident"]["runbook"]
+    assert runbook["id"] == "restart-crashed-process" and runbook["mode"] == "auto"
+    assert [s["action"] for s in runbook["steps"]] == ["process.status", "process.restart"]
     out = subprocess.run(
         [sys.executable, "-m", "pipeline", "remediation", "trail", inc],
         env={**stack.worker_env()},

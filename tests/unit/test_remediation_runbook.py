@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -238,3 +238,42 @@ def test_bad_inventory_one_line() -> None:
 def test_modes() -> None:
     assert runbook_from_dict(BOOK).mode is Mode.auto
     assert runbook_from_dict({"id": "x", "title": "x"}).mode is Mode.suggest
+
+
+def test_incident_events_carry_the_matching_runbook() -> None:
+    from pipeline.domain.pipeline import AlertPipeline
+    from pipeline.domain.remediation.matching import RunbookIndex
+    from pipeline.domain.schemas import Alert, AlertStatus, encode
+
+    topo = Topology.load(ROOT / "topologies" / "online-boutique.yaml")
+    index = RunbookIndex(load_runbooks(ROOT / "runbooks"), topo)
+    pipe = AlertPipeline(topo, runbooks=index)
+    down = Alert(
+        id="a-1",
+        source="t",
+        service="cartservice",
+        name="ProcessDown",
+        severity=Severity.critical,
+        status=AlertStatus.firing,
+        timestamp=T0,
+    )
+    other = Alert(
+        id="a-2",
+        source="t",
+        service="emailservice",
+        name="DiskFull",
+        severity=Severity.warning,
+        status=AlertStatus.firing,
+        timestamp=T0 + timedelta(hours=3),
+    )
+    events = pipe.process([down], {}).events
+    ref = events[0].incident.runbook
+    assert ref is not None and ref.id == "restart-crashed-process" and ref.mode == "auto"
+    assert [(s.id, s.action) for s in ref.steps] == [
+        ("status", "process.status"),
+        ("restart", "process.restart"),
+    ]
+    assert ref.links[0].url.startswith("https://")
+    assert b'"runbook":{"id":"restart-crashed-process"' in encode(events[0])
+    later = pipe.process([other], {}).events
+    assert [e.incident.runbook for e in later if e.incident.root_cause == "emailservice"] == [None]

@@ -14,7 +14,13 @@ from fnmatch import fnmatchcase
 import msgspec
 
 from pipeline.domain.remediation.runbook import Runbook
-from pipeline.domain.schemas import Incident, Severity
+from pipeline.domain.schemas import (
+    Incident,
+    RunbookLink,
+    RunbookRef,
+    RunbookStepRef,
+    Severity,
+)
 from pipeline.domain.topology import Topology
 
 
@@ -81,3 +87,31 @@ def matching(
     return sorted(
         (rb for rb in runbooks if matches(rb, facts, topology)), key=lambda r: (r.priority, r.id)
     )
+
+
+def reference(rb: Runbook) -> RunbookRef:
+    """What incident events carry of a runbook: id, title, mode, steps and links."""
+    return RunbookRef(
+        id=rb.id,
+        title=rb.title,
+        mode=str(rb.mode),
+        description=rb.description.strip(),
+        steps=[
+            RunbookStepRef(id=s.id, action=str(s.action), title=s.title)
+            for s in [*rb.diagnostics, *rb.steps]
+        ],
+        links=[RunbookLink(title=link.title, url=link.url) for link in rb.links],
+    )
+
+
+class RunbookIndex:
+    """The runbook of an incident, for the annotate stage (pure, no I/O)."""
+
+    def __init__(self, runbooks: Iterable[Runbook], topology: Topology | None = None) -> None:
+        self.runbooks = list(runbooks)
+        self.topology = topology
+        self._refs = {rb.id: reference(rb) for rb in self.runbooks}
+
+    def __call__(self, inc: Incident) -> RunbookRef | None:
+        found = matching(self.runbooks, facts_of(inc), self.topology)
+        return self._refs[found[0].id] if found else None
