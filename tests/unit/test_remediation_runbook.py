@@ -154,6 +154,8 @@ def test_params_are_typed_and_defaulted() -> None:
         validate_params(ActionKind.kubernetes_scale, {"replicas": 10_000})
     with pytest.raises(ParamError, match="token_env must match"):
         validate_params(ActionKind.http_webhook, {"url": "http://x", "token_env": "a b"})
+    with pytest.raises(ParamError, match="url must match"):
+        validate_params(ActionKind.http_webhook, {"url": "https://user:pw@rundeck/api"})
     with pytest.raises(ParamError, match="not both"):
         validate_params(
             ActionKind.http_webhook, {"url": "http://x", "token_env": "T", "token_file": "/t"}
@@ -231,6 +233,9 @@ def test_bad_inventory_one_line() -> None:
     bad = {"services": {"x": {"supervisor": {"url": "http://h/RPC2", "programs": ["a;b"]}}}}
     with pytest.raises(InventoryError, match=r"services.x.supervisor.programs\[0\] 'a;b'"):
         inventory_from_dict(bad, "inv.yaml")
+    creds = {"services": {"x": {"supervisor": {"url": "http://u:p@h/RPC2", "programs": ["a"]}}}}
+    with pytest.raises(InventoryError, match="without credentials"):
+        inventory_from_dict(creds, "inv.yaml")
     with pytest.raises(InventoryError, match=r"inv\.yaml: Object contains unknown field"):
         inventory_from_dict({"services": {"x": {"ssh": {}}}}, "inv.yaml")
 

@@ -92,6 +92,8 @@ class ParamSpec:
         return value
 
 
+#: http(s) URLs without user info (credentials belong in token_env / token_file)
+URL = r"https?://[^\s/@]+(/\S*)?"
 #: environment variable names a ``command`` may set
 ENV_NAME = r"[A-Z_][A-Z0-9_]{0,63}"
 #: what a ``command`` may pass from the resolved target or incident (never alert text)
@@ -178,7 +180,13 @@ CATALOGUE: dict[ActionKind, ActionSpec] = {
     ActionKind.http_webhook: ActionSpec(
         ActionKind.http_webhook,
         (
-            ParamSpec("url", "str", required=True, pattern=r"https?://[^\s]+"),
+            ParamSpec(
+                "url",
+                "str",
+                required=True,
+                pattern=URL,
+                doc="no credentials in it (they would land in the audit trail): token_*",
+            ),
             ParamSpec("method", "str", default="POST", enum=("POST", "PUT")),
             ParamSpec(
                 "token_env",

@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from pipeline.domain.remediation.actions import CATALOGUE, ActionKind
+from pipeline.domain.remediation.actions import CATALOGUE, URL, ActionKind
 
 #: what names of processes, namespaces, deployments and pods may look like (Kubernetes
 #: DNS-1123 labels and supervisord program names are both within it)
@@ -118,8 +118,11 @@ def inventory_from_dict(data: Any, source: str = "<inventory>") -> Inventory:
             raise InventoryError(f"{source}: services: {service!r} is not a valid name ({NAME})")
         names: list[tuple[str, str]] = []
         if entry.supervisor is not None:
-            if not re.fullmatch(r"https?://\S+", entry.supervisor.url):
-                raise InventoryError(f"{source}: services.{service}.supervisor.url must be http(s)")
+            if not re.fullmatch(URL, entry.supervisor.url):
+                raise InventoryError(
+                    f"{source}: services.{service}.supervisor.url must be an http(s) URL "
+                    "without credentials (they would land in the audit trail)"
+                )
             names += [
                 (f"supervisor.programs[{i}]", n) for i, n in enumerate(entry.supervisor.programs)
             ]
