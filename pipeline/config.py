@@ -327,6 +327,12 @@ class RemediationSettings(BaseModel):
     lock_ttl_s: float = Field(3600.0, gt=0, description="a target lock expires after this long")
     dry_run_first: bool = Field(True, description="dry-run every action that has a dry run")
     tick_interval_s: float = Field(1.0, gt=0, le=60, description="verification timer period")
+    max_event_age_s: float = Field(
+        600.0,
+        ge=0,
+        description="incident events older than this (a backlog, a first start on old "
+        "history) update what is known but start no action; 0: no limit",
+    )
     kubernetes: Literal["off", "in-cluster", "kubeconfig"] = Field(
         "off", description="how Kubernetes actions find their cluster"
     )

@@ -128,7 +128,10 @@ class RemediationProcess:
         value = msg.value() or b""
         try:
             if msg.topic() == topics.incidents:
-                return self.engine.on_incident(_event.decode(value).incident, now)
+                ev = _event.decode(value)
+                limit = self.settings.remediation.max_event_age_s
+                fresh = not limit or now - ev.at.timestamp() <= limit
+                return self.engine.on_incident(ev.incident, now, fresh=fresh)
             fb = _feedback.decode(value)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             log.warning("remediation.bad_message", topic=msg.topic(), error=str(exc)[:200])

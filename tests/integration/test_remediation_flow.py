@@ -26,8 +26,6 @@ from tests.integration.supervisord import SLEEPER, Supervisord, start_supervisor
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime.now(UTC).replace(microsecond=0)
-
 
 def alert(service: str, status: str, at: datetime, name: str = "ProcessDown") -> bytes:
     return json.dumps(
@@ -142,6 +140,7 @@ class Trail:
 def test_auto_restart_verified_and_on_the_topic(
     stack: Stack, supervisord: Supervisord, tmp_path: Path
 ) -> None:
+    t0 = datetime.now(UTC).replace(microsecond=0)  # alerts are fresh: see max_event_age_s
     files = setup_files(
         tmp_path,
         supervisord,
@@ -155,12 +154,12 @@ def test_auto_restart_verified_and_on_the_topic(
     trail = Trail(stack.consumer("remediations"))
     incidents = stack.consumer("incidents")
     supervisord.kill("cartservice")
-    stack.produce("alerts.raw", [alert("cartservice", "firing", T0)])
+    stack.produce("alerts.raw", [alert("cartservice", "firing", t0)])
     executed = trail.wait(lambda r: r["kind"] == "executed", 90)
     assert executed["instances"] == ["cartservice"] and executed["ok"] is True
     assert supervisord.info("cartservice")["statename"] == "RUNNING"
     inc = executed["incident_id"]
-    stack.produce("alerts.raw", [alert("cartservice", "resolved", T0 + timedelta(seconds=20))])
+    stack.produce("alerts.raw", [alert("cartservice", "resolved", t0 + timedelta(seconds=20))])
     trail.wait(lambda r: r["kind"] == "verified" and r["incident_id"] == inc, 90)
     assert trail.kinds(inc) == ["proposed", "diagnostic", "dry_run", "executed", "verified"]
     assert not Path("/tmp/stormwatch-pwned").exists()
@@ -188,6 +187,7 @@ def test_auto_restart_verified_and_on_the_topic(
 def test_approve_waits_for_an_allowed_approver_and_a_denial_stops(
     stack: Stack, supervisord: Supervisord, tmp_path: Path
 ) -> None:
+    t0 = datetime.now(UTC).replace(microsecond=0)  # alerts are fresh: see max_event_age_s
     files = setup_files(
         tmp_path,
         supervisord,
@@ -200,7 +200,7 @@ def test_approve_waits_for_an_allowed_approver_and_a_denial_stops(
     start_remediation(stack, files, tmp_path / "remediation.log")
     trail = Trail(stack.consumer("remediations"))
     supervisord.kill("cartservice")
-    stack.produce("alerts.raw", [alert("cartservice", "firing", T0)])
+    stack.produce("alerts.raw", [alert("cartservice", "firing", t0)])
     waiting = trail.wait(lambda r: r["kind"] == "refused" and r.get("guard") == "approval", 90)
     inc = waiting["incident_id"]
     time.sleep(2)
@@ -219,7 +219,7 @@ def test_approve_waits_for_an_allowed_approver_and_a_denial_stops(
 
     # a second service, denied: it stays down
     supervisord.kill("emailservice")
-    stack.produce("alerts.raw", [alert("emailservice", "firing", T0 + timedelta(seconds=600))])
+    stack.produce("alerts.raw", [alert("emailservice", "firing", t0 + timedelta(seconds=600))])
     waiting = trail.wait(
         lambda r: (
             r["kind"] == "refused" and r.get("guard") == "approval" and r["incident_id"] != inc
@@ -237,6 +237,7 @@ def test_approve_waits_for_an_allowed_approver_and_a_denial_stops(
 def test_remediation_killed_mid_action_neither_repeats_nor_loses_it(
     stack: Stack, supervisord: Supervisord, tmp_path: Path
 ) -> None:
+    t0 = datetime.now(UTC).replace(microsecond=0)  # alerts are fresh: see max_event_age_s
     runs = tmp_path / "runs.txt"
     slow = "import sys, time; open(sys.argv[1], 'a').write('run\\n'); time.sleep(30)"
     files = setup_files(
@@ -256,7 +257,7 @@ def test_remediation_killed_mid_action_neither_repeats_nor_loses_it(
     log = tmp_path / "remediation.log"
     proc = start_remediation(stack, files, log)
     trail = Trail(stack.consumer("remediations"))
-    stack.produce("alerts.raw", [alert("cartservice", "firing", T0)])
+    stack.produce("alerts.raw", [alert("cartservice", "firing", t0)])
     wait_for(lambda: runs.exists() and runs.read_text(), 90, "the command to start")
     os.killpg(proc.pid, signal.SIGKILL)  # mid-action: the command is still sleeping
     proc.wait()
@@ -264,7 +265,7 @@ def test_remediation_killed_mid_action_neither_repeats_nor_loses_it(
     resumed = trail.wait(lambda r: r["kind"] == "executed", 90)
     assert "not repeated" in resumed["detail"]
     inc = resumed["incident_id"]
-    stack.produce("alerts.raw", [alert("cartservice", "resolved", T0 + timedelta(seconds=20))])
+    stack.produce("alerts.raw", [alert("cartservice", "resolved", t0 + timedelta(seconds=20))])
     trail.wait(lambda r: r["kind"] == "verified" and r["incident_id"] == inc, 90)
     assert runs.read_text() == "run\n"  # ran once
     assert trail.kinds(inc).count("executed") == 1
@@ -273,6 +274,7 @@ def test_remediation_killed_mid_action_neither_repeats_nor_loses_it(
 def test_a_flapping_service_is_stopped_by_the_breaker_and_a_person_paged(
     stack: Stack, supervisord: Supervisord, tmp_path: Path
 ) -> None:
+    t0 = datetime.now(UTC).replace(microsecond=0)  # alerts are fresh: see max_event_age_s
     files = setup_files(
         tmp_path,
         supervisord,
@@ -288,7 +290,7 @@ def test_a_flapping_service_is_stopped_by_the_breaker_and_a_person_paged(
     trail = Trail(stack.consumer("remediations"))
     restarts = 0
     for i in range(3):  # the process dies again after every fix
-        at = T0 + timedelta(seconds=900 * i)
+        at = t0 + timedelta(seconds=900 * i)
         supervisord.kill("cartservice")
         stack.produce("alerts.raw", [alert("cartservice", "firing", at)])
 

@@ -294,3 +294,12 @@ def test_unhealthy_selection_takes_only_inventory_names_the_platform_reports() -
     eng, ex, _ = engine(rb)
     eng.on_incident(incident(), now=0)
     assert [c.target.selected for c in ex.real] == [("cart-1",)]
+
+
+def test_stale_events_start_nothing_but_still_verify() -> None:
+    eng, ex, st = engine()
+    assert eng.on_incident(incident(), now=0, fresh=False) == []
+    assert ex.calls == [] and st.facts("inc-1") is not None
+    eng.on_incident(incident(), now=1)
+    assert len(ex.real) == 1
+    assert kinds(eng.on_incident(incident(firing=0), now=2, fresh=False)) == ["verified"]

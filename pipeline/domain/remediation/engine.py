@@ -153,9 +153,15 @@ class Engine:
         return books[0] if books else None
 
     def on_incident(
-        self, inc: Incident, now: float, labels: Mapping[str, Iterable[str]] | None = None
+        self,
+        inc: Incident,
+        now: float,
+        labels: Mapping[str, Iterable[str]] | None = None,
+        fresh: bool = True,
     ) -> list[AuditRecord]:
-        """An incident event: note its facts, propose, diagnose and act as guards allow."""
+        """An incident event: note its facts, propose, diagnose and act as guards allow.
+        A stale event (``fresh`` False: old history read at a first start or after a long
+        outage) only updates facts and verifications; it starts nothing."""
         facts = facts_of(inc, labels)
         self.state.put_facts(facts)
         out: list[AuditRecord] = []
@@ -166,7 +172,7 @@ class Engine:
                     self.state.put_pending(pa)
             out += self.tick(now)
         rb = self.runbook_for(facts)
-        if rb is None:
+        if rb is None or not fresh:
             return out
         if self.state.mark(f"proposed|{inc.id}|{rb.id}"):
             out.append(self._proposal(rb, facts, now))
