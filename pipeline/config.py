@@ -336,6 +336,12 @@ class RemediationSettings(BaseModel):
     kubernetes: Literal["off", "in-cluster", "kubeconfig"] = Field(
         "off", description="how Kubernetes actions find their cluster"
     )
+    metrics_port: int = Field(
+        6067,
+        ge=0,
+        le=65535,
+        description="/metrics of the remediation process on 127.0.0.1 (0: off)",
+    )
 
 
 class FormatSettings(BaseModel):

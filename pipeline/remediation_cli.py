@@ -94,7 +94,16 @@ def run(runbooks: RunbooksOpt = None, inventory: InventoryOpt = None) -> None:
     err.print(
         f"remediation: {len(engine.runbooks)} runbooks, {len(engine.inventory.services)} services"
     )
-    RemediationProcess(settings, engine, state, client).run(stop)
+    process = RemediationProcess(settings, engine, state, client)
+    try:
+        process.serve_metrics()
+    except OSError as exc:
+        port = settings.remediation.metrics_port
+        fail(
+            f"cannot serve /metrics on 127.0.0.1:{port} ({exc.strerror}): set "
+            "STORMWATCH_REMEDIATION__METRICS_PORT to a free port (0: off)"
+        )
+    process.run(stop)
 
 
 @remediation_app.command("kill-switch")

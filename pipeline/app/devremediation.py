@@ -135,6 +135,7 @@ def remediation_demo(
             "STORMWATCH_REMEDIATION__RUNBOOKS": str(runbooks),
             "STORMWATCH_REMEDIATION__INVENTORY": str(inventory),
             "STORMWATCH_REMEDIATION__TICK_INTERVAL_S": "0.5",
+            "STORMWATCH_REMEDIATION__METRICS_PORT": "0",
             "STORMWATCH_LOG_LEVEL": "info",
         },
         start_new_session=True,

@@ -20,6 +20,7 @@ import msgspec
 import redis
 import structlog
 from confluent_kafka import Consumer, Message, Producer
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from pipeline.adapters.remediation.executor import Executors
 from pipeline.adapters.remediation.redis_state import RedisRemediationState
@@ -39,6 +40,27 @@ log = structlog.get_logger("stormwatch.remediation")
 _event = msgspec.json.Decoder(IncidentEvent)
 _feedback = msgspec.json.Decoder(Feedback)
 MODEL_KEY = "rem:model"
+
+
+class RemediationMetrics:
+    """``stormwatch_remediation_*`` on the process's own registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.records = Counter(
+            "stormwatch_remediation_records",
+            "audit records written, by kind and refusing guard",
+            ["kind", "guard"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "stormwatch_remediation_pending", "actions executing or verifying", registry=registry
+        )
+        self.kill_switch = Gauge(
+            "stormwatch_remediation_kill_switch", "1 while the kill switch is on", registry=registry
+        )
+        self.pages = Counter(
+            "stormwatch_remediation_pages", "records asking for a person", registry=registry
+        )
 
 
 class SetupError(ValueError):
@@ -120,6 +142,8 @@ class RemediationProcess:
         )
         self.producer = Producer({**conf, "acks": "all", "enable.idempotence": True})
         self.published = 0
+        self.registry = CollectorRegistry()
+        self.metrics = RemediationMetrics(self.registry)
 
     def handle(self, msg: Message) -> list[AuditRecord]:
         """One message of ``incidents`` or ``feedback``; undecodable ones are logged, skipped."""
@@ -167,6 +191,10 @@ class RemediationProcess:
                 ok=rec.ok,
                 detail=rec.detail[:200] or None,
             )
+        for rec in records:
+            self.metrics.records.labels(str(rec.kind), rec.guard or "none").inc()
+            if rec.page:
+                self.metrics.pages.inc()
         if records:
             left = self.producer.flush(30)
             if left:
@@ -183,6 +211,12 @@ class RemediationProcess:
             msgspec.json.encode(self.engine.model.snapshot()),
         )
         self.engine.updates.clear()
+
+    def serve_metrics(self) -> None:
+        """``/metrics`` on 127.0.0.1:``metrics_port`` (raises OSError when it is taken)."""
+        port = self.settings.remediation.metrics_port
+        if port:
+            start_http_server(port, addr="127.0.0.1", registry=self.registry)
 
     def run(self, stop: threading.Event) -> None:
         ensure_topics(
@@ -208,6 +242,8 @@ class RemediationProcess:
                 if time.monotonic() >= next_tick:
                     records += self.engine.tick(self.clock())
                     next_tick = time.monotonic() + tick
+                    self.metrics.pending.set(len(self.state.pending()))
+                    self.metrics.kill_switch.set(1 if self.state.kill_switch() else 0)
                 self.publish(records)
                 self.save_model()
                 if any(m.error() is None for m in msgs):

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 import yaml
 from confluent_kafka import Consumer
 
+from pipeline.app.localstack import free_port
 from tests.integration.conftest import ROOT, Stack, collect, wait_for
 from tests.integration.supervisord import SLEEPER, Supervisord, start_supervisord
 
@@ -99,7 +101,12 @@ def setup_files(
 
 
 def start_remediation(stack: Stack, extra: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    env = {**stack.worker_env(), **extra, "STORMWATCH_LOG_LEVEL": "info"}
+    env = {
+        **stack.worker_env(),
+        "STORMWATCH_REMEDIATION__METRICS_PORT": str(free_port()),
+        **extra,
+        "STORMWATCH_LOG_LEVEL": "info",
+    }
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "remediation", "run"],
@@ -149,6 +156,8 @@ def test_auto_restart_verified_and_on_the_topic(
             {"id": "restart", "action": "process.restart", "select": "unhealthy", "verify_s": 60},
         ],
     )
+    metrics_port = free_port()
+    files["STORMWATCH_REMEDIATION__METRICS_PORT"] = str(metrics_port)
     stack.start_worker(extra_env=files)  # the worker attaches the runbook to the events
     start_remediation(stack, files, tmp_path / "remediation.log")
     trail = Trail(stack.consumer("remediations"))
@@ -182,6 +191,9 @@ def test_auto_restart_verified_and_on_the_topic(
         check=True,
     )
     assert [json.loads(line)["kind"] for line in out.stdout.splitlines()] == trail.kinds(inc)
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    assert 'stormwatch_remediation_records_total{guard="none",kind="verified"} 1.0' in text
 
 
 def test_approve_waits_for_an_allowed_approver_and_a_denial_stops(

@@ -73,3 +73,33 @@ def test_a_restarted_engine_finds_the_action_in_redis(
     assert [r.kind for r in trail] == ["proposed", "diagnostic", "dry_run", "executed", "verified"]
     assert again.pending() == [] and again.lock_holder(trail[-1].service) is None
     assert isinstance(trail[0], AuditRecord)
+
+
+def test_kill_switch_command_flips_the_switch_every_process_reads(
+    state: RedisRemediationState, redis_service: Service
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import ROOT
+
+    env = {
+        **os.environ,
+        "STORMWATCH_REDIS__URL": redis_service.url,
+        "STORMWATCH_REDIS__KEY_PREFIX": state.p[: -len("rem:")],
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "pipeline", "remediation", *args]
+        return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+
+    assert run("kill-switch", "on").stdout == "on\n"
+    assert state.kill_switch()
+    assert run("kill-switch", "status").stdout == "on\n"
+    assert run("kill-switch", "off").stdout == "off\n"
+    assert not state.kill_switch()
+    bad = run("kill-switch", "maybe")
+    assert bad.returncode == 2
+    missing = run("trail", "no-such-incident")
+    assert missing.returncode == 2 and "no remediation records" in missing.stderr
