@@ -6,13 +6,15 @@ in Redis and the real executors, publishes every audit record on ``remediations`
 incident id), and verifies pending actions on a timer. Offsets are committed only after
 the records of the messages before them were acknowledged by the broker: a crash
 re-reads them, and deterministic action and record ids make that harmless (an action
-already recorded is verified, not run again).
+already recorded is verified, not run again). One process leads at a time (a Redis key
+renewed every loop); others stand by and take over within ``LEADER_TTL_S``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +42,8 @@ log = structlog.get_logger("stormwatch.remediation")
 _event = msgspec.json.Decoder(IncidentEvent)
 _feedback = msgspec.json.Decoder(Feedback)
 MODEL_KEY = "rem:model"
+#: a leader that stops renewing (killed) is replaced this long after its last renewal
+LEADER_TTL_S = 10.0
 
 
 class RemediationMetrics:
@@ -142,6 +146,7 @@ class RemediationProcess:
         )
         self.producer = Producer({**conf, "acks": "all", "enable.idempotence": True})
         self.published = 0
+        self.token = uuid.uuid4().hex
         self.registry = CollectorRegistry()
         self.metrics = RemediationMetrics(self.registry)
 
@@ -218,7 +223,23 @@ class RemediationProcess:
         if port:
             start_http_server(port, addr="127.0.0.1", registry=self.registry)
 
+    def lead(self, stop: threading.Event) -> bool:
+        """Wait until this process leads (False when stopped first)."""
+        waiting = False
+        while not stop.is_set():
+            if self.state.lead(self.token, LEADER_TTL_S):
+                if waiting:
+                    log.info("remediation.leading")
+                return True
+            if not waiting:
+                log.info("remediation.standby", reason="another remediation process leads")
+                waiting = True
+            stop.wait(1.0)
+        return False
+
     def run(self, stop: threading.Event) -> None:
+        if not self.lead(stop):
+            return
         ensure_topics(
             self.settings,
             names=[
@@ -232,6 +253,8 @@ class RemediationProcess:
         next_tick = 0.0
         try:
             while not stop.is_set():
+                if not self.state.lead(self.token, LEADER_TTL_S):
+                    raise RuntimeError("lost the remediation leadership (Redis key expired)")
                 msgs = self.consumer.consume(num_messages=200, timeout=tick)
                 records: list[AuditRecord] = []
                 for msg in msgs:

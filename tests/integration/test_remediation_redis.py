@@ -38,6 +38,17 @@ def test_locks_are_exclusive_and_released_only_by_their_holder(
     assert state.acquire("svc|k", "act-2", 0.05)
 
 
+def test_one_process_leads(state: RedisRemediationState) -> None:
+    assert state.lead("a", 0.3)
+    assert state.lead("a", 0.3)  # renewal
+    assert not state.lead("b", 0.3)
+    import time
+
+    time.sleep(0.4)  # "a" died: its key expires
+    assert state.lead("b", 5)
+    assert not state.lead("a", 5)
+
+
 def test_marks_runs_tries_approvals_and_kill_switch(state: RedisRemediationState) -> None:
     assert state.mark("proposed|i|rb") and not state.mark("proposed|i|rb")
     assert state.seen("proposed|i|rb") and not state.seen("other")

@@ -3,6 +3,7 @@
 Keys (after the configured prefix, ``rem:`` namespace):
 
 ==========================  ==========================================================
+``rem:leader``              the remediation process that acts (others stand by)
 ``rem:kill``                the global kill switch (any value: on)
 ``rem:lock:<target>``       the action id holding a target (``SET NX PX``; released only
                             by its holder, atomically)
@@ -38,6 +39,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_LEAD = """
+local cur = redis.call('GET', KEYS[1])
+if cur == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0
+"""
+
 _pending = msgspec.json.Decoder(PendingAction)
 _facts = msgspec.json.Decoder(IncidentFacts)
 _approval = msgspec.json.Decoder(Approval)
@@ -61,6 +69,12 @@ class RedisRemediationState:
         self.max_audit = max_audit
         self.runs_kept_s = runs_kept_s
         self._release = client.register_script(_RELEASE)
+        self._lead = client.register_script(_LEAD)
+
+    def lead(self, token: str, ttl_s: float) -> bool:
+        """Take or keep the leadership (one remediation process acts at a time: pending
+        actions are verified by whoever leads); False while another process holds it."""
+        return bool(self._lead(keys=[self.p + "leader"], args=[token, int(ttl_s * 1000)]))
 
     def kill_switch(self) -> bool:
         return bool(self.r.exists(self.p + "kill"))
