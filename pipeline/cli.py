@@ -1,4 +1,4 @@
-"""The ``stormwatch`` command line: worker, ingest, dev, replay, detect, incident,
+"""The ``stormwatch`` command line: worker, ingest, dev, replay, detect, incident, oncall,
 remediation, config, schemas.
 
 User errors (bad arguments, bad configuration, bad input files, ports in use) end with one
@@ -260,6 +260,11 @@ def incident_show(incident_id: Annotated[str, typer.Argument(help="incident id")
     if doc is None:
         fail(f"no incident {incident_id!r} in Redis (prefix {settings.redis.key_prefix!r})")
     print(json.dumps(doc, indent=2))
+
+
+from pipeline.oncall_cli import oncall_app  # noqa: E402 (after the shared commands above)
+
+app.add_typer(oncall_app, name="oncall")
 
 
 @app.command()

@@ -24,6 +24,7 @@ class MemoryStore:
         self.controls: dict[int, list[tuple[str, bytes]]] = {}
         self._seq = 0
         self.progress: dict[int, float] = {}
+        self.ingest_marks: dict[int, tuple[float, bool, float]] = {}
 
     def with_timeout(self, seconds: float) -> MemoryStore:
         """This store (it never hangs)."""
@@ -82,6 +83,12 @@ class MemoryStore:
 
     def domain_progress(self) -> dict[int, float]:
         return dict(self.progress)
+
+    def share_ingest_marks(
+        self, marks: Mapping[int, tuple[float, bool]], now: float
+    ) -> dict[int, tuple[float, bool, float]]:
+        self.ingest_marks.update({p: (t, b, now) for p, (t, b) in marks.items()})
+        return dict(self.ingest_marks)
 
     def record_feedback(self, incident_id: str, data: bytes) -> None:
         self.feedback.setdefault(incident_id, []).append(data)

@@ -11,7 +11,9 @@ was last written (epoch seconds), the newest ``RECENT_KEPT`` (the incident pages
 | ``fb:<id>`` feedback list
 | ``ctl:<partition>`` stream of the merge stage's controls for a by-domain partition (split
 topologies; trimmed once the partition's state covers them) | ``mprog`` hash: partition -> event
-time the merge stage has seen it reach (domains pace each other with it).
+time the merge stage has seen it reach (domains pace each other with it)
+| ``imarks`` hash: raw partition -> "event time, behind (0/1), wall time reported" (ingest
+processes align their reading with each other's with it).
 """
 
 from __future__ import annotations
@@ -233,6 +235,27 @@ class RedisStore:
         self.ops += 1
         raw: Any = self.r.hgetall(f"{self.prefix}mprog")
         return {int(_bytes(k)): float(_bytes(v)) for k, v in (raw or {}).items()}
+
+    def share_ingest_marks(
+        self, marks: Mapping[int, tuple[float, bool]], now: float
+    ) -> dict[int, tuple[float, bool, float]]:
+        """Report this process's raw partition marks (event time, behind) and read every
+        process's (event time, behind, when reported), in one round trip."""
+        self.ops += 1
+        key = f"{self.prefix}imarks"
+        pipe = self.r.pipeline(transaction=False)
+        if marks:
+            pipe.hset(
+                key,
+                mapping={str(p): f"{t!r} {int(b)} {now!r}" for p, (t, b) in marks.items()},
+            )
+        pipe.hgetall(key)
+        raw: Any = pipe.execute()[-1]
+        out = {}
+        for k, v in (raw or {}).items():
+            t, b, at = _bytes(v).split()
+            out[int(_bytes(k))] = (float(t), b == b"1", float(at))
+        return out
 
     def record_feedback(self, incident_id: str, data: bytes) -> None:
         self.ops += 1

@@ -7,6 +7,12 @@ falls ever further behind the others. The worker stops fetching
 ``alerts.raw`` while too many routed alerts wait for this process's correlation and fetches
 again at half that. Ingest must not simply block: Faust delivers every topic through one
 consumer, so correlation's messages would stop too.
+
+Only alerts still *on the topic* count: those a correlator has taken off it and holds for
+event-time alignment wait for the raw partitions' progress, and pausing those partitions for
+them would stall the watermark that releases them. What correlators hold is bounded by the
+alignment of the raw partitions (:mod:`pipeline.app.source_marks`) and by
+``worker.max_held_alerts``.
 """
 
 from __future__ import annotations
@@ -21,17 +27,20 @@ from pipeline.app.metrics import Metrics
 class RouteCredit:
     """Alerts routed to by-domain partitions and not yet correlated.
 
-    For partitions this process correlates the count is exact. For those another process
-    correlates it is estimated from the highest offset this process wrote there and the
-    offset that process's last group commit covers (read from Redis,
+    For partitions this process correlates the count is what this process routed there
+    (``pending``), or, given ``unread`` (partition -> messages on the topic its correlator
+    has not applied yet, whoever wrote them), those messages times the alerts per message.
+    For those another process correlates it is estimated from the highest offset this process
+    wrote there and the offset that process's last group commit covers (read from Redis,
     :meth:`progress`), times the alerts per message: so ingest does not bury a slower
     correlator (in a split topology, one domain's backlog would delay the merge stage's
     controls for it and let the domains drift apart in event time). ``max_ahead`` 0 means
     no limit.
     """
 
-    def __init__(self, max_ahead: int) -> None:
+    def __init__(self, max_ahead: int, unread: Callable[[int], int | None] | None = None) -> None:
         self.max_ahead = max_ahead
+        self.unread = unread
         self.pending: dict[int, int] = {}
         #: of those, alerts the correlator has received and holds for event-time alignment
         self.held: dict[int, int] = {}
@@ -67,9 +76,6 @@ class RouteCredit:
             if p not in self.pending and p in self.covered  # unknown until read from Redis
         }
 
-    def _worst(self) -> float:
-        return max([float(self.total), *self.foreign().values()])
-
     def own(self, partitions: Iterable[int]) -> None:
         for p in partitions:
             self.pending.setdefault(p, 0)
@@ -94,16 +100,23 @@ class RouteCredit:
             self.held[partition] = max(0, self.held.get(partition, 0) - n)
 
     def in_topic(self) -> float:
-        """Routed alerts the slowest correlator has not even taken off the topic yet (held
-        ones excluded; for other processes' partitions the estimate counts only those)."""
-        own = [max(0, n - self.held.get(p, 0)) for p, n in self.pending.items()]
-        return max([0.0, *own, *self.foreign().values()])
+        """Routed alerts not even taken off the topic yet (held ones excluded): the sum over
+        this process's partitions (one core correlates them all), or the estimate for
+        another process's partition, whichever is larger."""
+        own = sum(self._own_in_topic(p, n) for p, n in self.pending.items())
+        return max([float(own), *self.foreign().values()])
+
+    def _own_in_topic(self, partition: int, pending: int) -> float:
+        messages = self.unread(partition) if self.unread is not None else None
+        if messages is None:
+            return max(0, pending - self.held.get(partition, 0))
+        return max(0, messages) * self.per_message
 
     def too_far_ahead(self) -> bool:
-        return self.max_ahead > 0 and self._worst() > self.max_ahead
+        return self.max_ahead > 0 and self.in_topic() > self.max_ahead
 
     def caught_up(self) -> bool:
-        return self.max_ahead <= 0 or self._worst() <= self.max_ahead // 2
+        return self.max_ahead <= 0 or self.in_topic() <= self.max_ahead // 2
 
 
 class PauseSet:
@@ -159,7 +172,6 @@ class IngestPause:
         metrics: Metrics,
         max_pause_s: float = 10.0,
         pauses: PauseSet | None = None,
-        exempt: Callable[[], set[int]] | None = None,
     ) -> None:
         self._consumer = consumer
         self.raw_topic = raw_topic
@@ -167,18 +179,13 @@ class IngestPause:
         self.metrics = metrics
         self.max_pause_s = max_pause_s
         self.pauses = pauses or PauseSet(consumer)
-        #: raw partitions never paused for backlog: those event-time alignment waits for
-        #: (routed-but-held alerts count as waiting, so pausing those would stall the
-        #: watermark that releases them)
-        self.exempt = exempt or set
         #: since when paused (None: fetching)
         self.paused: float | None = None
 
     def pause_if_ahead(self) -> None:
-        """Stop fetching the raw topic while too many routed alerts wait for correlation
-        (except the partitions alignment waits for)."""
+        """Stop fetching the raw topic while too many routed alerts wait for correlation."""
         if self.paused is not None:
-            self._hold()  # the partition alignment waits for may have changed
+            self._hold()  # a rebalance may have changed the assignment
             return
         if not self.credit.too_far_ahead():
             return
@@ -188,17 +195,8 @@ class IngestPause:
 
     def _hold(self) -> None:
         consumer = self._consumer()
-        # reading the partitions the watermark waits for helps only while the correlators
-        # keep up with the topic: else their marks are old and more reading only buries them
-        ahead = self.credit.in_topic() > self.credit.max_ahead // 2
-        exempt = set() if ahead else self.exempt()
         self.pauses.hold(
-            "backlog",
-            (
-                tp
-                for tp in consumer.assignment()
-                if tp.topic == self.raw_topic and tp.partition not in exempt
-            ),
+            "backlog", (tp for tp in consumer.assignment() if tp.topic == self.raw_topic)
         )
 
     def maybe_resume(self) -> None:

@@ -1,6 +1,7 @@
 """The worker's web pages: ``/metrics`` (Prometheus), ``/healthz`` (Redis reachable and no
 partition stalled; 503 otherwise), ``/incidents`` and ``/incidents/<id>`` (the incident
-pages for browsers, JSON for API clients: :mod:`pipeline.app.pages`)."""
+pages for browsers, JSON for API clients: :mod:`pipeline.app.pages`), ``/oncall/...`` (who
+is on call; ownership and overrides changed at run time: :mod:`pipeline.app.oncall_api`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.liveness import Liveness
+from pipeline.app.oncall_api import add_oncall_pages
 from pipeline.app.pages.handlers import IncidentPages
 from pipeline.app.pages.reads import PageReads
 from pipeline.domain.topology import Topology
@@ -27,6 +29,7 @@ def add_pages(
     """Register the pages; returns the incident pages' reads (close them on shutdown)."""
     reads = PageReads(store)
     pages = IncidentPages(reads, topology)
+    add_oncall_pages(app, store)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

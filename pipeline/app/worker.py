@@ -116,11 +116,11 @@ class Worker:
             self.credit,
             self.metrics,
             pauses=self.pauses,
-            exempt=self.marks.slowest if w.max_held_alerts > 0 else None,
         )
         self.retry = StoreRetry(store, self.metrics)
         self.models = Models(s, store, self.roles, self.metrics)
         self.states = PartitionStates(s, topology, store, self.models.scorer)
+        self.credit.unread = self._unread
         self.commit = GroupCommit(w.commit_interval_s, store, self.states, self.metrics)
         dead_letters = DeadLetters(self.app.topic(t.dlq, **raw_kw), self.metrics)
         self.publishing = IncidentPublishing(
@@ -216,6 +216,17 @@ class Worker:
             )
         self._wire(raw_kw)
 
+    def _unread(self, partition: int) -> int | None:
+        """By-domain messages in ``partition`` (correlated here) its state has not applied."""
+        applied = self.states.applied.get(partition)
+        if applied is None:
+            return None
+        try:
+            hw = self.app.consumer.highwater(TP(self.by_domain_topic, partition))
+        except Exception:  # not fetched yet
+            return None
+        return None if hw is None else int(hw) - 1 - applied
+
     def _covered(self, partitions: list[int]) -> dict[int, int]:
         """The by-domain offset each partition's last written state covers."""
         out = {}
@@ -249,6 +260,24 @@ class Worker:
                 await self.correlate.release_held()  # what held alerts wait for may be in
                 if self.merge is not None:
                     await self.merge.tick()
+
+        if "ingest" in roles and w.max_held_alerts > 0:
+
+            @app.timer(PROGRESS_INTERVAL_S)
+            async def share_marks() -> None:
+                """Align raw partitions with those other processes read (:mod:`.source_marks`)."""
+                mine = self.marks.shared()
+                try:
+                    reported = await asyncio.to_thread(
+                        self.store.share_ingest_marks, mine, time.time()
+                    )
+                except Exception as exc:  # Redis away: align within this process meanwhile
+                    log.debug("ingest marks unavailable", error=str(exc))
+                    return
+                self.marks.observe_foreign(reported, time.time())
+                # ingest aligns with every batch, but a process whose partitions are all held
+                # reads no batch: the others' progress must release them here
+                self.marks.align(self.marks.current())
 
         if "ingest" in roles and w.max_ingest_ahead > 0 and self.domain_map is not None:
 

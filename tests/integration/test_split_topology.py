@@ -5,6 +5,8 @@ explanation, and is the only writer of ``incidents``."""
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 from benchmarks.grouping import group_of, pair_score
@@ -65,3 +67,13 @@ def test_two_workers_on_two_domains_group_as_one_correlator(stack: Stack, tmp_pa
     assert explained, "no incident was merged across domains"
     # the split is stored for every worker, versioned
     assert store.load_checkpoint("domains") is not None
+
+
+def test_ingest_processes_share_their_marks_through_redis(stack: Stack) -> None:
+    """Each ingest process reports its raw partitions and reads everyone's in one call."""
+    store = stack.store()
+    first = store.share_ingest_marks({0: (1000.5, True), 1: (-math.inf, True)}, 50.0)
+    assert first == {0: (1000.5, True, 50.0), 1: (-math.inf, True, 50.0)}
+    other = store.share_ingest_marks({2: (7.0, False)}, 51.0)
+    assert other == {**first, 2: (7.0, False, 51.0)}
+    assert store.share_ingest_marks({}, 52.0) == other

@@ -79,20 +79,17 @@ def test_a_partition_fetches_again_only_when_every_reason_is_gone() -> None:
     assert consumer.full == set() and pauses.reasons == {}
 
 
-def test_the_slowest_partition_is_read_while_paused_only_if_correlators_keep_up() -> None:
-    """Held alerts count as waiting, so the partition the watermark waits for stays
-    readable; but not while routed alerts pile up unread on the topic (more reading would
-    only bury correlators whose marks are already old)."""
+def test_only_alerts_still_on_the_topic_pause_ingest() -> None:
+    """Held alerts wait for the raw partitions' progress: pausing those for them would stall
+    the watermark that releases them."""
     consumer = _Consumer(hw={0: 100, 1: 100})
     credit = RouteCredit(max_ahead=1000)
     credit.own([0])
-    pause = IngestPause(
-        lambda: consumer, "raw", credit, Metrics(CollectorRegistry()), exempt=lambda: {1}
-    )
+    pause = IngestPause(lambda: consumer, "raw", credit, Metrics(CollectorRegistry()))
     credit.routed(0, 5000)
     credit.received(0, 4800)  # held for alignment: only 200 still on the topic
     pause.pause_if_ahead()
-    assert pause.pauses.held("backlog") == {TP("raw", 0)}
+    assert pause.paused is None and pause.pauses.held("backlog") == set()
     credit.routed(0, 3000)  # correlators fall behind the topic
     pause.pause_if_ahead()
     assert pause.pauses.held("backlog") == {TP("raw", 0), TP("raw", 1)}
@@ -101,6 +98,23 @@ def test_the_slowest_partition_is_read_while_paused_only_if_correlators_keep_up(
     assert credit.in_topic() == 200 and credit.held[0] == 0
     pause.maybe_resume()
     assert pause.pauses.held("backlog") == set()
+
+
+def test_unread_messages_count_whoever_routed_them() -> None:
+    """Another process routes to this process's partitions too: the topic's own count of
+    unapplied messages says how much waits, not what this process routed."""
+    unread = {0: 40}
+    credit = RouteCredit(max_ahead=400, unread=unread.get)
+    credit.own([0, 1])
+    credit.sent(alerts=500, messages=10)  # per message 1 + (50 - 1) * 0.05
+    credit.routed(0, 20)  # what this process routed counts only while unread is not known
+    credit.routed(1, 300)  # partition 1: unread not known
+    assert credit.in_topic() == pytest.approx(40 * credit.per_message + 300)
+    assert credit.too_far_ahead()
+    unread[0] = 0
+    assert credit.in_topic() == 300 and not credit.caught_up()
+    credit.correlated(1, 200)
+    assert credit.caught_up()
 
 
 def test_a_revoked_partition_loses_its_reasons() -> None:
@@ -134,6 +148,37 @@ def test_partitions_ahead_of_the_slowest_behind_are_held() -> None:
     assert pauses.held("align") == set()
 
 
+def test_partitions_are_aligned_with_those_other_processes_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Aligned within one process only, a worker's partitions run ahead of the other
+    worker's and the correlators hold the difference."""
+    consumer = _Consumer(hw={0: 100, 1: 100})
+    pauses = PauseSet(lambda: consumer)
+    marks = SourceMarks(lambda: consumer, "raw", pauses)
+    marks.note(0, 49, [_alert(1000.0)])
+    marks.note(1, 49, [_alert(1010.0)])
+    current = marks.current()
+    now = 5000.0
+    stale = now - source_marks.FOREIGN_STALE_S - 1
+    marks.observe_foreign(
+        {
+            0: (0.0, True, now),  # read here: this process's own mark counts
+            2: (945.0, True, now),  # another process's partition, behind
+            3: (10.0, True, stale),  # its process is gone
+            4: (10.0, False, now),  # caught up: holds nothing back
+        },
+        now,
+    )
+    assert set(marks.foreign) == {2, 4}
+    marks.align(current)
+    assert pauses.held("align") == {TP("raw", 1)}  # 1010 > 945 + ALIGN_DRIFT_S
+    assert marks.shared() == {0: (1000.0, True), 1: (1010.0, True)}
+    marks.observe_foreign({2: (2000.0, True, now)}, now)
+    marks.align(current)
+    assert pauses.held("align") == set()
+
+
 def test_a_partition_not_read_yet_is_behind_from_the_start_of_time() -> None:
     """At start-up the first partition fetched must not run ahead of the others."""
     consumer = _Consumer(hw={0: 100, 1: 100, 2: 0})
@@ -146,7 +191,8 @@ def test_a_partition_not_read_yet_is_behind_from_the_start_of_time() -> None:
         (1, -math.inf, True),
     ]
     marks.align(current)
-    assert pauses.held("align") == {TP("raw", 0)} and marks.slowest() == {1}
+    assert pauses.held("align") == {TP("raw", 0)}
+    assert marks.shared() == {0: (1000.0, True), 1: (-math.inf, True), 2: (-math.inf, False)}
 
 
 def test_a_partition_that_does_not_move_unheld_stops_being_waited_for(

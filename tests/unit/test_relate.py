@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from pipeline.domain.correlate.relate import JoinIndex, Match
-from pipeline.domain.correlate.settings import CorrelationSettings
+from pipeline.domain.correlate.settings import CorrelationSettings, span_end
 from pipeline.domain.correlate.state import IncidentState
 from pipeline.domain.graphs import GraphIndex
 from tests.unit.correlate_parts import T0, TOPO, add_member, make_alert, new_state
@@ -183,3 +186,23 @@ def test_an_incident_records_at_most_max_labels_link_labels() -> None:
     assert st.labels == ["host=h1", "host=h2"]
     assert "inc-x" in f.matches("y", 10, host="h2")
     assert f.matches("y", 10, host="h3") == {}  # the third value relates it to nothing
+
+
+@given(
+    start=st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    span=st.sampled_from([60.0, 900.0, 3600.0, 86400.0]),
+)
+def test_span_cuts_fall_on_a_fixed_grid(start: float, span: float) -> None:
+    """An incident is cut on a whole multiple of ``max_span_s``, 0.5-1.5 spans after it
+    started: the next incident of a storm starts just after that cut, so its own cut does not
+    depend on where the first one started."""
+    end = span_end(start, span)
+    assert end % span == 0
+    assert span / 2 - 1e-6 <= end - start <= 1.5 * span + 1e-6
+    assert span_end(end + 1e-3, span) == end + span
+
+
+def test_span_cut_examples() -> None:
+    assert span_end(0.0, 3600.0) == 3600.0
+    assert span_end(1800.0, 3600.0) == 3600.0  # exactly half a span before the hour
+    assert span_end(1800.5, 3600.0) == 7200.0

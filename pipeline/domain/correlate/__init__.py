@@ -12,8 +12,10 @@ incident's alerts) and related in the service graph:
 * for services missing from the topology: same service, or a shared value of one of the
   ``link_labels`` (never dropped: with no relation they open their own incident).
 
-An incident older than ``max_span_s`` takes no new alerts (an endless storm is cut into
-incidents of bounded span, so memory is bounded by the open incidents).
+An incident takes no new alerts after the first whole multiple of ``max_span_s`` at least half
+of it after its first alert (:func:`~.settings.span_end`): an endless storm is cut into
+incidents of bounded span on a fixed grid, so memory is bounded by the open incidents and a
+cut that moved does not move the later ones.
 
 An incident holds at most ``max_members`` member alerts (:mod:`.compaction`): past that, it
 forgets members down to half of it, resolved ones first, then the oldest firing ones, so a

@@ -18,7 +18,7 @@ from pipeline.domain.correlate.paging import PagingGate
 from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.relate import JoinIndex
 from pipeline.domain.correlate.schedule import Scheduler
-from pipeline.domain.correlate.settings import CorrelationSettings
+from pipeline.domain.correlate.settings import CorrelationSettings, span_end
 from pipeline.domain.correlate.state import (
     SEVERITY_BY_RANK,
     Book,
@@ -122,7 +122,10 @@ class Lifecycle:
                 event = self._resolve_quiet(st)
             elif st.indexed and (
                 now > st.last_t + s.join_gap_s + s.allowed_lateness_s
-                or (s.max_span_s > 0 and now > span_start(st) + s.max_span_s + s.allowed_lateness_s)
+                or (
+                    s.max_span_s > 0
+                    and now > span_end(span_start(st), s.max_span_s) + s.allowed_lateness_s
+                )
             ):
                 self.index.unindex(st)
         else:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipeline.domain.correlate.settings import CorrelationSettings
+from pipeline.domain.correlate.settings import CorrelationSettings, span_end
 from pipeline.domain.correlate.state import IncidentState
 from pipeline.domain.explain import join_reason
 from pipeline.domain.graphs import GraphIndex
@@ -165,7 +165,7 @@ class JoinIndex:
         start = st.span_start  # (span_start(st), inlined: this is the hot path)
         if start is None or start > st.first_t:
             start = st.first_t
-        return t - start > span
+        return t > span_end(start, span)
 
     def scan_cost(self, limit: int) -> int:
         """Services of the indexed incidents, counted up to ``limit``."""

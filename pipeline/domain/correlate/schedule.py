@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Mapping
 
-from pipeline.domain.correlate.settings import CorrelationSettings
+from pipeline.domain.correlate.settings import CorrelationSettings, span_end
 from pipeline.domain.correlate.state import IncidentState, span_start
 from pipeline.domain.schemas import IncidentStatus
 
@@ -38,7 +38,7 @@ class Scheduler:
         if st.indexed:
             dues.append(st.last_t + s.join_gap_s + s.allowed_lateness_s + 1e-6)
             if s.max_span_s > 0:
-                dues.append(span_start(st) + s.max_span_s + s.allowed_lateness_s + 1e-6)
+                dues.append(span_end(span_start(st), s.max_span_s) + s.allowed_lateness_s + 1e-6)
         if st.firing:
             dues.append(st.last_t + s.stale_after_s)
         else:

@@ -37,6 +37,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from pipeline.domain.correlate import CorrelationSettings
+from pipeline.domain.correlate.settings import span_end
 from pipeline.domain.event_view import EventLimits, counts_of
 from pipeline.domain.explain import fmt_delay
 from pipeline.domain.graphs import GraphIndex
@@ -579,7 +580,7 @@ class Merger:
                 continue
             if relation == "path" and t - host.first_t > s.undirected_burst_s:
                 continue  # undirected relations only in the first moments of an incident
-            if s.max_span_s > 0 and t - min(gp.first_t, gq.first_t) > s.max_span_s:
+            if s.max_span_s > 0 and t > span_end(min(gp.first_t, gq.first_t), s.max_span_s):
                 continue  # the single-domain incident would have been cut by max_span_s
             young = t - max(gp.first_t, gq.first_t) <= s.burst_merge_s
             if opener and first_link:
@@ -625,9 +626,8 @@ class Merger:
             if qid not in st.records or st.find(qid) == st.find(iid):
                 continue
             gp, gq = self._group(iid), self._group(qid)
-            if self.settings.max_span_s > 0 and t - min(gp.first_t, gq.first_t) > (
-                self.settings.max_span_s
-            ):
+            span = self.settings.max_span_s
+            if span > 0 and t > span_end(min(gp.first_t, gq.first_t), span):
                 continue
             if not (gp.unresolved and gq.unresolved):
                 continue  # the correlator merges open incidents only
