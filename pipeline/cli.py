@@ -1,5 +1,5 @@
 """The ``stormwatch`` command line: worker, ingest, dev, replay, detect, report, incident,
-oncall, config, schemas.
+oncall, remediation, config, schemas.
 
 User errors (bad arguments, bad configuration, bad input files, ports in use) end with one
 line on stderr and exit code 2, never a traceback.
@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from pipeline.remediation_cli import remediation_app
 
 app = typer.Typer(
     add_completion=False,
@@ -311,6 +313,7 @@ def report(
 
 incident_app = typer.Typer(no_args_is_help=True, help="Look up incidents in Redis.")
 app.add_typer(incident_app, name="incident")
+app.add_typer(remediation_app, name="remediation")
 
 
 @incident_app.command("show")

@@ -321,6 +321,40 @@ class GatewaySettings(BaseModel):
         return frozenset(p for p in self.public_paths.split(",") if p)
 
 
+class RemediationSettings(BaseModel):
+    """Runbooks and guarded remediation (``stormwatch remediation run``); docs/remediation.md."""
+
+    runbooks: Path = Field(Path("runbooks"), description="directory of runbook YAML files")
+    inventory: Path = Field(
+        Path("inventories/online-boutique.yaml"),
+        description="what runs where: the only source of action targets",
+    )
+    kill_switch: bool = Field(
+        False, description="refuse every action (also settable at run time in Redis)"
+    )
+    breaker_max_global: int = Field(10, ge=1, description="actions per window, everywhere")
+    breaker_max_per_service: int = Field(3, ge=1, description="actions per window, per service")
+    breaker_window_s: float = Field(3600.0, gt=0, description="the circuit breaker's window")
+    lock_ttl_s: float = Field(3600.0, gt=0, description="a target lock expires after this long")
+    dry_run_first: bool = Field(True, description="dry-run every action that has a dry run")
+    tick_interval_s: float = Field(1.0, gt=0, le=60, description="verification timer period")
+    max_event_age_s: float = Field(
+        600.0,
+        ge=0,
+        description="incident events older than this (a backlog, a first start on old "
+        "history) update what is known but start no action; 0: no limit",
+    )
+    kubernetes: Literal["off", "in-cluster", "kubeconfig"] = Field(
+        "off", description="how Kubernetes actions find their cluster"
+    )
+    metrics_port: int = Field(
+        6067,
+        ge=0,
+        le=65535,
+        description="/metrics of the remediation process on 127.0.0.1 (0: off)",
+    )
+
+
 class FormatSettings(BaseModel):
     """Alert formats (docs/formats.md): the generic JSON mapping, set field by field
     (``STORMWATCH_FORMATS__GENERIC__SERVICE=host.name``; maps as JSON) or from a YAML/JSON
@@ -393,6 +427,7 @@ class Settings(BaseSettings):
     detection: DetectorSettings = Field(default_factory=DetectorSettings)
     formats: FormatSettings = FormatSettings()
     insights: InsightsLiveSettings = InsightsLiveSettings()
+    remediation: RemediationSettings = RemediationSettings()
     topology: Path = Path("topologies/online-boutique.yaml")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

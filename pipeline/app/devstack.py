@@ -20,10 +20,11 @@ import msgspec
 from confluent_kafka import Consumer, Producer
 from rich.console import Console
 
+from pipeline.app.devremediation import RestartDemo, remediation_demo
 from pipeline.app.devview import Display, LiveDisplay, PlainDisplay
 from pipeline.app.localstack import LocalStackError, local_stack, port_in_use, worker_env
 from pipeline.config import Settings
-from pipeline.domain.schemas import IncidentEvent
+from pipeline.domain.schemas import EventType, IncidentEvent
 
 console = Console()
 _event_decoder = msgspec.json.Decoder(IncidentEvent)
@@ -125,13 +126,22 @@ def _run_with_worker(
             console.print(f"        its log: {out.name}")
         console.print(f"pages   [bold]{web}/incidents[/] (open and recent incidents)")
         pages = f"{web}/incidents"
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stormwatch-dev-")))
+        demo = stack.enter_context(
+            remediation_demo(env, workdir, Path("runbooks"), settings.topics.alerts_raw)
+        )
+        if demo is not None:
+            console.print(
+                f"remedy  supervisord on [bold]{demo.sup.url}[/] runs demo-worker; "
+                "it will crash once and be restarted by its runbook"
+            )
         display: Display
         if live:
             live_display = LiveDisplay(console, pages)
             display = stack.enter_context(live_display.running())
         else:
             display = PlainDisplay(console)
-        _watch_worker(settings, storm, speed, exit_after, started, worker, display)
+        _watch_worker(settings, storm, speed, exit_after, started, worker, display, demo)
 
 
 def _watch_worker(
@@ -142,9 +152,10 @@ def _watch_worker(
     started: float,
     worker: subprocess.Popen[bytes],
     display: Display,
+    demo: RestartDemo | None = None,
 ) -> None:
     try:
-        _play_and_watch(settings, storm, speed, exit_after, started, worker, display)
+        _play_and_watch(settings, storm, speed, exit_after, started, worker, display, demo)
     except KeyboardInterrupt:
         display.note("\nstopping…")
     finally:
@@ -172,6 +183,7 @@ def _play_and_watch(
     started: float,
     worker: subprocess.Popen[bytes],
     display: Display,
+    demo: RestartDemo | None = None,
 ) -> None:
     conf = settings.kafka.confluent_config()
     consumer = Consumer(
@@ -185,7 +197,10 @@ def _play_and_watch(
             "log_level": 2,
         }
     )
-    consumer.subscribe([settings.topics.incidents])
+    topics = [settings.topics.incidents]
+    if demo is not None:
+        topics.append(settings.topics.remediations)
+    consumer.subscribe(topics)
     producer = Producer({**conf, "linger.ms": 5})
     alerts = _shifted_storm(storm)
     display.note(
@@ -215,10 +230,17 @@ def _play_and_watch(
                 producer.flush(10)
                 done_at = now
                 display.note(f"[dim]storm sent: {sent} alerts[/]")
+            if demo is not None and demo.due(done_at is not None):
+                display.note(demo.crash(producer))
             msg = consumer.poll(0.1)
             if msg is not None and not msg.error():
                 value = msg.value()
                 if value is None:
+                    continue
+                if msg.topic() == settings.topics.remediations:
+                    shown = demo.on_record(msgspec.json.decode(value), producer) if demo else None
+                    if shown is not None:
+                        display.note(shown)
                     continue
                 ev = _event_decoder.decode(value)
                 if not first_incident:
@@ -227,6 +249,9 @@ def _play_and_watch(
                         f"[bold]first incident {time.monotonic() - started:.1f} s after start[/]"
                     )
                 display.event(ev)
+                rb = ev.incident.runbook
+                if rb is not None and ev.type in (EventType.opened, EventType.root_cause_changed):
+                    display.note(f"[dim]runbook {rb.id} ({rb.mode}) for {ev.incident.id}[/]")
             if exit_after and done_at is not None and now - done_at > exit_after:
                 return
     finally:  # Ctrl-C mid-storm: drop the unsent rest of the storm instead of warning about it

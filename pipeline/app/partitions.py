@@ -13,6 +13,7 @@ from collections import Counter
 import msgspec
 
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.runbooks import runbook_index
 from pipeline.app.steps import Step
 from pipeline.config import Settings
 from pipeline.domain.alignment import EventTimeAligner
@@ -37,6 +38,7 @@ class PartitionStates:
         self.topology = topology
         self.store = store
         self.scorer = scorer
+        self.runbooks = runbook_index(settings, topology)
         self.pipelines: dict[int, AlertPipeline] = {}
         self.throttles: dict[int, UpdateThrottle] = {}
         self.aligners: dict[int, EventTimeAligner] = {}
@@ -63,7 +65,10 @@ class PartitionStates:
             ctl = self.store.load_checkpoint(f"ctlpos:{partition}")
             self.controls_applied[partition] = ctl.decode() if ctl else "0"
             pipe = AlertPipeline(
-                self.topology, correlation=self.settings.correlation, scorer=self.scorer
+                self.topology,
+                correlation=self.settings.correlation,
+                scorer=self.scorer,
+                runbooks=self.runbooks,
             )
             if data:
                 pipe.restore(data)

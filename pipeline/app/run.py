@@ -12,9 +12,11 @@ from confluent_kafka import KafkaException
 
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.domain_map import resolve_domain_map
+from pipeline.app.runbooks import runbook_index
 from pipeline.app.topics import ensure_topics, partition_count, repartition_topic
 from pipeline.app.worker import Worker
 from pipeline.config import Settings
+from pipeline.domain.remediation.runbook import RunbookError
 from pipeline.domain.topology import Topology, TopologyError
 
 
@@ -48,6 +50,11 @@ def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
         topology = Topology.load(settings.topology)
     except TopologyError as exc:
         fail(f"{exc} (set STORMWATCH_TOPOLOGY or --topology)")
+        return
+    try:
+        runbook_index(settings, topology)
+    except RunbookError as exc:
+        fail(f"{exc} (fix the runbook or STORMWATCH_REMEDIATION__RUNBOOKS)")
         return
     store = RedisStore.from_url(
         settings.redis.url.get_secret_value(), **settings.redis.store_options()

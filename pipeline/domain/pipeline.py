@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
@@ -26,6 +26,7 @@ from pipeline.domain.schemas import (
     Incident,
     IncidentEvent,
     IncidentStatus,
+    RunbookRef,
 )
 from pipeline.domain.scoring import AlertScore, AlertScorer
 from pipeline.domain.topology import Topology
@@ -83,8 +84,11 @@ class AlertPipeline:
         correlation: CorrelationSettings | None = None,
         scorer: AlertScorer | None = None,
         correlator: Correlator | None = None,
+        runbooks: Callable[[Incident], RunbookRef | None] | None = None,
     ) -> None:
         self.topology = topology
+        #: the runbook of an incident (docs/remediation.md), set on every event's incident
+        self.runbooks = runbooks
         self.correlation = correlation
         self.correlator = correlator or Correlator(topology, correlation)
         self.scorer = scorer
@@ -229,6 +233,9 @@ class AlertPipeline:
         return self.correlator.get(incident_id)
 
     def _annotate(self, events: list[IncidentEvent]) -> list[IncidentEvent]:
+        if self.runbooks is not None:
+            for ev in events:
+                ev.incident.runbook = self.runbooks(ev.incident)
         if self.scorer is None:
             return events
         seen: set[str] = set()

@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from pipeline.domain.remediation.audit import AuditRecord
+
 
 class Severity(StrEnum):
     """Alert severity, most to least urgent."""
@@ -135,6 +137,29 @@ class AlertCount(msgspec.Struct, kw_only=True):
     firing: int = 0
 
 
+class RunbookStepRef(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: str
+    action: str
+    title: str = ""
+
+
+class RunbookLink(msgspec.Struct, kw_only=True):
+    title: str
+    url: str
+
+
+class RunbookRef(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The runbook that fits an incident (docs/remediation.md): the procedure responders
+    follow, and what the remediation process may run (``mode``)."""
+
+    id: str
+    title: str
+    mode: str
+    description: str = ""
+    steps: list[RunbookStepRef] = []
+    links: list[RunbookLink] = []
+
+
 class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
     """One incident. On ``incidents`` and in the store it is a bounded view (see
     :mod:`pipeline.domain.event_view`): ``alerts``/``alert_ids`` list the most significant
@@ -170,6 +195,8 @@ class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
     #: members per (service, alert name), most first; ``counts_omitted`` pairs not listed
     alert_counts: list[AlertCount] = []
     counts_omitted: int = 0
+    #: the matching runbook (first by priority), when runbooks are configured
+    runbook: RunbookRef | None = None
 
 
 #: version of the ``incidents`` event schema: 2 = bounded views (counts, omitted members)
@@ -193,6 +220,9 @@ class FeedbackAction(StrEnum):
     root_cause = "root_cause"
     merge = "merge"
     split_alerts = "split"
+    #: approve / deny the incident's runbook (``runbook``: its id; absent: the one proposed)
+    approve = "approve"
+    deny = "deny"
 
 
 class Verdict(StrEnum):
@@ -215,6 +245,7 @@ class Feedback(msgspec.Struct, kw_only=True, omit_defaults=True):
     merge_with: list[str] = []
     alert_ids: list[str] = []
     note: str = ""
+    runbook: str | None = None
 
     def __post_init__(self) -> None:
         self.timestamp = utc(self.timestamp)
@@ -263,6 +294,7 @@ WIRE_TYPES: dict[str, Any] = {
     "incident-event": IncidentEvent,
     "feedback": Feedback,
     "dead-letter": DeadLetter,
+    "remediation-event": AuditRecord,
 }
 
 _encoder = msgspec.json.Encoder()

@@ -1,0 +1,117 @@
+"""Which runbooks fit an incident, judged from the incident the worker publishes.
+
+:class:`IncidentFacts` is what matching and the guards read from an incident: its root
+cause with the ranking's score and margin, the member alert names, the severity, and the
+member alerts' label values when the caller has them (the published incident lists no
+labels; the engine gathers them from the member alerts it saw).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from fnmatch import fnmatchcase
+
+import msgspec
+
+from pipeline.domain.remediation.runbook import Runbook
+from pipeline.domain.schemas import (
+    Incident,
+    RunbookLink,
+    RunbookRef,
+    RunbookStepRef,
+    Severity,
+)
+from pipeline.domain.topology import Topology
+
+
+class IncidentFacts(msgspec.Struct, kw_only=True, frozen=True):
+    incident_id: str
+    root_cause: str | None
+    #: ranking score of the root cause (0 when it is not among the candidates)
+    score: float = 0.0
+    #: root cause's score minus the next candidate's (its score when alone)
+    margin: float = 0.0
+    severity: Severity = Severity.warning
+    alert_names: frozenset[str] = frozenset()
+    #: label key -> values seen on member alerts
+    labels: dict[str, list[str]] = {}
+    resolved: bool = False
+    firing: int = 0
+
+
+def facts_of(inc: Incident, labels: Mapping[str, Iterable[str]] | None = None) -> IncidentFacts:
+    """The facts of a published incident (``labels`` from its member alerts, if known)."""
+    cands = inc.root_cause_candidates
+    score = next((c.score for c in cands if c.service == inc.root_cause), 0.0)
+    others = [c.score for c in cands if c.service != inc.root_cause]
+    margin = score - max(others) if others else score
+    names = {c.name for c in inc.alert_counts} | {a.name for a in inc.alerts}
+    firing = sum(c.firing for c in inc.alert_counts) or sum(
+        1 for a in inc.alerts if a.status == "firing"
+    )
+    return IncidentFacts(
+        incident_id=inc.id,
+        root_cause=inc.root_cause,
+        score=score,
+        margin=margin,
+        severity=inc.severity,
+        alert_names=frozenset(names),
+        labels={k: sorted(set(v)) for k, v in (labels or {}).items()},
+        resolved=inc.status == "resolved",
+        firing=firing,
+    )
+
+
+def matches(rb: Runbook, facts: IncidentFacts, topology: Topology | None = None) -> bool:
+    """Whether every criterion of ``rb.match`` holds for the incident."""
+    m = rb.match
+    if m.services and facts.root_cause not in m.services:
+        return False
+    if m.teams:
+        team = topology.team(facts.root_cause) if topology and facts.root_cause else None
+        if team not in m.teams:
+            return False
+    if m.alert_names and not any(
+        fnmatchcase(name, pat) for name in facts.alert_names for pat in m.alert_names
+    ):
+        return False
+    if any(v not in facts.labels.get(k, []) for k, v in m.labels.items()):
+        return False
+    return not m.severity or facts.severity in m.severity
+
+
+def matching(
+    runbooks: Iterable[Runbook], facts: IncidentFacts, topology: Topology | None = None
+) -> list[Runbook]:
+    """The runbooks that fit, in priority order (the first one is the incident's)."""
+    return sorted(
+        (rb for rb in runbooks if matches(rb, facts, topology)), key=lambda r: (r.priority, r.id)
+    )
+
+
+def reference(rb: Runbook) -> RunbookRef:
+    """What incident events carry of a runbook: id, title, mode, steps and links."""
+    return RunbookRef(
+        id=rb.id,
+        title=rb.title,
+        mode=str(rb.mode),
+        description=rb.description.strip(),
+        steps=[
+            RunbookStepRef(id=s.id, action=str(s.action), title=s.title)
+            for s in [*rb.diagnostics, *rb.steps]
+        ],
+        links=[RunbookLink(title=link.title, url=link.url) for link in rb.links],
+    )
+
+
+class RunbookIndex:
+    """The runbook of an incident, for the annotate stage (pure, no I/O)."""
+
+    def __init__(self, runbooks: Iterable[Runbook], topology: Topology | None = None) -> None:
+        self.runbooks = list(runbooks)
+        self.topology = topology
+        self._refs = {rb.id: reference(rb) for rb in self.runbooks}
+
+    def __call__(self, inc: Incident) -> RunbookRef | None:
+        found = matching(self.runbooks, facts_of(inc), self.topology)
+        return self._refs[found[0].id] if found else None

@@ -1,0 +1,155 @@
+"""``stormwatch remediation``: run the remediation process, check runbooks, flip the kill
+switch, print an incident's audit trail (docs/remediation.md). Errors are one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Literal, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+remediation_app = typer.Typer(
+    no_args_is_help=True, help="Runbooks and guarded remediation (docs/remediation.md)."
+)
+err = Console(stderr=True)
+
+
+def fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(2)
+
+
+def _settings(**remediation: object) -> object:
+    from pipeline.config import ConfigError, load_settings
+
+    overrides = {k: v for k, v in remediation.items() if v is not None}
+    try:
+        return load_settings(**({"remediation": overrides} if overrides else {}))
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+RunbooksOpt = Annotated[
+    Path | None, typer.Option(help="runbook directory (STORMWATCH_REMEDIATION__RUNBOOKS)")
+]
+InventoryOpt = Annotated[
+    Path | None, typer.Option(help="inventory file (STORMWATCH_REMEDIATION__INVENTORY)")
+]
+
+
+@remediation_app.command("check")
+def check(runbooks: RunbooksOpt = None, inventory: InventoryOpt = None) -> None:
+    """Validate the runbooks and the inventory; print what each runbook matches and does."""
+    from pipeline.config import Settings
+    from pipeline.domain.remediation.runbook import RunbookError, load_runbooks
+    from pipeline.domain.remediation.targets import InventoryError, load_inventory
+
+    settings = _settings(runbooks=runbooks, inventory=inventory)
+    assert isinstance(settings, Settings)
+    try:
+        books = load_runbooks(settings.remediation.runbooks)
+        inv = load_inventory(settings.remediation.inventory)
+    except (RunbookError, InventoryError) as exc:
+        fail(str(exc))
+    for rb in books:
+        steps = ", ".join(f"{s.id}: {s.action}" for s in rb.steps) or "none"
+        err.print(f"{rb.id}: mode {rb.mode}; steps {escape(steps)}")
+    err.print(f"{len(books)} runbooks, {len(inv.services)} services in the inventory: valid")
+
+
+@remediation_app.command("run")
+def run(runbooks: RunbooksOpt = None, inventory: InventoryOpt = None) -> None:
+    """Run the remediation process: incidents and feedback in, guarded actions and audit
+    records on the remediations topic out."""
+    import redis
+
+    from pipeline.app.remediation import RemediationProcess, SetupError, build_engine
+    from pipeline.config import Settings
+
+    settings = _settings(runbooks=runbooks, inventory=inventory)
+    assert isinstance(settings, Settings)
+    client = redis.Redis.from_url(settings.redis.url.get_secret_value())
+    try:
+        engine, state = build_engine(settings, client)
+    except SetupError as exc:
+        fail(str(exc))
+    except redis.RedisError as exc:
+        fail(f"cannot read Redis ({exc}); check STORMWATCH_REDIS__URL")
+    if settings.remediation.kill_switch:
+        state.set_kill_switch(True)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    err.print(
+        f"remediation: {len(engine.runbooks)} runbooks, {len(engine.inventory.services)} services"
+    )
+    process = RemediationProcess(settings, engine, state, client)
+    try:
+        process.serve_metrics()
+    except OSError as exc:
+        port = settings.remediation.metrics_port
+        fail(
+            f"cannot serve /metrics on 127.0.0.1:{port} ({exc.strerror}): set "
+            "STORMWATCH_REMEDIATION__METRICS_PORT to a free port (0: off)"
+        )
+    process.run(stop)
+
+
+@remediation_app.command("kill-switch")
+def kill_switch(
+    state: Annotated[Literal["on", "off", "status"], typer.Argument(help="on, off or status")],
+) -> None:
+    """Turn the global kill switch on (every action refused) or off, in Redis."""
+    import redis
+
+    from pipeline.adapters.remediation.redis_state import RedisRemediationState
+    from pipeline.config import Settings
+
+    settings = _settings()
+    assert isinstance(settings, Settings)
+    store = RedisRemediationState(
+        redis.Redis.from_url(settings.redis.url.get_secret_value()),
+        prefix=settings.redis.key_prefix,
+    )
+    try:
+        if state != "status":
+            store.set_kill_switch(state == "on")
+        on = store.kill_switch()
+    except redis.RedisError as exc:
+        fail(f"cannot reach Redis ({exc}); check STORMWATCH_REDIS__URL")
+    print("on" if on else "off")
+
+
+@remediation_app.command("trail")
+def trail(incident_id: Annotated[str, typer.Argument(help="incident id")]) -> None:
+    """Print an incident's remediation audit trail from Redis, one JSON record a line."""
+    import redis
+
+    from pipeline.adapters.remediation.redis_state import RedisRemediationState
+    from pipeline.config import Settings
+
+    settings = _settings()
+    assert isinstance(settings, Settings)
+    store = RedisRemediationState(
+        redis.Redis.from_url(settings.redis.url.get_secret_value()),
+        prefix=settings.redis.key_prefix,
+    )
+    try:
+        rows = store.audit(incident_id)
+    except redis.RedisError as exc:
+        fail(f"cannot reach Redis ({exc}); check STORMWATCH_REDIS__URL")
+    if not rows:
+        fail(f"no remediation records for incident {incident_id!r}")
+    for row in rows:
+        sys.stdout.write(json.dumps(json.loads(row)) + "\n")
