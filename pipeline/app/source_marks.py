@@ -38,6 +38,7 @@ from typing import Any
 from faust.types import TP
 
 from pipeline.app.backpressure import PauseSet
+from pipeline.app.transport import highwater
 from pipeline.domain.alignment import SourceMark
 from pipeline.domain.schemas import Alert
 
@@ -140,7 +141,7 @@ class SourceMarks:
         held = {tp.partition for tp in self.pauses.reasons} if self.pauses is not None else set()
         marks = []
         for partition in sorted(assigned):
-            hw = _highwater(consumer, self.topic, partition)
+            hw = highwater(consumer, self.topic, partition)
             moved = self._moved_at.setdefault(partition, now)
             if partition in held:  # not moving because held: not stuck
                 self._moved_at[partition] = moved = now
@@ -165,11 +166,3 @@ def _read_offset(consumer: Any, topic: str, partition: int) -> int:
     offsets = getattr(consumer, "_read_offset", None)
     value = offsets.get(TP(topic, partition)) if offsets is not None else None
     return int(value) if value is not None else 0
-
-
-def _highwater(consumer: Any, topic: str, partition: int) -> int | None:
-    try:
-        hw = consumer.highwater(TP(topic, partition))
-    except Exception:  # not fetched yet
-        return None
-    return int(hw) if hw is not None else None

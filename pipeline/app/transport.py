@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import aiokafka
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 SCHEME = "stormwatch"
 
@@ -44,3 +45,12 @@ def use_tuned_transport(fetch_max_wait_ms: int) -> str:
     TunedTransport.fetch_max_wait_ms = fetch_max_wait_ms
     TRANSPORTS.aliases[SCHEME] = f"{__name__}:TunedTransport"
     return SCHEME
+
+
+def highwater(consumer: Any, topic: str, partition: int) -> int | None:
+    """The partition's high-water mark as the consumer last fetched it (None: not yet)."""
+    try:
+        hw = consumer.highwater(TP(topic, partition))
+    except Exception:  # not fetched yet
+        return None
+    return int(hw) if hw is not None else None

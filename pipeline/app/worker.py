@@ -52,6 +52,7 @@ from pipeline.app.source_marks import SourceMarks
 from pipeline.app.store_retry import StoreRetry
 from pipeline.app.summaries import SummarySending
 from pipeline.app.topics import merge_topic, repartition_topic
+from pipeline.app.transport import highwater
 from pipeline.app.web import add_pages
 from pipeline.config import Settings
 from pipeline.domain.domains import DomainMap
@@ -222,11 +223,8 @@ class Worker:
         applied = self.states.applied.get(partition)
         if applied is None:
             return None
-        try:
-            hw = self.app.consumer.highwater(TP(self.by_domain_topic, partition))
-        except Exception:  # not fetched yet
-            return None
-        return None if hw is None else int(hw) - 1 - applied
+        hw = highwater(self.app.consumer, self.by_domain_topic, partition)
+        return None if hw is None else hw - 1 - applied
 
     def _covered(self, partitions: list[int]) -> dict[int, int]:
         """The by-domain offset each partition's last written state covers."""

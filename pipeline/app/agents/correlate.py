@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from faust.types import TP, EventT
+from faust.types import EventT
 
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.backpressure import IngestPause, RouteCredit
@@ -35,6 +35,7 @@ from pipeline.app.metrics import Metrics
 from pipeline.app.partitions import PartitionStates
 from pipeline.app.steps import Step, decode_step
 from pipeline.app.store_retry import StoreRetry
+from pipeline.app.transport import highwater
 from pipeline.config import Settings
 from pipeline.domain.dedup import fingerprints_of
 from pipeline.domain.merge import Control, apply_control
@@ -174,12 +175,9 @@ class CorrelateAgent:
     def _lagging(self, step: Step) -> bool:
         """Messages of the step's partition wait beyond this step."""
         assert self.consumer is not None
-        try:
-            hw = self.consumer().highwater(TP(self.by_domain_topic, step.partition))
-        except Exception:  # not fetched yet
-            return True
+        hw = highwater(self.consumer(), self.by_domain_topic, step.partition)
         applied = max(step.offset, self.states.applied.get(step.partition, -1))
-        return hw is None or applied + 1 < int(hw)
+        return hw is None or applied + 1 < hw
 
     async def release_if_paced(self) -> None:
         """While partitions hold alerts back, step them as soon as the other domains'
