@@ -45,7 +45,9 @@ def facts_of(inc: Incident, labels: Mapping[str, Iterable[str]] | None = None) -
     score = next((c.score for c in cands if c.service == inc.root_cause), 0.0)
     others = [c.score for c in cands if c.service != inc.root_cause]
     margin = score - max(others) if others else score
-    names = {c.name for c in inc.alert_counts} | {a.name for a in inc.alerts}
+    # the counts cover every member (also those a big incident no longer lists); the listed
+    # alerts only when an incident carries no counts
+    names = {c.name for c in inc.alert_counts} or {a.name for a in inc.alerts}
     firing = sum(c.firing for c in inc.alert_counts) or sum(
         1 for a in inc.alerts if a.status == "firing"
     )
