@@ -9,6 +9,8 @@ the alerts both group."""
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import statistics
 import tempfile
 import time
@@ -153,6 +155,27 @@ def inspect_storm(
     return check
 
 
+def scaling_ceiling(one: Run, two: Run, cpus: int | None = None) -> dict[str, float]:
+    """What limits the 2-worker run: the workers' CPU per alert in each run, and the
+    scaling two workers would reach if they used every core the broker and Redis leave
+    (an upper bound: the bench's own process and anything else on the machine count too)."""
+    cpus = cpus or os.cpu_count() or 1
+
+    def per_alert(run: Run) -> float:
+        busy = sum(v for k, v in run.cores.items() if k.startswith("worker"))
+        return busy / run.rate if run.rate else float("nan")
+
+    rest = sum(v for k, v in two.cores.items() if not k.startswith("worker"))
+    cost_2 = per_alert(two)
+    ceiling = (cpus - rest) / cost_2 / one.rate if one.rate and cost_2 == cost_2 else math.nan
+    return {
+        "worker_cpu_us_per_alert_1": 1e6 * per_alert(one),
+        "worker_cpu_us_per_alert_2": 1e6 * cost_2,
+        "scaling_ceiling": ceiling,
+        "worker_cores_2": sum(v for k, v in two.cores.items() if k.startswith("worker")),
+    }
+
+
 def _median_mb(run: Run, lo: float, hi: float) -> float:
     samples = [(c, m) for c, m in run.rss_samples if c > 0]
     if not samples:
@@ -238,6 +261,7 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
         "pair_score_vs_single_domain": check.vs_single_domain,
         "cores_1": one.cores,
         "cores_2": two.cores,
+        **scaling_ceiling(one, two),
         "released_early_1": check_1.released_early,
         "released_early_2": check.released_early,
         "notes": notes,
@@ -251,6 +275,16 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
         ("alerts/s, 1 worker", f"{one.rate:,.0f}", ""),
         ("alerts/s, 2 workers", f"{two.rate:,.0f}", ""),
         ("scaling factor", f"{fig['scaling_factor']:.2f}x", ">= 1.6x"),
+        (
+            "  ceiling on this machine (all cores but the broker's and Redis's)",
+            f"{fig['scaling_ceiling']:.2f}x",
+            "",
+        ),
+        (
+            "  worker CPU per alert, 1 worker / 2 workers",
+            f"{fig['worker_cpu_us_per_alert_1']:.0f} / {fig['worker_cpu_us_per_alert_2']:.0f} us",
+            "",
+        ),
         ("largest incident event", f"{fig['max_event_bytes']:,} B", f"<= {bound:,}"),
         ("worker exits", f"{fig['worker_exits']}", "0"),
         (
