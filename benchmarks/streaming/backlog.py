@@ -169,10 +169,12 @@ def pipeline_run(
     services: dict[str, int],
     inspect: Callable[[Tenant], None] | None = None,
     n_workers: int = 1,
+    worker: dict[str, str] | None = None,
 ) -> Run:
     """Phase 3: ``n_workers`` on ``messages`` pre-produced, with Redis commands per alert and
     the CPU of ``services`` (broker, Redis) next to the workers'. A worker that exits is
-    restarted and counted; ``inspect`` sees the tenant (topics, Redis) before it is removed."""
+    restarted and counted; ``inspect`` sees the tenant (topics, Redis) before it is removed;
+    ``worker`` sets worker settings (``STORMWATCH_WORKER__<NAME>``)."""
     tenant = Tenant(
         bootstrap,
         redis_url,
@@ -180,6 +182,7 @@ def pipeline_run(
         args.partitions,
         args.rebalance_timeout_s,
         domains=getattr(args, "domains", 1),
+        worker=worker or {},
     )
     tenant.create_topics()
     produce(bootstrap, tenant.topic("alerts.raw"), messages, BACKLOG_BATCH)

@@ -48,6 +48,8 @@ class Tenant:
     rebalance_timeout_s: float = 3.0
     #: correlation domains the topology is split into (``worker.domains``)
     domains: int = 1
+    #: worker settings for every worker of the tenant (``STORMWATCH_WORKER__<NAME>``)
+    worker: dict[str, str] = field(default_factory=dict)
     ns: str = field(default_factory=lambda: f"bench{uuid.uuid4().hex[:6]}")
     workers: list[tuple[subprocess.Popen[bytes], int]] = field(default_factory=list)
     counting: list[bool] = field(default_factory=list)  # per worker: runs the correlate role
@@ -56,7 +58,7 @@ class Tenant:
         return f"{self.ns}.{name}"
 
     def env(self, web_port: int, roles: str | None = None) -> dict[str, str]:
-        extra = {"roles": roles} if roles else {}
+        extra = {**self.worker, **({"roles": roles} if roles else {})}
         if self.domains > 1:
             extra["domains"] = str(self.domains)
         return worker_env(
