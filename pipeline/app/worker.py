@@ -36,6 +36,7 @@ from pipeline.app.agents.merge import MergeAgent
 from pipeline.app.backpressure import IngestPause, PauseSet, RouteCredit
 from pipeline.app.consistency import StateGuard
 from pipeline.app.dead_letters import DeadLetters
+from pipeline.app.escalations import Escalations
 from pipeline.app.faust_settings import faust_settings
 from pipeline.app.group_commit import GroupCommit
 from pipeline.app.handover import HandOver
@@ -56,6 +57,7 @@ from pipeline.app.transport import highwater
 from pipeline.app.web import add_pages
 from pipeline.config import Settings
 from pipeline.domain.domains import DomainMap
+from pipeline.domain.schemas import Incident
 from pipeline.domain.topology import Topology
 
 __all__ = ["DETECTORS_CHECKPOINT", "MODELS_CHECKPOINT", "Worker", "faust_settings"]
@@ -128,6 +130,19 @@ class Worker:
         self.publishing = IncidentPublishing(
             s, self.states, self.commit, dead_letters, self.metrics
         )
+        #: escalation policies run where the incidents are published (not with the
+        #: in-memory store of unit tests, which has no on-call directory)
+        self.escalations: Escalations | None = None
+        if getattr(store, "r", None) is not None:
+            self.escalations = Escalations(
+                store,
+                self.retry,
+                self.publishing.sender.send,
+                self._incident,
+                self.metrics,
+                s.redis.incident_ttl_s,
+            )
+            self.publishing.escalations = self.escalations
         self.router = DomainRouter(
             by_domain, topology, route_partitions or t.partitions, self.credit, domain_map
         )
@@ -218,6 +233,11 @@ class Worker:
             )
         self._wire(raw_kw)
 
+    def _incident(self, owner: str, incident_id: str) -> Incident | None:
+        """An incident of a by-domain partition this process holds (escalation lookups)."""
+        pipe = self.states.pipelines.get(int(owner)) if owner.isdigit() else None
+        return pipe.incident(incident_id) if pipe is not None else None
+
     def _unread(self, partition: int) -> int | None:
         """By-domain messages in ``partition`` (correlated here) its state has not applied."""
         applied = self.states.applied.get(partition)
@@ -301,6 +321,14 @@ class Worker:
             @app.timer(PACE_INTERVAL_S)
             async def paced() -> None:
                 await self.correlate.release_if_paced()
+
+        if "correlate" in roles and self.escalations is not None and self.merge is None:
+            escalations = self.escalations
+
+            @app.timer(w.tick_interval_s)
+            async def escalate() -> None:
+                """Page the escalation steps due in the partitions held here."""
+                await escalations.tick([str(p) for p in self.states.pipelines])
 
         @app.timer(w.tick_interval_s)
         async def sample_health() -> None:

@@ -1,0 +1,282 @@
+"""Escalation in the worker: incidents that page escalate through their team's policy until
+someone acknowledges (docs/oncall.md, "Escalation in the worker").
+
+The worker owning an incident's by-domain partition runs its escalation (owner = the
+partition number). :meth:`Escalations.observe` sees each published step: an incident that
+pages starts its root-cause owner's policy (the first step pages at once), an
+acknowledgement on ``feedback`` stops it, a resolution or merge ends it.
+:meth:`Escalations.tick` (a timer) pages the steps that are due in the partitions this
+process holds and re-triggers acknowledgements that timed out. State lives in Redis
+(:mod:`pipeline.adapters.escalation_store`), so a restarted or rebalanced worker picks the
+due escalations up from the sorted set and pages on time.
+
+Once per step: a transition and the pages it decides are one compare-and-set write (the
+pages in the record's outbox); the pages are then published as ``escalated`` events and
+removed from the outbox by a second write. A crash between the two re-sends them (the
+window of a broker acknowledgement); a crash before the first redoes the transition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import msgspec
+import structlog
+
+from pipeline.adapters.escalation_store import EscalationStore
+from pipeline.adapters.oncall_store import OnCallStore
+from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.metrics import Metrics
+from pipeline.app.store_retry import StoreRetry
+from pipeline.domain.oncall import Directory
+from pipeline.domain.oncall.tracking import (
+    EscalationRecord,
+    ends_escalation,
+    escalated_event,
+    plan_ack,
+    plan_end,
+    plan_start,
+    plan_tick,
+    sent,
+    wants_escalation,
+)
+from pipeline.domain.schemas import (
+    EventType,
+    Feedback,
+    FeedbackAction,
+    Incident,
+    IncidentEvent,
+)
+
+log = structlog.get_logger("stormwatch.escalation")
+_T = TypeVar("_T")
+_incident_decoder = msgspec.json.Decoder(Incident)
+#: compare-and-set attempts before an update is left to the next tick
+ATTEMPTS = 5
+#: incidents remembered as "no policy applies for this root cause" (skips a Redis read)
+MAX_SKIPPED = 10_000
+
+Plan = Callable[[EscalationRecord | None], EscalationRecord | None]
+Send = Callable[[list[IncidentEvent]], Awaitable[Any]]
+#: the incident as this process holds it (owner, incident id), None if it does not
+Lookup = Callable[[str, str], Incident | None]
+
+
+class Escalations:
+    def __init__(
+        self,
+        store: RedisStore,
+        retry: StoreRetry,
+        send: Send,
+        lookup: Lookup,
+        metrics: Metrics,
+        ended_ttl_s: int = 7 * 86400,
+    ) -> None:
+        self.records = EscalationStore(store.r, store.prefix, ended_ttl_s)
+        self.oncall = OnCallStore(store.r, store.prefix)
+        self.incidents = store
+        self.retry = retry
+        self.send = send
+        self.lookup = lookup
+        self.metrics = metrics
+        self.lock = asyncio.Lock()
+        #: incident -> the root cause for which no escalation could start
+        self.skipped: dict[str, str | None] = {}
+        #: incidents with an escalation record, started or seen here
+        self.known: set[str] = set()
+        self._directory: tuple[int, Directory] | None = None
+
+    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await self.retry.call("escalation", fn, *args)
+
+    def _load_directory(self) -> Directory:
+        version = self.oncall.version()
+        if self._directory is None or self._directory[0] != version:
+            try:
+                directory = self.oncall.directory() if version else Directory()
+            except ValueError as exc:  # stored data always parses; be safe anyway
+                log.error("on-call directory unreadable; no escalation", error=str(exc))
+                directory = Directory()
+            self._directory = (version, directory)
+        return self._directory[1]
+
+    async def observe(
+        self, owner: str, events: list[IncidentEvent], feedback: list[Feedback], now: float
+    ) -> None:
+        """Start, stop or end escalations after a published step of partition ``owner``."""
+        starts: dict[str, IncidentEvent] = {}
+        ends: set[str] = set()
+        for ev in events:
+            iid = ev.incident.id
+            if ends_escalation(ev):
+                starts.pop(iid, None)
+                if ev.incident.page or iid in self.known:
+                    ends.add(iid)
+            elif self._may_start(ev):
+                starts[iid] = ev
+        acks = {fb.incident_id: fb.timestamp for fb in feedback if fb.action is FeedbackAction.ack}
+        if not (starts or ends or acks):
+            return
+        async with self.lock:
+            directory = await self._call(self._load_directory)
+            at = datetime.fromtimestamp(now, UTC)
+            for ev in starts.values():
+                await self._start(directory, owner, ev, at)
+            for iid, when in acks.items():
+                rec = await self._update(iid, _acked(directory, min(when, at)))
+                if rec is not None and rec.status == "acknowledged":
+                    self.metrics.escalation_changes.labels("acknowledged").inc()
+            for iid in ends:
+                rec = await self._update(iid, _ended)
+                self.known.discard(iid)
+                self.skipped.pop(iid, None)
+                if rec is not None and rec.status == "resolved":
+                    self.metrics.escalation_changes.labels("resolved").inc()
+
+    def _may_start(self, ev: IncidentEvent) -> bool:
+        """The event may start an escalation: the incident pages and is open, and this
+        process knows of no escalation for it (or it reopened), nor that its root cause
+        has no policy."""
+        iid = ev.incident.id
+        if not wants_escalation(ev):
+            return False
+        if iid in self.known and ev.type is not EventType.reopened:
+            return False
+        return iid not in self.skipped or self.skipped[iid] != ev.incident.root_cause
+
+    async def _start(
+        self, directory: Directory, owner: str, ev: IncidentEvent, at: datetime
+    ) -> None:
+        inc = ev.incident
+        why: list[str] = []
+        reopened = ev.type is EventType.reopened
+
+        def plan(previous: EscalationRecord | None) -> EscalationRecord | None:
+            out = plan_start(directory, inc, owner, at, previous, reopened)
+            if isinstance(out, str):
+                why[:] = [out]
+                return None
+            return out
+
+        rec = await self._update(inc.id, plan)
+        if why:  # nothing written: a record exists (here or from an earlier owner), or no policy
+            if rec is not None:
+                self.known.add(inc.id)
+            else:
+                if len(self.skipped) >= MAX_SKIPPED:
+                    self.skipped.pop(next(iter(self.skipped)))
+                self.skipped[inc.id] = inc.root_cause
+                self.metrics.escalation_changes.labels("no_policy").inc()
+                log.info("no escalation", incident=inc.id, reason=why[0])
+            return
+        if rec is None:
+            return
+        self.known.add(inc.id)
+        self.skipped.pop(inc.id, None)
+        self.metrics.escalation_changes.labels("started").inc()
+        log.info("escalation started", incident=inc.id, team=rec.team, policy=rec.policy)
+        await self._flush(rec, inc)
+
+    async def _update(self, iid: str, plan: Plan) -> EscalationRecord | None:
+        """Read, plan and compare-and-set until the write lands; returns the record as now
+        stored (None: there is none)."""
+        for _ in range(ATTEMPTS):
+            rec = (await self._call(self.records.load, [iid])).get(iid)
+            new = plan(rec)
+            if new is None:
+                return rec
+            if await self._call(self.records.swap, rec.rev if rec else None, new):
+                return new
+        log.warning("escalation changed under us repeatedly; next tick retries", incident=iid)
+        return None
+
+    async def _flush(self, rec: EscalationRecord, incident: Incident) -> None:
+        """Publish the record's outbox, then remove what was published from it. A failed
+        publish leaves the outbox for the next tick."""
+        pages = list(rec.outbox)
+        if not pages:
+            return
+        try:
+            await self.send([escalated_event(incident, page) for page in pages])
+        except Exception as exc:
+            log.warning("escalated events not published; retrying", error=str(exc))
+            return
+        for page in pages:
+            self.metrics.escalation_paged(page.step)
+            log.info(
+                "escalated",
+                incident=incident.id,
+                step=page.step,
+                cycle=page.cycle,
+                paged=[p.person for p in page.paged],
+            )
+
+        def done(r: EscalationRecord | None) -> EscalationRecord | None:
+            return sent(r, pages) if r is not None else None
+
+        await self._update(rec.incident, done)
+
+    async def tick(self, owners: list[str], now: float | None = None) -> None:
+        """Page what is due in ``owners``' escalations (and publish outboxes left over)."""
+        if not owners:
+            return
+        now = time.time() if now is None else now
+        try:
+            due = await asyncio.to_thread(self.records.due, owners, now)
+        except Exception as exc:  # Redis away: the next tick tries again
+            log.debug("escalation due set unavailable", error=str(exc))
+            return
+        if not due:
+            return
+        at = datetime.fromtimestamp(now, UTC)
+        async with self.lock:
+            directory = await self._call(self._load_directory)
+            for owner, ids in due.items():
+                for iid in ids:
+                    await self._due(directory, owner, iid, at)
+
+    async def _due(self, directory: Directory, owner: str, iid: str, at: datetime) -> None:
+        incident = self.lookup(owner, iid)
+        if incident is None:
+            raw = await self._call(self.incidents.get_incident, iid)
+            incident = _incident_decoder.decode(raw) if raw else None
+        if incident is None or incident.status.value == "resolved" or incident.merged_into:
+            # the incident is gone or closed and its end was not seen: end it now
+            rec = await self._update(iid, _ended)
+            if rec is None:
+                await self._call(self.records.forget, owner, iid)
+            self.known.discard(iid)
+            return
+        before: list[EscalationRecord] = []
+
+        def advance(r: EscalationRecord | None) -> EscalationRecord | None:
+            if r is None:
+                return None
+            before[:] = [r]
+            return plan_tick(directory, r, at)
+
+        rec = await self._update(iid, advance)
+        if rec is None:
+            await self._call(self.records.forget, owner, iid)
+            return
+        self.known.add(iid)
+        if before and before[0].status == "acknowledged" and rec.status == "escalating":
+            self.metrics.escalation_changes.labels("retriggered").inc()
+        if before and before[0].status != "exhausted" and rec.status == "exhausted":
+            self.metrics.escalation_changes.labels("exhausted").inc()
+        await self._flush(rec, incident)
+
+
+def _acked(directory: Directory, at: datetime) -> Plan:
+    def plan(r: EscalationRecord | None) -> EscalationRecord | None:
+        return plan_ack(directory, r, at) if r is not None else None
+
+    return plan
+
+
+def _ended(r: EscalationRecord | None) -> EscalationRecord | None:
+    return plan_end(r) if r is not None else None

@@ -1,0 +1,160 @@
+"""Escalation in the worker on the real broker and Redis: an incident that pages escalates
+through its team's policy, an acknowledgement on ``feedback`` stops it, and a worker killed
+mid-escalation is replaced by one that pages the next step on time and exactly once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import pytest
+
+from pipeline.adapters.oncall_store import OnCallStore
+from pipeline.domain.oncall import parse_directory
+from pipeline.domain.schemas import IncidentEvent
+from tests.integration.conftest import Stack, collect, drain
+
+pytestmark = pytest.mark.integration
+decode_event = msgspec.json.Decoder(IncidentEvent).decode
+#: how late a due step may be published: the escalation timer's period (1 s), plus a
+#: fresh worker's first publish (it opens its producer), on a shared 2-core machine
+LATE_S = 4.0
+
+
+def oncall(delays: tuple[int, int, int]) -> dict[str, Any]:
+    """paymentservice belongs to payments; its policy pages the on-call (alice), then bob,
+    then the whole team (alice again, by its schedule)."""
+    d1, d2, d3 = delays
+    return {
+        "people": {"alice": {"name": "Alice Adams"}, "bob": {"handles": {"email": "bob@x.io"}}},
+        "teams": {
+            "payments": {
+                "members": ["alice", "bob"],
+                "schedules": ["primary"],
+                "escalation_policy": "payments",
+            }
+        },
+        "services": {"paymentservice": "payments"},
+        "schedules": {
+            "primary": {
+                "time_zone": "UTC",
+                "layers": [
+                    {
+                        "name": "weekly",
+                        "start": "2026-01-05T09:00",
+                        "shift": "1w",
+                        "participants": ["alice"],
+                    }
+                ],
+            }
+        },
+        "escalation_policies": {
+            "payments": {
+                "steps": [
+                    {"delay": f"{d1}s", "targets": [{"schedule": "primary"}]},
+                    {"delay": f"{d2}s", "targets": [{"person": "bob"}]},
+                    {"delay": f"{d3}s", "targets": [{"team": "payments"}]},
+                ]
+            }
+        },
+    }
+
+
+def load_oncall(stack: Stack, delays: tuple[int, int, int]) -> None:
+    store = OnCallStore(stack.redis(), f"{stack.ns}:")
+    store.replace(parse_directory(oncall(delays), "test on-call"))
+
+
+def fire(stack: Stack, n: int = 2) -> None:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    alerts = [
+        json.dumps(
+            {
+                "id": f"a-{i}",
+                "source": "prometheus",
+                "service": "paymentservice",
+                "name": "PaymentErrors",
+                "severity": "critical",
+                "status": "firing",
+                "timestamp": now,
+                "labels": {"pod": f"payment-{i}"},
+            }
+        ).encode()
+        for i in range(n)
+    ]
+    stack.produce_keyed("alerts.raw", alerts)
+
+
+def escalations(messages: list[Any]) -> list[tuple[IncidentEvent, float]]:
+    """The escalated events with an escalation, and when each arrived (epoch seconds)."""
+    out = []
+    for m in messages:
+        ev = decode_event(m.value())
+        if ev.escalation is not None:
+            out.append((ev, m.timestamp()[1] / 1000))
+    return out
+
+
+def steps(messages: list[Any]) -> list[int]:
+    return [ev.escalation.step for ev, _ in escalations(messages) if ev.escalation]
+
+
+def test_escalates_after_the_delay_and_an_ack_stops_it(stack: Stack) -> None:
+    load_oncall(stack, (3, 3, 3))
+    stack.start_worker()
+    incidents = stack.consumer("incidents")
+    fire(stack)
+    seen = collect(incidents, lambda s: 2 in steps(s), 60)
+    [(first, _), (second, arrived)] = escalations(seen)
+    assert first.escalation is not None and second.escalation is not None
+    assert [p.person for p in first.escalation.paged] == ["alice"]
+    assert "on call on primary" in first.escalation.paged[0].reason
+    assert [(p.person, p.contacts) for p in second.escalation.paged] == [
+        ("bob", {"email": "bob@x.io"})
+    ]
+    assert second.incident.id == first.incident.id and second.type.value == "escalated"
+    # step 2 is due 3 s after step 1 paged, and paged then
+    assert (second.at - first.at).total_seconds() == pytest.approx(3, abs=0.01)
+    print(f"step 2 published {arrived - second.at.timestamp():.2f} s after it was due")
+    assert arrived - second.at.timestamp() < LATE_S
+    ack = {
+        "incident_id": first.incident.id,
+        "action": "ack",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "user": "bob",
+    }
+    stack.produce("feedback", [json.dumps(ack).encode()], key=first.incident.id.encode())
+    acked = collect(
+        incidents, lambda s: any(decode_event(m.value()).incident.acknowledged_by for m in s), 30
+    )
+    # step 3 would have been due 3 s after step 2: nothing more comes
+    rest = acked + drain(incidents, quiet_s=3 + LATE_S)
+    assert steps(seen + rest) == [1, 2]
+
+
+def test_a_restarted_worker_pages_the_next_step_on_time_and_once(stack: Stack) -> None:
+    load_oncall(stack, (12, 30, 30))
+    # a session timeout at its minimum, so the dead worker's partitions move soon; nothing
+    # is committed before the kill, so the new worker correlates the alerts again and
+    # publishes `opened` again: that must not start the escalation again
+    worker = stack.start_worker(session_timeout_s="6", commit_interval_s="60")
+    incidents = stack.consumer("incidents")
+    fire(stack)
+    seen = collect(incidents, lambda s: 1 in steps(s), 60)
+    stack.stop_worker(worker, signal.SIGKILL)
+    killed = time.monotonic()
+    stack.start_worker(session_timeout_s="6")
+    print(f"replacement worker healthy {time.monotonic() - killed:.1f} s after the kill")
+    seen += collect(incidents, lambda s: 2 in steps(seen + s), 60)
+    seen += drain(incidents, quiet_s=3)
+    pages = escalations(seen)
+    assert steps(seen) == [1, 2], "a step was paged twice or not at all"
+    (first, _), (second, arrived) = pages
+    assert (second.at - first.at).total_seconds() == pytest.approx(12, abs=0.01)
+    late = arrived - second.at.timestamp()
+    print(f"step 2 published {late:.2f} s after it was due")
+    assert late < LATE_S, "step 2 was paged late"
