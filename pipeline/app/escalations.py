@@ -57,6 +57,8 @@ _T = TypeVar("_T")
 _incident_decoder = msgspec.json.Decoder(Incident)
 #: compare-and-set attempts before an update is left to the next tick
 ATTEMPTS = 5
+#: an escalation due this long whose incident is nowhere to be found ends
+STALE_S = 3600.0
 #: incidents remembered as "no policy applies for this root cause" (skips a Redis read)
 MAX_SKIPPED = 10_000
 
@@ -102,6 +104,7 @@ class Escalations:
                 log.error("on-call directory unreadable; no escalation", error=str(exc))
                 directory = Directory()
             self._directory = (version, directory)
+            self.skipped.clear()  # a policy or an owner may have come
         return self._directory[1]
 
     async def observe(
@@ -239,11 +242,18 @@ class Escalations:
                 for iid in ids:
                     await self._due(directory, owner, iid, at)
 
+    async def _stale(self, iid: str, at: datetime) -> bool:
+        """The escalation has been due for over ``STALE_S`` (its incident is long gone)."""
+        rec = (await self._call(self.records.load, [iid])).get(iid)
+        return rec is None or rec.next_at is None or rec.next_at < at.timestamp() - STALE_S
+
     async def _due(self, directory: Directory, owner: str, iid: str, at: datetime) -> None:
         incident = self.lookup(owner, iid)
         if incident is None:
             raw = await self._call(self.incidents.get_incident, iid)
             incident = _incident_decoder.decode(raw) if raw else None
+        if incident is None and not await self._stale(iid, at):
+            return  # published, its record not written yet (the next group commit does)
         if incident is None or incident.status.value == "resolved" or incident.merged_into:
             # the incident is gone or closed and its end was not seen: end it now
             rec = await self._update(iid, _ended)

@@ -32,7 +32,7 @@ from pipeline.app.agents.correlate import CorrelateAgent
 from pipeline.app.agents.detect import DetectAgent
 from pipeline.app.agents.feedback import FeedbackAgent
 from pipeline.app.agents.ingest import IngestAgent
-from pipeline.app.agents.merge import MergeAgent
+from pipeline.app.agents.merge import MERGE_OWNER, MergeAgent
 from pipeline.app.backpressure import IngestPause, PauseSet, RouteCredit
 from pipeline.app.consistency import StateGuard
 from pipeline.app.dead_letters import DeadLetters
@@ -130,19 +130,6 @@ class Worker:
         self.publishing = IncidentPublishing(
             s, self.states, self.commit, dead_letters, self.metrics
         )
-        #: escalation policies run where the incidents are published (not with the
-        #: in-memory store of unit tests, which has no on-call directory)
-        self.escalations: Escalations | None = None
-        if getattr(store, "r", None) is not None:
-            self.escalations = Escalations(
-                store,
-                self.retry,
-                self.publishing.sender.send,
-                self._incident,
-                self.metrics,
-                s.redis.incident_ttl_s,
-            )
-            self.publishing.escalations = self.escalations
         self.router = DomainRouter(
             by_domain, topology, route_partitions or t.partitions, self.credit, domain_map
         )
@@ -231,6 +218,22 @@ class Worker:
                 self.metrics,
                 batch_size=w.batch_size,
             )
+        #: escalation policies run where the incidents are published: the correlate path, or
+        #: the merge stage when the topology is split (not with the in-memory store of unit
+        #: tests, which has no on-call directory)
+        self.escalations: Escalations | None = None
+        if getattr(store, "r", None) is not None:
+            self.escalations = Escalations(
+                store,
+                self.retry,
+                self.merge.sender.send if self.merge else self.publishing.sender.send,
+                self._incident,
+                self.metrics,
+                s.redis.incident_ttl_s,
+            )
+            self.publishing.escalations = self.escalations
+            if self.merge is not None:
+                self.merge.escalations = self.escalations
         self._wire(raw_kw)
 
     def _incident(self, owner: str, incident_id: str) -> Incident | None:
@@ -322,13 +325,17 @@ class Worker:
             async def paced() -> None:
                 await self.correlate.release_if_paced()
 
-        if "correlate" in roles and self.escalations is not None and self.merge is None:
+        if "correlate" in roles and self.escalations is not None:
             escalations = self.escalations
 
             @app.timer(w.tick_interval_s)
             async def escalate() -> None:
-                """Page the escalation steps due in the partitions held here."""
-                await escalations.tick([str(p) for p in self.states.pipelines])
+                """Page the escalation steps due in the partitions held here (split: the merge
+                stage's, if it runs here)."""
+                if self.merge is None:
+                    await escalations.tick([str(p) for p in self.states.pipelines])
+                elif self.merge.merger is not None:
+                    await escalations.tick([MERGE_OWNER])
 
         @app.timer(w.tick_interval_s)
         async def sample_health() -> None:

@@ -12,9 +12,13 @@ from typing import Any
 
 import msgspec
 import pytest
+import redis
 
+from pipeline.adapters.escalation_store import EscalationStore
 from pipeline.adapters.oncall_store import OnCallStore
+from pipeline.app.localstack import Service
 from pipeline.domain.oncall import parse_directory
+from pipeline.domain.oncall.tracking import EscalationRecord
 from pipeline.domain.schemas import IncidentEvent
 from tests.integration.conftest import Stack, collect, drain
 
@@ -152,9 +156,41 @@ def test_a_restarted_worker_pages_the_next_step_on_time_and_once(stack: Stack) -
     seen += collect(incidents, lambda s: 2 in steps(seen + s), 60)
     seen += drain(incidents, quiet_s=3)
     pages = escalations(seen)
+    opened = [m for m in seen if decode_event(m.value()).type.value == "opened"]
+    assert len(opened) == 2, "the replacement did not correlate the alerts again"
     assert steps(seen) == [1, 2], "a step was paged twice or not at all"
     (first, _), (second, arrived) = pages
     assert (second.at - first.at).total_seconds() == pytest.approx(12, abs=0.01)
     late = arrived - second.at.timestamp()
     print(f"step 2 published {late:.2f} s after it was due")
     assert late < LATE_S, "step 2 was paged late"
+
+
+def test_the_store_writes_compare_and_set_with_the_due_entry(redis_service: Service) -> None:
+    """Two writers that read one revision: one write lands, the other learns it lost."""
+    store = EscalationStore(redis.Redis.from_url(redis_service.url), "tcas:", ended_ttl_s=60)
+    rec = EscalationRecord(
+        incident="inc-1",
+        owner="3",
+        team="payments",
+        policy="payments",
+        status="escalating",
+        step=0,
+        cycle=0,
+        next_at=1000.0,
+        turns=[0],
+        rev=1,
+    )
+    assert store.swap(None, rec)
+    assert not store.swap(None, rec)  # another worker started it first
+    assert store.due(["3", "4"], 999.0) == {}
+    assert store.due(["3", "4"], 1000.0) == {"3": ["inc-1"]}
+    nxt = msgspec.structs.replace(rec, step=1, next_at=2000.0, rev=2)
+    assert store.swap(1, nxt)
+    assert not store.swap(1, msgspec.structs.replace(rec, step=1, rev=2))
+    assert store.load(["inc-1", "inc-2"]) == {"inc-1": nxt}
+    assert store.due(["3"], 1500.0) == {}
+    ended = msgspec.structs.replace(nxt, status="resolved", next_at=None, rev=3)
+    assert store.swap(2, ended)
+    assert store.due(["3"], 10_000.0) == {}
+    assert 0 < store.r.ttl("tcas:oncall:esc:inc-1") <= 60
