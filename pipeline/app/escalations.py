@@ -34,6 +34,7 @@ from pipeline.app.metrics import Metrics
 from pipeline.app.store_retry import StoreRetry
 from pipeline.domain.oncall import Directory
 from pipeline.domain.oncall.tracking import (
+    LEASE_S,
     EscalationRecord,
     ends_escalation,
     escalated_event,
@@ -42,6 +43,7 @@ from pipeline.domain.oncall.tracking import (
     plan_start,
     plan_tick,
     sent,
+    team_policy,
     wants_escalation,
 )
 from pipeline.domain.schemas import (
@@ -57,13 +59,19 @@ _T = TypeVar("_T")
 _incident_decoder = msgspec.json.Decoder(Incident)
 #: compare-and-set attempts before an update is left to the next tick
 ATTEMPTS = 5
+#: how far the clocks of the dead worker and this one may be apart (read-back cut-off)
+CLOCK_SKEW_S = 60.0
 #: an escalation due this long whose incident is nowhere to be found ends
 STALE_S = 3600.0
 #: incidents remembered as "no policy applies for this root cause" (skips a Redis read)
 MAX_SKIPPED = 10_000
 
+_PageKey = tuple[int, int, int]
 Plan = Callable[[EscalationRecord | None], EscalationRecord | None]
 Send = Callable[[list[IncidentEvent]], Awaitable[Any]]
+#: (incident, since epoch seconds) -> pages of it published since then, as
+#: (triggered, cycle, step): :class:`pipeline.app.page_check.PageCheck`
+Check = Callable[[str, float], set[tuple[int, int, int]]]
 #: the incident as this process holds it (owner, incident id), None if it does not
 Lookup = Callable[[str, str], Incident | None]
 
@@ -77,6 +85,7 @@ class Escalations:
         lookup: Lookup,
         metrics: Metrics,
         ended_ttl_s: int = 7 * 86400,
+        check: Check | None = None,
     ) -> None:
         self.records = EscalationStore(store.r, store.prefix, ended_ttl_s)
         self.oncall = OnCallStore(store.r, store.prefix)
@@ -85,6 +94,8 @@ class Escalations:
         self.send = send
         self.lookup = lookup
         self.metrics = metrics
+        #: reads back which pages of an incident are on ``incidents`` already
+        self.check = check
         self.lock = asyncio.Lock()
         #: incident -> the root cause for which no escalation could start
         self.skipped: dict[str, str | None] = {}
@@ -130,14 +141,20 @@ class Escalations:
             for ev in starts.values():
                 await self._start(directory, owner, ev, at)
             for iid, when in acks.items():
-                rec = await self._update(iid, _acked(directory, min(when, at)))
-                if rec is not None and rec.status == "acknowledged":
+                rec, wrote = await self._update(iid, _acked(directory, min(when, at)))
+                if wrote and rec is not None and rec.status == "acknowledged":
                     self.metrics.escalation_changes.labels("acknowledged").inc()
+            # one read tells which closed incidents this process knows nothing of escalate
+            unknown = [i for i in ends if i not in self.known] if directory.policies else []
+            stored = await self._call(self.records.load, unknown) if unknown else {}
             for iid in ends:
-                rec = await self._update(iid, _ended)
+                if iid not in self.known and iid not in stored:
+                    self.skipped.pop(iid, None)
+                    continue
+                rec, wrote = await self._update(iid, _ended)
                 self.known.discard(iid)
                 self.skipped.pop(iid, None)
-                if rec is not None and rec.status == "resolved":
+                if wrote and rec is not None and rec.status == "resolved":
                     self.metrics.escalation_changes.labels("resolved").inc()
 
     def _may_start(self, ev: IncidentEvent) -> bool:
@@ -155,6 +172,10 @@ class Escalations:
         self, directory: Directory, owner: str, ev: IncidentEvent, at: datetime
     ) -> None:
         inc = ev.incident
+        found = team_policy(directory, inc)
+        if isinstance(found, str):  # no policy applies: no need to read the store
+            self._skip(inc, found)
+            return
         why: list[str] = []
         reopened = ev.type is EventType.reopened
 
@@ -165,18 +186,14 @@ class Escalations:
                 return None
             return out
 
-        rec = await self._update(inc.id, plan)
+        rec, wrote = await self._update(inc.id, plan)
         if why:  # nothing written: a record exists (here or from an earlier owner), or no policy
             if rec is not None:
                 self.known.add(inc.id)
             else:
-                if len(self.skipped) >= MAX_SKIPPED:
-                    self.skipped.pop(next(iter(self.skipped)))
-                self.skipped[inc.id] = inc.root_cause
-                self.metrics.escalation_changes.labels("no_policy").inc()
-                log.info("no escalation", incident=inc.id, reason=why[0])
+                self._skip(inc, why[0])
             return
-        if rec is None:
+        if rec is None or not wrote:
             return
         self.known.add(inc.id)
         self.skipped.pop(inc.id, None)
@@ -184,31 +201,48 @@ class Escalations:
         log.info("escalation started", incident=inc.id, team=rec.team, policy=rec.policy)
         await self._flush(rec, inc)
 
-    async def _update(self, iid: str, plan: Plan) -> EscalationRecord | None:
+    def _skip(self, inc: Incident, why: str) -> None:
+        """Remember that no escalation applies to ``inc`` with its current root cause."""
+        if len(self.skipped) >= MAX_SKIPPED:
+            self.skipped.pop(next(iter(self.skipped)))
+        self.skipped[inc.id] = inc.root_cause
+        self.metrics.escalation_changes.labels("no_policy").inc()
+        log.debug("no escalation", incident=inc.id, reason=why)
+
+    async def _update(self, iid: str, plan: Plan) -> tuple[EscalationRecord | None, bool]:
         """Read, plan and compare-and-set until the write lands; returns the record as now
-        stored (None: there is none)."""
+        stored (None: there is none) and whether this call wrote it."""
         for _ in range(ATTEMPTS):
             rec = (await self._call(self.records.load, [iid])).get(iid)
             new = plan(rec)
             if new is None:
-                return rec
+                return rec, False
             if await self._call(self.records.swap, rec.rev if rec else None, new):
-                return new
+                return new, True
         log.warning("escalation changed under us repeatedly; next tick retries", incident=iid)
-        return None
+        return None, False
 
-    async def _flush(self, rec: EscalationRecord, incident: Incident) -> None:
-        """Publish the record's outbox, then remove what was published from it. A failed
-        publish leaves the outbox for the next tick."""
+    async def _flush(
+        self, rec: EscalationRecord, incident: Incident, on_topic: set[_PageKey] | None = None
+    ) -> None:
+        """Publish the record's outbox (but the pages ``on_topic`` already), then remove it
+        from the outbox. A failed publish leaves the outbox to be claimed after the lease."""
         pages = list(rec.outbox)
         if not pages:
             return
+        todo = [p for p in pages if (p.triggered, p.cycle, p.step) not in (on_topic or set())]
         try:
-            await self.send([escalated_event(incident, page) for page in pages])
+            await self.send([escalated_event(incident, page) for page in todo])
         except Exception as exc:
             log.warning("escalated events not published; retrying", error=str(exc))
             return
-        for page in pages:
+        if len(todo) < len(pages):
+            log.warning(
+                "escalation pages found published already",
+                incident=incident.id,
+                pages=len(pages) - len(todo),
+            )
+        for page in todo:
             self.metrics.escalation_paged(page.step)
             log.info(
                 "escalated",
@@ -222,6 +256,7 @@ class Escalations:
             return sent(r, pages) if r is not None else None
 
         await self._update(rec.incident, done)
+        # (not written: the record moved on meanwhile, e.g. the incident ended)
 
     async def tick(self, owners: list[str], now: float | None = None) -> None:
         """Page what is due in ``owners``' escalations (and publish outboxes left over)."""
@@ -245,7 +280,8 @@ class Escalations:
     async def _stale(self, iid: str, at: datetime) -> bool:
         """The escalation has been due for over ``STALE_S`` (its incident is long gone)."""
         rec = (await self._call(self.records.load, [iid])).get(iid)
-        return rec is None or rec.next_at is None or rec.next_at < at.timestamp() - STALE_S
+        due = rec.due if rec is not None else None
+        return due is None or due < at.timestamp() - STALE_S
 
     async def _due(self, directory: Directory, owner: str, iid: str, at: datetime) -> None:
         incident = self.lookup(owner, iid)
@@ -256,7 +292,7 @@ class Escalations:
             return  # published, its record not written yet (the next group commit does)
         if incident is None or incident.status.value == "resolved" or incident.merged_into:
             # the incident is gone or closed and its end was not seen: end it now
-            rec = await self._update(iid, _ended)
+            rec, _ = await self._update(iid, _ended)
             if rec is None:
                 await self._call(self.records.forget, owner, iid)
             self.known.discard(iid)
@@ -269,16 +305,27 @@ class Escalations:
             before[:] = [r]
             return plan_tick(directory, r, at)
 
-        rec = await self._update(iid, advance)
+        rec, wrote = await self._update(iid, advance)
         if rec is None:
             await self._call(self.records.forget, owner, iid)
             return
         self.known.add(iid)
+        if not wrote:  # not due after all, or another worker holds the lease on its pages
+            return
         if before and before[0].status == "acknowledged" and rec.status == "escalating":
             self.metrics.escalation_changes.labels("retriggered").inc()
         if before and before[0].status != "exhausted" and rec.status == "exhausted":
             self.metrics.escalation_changes.labels("exhausted").inc()
-        await self._flush(rec, incident)
+        on_topic: set[_PageKey] = set()
+        if before and before[0].outbox and self.check is not None:
+            # pages of a worker whose lease ran out: it may have died right after sending
+            since = before[0].lease - LEASE_S - CLOCK_SKEW_S
+            try:
+                on_topic = await asyncio.to_thread(self.check, iid, since)
+            except Exception as exc:  # cannot tell: try again when the new lease runs out
+                log.warning("reading back escalation pages failed", error=str(exc))
+                return
+        await self._flush(rec, incident, on_topic)
 
 
 def _acked(directory: Directory, at: datetime) -> Plan:

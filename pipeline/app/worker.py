@@ -47,6 +47,7 @@ from pipeline.app.lifecycle import LifecycleClock
 from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
 from pipeline.app.models import DETECTORS_CHECKPOINT, MODELS_CHECKPOINT, Models
+from pipeline.app.page_check import PageCheck
 from pipeline.app.partitions import PartitionStates
 from pipeline.app.router import DomainRouter
 from pipeline.app.source_marks import SourceMarks
@@ -230,6 +231,7 @@ class Worker:
                 self._incident,
                 self.metrics,
                 s.redis.incident_ttl_s,
+                PageCheck(s.kafka.confluent_config(), t.incidents).published,
             )
             self.publishing.escalations = self.escalations
             if self.merge is not None:

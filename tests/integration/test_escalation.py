@@ -1,6 +1,7 @@
 """Escalation in the worker on the real broker and Redis: an incident that pages escalates
-through its team's policy, an acknowledgement on ``feedback`` stops it, and a worker killed
-mid-escalation is replaced by one that pages the next step on time and exactly once."""
+through its team's policy, a worker killed mid-escalation is replaced by one that pages the
+next step on time and exactly once, and an acknowledgement on ``feedback`` stops it. Also the
+store's compare-and-set and the read-back of pages a dead worker published."""
 
 from __future__ import annotations
 
@@ -13,13 +14,24 @@ from typing import Any
 import msgspec
 import pytest
 import redis
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from pipeline.adapters.escalation_store import EscalationStore
 from pipeline.adapters.oncall_store import OnCallStore
 from pipeline.app.localstack import Service
+from pipeline.app.page_check import PageCheck
+from pipeline.app.publisher import PUBLISH_CONFIG
 from pipeline.domain.oncall import parse_directory
-from pipeline.domain.oncall.tracking import EscalationRecord
-from pipeline.domain.schemas import IncidentEvent
+from pipeline.domain.oncall.tracking import EscalationRecord, escalated_event
+from pipeline.domain.schemas import (
+    EscalationPage,
+    EventType,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+    encode,
+)
 from tests.integration.conftest import Stack, collect, drain
 
 pytestmark = pytest.mark.integration
@@ -27,6 +39,7 @@ decode_event = msgspec.json.Decoder(IncidentEvent).decode
 #: how late a due step may be published: the escalation timer's period (1 s), plus a
 #: fresh worker's first publish (it opens its producer), on a shared 2-core machine
 LATE_S = 4.0
+T0 = datetime(2026, 3, 9, 16, 0, tzinfo=UTC)
 
 
 def oncall(delays: tuple[int, int, int]) -> dict[str, Any]:
@@ -107,44 +120,14 @@ def steps(messages: list[Any]) -> list[int]:
     return [ev.escalation.step for ev, _ in escalations(messages) if ev.escalation]
 
 
-def test_escalates_after_the_delay_and_an_ack_stops_it(stack: Stack) -> None:
-    load_oncall(stack, (3, 3, 3))
-    stack.start_worker()
-    incidents = stack.consumer("incidents")
-    fire(stack)
-    seen = collect(incidents, lambda s: 2 in steps(s), 60)
-    [(first, _), (second, arrived)] = escalations(seen)
-    assert first.escalation is not None and second.escalation is not None
-    assert [p.person for p in first.escalation.paged] == ["alice"]
-    assert "on call on primary" in first.escalation.paged[0].reason
-    assert [(p.person, p.contacts) for p in second.escalation.paged] == [
-        ("bob", {"email": "bob@x.io"})
-    ]
-    assert second.incident.id == first.incident.id and second.type.value == "escalated"
-    # step 2 is due 3 s after step 1 paged, and paged then
-    assert (second.at - first.at).total_seconds() == pytest.approx(3, abs=0.01)
-    print(f"step 2 published {arrived - second.at.timestamp():.2f} s after it was due")
-    assert arrived - second.at.timestamp() < LATE_S
-    ack = {
-        "incident_id": first.incident.id,
-        "action": "ack",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "user": "bob",
-    }
-    stack.produce("feedback", [json.dumps(ack).encode()], key=first.incident.id.encode())
-    acked = collect(
-        incidents, lambda s: any(decode_event(m.value()).incident.acknowledged_by for m in s), 30
-    )
-    # step 3 would have been due 3 s after step 2: nothing more comes
-    rest = acked + drain(incidents, quiet_s=3 + LATE_S)
-    assert steps(seen + rest) == [1, 2]
-
-
-def test_a_restarted_worker_pages_the_next_step_on_time_and_once(stack: Stack) -> None:
-    load_oncall(stack, (12, 30, 30))
-    # a session timeout at its minimum, so the dead worker's partitions move soon; nothing
-    # is committed before the kill, so the new worker correlates the alerts again and
-    # publishes `opened` again: that must not start the escalation again
+def test_escalation_survives_a_restart_on_time_once_and_an_ack_stops_it(stack: Stack) -> None:
+    """(One worker start fewer than two tests.) Step 1 pages the schedule's on-call; the
+    worker is killed (SIGKILL, nothing committed) right after; its replacement correlates
+    the alerts again and publishes `opened` again, yet pages step 1 no second time and step 2
+    (no ack: after step 1's delay) exactly once and on time; an ack on `feedback` then stops
+    the escalation: step 3 never comes."""
+    load_oncall(stack, (12, 3, 3))
+    # a session timeout at its minimum, so the dead worker's partitions move soon
     worker = stack.start_worker(session_timeout_s="6", commit_interval_s="60")
     incidents = stack.consumer("incidents")
     fire(stack)
@@ -154,16 +137,34 @@ def test_a_restarted_worker_pages_the_next_step_on_time_and_once(stack: Stack) -
     stack.start_worker(session_timeout_s="6")
     print(f"replacement worker healthy {time.monotonic() - killed:.1f} s after the kill")
     seen += collect(incidents, lambda s: 2 in steps(seen + s), 60)
-    seen += drain(incidents, quiet_s=3)
-    pages = escalations(seen)
-    opened = [m for m in seen if decode_event(m.value()).type.value == "opened"]
-    assert len(opened) == 2, "the replacement did not correlate the alerts again"
-    assert steps(seen) == [1, 2], "a step was paged twice or not at all"
-    (first, _), (second, arrived) = pages
+    (first, _), (second, arrived) = escalations(seen)
+    assert first.escalation is not None and second.escalation is not None
+    assert [p.person for p in first.escalation.paged] == ["alice"]
+    assert "on call on primary" in first.escalation.paged[0].reason
+    assert [(p.person, p.contacts) for p in second.escalation.paged] == [
+        ("bob", {"email": "bob@x.io"})
+    ]
+    assert second.incident.id == first.incident.id and second.type.value == "escalated"
+    # step 2 is due 12 s after step 1 paged, and was published then
     assert (second.at - first.at).total_seconds() == pytest.approx(12, abs=0.01)
     late = arrived - second.at.timestamp()
     print(f"step 2 published {late:.2f} s after it was due")
     assert late < LATE_S, "step 2 was paged late"
+    ack = {
+        "incident_id": first.incident.id,
+        "action": "ack",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "user": "bob",
+    }
+    stack.produce("feedback", [json.dumps(ack).encode()], key=first.incident.id.encode())
+    seen += collect(
+        incidents, lambda s: any(decode_event(m.value()).incident.acknowledged_by for m in s), 30
+    )
+    # step 3 would have been due 3 s after step 2: wait until then, and a little more
+    seen += drain(incidents, quiet_s=max(1.0, second.at.timestamp() + 3 + LATE_S - time.time()))
+    opened = [m for m in seen if decode_event(m.value()).type.value == "opened"]
+    assert len(opened) == 2, "the replacement did not correlate the alerts again"
+    assert steps(seen) == [1, 2], "a step was paged twice, or the ack did not stop step 3"
 
 
 def test_the_store_writes_compare_and_set_with_the_due_entry(redis_service: Service) -> None:
@@ -194,3 +195,28 @@ def test_the_store_writes_compare_and_set_with_the_due_entry(redis_service: Serv
     assert store.swap(2, ended)
     assert store.due(["3"], 10_000.0) == {}
     assert 0 < store.r.ttl("tcas:oncall:esc:inc-1") <= 60
+
+
+def test_pages_a_dead_worker_published_are_read_back_from_the_topic(stack: Stack) -> None:
+    """The successor of a worker that died after publishing, before clearing its outbox,
+    finds those pages on the incident's partition of `incidents` (3 partitions here)."""
+    topic = stack.topic("incidents")
+    admin = AdminClient({"bootstrap.servers": stack.bootstrap})
+    for future in admin.create_topics([NewTopic(topic, 3, 1)]).values():
+        future.result(30)
+    since = time.time()
+    producer = Producer({"bootstrap.servers": stack.bootstrap, **PUBLISH_CONFIG})
+    inc = Incident(id="inc-7", status=IncidentStatus.open, opened_at=T0, updated_at=T0)
+    page = EscalationPage(policy="p", team="t", step=1, steps=2, cycle=1, due_at=T0)
+    for i in range(600):  # other incidents' events around ours
+        other = msgspec.structs.replace(inc, id=f"inc-x{i}")
+        producer.produce(topic, encode(escalated_event(other, page)), key=other.id.encode())
+        if i in (100, 400):  # ours: step 1, then step 2 of the second pass
+            step = page if i == 100 else msgspec.structs.replace(page, step=2, cycle=2)
+            producer.produce(topic, encode(escalated_event(inc, step)), key=b"inc-7")
+            ordinary = IncidentEvent(type=EventType.updated, incident=inc, at=T0)
+            producer.produce(topic, encode(ordinary), key=b"inc-7")
+    assert producer.flush(15) == 0
+    check = PageCheck({"bootstrap.servers": stack.bootstrap}, topic)
+    assert check.published("inc-7", since) == {(1, 1, 1), (1, 2, 2)}
+    assert check.published("inc-8", since) == set()

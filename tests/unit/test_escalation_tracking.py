@@ -11,6 +11,7 @@ import yaml
 
 from pipeline.domain.oncall import Directory, parse_directory
 from pipeline.domain.oncall.tracking import (
+    LEASE_S,
     EscalationRecord,
     ends_escalation,
     escalated_event,
@@ -61,7 +62,8 @@ def test_start_pages_the_first_step_with_who_and_why() -> None:
         1,
     )
     assert rec.next_at == (T0 + 5 * M).timestamp()
-    assert rec.due == 0.0  # the page waits in the outbox: due at once
+    # the page waits in the outbox, the starter's to publish: due when its lease runs out
+    assert rec.lease == T0.timestamp() + LEASE_S and rec.due == rec.lease
     [page] = rec.outbox
     assert (page.step, page.steps, page.cycle, page.triggered) == (1, 3, 1, 1)
     assert page.due_at == T0 and page.next_at == T0 + 5 * M
@@ -164,3 +166,14 @@ def test_the_escalated_event_round_trips_on_the_wire() -> None:
     assert back.escalation == page
     plain = decode_event(encode(IncidentEvent(type=EventType.opened, incident=incident(), at=T0)))
     assert plain.escalation is None
+
+
+def test_pages_in_an_outbox_are_published_by_the_lease_holder_or_after_its_lease() -> None:
+    d, rec = directory(), started()  # step 1 in the outbox, the starter's lease running
+    assert plan_tick(d, rec, T0 + timedelta(seconds=LEASE_S - 1)) is None
+    claimed = plan_tick(d, rec, T0 + timedelta(seconds=LEASE_S))  # the starter died
+    assert claimed is not None and claimed.outbox == rec.outbox  # no step is due: same pages
+    assert claimed.lease == T0.timestamp() + 2 * LEASE_S and claimed.rev == rec.rev + 1
+    # an outbox left over when the next step falls due: both go out, under one new lease
+    both = plan_tick(d, rec, T0 + 5 * M)
+    assert both is not None and [p.step for p in both.outbox] == [1, 2]

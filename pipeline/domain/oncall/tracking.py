@@ -41,6 +41,8 @@ from pipeline.domain.schemas import (
     PagedResponder,
 )
 
+#: seconds the worker that put pages in an outbox has to publish them before another may
+LEASE_S = 10.0
 #: statuses after which nothing happens until the incident reopens
 ENDED: frozenset[str] = frozenset({"resolved", "exhausted"})
 
@@ -60,12 +62,15 @@ class EscalationRecord(msgspec.Struct, kw_only=True):
     triggered: int = 1
     rev: int = 0
     outbox: list[EscalationPage] = []
+    #: until when the worker that filled the outbox is publishing it (epoch seconds)
+    lease: float = 0.0
 
     @property
     def due(self) -> float | None:
-        """When the owner must next look at it: at once while pages wait in the outbox,
-        else ``next_at`` (None: never, until feedback or a reopen)."""
-        return 0.0 if self.outbox else self.next_at
+        """When the owner must next look at it: while pages wait in the outbox, when the
+        lease of the worker publishing them runs out (it died, or failed to publish); else
+        ``next_at`` (None: never, until feedback or a reopen)."""
+        return self.lease if self.outbox else self.next_at
 
 
 def _dt(t: float) -> datetime:
@@ -102,6 +107,7 @@ def _record(
     team: str,
     rev: int,
     outbox: list[EscalationPage],
+    lease: float = 0.0,
 ) -> EscalationRecord:
     return EscalationRecord(
         incident=state.incident,
@@ -116,6 +122,7 @@ def _record(
         triggered=state.triggered,
         rev=rev + 1,
         outbox=outbox,
+        lease=lease,
     )
 
 
@@ -212,22 +219,33 @@ def plan_start(
     if previous is not None:
         state = replace(state, triggered=previous.triggered + 1)
         rev = previous.rev
-    return _record(state, owner, team, rev, _pages(directory, policy, team, state, pages))
+    outbox = _pages(directory, policy, team, state, pages)
+    return _record(state, owner, team, rev, outbox, now.timestamp() + LEASE_S)
 
 
 def plan_tick(
     directory: Directory, rec: EscalationRecord, now: datetime
 ) -> EscalationRecord | None:
     """The steps due by ``now`` page (a late owner catches up step by step; an
-    acknowledgement that timed out re-triggers); a policy removed meanwhile ends it."""
+    acknowledgement that timed out re-triggers), and pages left in the outbox by a worker
+    whose lease ran out are claimed: the record returned holds every page the caller must
+    publish, under its lease. Nothing while another worker's lease runs; a policy removed
+    meanwhile ends the escalation."""
+    t = now.timestamp()
+    if rec.outbox and rec.lease > t:
+        return None
     policy = directory.policies.get(rec.policy)
     if policy is None:
-        return msgspec.structs.replace(rec, status="exhausted", next_at=None, rev=rec.rev + 1)
-    if rec.next_at is None or rec.next_at > now.timestamp():
-        return None
+        return msgspec.structs.replace(
+            rec, status="exhausted", next_at=None, outbox=[], rev=rec.rev + 1
+        )
+    if rec.next_at is None or rec.next_at > t:
+        if not rec.outbox:
+            return None
+        return msgspec.structs.replace(rec, lease=t + LEASE_S, rev=rec.rev + 1)
     state, pages = tick(policy, state_of(rec, policy), now)
     outbox = list(rec.outbox) + _pages(directory, policy, rec.team, state, pages)
-    return _record(state, rec.owner, rec.team, rec.rev, outbox)
+    return _record(state, rec.owner, rec.team, rec.rev, outbox, t + LEASE_S)
 
 
 def plan_ack(directory: Directory, rec: EscalationRecord, at: datetime) -> EscalationRecord | None:
@@ -237,7 +255,7 @@ def plan_ack(directory: Directory, rec: EscalationRecord, at: datetime) -> Escal
     if rec.status in ENDED or policy is None:
         return None
     state = acknowledge(policy, state_of(rec, policy), at)
-    return _record(state, rec.owner, rec.team, rec.rev, list(rec.outbox))
+    return _record(state, rec.owner, rec.team, rec.rev, list(rec.outbox), rec.lease)
 
 
 def plan_end(rec: EscalationRecord) -> EscalationRecord | None:
