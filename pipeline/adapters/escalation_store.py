@@ -9,8 +9,8 @@ outbox). The owner is the by-domain partition whose worker runs the escalation, 
 reads only the due sets of the partitions it holds and a rebalance hands them over with the
 partition.
 
-Writes are compare-and-set on the record's revision (``WATCH``/``MULTI``), the record and its
-due entry in one transaction: of two writers that read the same revision (a rebalance
+Writes are compare-and-set on the record's revision, the record and its due entry in one
+Lua script (atomic, one round trip): of two writers that read the same revision (a rebalance
 overlap), one wins and the other sees ``False`` and reads again.
 """
 
@@ -29,11 +29,31 @@ _encoder = msgspec.json.Encoder()
 DUE_BATCH = 200
 
 
+#: compare-and-set of a record and its due entry: KEYS record, due set; ARGV expected
+#: revision (-1: none stored), record, due time ('' : not due, the record expires), TTL,
+#: incident id. Returns 1 when written.
+SWAP = """
+local current = redis.call('GET', KEYS[1])
+local rev = -1
+if current then rev = tonumber(cjson.decode(current)['rev']) end
+if rev ~= tonumber(ARGV[1]) then return 0 end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
+  redis.call('ZREM', KEYS[2], ARGV[5])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+end
+return 1
+"""
+
+
 class EscalationStore:
     def __init__(self, client: redis.Redis, prefix: str = "sw:", ended_ttl_s: int = 7 * 86400):
         self.r = client
         self.base = f"{prefix}oncall:"
         self.ended_ttl_s = ended_ttl_s
+        self._swap = client.register_script(SWAP)
 
     def _key(self, incident: str) -> str:
         return f"{self.base}esc:{incident}"
@@ -63,28 +83,26 @@ class EscalationStore:
 
     def swap(self, expected_rev: int | None, record: EscalationRecord) -> bool:
         """Write ``record`` if the stored one still has revision ``expected_rev`` (None:
-        none is stored); its due entry changes in the same transaction."""
-        key, due = self._key(record.incident), self._due_key(record.owner)
-        with self.r.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(key)
-                current = pipe.get(key)
-                rev = _decoder.decode(current).rev if current else None
-                if rev != expected_rev:
-                    pipe.unwatch()
-                    return False
-                pipe.multi()
-                when = record.due
-                if when is None:
-                    pipe.set(key, _encoder.encode(record), ex=self.ended_ttl_s)
-                    pipe.zrem(due, record.incident)
-                else:
-                    pipe.set(key, _encoder.encode(record))
-                    pipe.zadd(due, {record.incident: when})
-                pipe.execute()
-            except redis.WatchError:
-                return False
-        return True
+        none is stored); its due entry changes in the same atomic step."""
+        return self.swap_many([(expected_rev, record)])[0]
+
+    def swap_many(self, writes: list[tuple[int | None, EscalationRecord]]) -> list[bool]:
+        """:meth:`swap` for several records in one round trip; which ones were written."""
+        pipe = self.r.pipeline(transaction=False)
+        for expected_rev, record in writes:
+            when = record.due
+            self._swap(
+                keys=[self._key(record.incident), self._due_key(record.owner)],
+                args=[
+                    -1 if expected_rev is None else expected_rev,
+                    _encoder.encode(record),
+                    "" if when is None else repr(when),
+                    self.ended_ttl_s,
+                    record.incident,
+                ],
+                client=pipe,
+            )
+        return [bool(result) for result in pipe.execute()]
 
     def forget(self, owner: str, incident: str) -> None:
         """Drop a due entry whose record is gone (expired or deleted)."""

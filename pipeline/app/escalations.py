@@ -47,6 +47,7 @@ from pipeline.domain.oncall.tracking import (
     wants_escalation,
 )
 from pipeline.domain.schemas import (
+    EscalationPage,
     EventType,
     Feedback,
     FeedbackAction,
@@ -59,6 +60,8 @@ _T = TypeVar("_T")
 _incident_decoder = msgspec.json.Decoder(Incident)
 #: compare-and-set attempts before an update is left to the next tick
 ATTEMPTS = 5
+#: how often the on-call directory's version is looked at, at most (seconds)
+DIRECTORY_CHECK_S = 1.0
 #: how far the clocks of the dead worker and this one may be apart (read-back cut-off)
 CLOCK_SKEW_S = 60.0
 #: an escalation due this long whose incident is nowhere to be found ends
@@ -102,11 +105,17 @@ class Escalations:
         #: incidents with an escalation record, started or seen here
         self.known: set[str] = set()
         self._directory: tuple[int, Directory] | None = None
+        self._checked = 0.0
 
     async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
         return await self.retry.call("escalation", fn, *args)
 
     def _load_directory(self) -> Directory:
+        """The on-call directory, read again when its version moved (looked at once a
+        second at most: a change applies within a second)."""
+        if self._directory is not None and time.monotonic() - self._checked < DIRECTORY_CHECK_S:
+            return self._directory[1]
+        self._checked = time.monotonic()
         version = self.oncall.version()
         if self._directory is None or self._directory[0] != version:
             try:
@@ -138,8 +147,7 @@ class Escalations:
         async with self.lock:
             directory = await self._call(self._load_directory)
             at = datetime.fromtimestamp(now, UTC)
-            for ev in starts.values():
-                await self._start(directory, owner, ev, at)
+            await self._start(directory, owner, list(starts.values()), at)
             for iid, when in acks.items():
                 rec, wrote = await self._update(iid, _acked(directory, min(when, at)))
                 if wrote and rec is not None and rec.status == "acknowledged":
@@ -169,37 +177,42 @@ class Escalations:
         return iid not in self.skipped or self.skipped[iid] != ev.incident.root_cause
 
     async def _start(
-        self, directory: Directory, owner: str, ev: IncidentEvent, at: datetime
+        self, directory: Directory, owner: str, events: list[IncidentEvent], at: datetime
     ) -> None:
-        inc = ev.incident
-        found = team_policy(directory, inc)
-        if isinstance(found, str):  # no policy applies: no need to read the store
-            self._skip(inc, found)
-            return
-        why: list[str] = []
-        reopened = ev.type is EventType.reopened
-
-        def plan(previous: EscalationRecord | None) -> EscalationRecord | None:
-            out = plan_start(directory, inc, owner, at, previous, reopened)
-            if isinstance(out, str):
-                why[:] = [out]
-                return None
-            return out
-
-        rec, wrote = await self._update(inc.id, plan)
-        if why:  # nothing written: a record exists (here or from an earlier owner), or no policy
-            if rec is not None:
-                self.known.add(inc.id)
+        """Start the escalations the events ask for: one read, one write and one publish
+        round for all of them (a storm opens many incidents in one step)."""
+        todo = []
+        for ev in events:
+            found = team_policy(directory, ev.incident)
+            if isinstance(found, str):  # no policy applies: no need to read the store
+                self._skip(ev.incident, found)
             else:
-                self._skip(inc, why[0])
+                todo.append(ev)
+        if not todo:
             return
-        if rec is None or not wrote:
+        stored = await self._call(self.records.load, [ev.incident.id for ev in todo])
+        planned: list[tuple[EscalationRecord | None, EscalationRecord, Incident]] = []
+        for ev in todo:
+            inc = ev.incident
+            previous = stored.get(inc.id)
+            out = plan_start(directory, inc, owner, at, previous, ev.type is EventType.reopened)
+            if isinstance(out, str):  # a record exists (here, or from an earlier owner)
+                self.known.add(inc.id)
+                continue
+            planned.append((previous, out, inc))
+        if not planned:
             return
-        self.known.add(inc.id)
-        self.skipped.pop(inc.id, None)
-        self.metrics.escalation_changes.labels("started").inc()
-        log.info("escalation started", incident=inc.id, team=rec.team, policy=rec.policy)
-        await self._flush(rec, inc)
+        writes = [(p.rev if p is not None else None, rec) for p, rec, _ in planned]
+        landed = await self._call(self.records.swap_many, writes)
+        started = []
+        for (_, rec, inc), ok in zip(planned, landed, strict=True):
+            self.known.add(inc.id)  # written here, or by another worker meanwhile
+            if ok:
+                self.skipped.pop(inc.id, None)
+                self.metrics.escalation_changes.labels("started").inc()
+                log.info("escalation started", incident=inc.id, team=rec.team, policy=rec.policy)
+                started.append((rec, inc))
+        await self._flush(started)
 
     def _skip(self, inc: Incident, why: str) -> None:
         """Remember that no escalation applies to ``inc`` with its current root cause."""
@@ -223,40 +236,47 @@ class Escalations:
         return None, False
 
     async def _flush(
-        self, rec: EscalationRecord, incident: Incident, on_topic: set[_PageKey] | None = None
+        self,
+        items: list[tuple[EscalationRecord, Incident]],
+        on_topic: set[_PageKey] | None = None,
     ) -> None:
-        """Publish the record's outbox (but the pages ``on_topic`` already), then remove it
-        from the outbox. A failed publish leaves the outbox to be claimed after the lease."""
-        pages = list(rec.outbox)
-        if not pages:
+        """Publish the records' outboxes (but the pages ``on_topic`` already), then remove
+        them from the outboxes. A failed publish leaves them to be claimed after the lease."""
+        skip = on_topic or set()
+        events, found = [], 0
+        for rec, incident in items:
+            for page in rec.outbox:
+                if (page.triggered, page.cycle, page.step) in skip:
+                    found += 1
+                else:
+                    events.append(escalated_event(incident, page))
+        if not events and not found:
             return
-        todo = [p for p in pages if (p.triggered, p.cycle, p.step) not in (on_topic or set())]
         try:
-            await self.send([escalated_event(incident, page) for page in todo])
+            await self.send(events)
         except Exception as exc:
             log.warning("escalated events not published; retrying", error=str(exc))
             return
-        if len(todo) < len(pages):
-            log.warning(
-                "escalation pages found published already",
-                incident=incident.id,
-                pages=len(pages) - len(todo),
-            )
-        for page in todo:
-            self.metrics.escalation_paged(page.step)
+        if found:
+            log.warning("escalation pages found published already", pages=found)
+        for ev in events:
+            esc = ev.escalation
+            assert esc is not None
+            self.metrics.escalation_paged(esc.step)
             log.info(
                 "escalated",
-                incident=incident.id,
-                step=page.step,
-                cycle=page.cycle,
-                paged=[p.person for p in page.paged],
+                incident=ev.incident.id,
+                step=esc.step,
+                cycle=esc.cycle,
+                paged=[p.person for p in esc.paged],
             )
-
-        def done(r: EscalationRecord | None) -> EscalationRecord | None:
-            return sent(r, pages) if r is not None else None
-
-        await self._update(rec.incident, done)
-        # (not written: the record moved on meanwhile, e.g. the incident ended)
+        published = {rec.incident: list(rec.outbox) for rec, _ in items}
+        writes = [(rec.rev, sent(rec, published[rec.incident])) for rec, _ in items]
+        todo = [(rev, new) for rev, new in writes if new is not None]
+        landed = await self._call(self.records.swap_many, todo)
+        for (_, new), ok in zip(todo, landed, strict=True):
+            if not ok:  # the record moved on meanwhile (an ack, the end): remove them there
+                await self._update(new.incident, _without(published[new.incident]))
 
     async def tick(self, owners: list[str], now: float | None = None) -> None:
         """Page what is due in ``owners``' escalations (and publish outboxes left over)."""
@@ -325,12 +345,19 @@ class Escalations:
             except Exception as exc:  # cannot tell: try again when the new lease runs out
                 log.warning("reading back escalation pages failed", error=str(exc))
                 return
-        await self._flush(rec, incident, on_topic)
+        await self._flush([(rec, incident)], on_topic)
 
 
 def _acked(directory: Directory, at: datetime) -> Plan:
     def plan(r: EscalationRecord | None) -> EscalationRecord | None:
         return plan_ack(directory, r, at) if r is not None else None
+
+    return plan
+
+
+def _without(pages: list[EscalationPage]) -> Plan:
+    def plan(r: EscalationRecord | None) -> EscalationRecord | None:
+        return sent(r, pages) if r is not None else None
 
     return plan
 
