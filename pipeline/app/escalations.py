@@ -29,7 +29,6 @@ import structlog
 
 from pipeline.adapters.escalation_store import EscalationStore
 from pipeline.adapters.oncall_store import OnCallStore
-from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.metrics import Metrics
 from pipeline.app.store_retry import StoreRetry
 from pipeline.domain.oncall import Directory
@@ -82,17 +81,19 @@ Lookup = Callable[[str, str], Incident | None]
 class Escalations:
     def __init__(
         self,
-        store: RedisStore,
+        records: EscalationStore,
+        oncall: OnCallStore,
+        incident_record: Callable[[str], bytes | None],
         retry: StoreRetry,
         send: Send,
         lookup: Lookup,
         metrics: Metrics,
-        ended_ttl_s: int = 7 * 86400,
         check: Check | None = None,
     ) -> None:
-        self.records = EscalationStore(store.r, store.prefix, ended_ttl_s)
-        self.oncall = OnCallStore(store.r, store.prefix)
-        self.incidents = store
+        self.records = records
+        self.oncall = oncall
+        #: the incident as last written to the store (``RedisStore.get_incident``)
+        self.incident_record = incident_record
         self.retry = retry
         self.send = send
         self.lookup = lookup
@@ -306,7 +307,7 @@ class Escalations:
     async def _due(self, directory: Directory, owner: str, iid: str, at: datetime) -> None:
         incident = self.lookup(owner, iid)
         if incident is None:
-            raw = await self._call(self.incidents.get_incident, iid)
+            raw = await self._call(self.incident_record, iid)
             incident = _incident_decoder.decode(raw) if raw else None
         if incident is None and not await self._stale(iid, at):
             return  # published, its record not written yet (the next group commit does)

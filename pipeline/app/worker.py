@@ -27,6 +27,8 @@ import structlog
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from pipeline.adapters.escalation_store import EscalationStore
+from pipeline.adapters.oncall_store import OnCallStore
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.agents.correlate import CorrelateAgent
 from pipeline.app.agents.detect import DetectAgent
@@ -225,12 +227,13 @@ class Worker:
         self.escalations: Escalations | None = None
         if getattr(store, "r", None) is not None:
             self.escalations = Escalations(
-                store,
+                EscalationStore(store.r, store.prefix, s.redis.incident_ttl_s),
+                OnCallStore(store.r, store.prefix),
+                store.get_incident,
                 self.retry,
                 self.merge.sender.send if self.merge else self.publishing.sender.send,
                 self._incident,
                 self.metrics,
-                s.redis.incident_ttl_s,
                 PageCheck(s.kafka.confluent_config(), t.incidents).published,
             )
             self.publishing.escalations = self.escalations
