@@ -5,7 +5,8 @@ incident event (pipes, CI logs).
 each incident; ages are measured on the event clock (the newest event's time), so a storm
 replayed at 240x shows storm time. :class:`LiveDisplay` redraws a rich table of the open
 incidents (root cause, services, alerts, age, paged or not, last change) and the recently
-closed ones; :class:`PlainDisplay` prints each event as a line.
+closed ones, with a line above it for each escalation step paged; :class:`PlainDisplay`
+prints each event as a line.
 """
 
 from __future__ import annotations
@@ -183,6 +184,26 @@ def describe(ev: IncidentEvent) -> Text:
     return line
 
 
+def describe_escalation(ev: IncidentEvent) -> Text | None:
+    """One line for an escalation page (None: the event is not one): which step of whose
+    policy paged whom, and when the next step follows."""
+    esc = ev.escalation
+    if esc is None:
+        return None
+    line = Text()
+    line.append(f"{'escalated':<18}", style=_EVENT_STYLE["escalated"])
+    line.append(f" {ev.incident.id}  step {esc.step}/{esc.steps}")
+    if esc.cycle > 1:
+        line.append(f" (pass {esc.cycle})")
+    line.append(f" of policy {esc.policy} (team {esc.team}): paged ")
+    names = ", ".join(p.name or p.person for p in esc.paged)
+    line.append(names or "nobody (no one on call)", style="bold" if names else "bold red")
+    if esc.next_at is not None:
+        wait = max(0.0, (esc.next_at - esc.due_at).total_seconds())
+        line.append(f"; next step in {fmt_delay(wait)} unless acknowledged", style="dim")
+    return line
+
+
 class Display(Protocol):
     def note(self, message: str) -> None: ...
 
@@ -201,7 +222,7 @@ class PlainDisplay:
         self.console.print(message, soft_wrap=True)
 
     def event(self, ev: IncidentEvent) -> None:
-        self.console.print(describe(ev), soft_wrap=True)
+        self.console.print(describe_escalation(ev) or describe(ev), soft_wrap=True)
 
     def status(self, sent: int, total: int) -> None:
         pass
@@ -234,6 +255,9 @@ class LiveDisplay:
 
     def event(self, ev: IncidentEvent) -> None:
         self.board.apply(ev)
+        paged = describe_escalation(ev)
+        if paged is not None:  # printed above the table, which is redrawn below it
+            self.console.print(paged)
         self._refresh()
 
     def status(self, sent: int, total: int) -> None:

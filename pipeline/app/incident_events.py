@@ -9,9 +9,11 @@ import asyncio
 import time
 from typing import Any
 
+import msgspec
 import structlog
 
 from pipeline.app.dead_letters import DeadLetters
+from pipeline.app.escalations import Escalations
 from pipeline.app.event_sender import EventSender
 from pipeline.app.group_commit import GroupCommit
 from pipeline.app.metrics import Metrics
@@ -21,9 +23,10 @@ from pipeline.app.steps import Step
 from pipeline.app.summaries import SummarySending
 from pipeline.config import Settings
 from pipeline.domain.event_view import EventLimits
-from pipeline.domain.schemas import IncidentEvent
+from pipeline.domain.schemas import Feedback, FeedbackAction, IncidentEvent
 
 log = structlog.get_logger("stormwatch.worker")
+_feedback_decoder = msgspec.json.Decoder(Feedback)
 
 
 class IncidentPublishing:
@@ -46,6 +49,8 @@ class IncidentPublishing:
         self.sender = EventSender(settings, dead_letters, metrics, self.limits)
         #: with the topology split into domains: summaries to the merge stage instead
         self.summaries: SummarySending | None = None
+        #: escalation of the incidents that page (None: no Redis; split: the merge stage's)
+        self.escalations: Escalations | None = None
 
     @property
     def topic(self) -> Any:
@@ -77,6 +82,8 @@ class IncidentPublishing:
             published.append(throttle.admit(step.events, now) + throttle.due(now))
             to_send.extend(published[-1])
         records.update(await self.sender.send(to_send))
+        if self.escalations is not None and self.summaries is None:
+            await self._escalate(steps)
         if summary_sends:
             await self._summaries_sent(summary_sends)
         wall = time.time()
@@ -88,6 +95,17 @@ class IncidentPublishing:
         for step, out in zip(steps, published, strict=True):
             # split topology: the merge stage writes the records of what it publishes
             self.commit.record(step, out, records if self.summaries is None else None)
+
+    async def _escalate(self, steps: list[Step]) -> None:
+        """Start, stop and end escalations after the steps' events went out (each step's
+        partition owns the escalations of its incidents)."""
+        assert self.escalations is not None
+        now = time.time()
+        for step in steps:
+            acks = [_feedback_decoder.decode(raw) for raw in step.feedback]
+            acks = [fb for fb in acks if fb.action is FeedbackAction.ack]
+            if step.events or acks:
+                await self.escalations.observe(str(step.partition), step.events, acks, now)
 
     async def _summaries_sent(self, sends: list[Any]) -> None:
         """Wait for the summaries' acks: a transient failure fails the step (as for events);

@@ -119,6 +119,19 @@ class Metrics:
         self.open_incidents = Gauge(
             "stormwatch_open_incidents", "Incidents currently open", registry=registry
         )
+        self.escalation_pages = Counter(
+            "stormwatch_escalations_total",
+            "Escalation steps paged (escalated events with an escalation), by step: 1-9, 10+",
+            ["step"],
+            registry=registry,
+        )
+        self.escalation_changes = Counter(
+            "stormwatch_escalation_changes_total",
+            "Escalations started, acknowledged, re-triggered, resolved, exhausted, or not "
+            "started for want of an owning team's policy (no_policy)",
+            ["change"],
+            registry=registry,
+        )
         self.alert_latency = Histogram(
             "stormwatch_alert_processing_seconds",
             "From an alert's arrival on the raw topic until the correlate step that processed it "
@@ -270,6 +283,9 @@ class Metrics:
         for sc in scores:
             self._novelty.observe(sc.novelty)
             self._actionability.observe(sc.actionability)
+
+    def escalation_paged(self, step: int) -> None:
+        self.escalation_pages.labels(str(step) if step < 10 else "10+").inc()
 
     def feedback_received(self, fb: Feedback) -> None:
         verdict = fb.verdict.value if fb.verdict is not None else "none"

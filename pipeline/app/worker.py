@@ -27,15 +27,18 @@ import structlog
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from pipeline.adapters.escalation_store import EscalationStore
+from pipeline.adapters.oncall_store import OnCallStore
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.agents.correlate import CorrelateAgent
 from pipeline.app.agents.detect import DetectAgent
 from pipeline.app.agents.feedback import FeedbackAgent
 from pipeline.app.agents.ingest import IngestAgent
-from pipeline.app.agents.merge import MergeAgent
+from pipeline.app.agents.merge import MERGE_OWNER, MergeAgent
 from pipeline.app.backpressure import IngestPause, PauseSet, RouteCredit
 from pipeline.app.consistency import StateGuard
 from pipeline.app.dead_letters import DeadLetters
+from pipeline.app.escalations import Escalations
 from pipeline.app.faust_settings import faust_settings
 from pipeline.app.group_commit import GroupCommit
 from pipeline.app.handover import HandOver
@@ -46,6 +49,7 @@ from pipeline.app.lifecycle import LifecycleClock
 from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
 from pipeline.app.models import DETECTORS_CHECKPOINT, MODELS_CHECKPOINT, Models
+from pipeline.app.page_check import PageCheck
 from pipeline.app.partitions import PartitionStates
 from pipeline.app.router import DomainRouter
 from pipeline.app.source_marks import SourceMarks
@@ -56,6 +60,7 @@ from pipeline.app.transport import highwater
 from pipeline.app.web import add_pages
 from pipeline.config import Settings
 from pipeline.domain.domains import DomainMap
+from pipeline.domain.schemas import Incident
 from pipeline.domain.topology import Topology
 
 __all__ = ["DETECTORS_CHECKPOINT", "MODELS_CHECKPOINT", "Worker", "faust_settings"]
@@ -221,7 +226,30 @@ class Worker:
                 self.metrics,
                 batch_size=w.batch_size,
             )
+        #: escalation policies run where the incidents are published: the correlate path, or
+        #: the merge stage when the topology is split (not with the in-memory store of unit
+        #: tests, which has no on-call directory)
+        self.escalations: Escalations | None = None
+        if getattr(store, "r", None) is not None:
+            self.escalations = Escalations(
+                EscalationStore(store.r, store.prefix, s.redis.incident_ttl_s),
+                OnCallStore(store.r, store.prefix),
+                store.get_incident,
+                self.retry,
+                self.merge.sender.send if self.merge else self.publishing.sender.send,
+                self._incident,
+                self.metrics,
+                PageCheck(s.kafka.confluent_config(), t.incidents).published,
+            )
+            self.publishing.escalations = self.escalations
+            if self.merge is not None:
+                self.merge.escalations = self.escalations
         self._wire(raw_kw)
+
+    def _incident(self, owner: str, incident_id: str) -> Incident | None:
+        """An incident of a by-domain partition this process holds (escalation lookups)."""
+        pipe = self.states.pipelines.get(int(owner)) if owner.isdigit() else None
+        return pipe.incident(incident_id) if pipe is not None else None
 
     def _unread(self, partition: int) -> int | None:
         """By-domain messages in ``partition`` (correlated here) its state has not applied."""
@@ -306,6 +334,18 @@ class Worker:
             @app.timer(PACE_INTERVAL_S)
             async def paced() -> None:
                 await self.correlate.release_if_paced()
+
+        if "correlate" in roles and self.escalations is not None:
+            escalations = self.escalations
+
+            @app.timer(w.tick_interval_s)
+            async def escalate() -> None:
+                """Page the escalation steps due in the partitions held here (split: the merge
+                stage's, if it runs here)."""
+                if self.merge is None:
+                    await escalations.tick([str(p) for p in self.states.pipelines])
+                elif self.merge.merger is not None:
+                    await escalations.tick([MERGE_OWNER])
 
         @app.timer(w.tick_interval_s)
         async def sample_health() -> None:

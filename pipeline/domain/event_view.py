@@ -190,7 +190,15 @@ def minimal_event(ev: IncidentEvent) -> bytes:
     """The smallest useful encoding of ``ev``: what changed, the root cause and counts only,
     with every free text cut short (the last resort when a broker refuses bigger ones)."""
     small = minimal_incident(ev.incident)
-    return encode(IncidentEvent(type=ev.type, incident=small, at=ev.at, detail=ev.detail[:200]))
+    return encode(
+        IncidentEvent(
+            type=ev.type,
+            incident=small,
+            at=ev.at,
+            detail=ev.detail[:200],
+            escalation=ev.escalation,
+        )
+    )
 
 
 def minimal_incident(inc: Incident) -> Incident:

@@ -203,14 +203,46 @@ class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
 EVENT_SCHEMA_VERSION = 2
 
 
+class PagedResponder(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A person an escalation step paged: for which target (``schedule:<id>``,
+    ``person:<id>`` or ``team:<id>``), why (one line), and how to reach them."""
+
+    person: str
+    name: str = ""
+    target: str
+    reason: str
+    contacts: dict[str, str] = {}
+
+
+class EscalationPage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What one step of an escalation policy paged (on ``escalated`` events from the
+    escalation engine; docs/oncall.md). ``step`` counts from 1 within the policy's
+    ``steps``; ``cycle`` is the pass through the steps (1 = first, up to ``repeat`` + 1);
+    ``triggered`` counts (re-)triggers (an acknowledgement that timed out starts again).
+    ``due_at`` is when the step was due; ``next_at`` when the next step pages if nobody
+    acknowledges (absent: this was the last). ``paged`` is empty when nobody was on call."""
+
+    policy: str
+    team: str
+    step: int
+    steps: int
+    cycle: int
+    triggered: int = 1
+    due_at: datetime
+    next_at: datetime | None = None
+    paged: list[PagedResponder] = []
+
+
 class IncidentEvent(msgspec.Struct, kw_only=True):
-    """One incident change on the ``incidents`` topic (key: incident id)."""
+    """One incident change on the ``incidents`` topic (key: incident id). ``escalation`` is
+    set on the ``escalated`` events an escalation policy's steps send (null otherwise)."""
 
     type: EventType
     incident: Incident
     at: datetime
     detail: str = ""
     schema_version: int = EVENT_SCHEMA_VERSION
+    escalation: EscalationPage | None = None
 
 
 class FeedbackAction(StrEnum):

@@ -11,8 +11,10 @@ import msgspec
 
 from benchmarks.grouping import group_of, pair_score
 from benchmarks.storm import generate, topology_yaml
+from pipeline.adapters.oncall_store import OnCallStore
 from pipeline.app.localstack import free_port
 from pipeline.domain.normalize import normalize
+from pipeline.domain.oncall import parse_directory
 from pipeline.domain.schemas import Incident, IncidentEvent
 from pipeline.offline.replay import replay_alerts
 from tests.integration.conftest import Stack, collect, drain
@@ -28,6 +30,21 @@ def test_two_workers_on_two_domains_group_as_one_correlator(stack: Stack, tmp_pa
     expected = replay_alerts(storm.topology, alerts)
     expected_alerts = {aid for inc in expected for aid in inc.alert_ids}
 
+    # every service owned by one team whose policy pages one person: the merge stage, the
+    # only writer of `incidents`, escalates what it publishes, once per incident
+    OnCallStore(stack.redis(), f"{stack.ns}:").replace(
+        parse_directory(
+            {
+                "people": {"op": {}},
+                "teams": {"ops": {"members": ["op"], "escalation_policy": "ops"}},
+                "services": {name: "ops" for name in storm.topology.services},
+                "escalation_policies": {
+                    "ops": {"steps": [{"delay": "1h", "targets": [{"person": "op"}]}]}
+                },
+            },
+            "test on-call",
+        )
+    )
     workers = [
         stack.start_worker(domains="2", web_port=str(port)) for port in (free_port(), free_port())
     ]
@@ -65,6 +82,12 @@ def test_two_workers_on_two_domains_group_as_one_correlator(stack: Stack, tmp_pa
         if decode_event(m.value()).incident.explanation.startswith("Merged across 2")
     ]
     assert explained, "no incident was merged across domains"
+    pages = [
+        (ev.incident.id, ev.escalation.step)
+        for ev in map(decode_event, (m.value() for m in seen))
+        if ev.escalation is not None
+    ]
+    assert pages and len(pages) == len(set(pages)), "no escalation, or one paged twice"
     # the split is stored for every worker, versioned
     assert store.load_checkpoint("domains") is not None
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from rich.console import Console
 
 from pipeline.app.devview import IncidentBoard, LiveDisplay, PlainDisplay, board_table, page_state
-from pipeline.domain.schemas import EventType, Incident, IncidentEvent, IncidentStatus
+from pipeline.domain.schemas import (
+    EscalationPage,
+    EventType,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+    PagedResponder,
+)
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PAGES = "http://127.0.0.1:6066/incidents"
@@ -101,3 +109,38 @@ def test_the_live_display_redraws_and_the_plain_one_prints_lines() -> None:
     line = plain.export_text()
     assert line.startswith("opened") and "inc-9" in line and "root cause db" in line
     assert "age   3.0 min" in line
+
+
+def test_an_escalation_page_is_a_line_of_its_own_in_both_displays() -> None:
+    ev = _event(EventType.escalated, "inc-4", 2, 5, root_cause="db", page=True)
+    ev.escalation = EscalationPage(
+        policy="payments",
+        team="payments",
+        step=2,
+        steps=3,
+        cycle=1,
+        due_at=ev.at,
+        next_at=ev.at + timedelta(minutes=10),
+        paged=[PagedResponder(person="bob", name="Bob Brown", target="person:bob", reason="x")],
+    )
+    expected = (
+        "escalated          inc-4  step 2/3 of policy payments (team payments): paged Bob Brown; "
+        "next step in 10.0 min unless acknowledged"
+    )
+    plain = Console(record=True, width=160, color_system=None)
+    PlainDisplay(plain).event(ev)
+    assert plain.export_text().strip() == expected
+    console = Console(record=True, width=160, color_system=None, force_terminal=True)
+    live = LiveDisplay(console, PAGES)
+    with live.running():
+        live.event(ev)
+        ev.escalation = msgspec.structs.replace(ev.escalation, paged=[], next_at=None, cycle=2)
+        live.event(ev)
+    out = console.export_text()
+    assert expected in out
+    again = "step 2/3 (pass 2) of policy payments (team payments): paged nobody (no one on call)"
+    assert again in out
+    # an escalated event without an escalation (severity raised) stays an ordinary line
+    quiet = Console(record=True, width=160, color_system=None)
+    PlainDisplay(quiet).event(_event(EventType.escalated, "inc-5", 1, 1, root_cause="db"))
+    assert "root cause db" in quiet.export_text()

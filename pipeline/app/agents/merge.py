@@ -25,6 +25,7 @@ from faust.types import EventT
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.consistency import StateGuard
 from pipeline.app.dead_letters import DeadLetters
+from pipeline.app.escalations import Escalations
 from pipeline.app.event_sender import EventSender
 from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
@@ -37,7 +38,13 @@ from pipeline.config import Settings
 from pipeline.domain.correlate.journal import MembershipOp, Merged
 from pipeline.domain.event_view import EventLimits
 from pipeline.domain.merge import Merger, Summary
-from pipeline.domain.schemas import Feedback, IncidentEvent, IncidentStatus, encode
+from pipeline.domain.schemas import (
+    Feedback,
+    FeedbackAction,
+    IncidentEvent,
+    IncidentStatus,
+    encode,
+)
 from pipeline.domain.throttle import UpdateThrottle
 from pipeline.domain.topology import Topology
 
@@ -45,6 +52,8 @@ log = structlog.get_logger("stormwatch.worker")
 
 MERGE_CHECKPOINT = "merge"
 MERGE_OFFSET = "merge-offset"
+#: the owner of the escalations of what the merge stage publishes
+MERGE_OWNER = "merge"
 _control_encoder = msgspec.msgpack.Encoder()
 _feedback_decoder = msgspec.json.Decoder(Feedback)
 #: a domain that has sent nothing for this long (wall time) no longer holds the watermark back
@@ -91,6 +100,8 @@ class MergeAgent:
         self._closed: set[str] = set()
         self._membership: list[MembershipOp] = []
         self._last_commit = time.monotonic()
+        #: escalation of the incidents it publishes (None: no Redis)
+        self.escalations: Escalations | None = None
 
     async def run(self, stream: Any) -> None:
         self.stream = stream
@@ -132,6 +143,14 @@ class MergeAgent:
                 out = merger.on_batch(summaries)
                 merger.advance(self._watermark(summaries))
                 await self._publish(out.events)
+                if self.escalations is not None:
+                    acks = [_feedback_decoder.decode(raw) for raw in feedback]
+                    await self.escalations.observe(
+                        MERGE_OWNER,
+                        out.events,
+                        [fb for fb in acks if fb.action is FeedbackAction.ack],
+                        time.time(),
+                    )
                 await self._send_controls(out)
                 if progress:  # after the controls: a domain paced by it finds them first
                     await self.retry.call("progress", self.store.set_domain_progress, progress)
