@@ -130,16 +130,20 @@ def test_graph_neighbours_bring_their_owners_in() -> None:
     assert [r.person for r in ranked] == ["bob"]
 
 
-def test_the_cached_view_agrees_with_who_at_every_instant() -> None:
+@pytest.mark.parametrize("prepared", [False, True])
+def test_the_view_agrees_with_who_at_every_instant(prepared: bool) -> None:
     d = directory()
     view = OnCallView(d)
+    if prepared:  # timelines over part of the span: answers inside and outside it
+        view.prepare(datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 15, tzinfo=UTC))
     t = datetime(2026, 3, 1, tzinfo=UTC)
     while t < datetime(2026, 3, 20, tzinfo=UTC):
         on_call = view.duties(t)
         for name, schedule in d.schedules.items():
-            person = who(schedule, t).person
-            listed = {p for p, ds in on_call.items() if any(x.schedule == name for x in ds)}
-            assert listed == ({person} if person else set()), (name, t)
+            truth = who(schedule, t)
+            listed = [x for ds in on_call.values() for x in ds if x.schedule == name]
+            assert {x.hold.person for x in listed} == ({truth.person} if truth.person else set())
+            assert all(x.hold.until == truth.until for x in listed), (name, t)
         t += timedelta(minutes=47)
 
 

@@ -77,7 +77,7 @@ class Recommendation:
             "score": round(self.score, 4),
             "reason": self.reason,
             "team": self.duty.team if self.duty else None,
-            "until": self.duty.answer.until if self.duty else None,
+            "until": self.duty.hold.until if self.duty else None,
         }
 
 
@@ -197,7 +197,7 @@ class Recommender:
         self, person: str, incident: IncidentSummary, oncall: OnCallView, at: datetime
     ) -> list[str]:
         rc_team, svc_teams, near = self._teams(incident, oncall, None)
-        duties = oncall.duties(at).get(person, [])
+        duties = oncall.duties(at, oncall.schedules_of(person)).get(person, [])
         return _duty_features(person, duties, oncall, rc_team, svc_teams, near, incident)
 
     def _candidates(
@@ -208,20 +208,23 @@ class Recommender:
         at: datetime,
     ) -> list[_Candidate]:
         rc_team, svc_teams, near = self._teams(incident, oncall, neighbours)
-        on_call = oncall.duties(at)
+        involved = [t for t in (rc_team, *sorted(svc_teams), *sorted(near)) if t is not None]
         people: dict[str, None] = dict.fromkeys(incident.named)
-        for team_id in (rc_team, *sorted(svc_teams), *sorted(near)):
-            if team_id is None:
-                continue
+        schedules: set[str] = set()
+        for team_id in involved:
             team = oncall.directory.teams.get(team_id)
-            if team is None:
-                continue
-            people.update(dict.fromkeys(team.members))
-            for person, duties in on_call.items():
-                if any(d.team == team_id for d in duties):
-                    people[person] = None
+            if team is not None:
+                people.update(dict.fromkeys(team.members))
+                schedules.update(team.schedules)
         for service in incident.focus[:3]:
             people.update(dict.fromkeys(reversed(self._resolvers.get(service, ()))))
+        for person in people:
+            schedules |= oncall.schedules_of(person)
+        # only the schedules that matter are asked: availability stays cheap in big companies
+        on_call = oncall.duties(at, schedules)
+        for person, duties in on_call.items():
+            if any(d.team in involved for d in duties):
+                people.setdefault(person, None)
         out: list[_Candidate] = []
         named = set(incident.named)
         for person in people:
