@@ -47,6 +47,7 @@ from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
 from pipeline.app.models import DETECTORS_CHECKPOINT, MODELS_CHECKPOINT, Models
 from pipeline.app.partitions import PartitionStates
+from pipeline.app.responders import Responders
 from pipeline.app.router import DomainRouter
 from pipeline.app.source_marks import SourceMarks
 from pipeline.app.store_retry import StoreRetry
@@ -122,6 +123,10 @@ class Worker:
         self.retry = StoreRetry(store, self.metrics)
         self.models = Models(s, store, self.roles, self.metrics)
         self.states = PartitionStates(s, topology, store, self.models.scorer)
+        self.responders = Responders(s.responders, store, topology, self.models.recommender)
+        if s.responders.enabled and "correlate" in self.roles:
+            self.states.responders = self.responders.annotate
+            self._refresh_responders()
         self.credit.unread = self._unread
         self.commit = GroupCommit(w.commit_interval_s, store, self.states, self.metrics)
         dead_letters = DeadLetters(self.app.topic(t.dlq, **raw_kw), self.metrics)
@@ -176,6 +181,7 @@ class Worker:
             self.metrics,
             batch_size=self.router.partitions * 4,
         )
+        self.correlate.responders = self.responders
         self.feedback = FeedbackAgent(
             t.feedback,
             self.router,
@@ -217,6 +223,14 @@ class Worker:
                 batch_size=w.batch_size,
             )
         self._wire(raw_kw)
+
+    def _refresh_responders(self) -> None:
+        """Reload the on-call directory for recommendations if it changed (blocking)."""
+        errors: tuple[type[Exception], ...] = (*self.store.unavailable, ValueError)
+        try:
+            self.responders.refresh()
+        except errors as exc:  # ValueError: a directory that does not parse
+            log.warning("on-call directory not reloaded", error=str(exc))
 
     def _unread(self, partition: int) -> int | None:
         """By-domain messages in ``partition`` (correlated here) its state has not applied."""
@@ -313,6 +327,12 @@ class Worker:
                 started = time.monotonic()
                 await asyncio.sleep(LAG_PROBE_S)
                 self.metrics.loop_lag.observe(time.monotonic() - started - LAG_PROBE_S)
+
+        if s.responders.enabled and "correlate" in roles:
+
+            @app.timer(s.responders.refresh_s)
+            async def responders_refresh() -> None:
+                await asyncio.to_thread(self._refresh_responders)
 
         @app.timer(w.checkpoint_interval_s)
         async def checkpoint_models() -> None:

@@ -101,6 +101,12 @@ class Recommender:
         #: (person, service) -> times they resolved an incident caused there
         self._history: dict[tuple[str, str], deque[datetime]] = {}
 
+    def configure(self, settings: RecommendSettings) -> Recommender:
+        """Use ``settings`` from now on (a restored checkpoint keeps what it learned)."""
+        self.settings = settings
+        self.load.window, self.load.penalty = settings.load_window, settings.load_penalty
+        return self
+
     def recommend(
         self,
         incident: IncidentSummary,

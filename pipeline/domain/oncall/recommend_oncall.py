@@ -98,9 +98,8 @@ class OnCallView:
             if hold is not None:
                 return hold
         cached = self._cache.get(schedule)
-        if cached is not None and cached.since is not None and cached.since <= at:
-            if cached.until is None or at < cached.until:
-                return cached
+        if cached is not None and _covers(cached, at):
+            return cached
         fresh = who(self.directory.schedule(schedule), at)
         hold = Hold(fresh.person, fresh.since or fresh.at, fresh.until, fresh.reason)
         self._cache[schedule] = hold
@@ -135,3 +134,9 @@ class OnCallView:
 
     def team_of(self, service: str) -> str | None:
         return self.directory.owner(service)
+
+
+def _covers(hold: Hold, at: datetime) -> bool:
+    """Does ``hold`` still answer at ``at``?"""
+    since_ok = hold.since is not None and hold.since <= at
+    return since_ok and (hold.until is None or at < hold.until)
