@@ -9,9 +9,9 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import msgspec
-from confluent_kafka import Consumer, Message
 import pytest
 import yaml
+from confluent_kafka import Consumer, Message
 
 from pipeline.adapters.oncall_store import OnCallStore
 from pipeline.domain.oncall import parse_directory
