@@ -6,8 +6,21 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
-from pipeline.app.devview import IncidentBoard, LiveDisplay, PlainDisplay, board_table, page_state
-from pipeline.domain.schemas import EventType, Incident, IncidentEvent, IncidentStatus
+from pipeline.app.devview import (
+    IncidentBoard,
+    LiveDisplay,
+    PlainDisplay,
+    board_table,
+    describe,
+    page_state,
+)
+from pipeline.domain.schemas import (
+    EventType,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+    ResponderRef,
+)
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PAGES = "http://127.0.0.1:6066/incidents"
@@ -101,3 +114,15 @@ def test_the_live_display_redraws_and_the_plain_one_prints_lines() -> None:
     line = plain.export_text()
     assert line.startswith("opened") and "inc-9" in line and "root cause db" in line
     assert "age   3.0 min" in line
+
+
+def test_the_top_recommended_responder_is_shown() -> None:
+    top = ResponderRef(person="erin", score=0.9, reason="resolved 3 similar", team="web")
+    board = IncidentBoard()
+    board.apply(_event(EventType.opened, "inc-1", 1, 2, root_cause="db", responders=[top]))
+    board.apply(_event(EventType.opened, "inc-2", 1, 2, root_cause="db"))
+    text = _text(board_table(board, PAGES))
+    assert "erin (web)" in next(line for line in text.splitlines() if "inc-1" in line)
+    assert "erin" not in next(line for line in text.splitlines() if "inc-2" in line)
+    line = describe(_event(EventType.opened, "inc-1", 1, 2, root_cause="db", responders=[top]))
+    assert line.plain.endswith("responder erin (web)")
