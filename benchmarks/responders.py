@@ -37,7 +37,7 @@ from rich.table import Table
 from benchmarks import ROOT
 from benchmarks.responders_company import build
 from benchmarks.responders_sim import SimIncident, incidents
-from pipeline.domain.oncall.recommend import Recommender
+from pipeline.domain.oncall.recommend import Recommender, RecommendSettings
 from pipeline.domain.oncall.recommend_load import gini
 from pipeline.domain.oncall.recommend_oncall import OnCallView
 
@@ -71,7 +71,9 @@ class Run:
         return hits / n if n else 0.0
 
 
-def simulate(topology: str, seed: int, max_team: int, days: int, per_day: float) -> Run:
+def simulate(
+    topology: str, seed: int, max_team: int, days: int, per_day: float, load_penalty: float
+) -> Run:
     company = build(ROOT / "topologies" / f"{topology}.yaml", seed, max_team, START, days)
     run = Run(topology, seed, max_team, len(company.directory.people), len(company.members))
     view = OnCallView(company.directory)
@@ -79,7 +81,7 @@ def simulate(topology: str, seed: int, max_team: int, days: int, per_day: float)
     view.prepare(START - timedelta(days=1), START + timedelta(days=days + 1))
     run.prepare_s = time.thread_time() - t0
     run.schedule_days = len(company.directory.schedules) * (days + 2)
-    rec = Recommender()
+    rec = Recommender(RecommendSettings(load_penalty=load_penalty))
     neighbours = company.neighbours
     pending: list[tuple[datetime, int, SimIncident]] = []
     resolved_by: dict[str, Counter[str]] = {}
@@ -252,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--per-day", type=float, default=6.0, help="incidents per day (mean)")
+    ap.add_argument(
+        "--load-penalty",
+        type=float,
+        default=RecommendSettings().load_penalty,
+        help="score / (1 + penalty x pages in the last 24 h)",
+    )
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = ap.parse_args(argv)
     console = Console(width=150)
@@ -262,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             size = args.team_sizes[k % len(args.team_sizes)]
             k += 1
             started = time.perf_counter()
-            runs.append(simulate(topology, seed, size, args.days, args.per_day))
+            runs.append(simulate(topology, seed, size, args.days, args.per_day, args.load_penalty))
             console.print(
                 f"{topology} seed {seed} team<={size}: top-1 {runs[-1].rate('top1'):.3f} "
                 f"({time.perf_counter() - started:.1f} s)"
