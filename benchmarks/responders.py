@@ -181,6 +181,10 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
     return fig
 
 
+def _rates(row: dict[str, Any]) -> list[str]:
+    return [f"{row[arm]:.3f}" for arm in ARMS]
+
+
 def show(fig: dict[str, Any], console: Console) -> None:
     runs = Table(title="runs (after the first 30 days of feedback)")
     for col in (
@@ -203,10 +207,7 @@ def show(fig: dict[str, Any], console: Console) -> None:
             str(r["seed"]),
             str(r["max_team"]),
             str(r["people"]),
-            f"{r['top1']:.3f}",
-            f"{r['top3']:.3f}",
-            f"{r['baseline_oncall_top1']:.3f}",
-            f"{r['baseline_frequent_top1']:.3f}",
+            *_rates(r),
             str(r["offcall_pages"]),
             f"{r['gini']:.3f}",
             f"{r['gini_primary_baseline']:.3f}",
@@ -216,14 +217,7 @@ def show(fig: dict[str, Any], console: Console) -> None:
     for col in ("from day", "incidents", "top1", "top3", "oncall top1", "frequent top1"):
         months.add_column(col)
     for row in fig["over_time"]:
-        months.add_row(
-            str(row["day"]),
-            str(row["incidents"]),
-            f"{row['top1']:.3f}",
-            f"{row['top3']:.3f}",
-            f"{row['baseline_oncall_top1']:.3f}",
-            f"{row['baseline_frequent_top1']:.3f}",
-        )
+        months.add_row(str(row["day"]), str(row["incidents"]), *_rates(row))
     console.print(months)
     s = fig["spread"]
     console.print(
