@@ -65,6 +65,11 @@ class Run:
     prepare_s: float = 0.0
     schedule_days: int = 0
 
+    def first_bucket_rate(self, arm: str) -> float:
+        """The rate over the first 30 days (before much feedback)."""
+        first = self.buckets.get(0, Counter())
+        return first[arm] / first["n"] if first["n"] else 0.0
+
     def rate(self, arm: str, first_bucket: int = 1) -> float:
         n = sum(c["n"] for b, c in self.buckets.items() if b >= first_bucket)
         hits = sum(c[arm] for b, c in self.buckets.items() if b >= first_bucket)
@@ -143,14 +148,7 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
             "people": r.people,
             "incidents": sum(c["n"] for c in r.buckets.values()),
             **{arm: round(r.rate(arm), 4) for arm in ARMS},
-            "first_30_days_top1": round(
-                r.rate("top1", 0)
-                if 0 not in r.buckets
-                else r.buckets[0]["top1"] / max(r.buckets[0]["n"], 1),
-                4,
-            ),
-            "offcall_pages": r.offcall_pages,
-            "gini": round(gini(r.pages.values()), 4),
+            "first_30_days_top1": round(r.first_bucket_rate("top1"), 4),
             "gini_primary_baseline": round(gini(r.primary_pages.values()), 4),
         }
         for r in runs
