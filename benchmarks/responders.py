@@ -149,6 +149,8 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
             "incidents": sum(c["n"] for c in r.buckets.values()),
             **{arm: round(r.rate(arm), 4) for arm in ARMS},
             "first_30_days_top1": round(r.first_bucket_rate("top1"), 4),
+            "offcall_pages": r.offcall_pages,
+            "gini": round(gini(r.pages.values()), 4),
             "gini_primary_baseline": round(gini(r.primary_pages.values()), 4),
         }
         for r in runs
