@@ -71,15 +71,6 @@ class Recommendation:
     reason: str
     duty: Duty | None = None
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "person": self.person,
-            "score": round(self.score, 4),
-            "reason": self.reason,
-            "team": self.duty.team if self.duty else None,
-            "until": self.duty.hold.until if self.duty else None,
-        }
-
 
 @dataclass(slots=True)
 class _Candidate:
