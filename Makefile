@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit integration schemas bench bench-latency bench-storm bench-correlation bench-partitioned bench-nab bench-feedback bench-insights bench-remediation clean
+.PHONY: dev test lint typecheck unit integration schemas bench bench-latency bench-storm bench-correlation bench-partitioned bench-nab bench-feedback bench-insights bench-remediation bench-responders clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "stormwatch needs Python >= 3.11 (python3.11 or python3.12 on PATH)"; exit 1; }
@@ -71,6 +71,10 @@ bench-insights: $(STAMP)
 # seeded incidents with runbooks, wrong root causes and flapping services: the guards at work
 bench-remediation: $(STAMP)
 	$(PY) -m benchmarks.remediation$(BENCH_JSON)
+
+# responder recommendation: a simulated company, a year of incidents, against two baselines
+bench-responders: $(STAMP)
+	$(PY) -m benchmarks.responders$(BENCH_JSON)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -115,9 +115,17 @@ def dev(
             "incident event; auto: live on a terminal, plain in pipes and CI logs"
         ),
     ] = "auto",
+    oncall: Annotated[
+        Path | None,
+        typer.Option(
+            help="on-call YAML (docs/oncall.md) stored in the local Redis: incidents then "
+            "name who should respond"
+        ),
+    ] = None,
 ) -> None:
     """Embedded local stack: broker, Redis, worker, a sample storm; incidents shown live."""
     from pipeline.app.devstack import run_dev
+    from pipeline.oncall_cli import read_directory
 
     if view not in ("auto", "live", "plain"):
         fail(f"--view must be auto, live or plain, not {view!r}")
@@ -136,6 +144,7 @@ def dev(
         exit_after=exit_after,
         fail=fail,
         view=view,
+        oncall=read_directory(oncall, topology) if oncall is not None else None,
     )
 
 

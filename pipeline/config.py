@@ -355,6 +355,19 @@ class RemediationSettings(BaseModel):
     )
 
 
+class ResponderSettings(BaseModel):
+    """Responder recommendation on incident events (docs/oncall.md)."""
+
+    enabled: bool = Field(True, description="recommend responders when a directory is loaded")
+    top_k: int = Field(3, ge=1, le=5, description="people listed per incident")
+    load_penalty: float = Field(
+        0.05, ge=0, le=10, description="score / (1 + penalty x pages in the last 24 h)"
+    )
+    refresh_s: float = Field(
+        10.0, gt=0, le=3600, description="how often the on-call directory's version is checked"
+    )
+
+
 class FormatSettings(BaseModel):
     """Alert formats (docs/formats.md): the generic JSON mapping, set field by field
     (``STORMWATCH_FORMATS__GENERIC__SERVICE=host.name``; maps as JSON) or from a YAML/JSON
@@ -428,6 +441,7 @@ class Settings(BaseSettings):
     formats: FormatSettings = FormatSettings()
     insights: InsightsLiveSettings = InsightsLiveSettings()
     remediation: RemediationSettings = RemediationSettings()
+    responders: ResponderSettings = ResponderSettings()
     topology: Path = Path("topologies/online-boutique.yaml")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -106,6 +106,11 @@ def _from_file(path: Path, topology: Path | None = None) -> Directory:
         fail(str(exc))
 
 
+def read_directory(path: Path, topology: Path | None = None) -> Directory:
+    """An on-call file, checked; a bad one ends the program with a one-line message."""
+    return _from_file(path, topology)
+
+
 def _directory(file: Path | None) -> Directory:
     if file is not None:
         return _from_file(file)

@@ -20,10 +20,12 @@ import msgspec
 from confluent_kafka import Consumer, Producer
 from rich.console import Console
 
+from pipeline.adapters.oncall_store import OnCallStore
 from pipeline.app.devremediation import RestartDemo, remediation_demo
 from pipeline.app.devview import Display, LiveDisplay, PlainDisplay
 from pipeline.app.localstack import LocalStackError, local_stack, port_in_use, worker_env
 from pipeline.config import Settings
+from pipeline.domain.oncall import Directory
 from pipeline.domain.schemas import EventType, IncidentEvent
 
 console = Console()
@@ -59,6 +61,7 @@ def run_dev(
     exit_after: float,
     fail: Callable[[str], None],
     view: str = "auto",
+    oncall: Directory | None = None,
 ) -> None:
     """Run the local stack until Ctrl-C (or ``exit_after`` seconds after the storm ended).
     ``view``: ``live`` (a table redrawn in place), ``plain`` (a line per incident event) or
@@ -84,11 +87,25 @@ def run_dev(
         with local_stack(broker_port, redis_port) as (broker, redis_url):
             console.print(f"broker  [bold]{broker.url}[/] (Tansu, in memory)")
             console.print(f"redis   [bold]{redis_url}[/]")
+            if oncall is not None:
+                _load_oncall(redis_url, oncall)
             _run_with_worker(
                 broker.url, redis_url, topology, storm, speed, web_port, exit_after, started, live
             )
     except LocalStackError as exc:
         fail(str(exc))
+
+
+def _load_oncall(redis_url: str, directory: Directory) -> None:
+    """Store the on-call directory where the worker reads it (responder recommendations)."""
+    import redis
+
+    prefix = Settings(redis={"url": redis_url}).redis.key_prefix
+    OnCallStore(redis.Redis.from_url(redis_url), prefix).replace(directory)
+    console.print(
+        f"oncall  {len(directory.people)} people, {len(directory.teams)} teams: incidents name "
+        "who should respond"
+    )
 
 
 def _interrupted(signum: int, frame: Any) -> None:

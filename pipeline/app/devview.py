@@ -116,6 +116,14 @@ def _page(inc: Incident) -> Text:
     return Text(f" {state} " if state == "page" else state, style=style)
 
 
+def responder(inc: Incident) -> Text:
+    """The top recommended responder (docs/oncall.md), or a dim dash without one."""
+    if not inc.responders:
+        return Text("-", style="dim")
+    top = inc.responders[0]
+    return Text(top.person + (f" ({top.team})" if top.team else ""), style="magenta")
+
+
 def board_table(board: IncidentBoard, pages: str) -> RenderableType:
     """The open incidents and the recently closed ones, as rich renderables."""
     table = Table(
@@ -131,6 +139,7 @@ def board_table(board: IncidentBoard, pages: str) -> RenderableType:
     table.add_column("alerts", justify="right")
     table.add_column("age", justify="right", no_wrap=True)
     table.add_column("page", no_wrap=True)
+    table.add_column("responder", no_wrap=True, overflow="ellipsis", max_width=24)
     table.add_column("last change", overflow="ellipsis", no_wrap=True, max_width=44)
     rows = board.open()
     for inc in rows[:MAX_OPEN_ROWS]:
@@ -143,6 +152,7 @@ def board_table(board: IncidentBoard, pages: str) -> RenderableType:
             str(alerts_of(inc)),
             board.age(inc),
             _page(inc),
+            responder(inc),
             Text(ev.type.value, style=_EVENT_STYLE.get(ev.type.value, "cyan")),
         )
     if len(rows) > MAX_OPEN_ROWS:
@@ -181,6 +191,9 @@ def describe(ev: IncidentEvent) -> Text:
     line.append(f"  {len(inc.services)} services  {alerts_of(inc)} alerts  age {age / 60:5.1f} min")
     if not inc.page:
         line.append(f" ({page_state(inc)})", style="dim")
+    if inc.responders:
+        line.append("  responder ")
+        line.append_text(responder(inc))
     return line
 
 

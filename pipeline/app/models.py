@@ -15,10 +15,12 @@ from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.metrics import Metrics
 from pipeline.config import Settings
 from pipeline.domain.detectors import DetectorBank
+from pipeline.domain.oncall.recommend import Recommender
 from pipeline.domain.scoring import AlertScorer
 
 MODELS_CHECKPOINT = "models:scorer"
 DETECTORS_CHECKPOINT = "models:detectors"
+RESPONDERS_CHECKPOINT = "models:responders"
 
 log = structlog.get_logger("stormwatch.worker")
 
@@ -40,6 +42,9 @@ class Models:
             if data
             else DetectorBank(settings.detection)
         )
+        data = store.load_checkpoint(RESPONDERS_CHECKPOINT)
+        #: the responder recommender (learns in the correlate role, from resolutions)
+        self.recommender = Recommender.loads(data) if data else Recommender()
 
     def checkpoints(self) -> dict[str, bytes]:
         """Snapshots of the models this process trains (take them on the event loop, where
@@ -47,6 +52,7 @@ class Models:
         out: dict[str, bytes] = {}
         if "correlate" in self.roles:
             out[MODELS_CHECKPOINT] = self.scorer.snapshot()
+            out[RESPONDERS_CHECKPOINT] = self.recommender.dumps()
         if "metrics" in self.roles:
             out[DETECTORS_CHECKPOINT] = self.detectors.snapshot()
         return out

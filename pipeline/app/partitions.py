@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import msgspec
 
@@ -18,7 +19,13 @@ from pipeline.app.steps import Step
 from pipeline.config import Settings
 from pipeline.domain.alignment import EventTimeAligner
 from pipeline.domain.pipeline import AlertPipeline
-from pipeline.domain.schemas import EventType, IncidentEvent, IncidentStatus
+from pipeline.domain.schemas import (
+    EventType,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+    ResponderRef,
+)
 from pipeline.domain.scoring import AlertScorer
 from pipeline.domain.throttle import UpdateThrottle
 from pipeline.domain.topology import Topology
@@ -39,6 +46,8 @@ class PartitionStates:
         self.store = store
         self.scorer = scorer
         self.runbooks = runbook_index(settings, topology)
+        #: an incident's recommended responders (set by the worker; None: not recommended)
+        self.responders: Callable[[Incident], list[ResponderRef]] | None = None
         self.pipelines: dict[int, AlertPipeline] = {}
         self.throttles: dict[int, UpdateThrottle] = {}
         self.aligners: dict[int, EventTimeAligner] = {}
@@ -69,6 +78,7 @@ class PartitionStates:
                 correlation=self.settings.correlation,
                 scorer=self.scorer,
                 runbooks=self.runbooks,
+                responders=self.responders,
             )
             if data:
                 pipe.restore(data)

@@ -51,6 +51,7 @@ from pipeline.app.metrics import Metrics
 from pipeline.app.models import DETECTORS_CHECKPOINT, MODELS_CHECKPOINT, Models
 from pipeline.app.page_check import PageCheck
 from pipeline.app.partitions import PartitionStates
+from pipeline.app.responders import Responders
 from pipeline.app.router import DomainRouter
 from pipeline.app.source_marks import SourceMarks
 from pipeline.app.store_retry import StoreRetry
@@ -130,6 +131,10 @@ class Worker:
         if "correlate" in self.roles:
             self.marks.holding = self.states.held
             self.marks.holding_limit = w.max_held_alerts // 4
+        self.responders = Responders(s.responders, store, topology, self.models.recommender)
+        if s.responders.enabled and "correlate" in self.roles:
+            self.states.responders = self.responders.annotate
+            self._refresh_responders()
         self.credit.unread = self._unread
         self.commit = GroupCommit(w.commit_interval_s, store, self.states, self.metrics)
         dead_letters = DeadLetters(self.app.topic(t.dlq, **raw_kw), self.metrics)
@@ -186,6 +191,7 @@ class Worker:
         )
         if "ingest" in self.roles and w.max_held_alerts > 0:
             self.correlate.after_step = self.marks.realign
+        self.correlate.responders = self.responders
         self.feedback = FeedbackAgent(
             t.feedback,
             self.router,
@@ -250,6 +256,14 @@ class Worker:
         """An incident of a by-domain partition this process holds (escalation lookups)."""
         pipe = self.states.pipelines.get(int(owner)) if owner.isdigit() else None
         return pipe.incident(incident_id) if pipe is not None else None
+
+    def _refresh_responders(self) -> None:
+        """Reload the on-call directory for recommendations if it changed (blocking)."""
+        errors: tuple[type[Exception], ...] = (*self.store.unavailable, ValueError)
+        try:
+            self.responders.refresh()
+        except errors as exc:  # ValueError: a directory that does not parse
+            log.warning("on-call directory not reloaded", error=str(exc))
 
     def _unread(self, partition: int) -> int | None:
         """By-domain messages in ``partition`` (correlated here) its state has not applied."""
@@ -358,6 +372,12 @@ class Worker:
                 started = time.monotonic()
                 await asyncio.sleep(LAG_PROBE_S)
                 self.metrics.loop_lag.observe(time.monotonic() - started - LAG_PROBE_S)
+
+        if s.responders.enabled and "correlate" in roles:
+
+            @app.timer(s.responders.refresh_s)
+            async def responders_refresh() -> None:
+                await asyncio.to_thread(self._refresh_responders)
 
         @app.timer(w.checkpoint_interval_s)
         async def checkpoint_models() -> None:

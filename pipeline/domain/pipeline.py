@@ -27,6 +27,7 @@ from pipeline.domain.schemas import (
     Incident,
     IncidentEvent,
     IncidentStatus,
+    ResponderRef,
     RunbookRef,
 )
 from pipeline.domain.scoring import AlertScore, AlertScorer
@@ -86,10 +87,13 @@ class AlertPipeline:
         scorer: AlertScorer | None = None,
         correlator: Correlator | None = None,
         runbooks: Callable[[Incident], RunbookRef | None] | None = None,
+        responders: Callable[[Incident], list[ResponderRef]] | None = None,
     ) -> None:
         self.topology = topology
         #: the runbook of an incident (docs/remediation.md), set on every event's incident
         self.runbooks = runbooks
+        #: who should respond (docs/oncall.md), set on every event's incident
+        self.responders = responders
         self.correlation = correlation
         self.correlator = correlator or Correlator(topology, correlation)
         self.scorer = scorer
@@ -238,6 +242,13 @@ class AlertPipeline:
         if self.runbooks is not None:
             for ev in events:
                 ev.incident.runbook = self.runbooks(ev.incident)
+        if self.responders is not None:
+            ranked: dict[str, list[ResponderRef]] = {}
+            for ev in events:
+                iid = ev.incident.id
+                if iid not in ranked:
+                    ranked[iid] = self.responders(ev.incident)
+                ev.incident.responders = ranked[iid]
         if self.scorer is None:
             return events
         seen: set[str] = set()

@@ -160,6 +160,20 @@ class RunbookRef(msgspec.Struct, kw_only=True, omit_defaults=True):
     links: list[RunbookLink] = []
 
 
+class ResponderRef(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A recommended responder, best first (docs/oncall.md, "Responder recommendation"):
+    on call now (or named by an escalation step), ``score`` = expertise x availability x
+    load, ``reason`` in one line; ``team`` and ``until`` of their on-call duty."""
+
+    person: str
+    score: float
+    reason: str
+    name: str = ""
+    team: str | None = None
+    until: datetime | None = None
+    contact: dict[str, str] = {}
+
+
 class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
     """One incident. On ``incidents`` and in the store it is a bounded view (see
     :mod:`pipeline.domain.event_view`): ``alerts``/``alert_ids`` list the most significant
@@ -197,9 +211,12 @@ class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
     counts_omitted: int = 0
     #: the matching runbook (first by priority), when runbooks are configured
     runbook: RunbookRef | None = None
+    #: who should respond, best first (at most 5), when an on-call directory is loaded
+    responders: list[ResponderRef] = []
 
 
-#: version of the ``incidents`` event schema: 2 = bounded views (counts, omitted members)
+#: version of the ``incidents`` event schema: 2 = bounded views (counts, omitted members);
+#: optional fields added since (``runbook``, ``responders``) keep it: old readers ignore them
 EVENT_SCHEMA_VERSION = 2
 
 

@@ -13,7 +13,7 @@ from pipeline.app.localstack import free_port
 from tests.integration.conftest import ROOT, wait_for
 
 
-def _dev(view: str, web_port: int, exit_after: float) -> subprocess.Popen[str]:
+def _dev(view: str, web_port: int, exit_after: float, *extra: str) -> subprocess.Popen[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -31,6 +31,7 @@ def _dev(view: str, web_port: int, exit_after: float) -> subprocess.Popen[str]:
         str(web_port),
         "--view",
         view,
+        *extra,
     ]
     return subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -45,7 +46,8 @@ def _get(url: str, accept: str) -> tuple[int, str]:
 
 def test_dev_prints_the_pages_address_and_serves_the_storms_incidents() -> None:
     port = free_port()
-    proc = _dev("plain", port, exit_after=15)
+    oncall = ROOT / "tests" / "fixtures" / "oncall" / "oncall.yaml"
+    proc = _dev("plain", port, 15, "--oncall", str(oncall))
     pages = f"http://127.0.0.1:{port}/incidents"
 
     def listed() -> list[str]:
@@ -65,6 +67,9 @@ def test_dev_prints_the_pages_address_and_serves_the_storms_incidents() -> None:
     events = [line for line in out.splitlines() if re.match(r"(opened|updated|resolved) ", line)]
     assert events, out  # plain: one line per incident event
     assert any("root cause" in line for line in events)
+    # with an on-call file, incidents name who should respond
+    assert "oncall  5 people, 2 teams" in out
+    assert any(re.search(r"responder \w+ \((payments|web)\)", line) for line in events), out
 
 
 def test_dev_live_view_draws_a_table_of_incidents() -> None:

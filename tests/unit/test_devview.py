@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 from rich.console import Console
 
-from pipeline.app.devview import IncidentBoard, LiveDisplay, PlainDisplay, board_table, page_state
+from pipeline.app.devview import (
+    IncidentBoard,
+    LiveDisplay,
+    PlainDisplay,
+    board_table,
+    describe,
+    page_state,
+)
 from pipeline.domain.schemas import (
     EscalationPage,
     EventType,
@@ -15,6 +22,7 @@ from pipeline.domain.schemas import (
     IncidentEvent,
     IncidentStatus,
     PagedResponder,
+    ResponderRef,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -144,3 +152,15 @@ def test_an_escalation_page_is_a_line_of_its_own_in_both_displays() -> None:
     quiet = Console(record=True, width=160, color_system=None)
     PlainDisplay(quiet).event(_event(EventType.escalated, "inc-5", 1, 1, root_cause="db"))
     assert "root cause db" in quiet.export_text()
+
+
+def test_the_top_recommended_responder_is_shown() -> None:
+    top = ResponderRef(person="erin", score=0.9, reason="resolved 3 similar", team="web")
+    board = IncidentBoard()
+    board.apply(_event(EventType.opened, "inc-1", 1, 2, root_cause="db", responders=[top]))
+    board.apply(_event(EventType.opened, "inc-2", 1, 2, root_cause="db"))
+    text = _text(board_table(board, PAGES))
+    assert "erin (web)" in next(line for line in text.splitlines() if "inc-1" in line)
+    assert "erin" not in next(line for line in text.splitlines() if "inc-2" in line)
+    line = describe(_event(EventType.opened, "inc-1", 1, 2, root_cause="db", responders=[top]))
+    assert line.plain.endswith("responder erin (web)")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pipeline.adapters.memory_store import MemoryStore
-from pipeline.app.models import DETECTORS_CHECKPOINT, MODELS_CHECKPOINT
+from pipeline.app.models import DETECTORS_CHECKPOINT, MODELS_CHECKPOINT, RESPONDERS_CHECKPOINT
 from pipeline.app.worker import Worker
 from pipeline.config import load_settings
 from pipeline.domain.topology import Topology
@@ -19,9 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     ("roles", "expected"),
     [
-        ("ingest,correlate,feedback,metrics", {MODELS_CHECKPOINT, DETECTORS_CHECKPOINT}),
+        (
+            "ingest,correlate,feedback,metrics",
+            {MODELS_CHECKPOINT, DETECTORS_CHECKPOINT, RESPONDERS_CHECKPOINT},
+        ),
         ("ingest,feedback", set()),
-        ("correlate", {MODELS_CHECKPOINT}),
+        ("correlate", {MODELS_CHECKPOINT, RESPONDERS_CHECKPOINT}),
         ("metrics", {DETECTORS_CHECKPOINT}),
     ],
 )

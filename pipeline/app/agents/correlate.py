@@ -33,6 +33,7 @@ from pipeline.app.incident_events import IncidentPublishing
 from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
 from pipeline.app.partitions import PartitionStates
+from pipeline.app.responders import Responders
 from pipeline.app.steps import Step, decode_step
 from pipeline.app.store_retry import StoreRetry
 from pipeline.app.transport import highwater
@@ -88,6 +89,8 @@ class CorrelateAgent:
         self.controls = False
         #: the domains' progress as the last step read it
         self.progress_seen: dict[int, float] = {}
+        #: learns who resolves what from resolutions (None: no recommendations)
+        self.responders: Responders | None = None
         #: the consumer and by-domain topic (split topologies: whether a partition lags)
         self.consumer: Callable[[], Any] | None = None
         self.by_domain_topic = ""
@@ -236,6 +239,8 @@ class CorrelateAgent:
             for update in self.scorer.learn(inc, fb):
                 self.metrics.model_updates.labels(getattr(update, "model", "scorer")).inc()
                 log.info("model updated", update=repr(update))
+            if self.responders is not None and self.responders.learn(inc, fb):
+                self.metrics.model_updates.labels("responders").inc()
         self.metrics.stage_items.labels("feedback", "applied" if inc else "unknown").inc()
         return pipe.feedback(fb)
 
