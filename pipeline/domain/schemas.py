@@ -197,6 +197,9 @@ class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
     counts_omitted: int = 0
     #: the matching runbook (first by priority), when runbooks are configured
     runbook: RunbookRef | None = None
+    #: label pairs every member alert of the root cause carried (at most 16 pairs, 1,024
+    #: characters; see pipeline.domain.correlate.labels); runbooks match on them
+    common_labels: dict[str, str] = {}
 
 
 #: version of the ``incidents`` event schema: 2 = bounded views (counts, omitted members)
