@@ -197,6 +197,11 @@ def test_auto_restart_verified_and_on_the_topic(
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
         text = r.read().decode()
     assert 'stormwatch_remediation_records_total{guard="none",kind="verified"} 1.0' in text
+    # the success model learned from it, auditably: logged and stored
+    model = json.loads(stack.redis().get(f"{stack.ns}:rem:model") or b"{}")
+    assert ["restart-crashed-process", "cartservice", 2, 1] in model["counts"]
+    logged = (tmp_path / "remediation.log").read_text()
+    assert "remediation.model_update" in logged and "rate_after" in logged
 
 
 def test_approve_waits_for_an_allowed_approver_and_a_denial_stops(
