@@ -6,9 +6,10 @@ and selecting on them without labels from the caller, the merge stage's group ev
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -29,14 +30,13 @@ from pipeline.domain.remediation.runbook import runbook_from_dict
 from pipeline.domain.remediation.targets import inventory_from_dict
 from pipeline.domain.schemas import (
     Alert,
-    AlertStatus,
     Incident,
     IncidentEvent,
-    Severity,
     to_builtins,
 )
 from pipeline.domain.topology import Topology
 from tests.unit.test_merge import Recorder, split
+from tests.unit.test_merge import alert as merge_alert
 from tests.unit.test_remediation_engine import engine, kinds
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -55,16 +55,7 @@ PROD_RESTART = runbook_from_dict(
 
 
 def alert(aid: str, service: str, dt: float, name: str = "ProcessDown", **labels: str) -> Alert:
-    return Alert(
-        id=aid,
-        source="t",
-        service=service,
-        name=name,
-        severity=Severity.critical,
-        status=AlertStatus.firing,
-        timestamp=T0 + timedelta(seconds=dt),
-        labels=labels,
-    )
+    return msgspec.structs.replace(merge_alert(aid, service, name, dt), labels=labels)
 
 
 def last(events: list[IncidentEvent], iid: str | None = None) -> Incident:
