@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     fig = simulate(args)
     for key, value in fig.items():
         if key != "success_rates":
-            print(f"{key:>24}: {value}")
+            print(f"{key:>28}: {value}")
     if args.json:
         args.json.write_text(json.dumps(fig, indent=1) + "\n")
     return 0
