@@ -194,6 +194,14 @@ def test_auto_restart_verified_and_on_the_topic(
         check=True,
     )
     assert [json.loads(line)["kind"] for line in out.stdout.splitlines()] == trail.kinds(inc)
+    # the incident page shows the trail, the diagnostic's output included
+    page_url = f"http://127.0.0.1:{stack.web_port}/incidents/{inc}"
+    request = urllib.request.Request(page_url, headers={"Accept": "text/html"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        page = r.read().decode()
+    section = page[page.index('id="remediation"') :]
+    assert all(kind in section for kind in ("proposed", "diagnostic", "executed", "verified"))
+    assert "cartservice: EXITED" in section
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
         text = r.read().decode()
     assert 'stormwatch_remediation_records_total{guard="none",kind="verified"} 1.0' in text

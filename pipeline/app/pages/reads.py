@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import redis
 
 from pipeline.adapters.redis_store import RecentIncidents, RedisStore
+from pipeline.adapters.remediation.redis_state import RedisRemediationState
 from pipeline.app.incident_lookup import incident_document
 
 _T = TypeVar("_T")
@@ -32,6 +33,7 @@ class PageReads:
     def __init__(self, store: RedisStore, timeout_s: float = 2.0) -> None:
         self.timeout_s = timeout_s
         self.store = store.with_timeout(timeout_s)
+        self.remediation = RedisRemediationState(self.store.r, prefix=self.store.prefix)
         self.pool = ThreadPoolExecutor(PAGE_THREADS, thread_name_prefix="stormwatch-pages")
 
     async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
@@ -61,6 +63,10 @@ class PageReads:
         if record is None:
             return None
         return record, len(self.store.incident_members(incident_id))
+
+    async def trail(self, incident_id: str) -> list[bytes]:
+        """The incident's remediation audit records, oldest first (docs/remediation.md)."""
+        return await self._call(self.remediation.audit, incident_id)
 
     async def recent(self, limit: int) -> RecentIncidents:
         return await self._call(self.store.recent_incidents, limit)
