@@ -33,7 +33,6 @@ class PageReads:
     def __init__(self, store: RedisStore, timeout_s: float = 2.0) -> None:
         self.timeout_s = timeout_s
         self.store = store.with_timeout(timeout_s)
-        self.remediation = RedisRemediationState(self.store.r, prefix=self.store.prefix)
         self.pool = ThreadPoolExecutor(PAGE_THREADS, thread_name_prefix="stormwatch-pages")
 
     async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
@@ -66,7 +65,10 @@ class PageReads:
 
     async def trail(self, incident_id: str) -> list[bytes]:
         """The incident's remediation audit records, oldest first (docs/remediation.md)."""
-        return await self._call(self.remediation.audit, incident_id)
+        return await self._call(self._trail, incident_id)
+
+    def _trail(self, incident_id: str) -> list[bytes]:
+        return RedisRemediationState(self.store.r, prefix=self.store.prefix).audit(incident_id)
 
     async def recent(self, limit: int) -> RecentIncidents:
         return await self._call(self.store.recent_incidents, limit)
