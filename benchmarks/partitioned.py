@@ -6,7 +6,9 @@ cross-domain merge stage (issue 14), against single-domain correlation.
    the partitioned replay (:mod:`pipeline.offline.partitioned`: Louvain domains, one
    ``AlertPipeline`` per domain, steps of 1,000 alerts, summaries -> merge stage -> controls)
    at K = 2 and 4. Reports the pairwise precision/recall/F1 of the K-domain grouping against
-   the single-domain grouping (:func:`benchmarks.grouping.pair_score`), incidents, cross-domain
+   the single-domain grouping (:func:`benchmarks.grouping.pair_score`), the pairwise F1 of both
+   against the storm's truth (the fault behind each alert: grouping quality, which the
+   partitioned pipeline must keep within 0.02 of single-domain), incidents, cross-domain
    groups, merge-stage traffic and CPU time.
 2. rca-dev at the default (``auto``: one domain for its 10 services): AC@1, AC@3 and pair F1
    (:mod:`benchmarks.rca_score`), which must equal ``make bench-correlation``'s, and for
@@ -22,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -60,15 +62,25 @@ def _records(incidents: Sequence[Incident]) -> list[dict[str, Any]]:
     return [msgspec.to_builtins(i) for i in incidents]
 
 
-def storm_figures(topo: Topology, alerts: Sequence[Alert], ks: Sequence[int]) -> dict[str, Any]:
-    """Single-domain vs K-domain grouping of one storm."""
+def storm_figures(
+    topo: Topology,
+    alerts: Sequence[Alert],
+    ks: Sequence[int],
+    truth: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Single-domain vs K-domain grouping of one storm, and both against the storm's
+    ``truth`` (alert id -> the fault behind it) when given."""
     single, single_cpu = _cpu(lambda: replay_alerts(topo, alerts))
     ref = _groups(single)
+    causes = {c: i for i, c in enumerate(sorted(set((truth or {}).values())))}
+    by_cause = {aid: causes[c] for aid, c in (truth or {}).items()}
     out: dict[str, Any] = {
         "alerts": len(alerts),
         "single_domain": {"incidents": len(single), "cpu_s": round(single_cpu, 2)},
         "per_k": {},
     }
+    if by_cause:
+        out["single_domain"]["pair_f1_vs_truth"] = round(pair_score(by_cause, ref).f1, 4)
     for k in ks:
         dmap, map_cpu = _cpu(partial(build_domain_map, topo, k))
         run = PartitionedReplay(topo, dmap)
@@ -76,6 +88,11 @@ def storm_figures(topo: Topology, alerts: Sequence[Alert], ks: Sequence[int]) ->
         ps = pair_score(ref, _groups(merged))
         st = run.stats
         out["per_k"][str(k)] = {
+            **(
+                {"pair_f1_vs_truth": round(pair_score(by_cause, _groups(merged)).f1, 4)}
+                if by_cause
+                else {}
+            ),
             "pair_precision": round(ps.precision, 4),
             "pair_recall": round(ps.recall, 4),
             "pair_f1": round(ps.f1, 4),
@@ -146,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     topo = storm_topology(1000, components=1)
     storms = {}
     for n in sizes:
-        alerts = storm(topo, n, seed=11, fault_every_s=args.fault_every)
-        storms[str(n)] = storm_figures(topo, alerts, args.ks)
+        truth: dict[str, str] = {}
+        alerts = storm(topo, n, seed=11, fault_every_s=args.fault_every, truth=truth)
+        storms[str(n)] = storm_figures(topo, alerts, args.ks, truth)
     rca = rca_figures()
     t = Table(title="bench storm, one connected 1,000-service topology: K domains vs one")
     for c in (
@@ -160,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "cross-domain",
         "cut",
         "balance",
+        "F1 vs truth (single)",
         "summaries",
         "controls",
         "CPU s (single)",
@@ -177,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(f["cross_domain_incidents"]),
                 f"{f['cut_share']:.3f}",
                 f"{f['balance']:.3f}",
+                f"{f['pair_f1_vs_truth']:.3f} ({fig['single_domain']['pair_f1_vs_truth']:.3f})",
                 str(f["summaries"]),
                 str(f["controls"]),
                 f"{f['cpu_s']:.1f} ({fig['single_domain']['cpu_s']:.1f})",

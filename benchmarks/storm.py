@@ -14,7 +14,7 @@ Usage: ``python -m benchmarks.storm --services 1000 --alerts 10000 --out DIR`` w
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import networkx as nx
@@ -30,6 +30,8 @@ class Storm:
     topology: Topology
     #: (key, value) pairs: key = service (as a well-behaved emitter keys), value = JSON alert
     messages: list[tuple[bytes, bytes]]
+    #: alert id -> the fault that caused it (noise: its own), see :func:`benchmarks.synthetic.storm`
+    truth: dict[str, str] = field(default_factory=dict)
 
     @property
     def mean_size(self) -> float:
@@ -60,10 +62,11 @@ def generate(alerts: int, services: int = 1000, components: int = 8, seed: int =
     """``alerts`` canonical alerts (firing and resolved) in event-time order, encoded."""
     topo = topology(services, components)
     messages: list[tuple[bytes, bytes]] = []
-    for alert in storm(topo, alerts, seed=seed):
+    truth: dict[str, str] = {}
+    for alert in storm(topo, alerts, seed=seed, truth=truth):
         alert.annotations = {"summary": f"{alert.name} on {alert.service}"}
         messages.append((alert.service.encode(), encode(alert)))
-    return Storm(topology=topo, messages=messages)
+    return Storm(topology=topo, messages=messages, truth=truth)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -59,8 +59,12 @@ def storm(
     fault_every_s: float = 20.0,
     noise_share: float = 0.1,
     unknown_share: float = 0.02,
+    truth: dict[str, str] | None = None,
 ) -> list[Alert]:
-    """About ``n_events`` alert events (firing and resolved), sorted by event time."""
+    """About ``n_events`` alert events (firing and resolved), sorted by event time.
+
+    ``truth``, when given, is filled with alert id -> the fault that caused it (``f<n>``);
+    noise and unknown-service alerts are each their own cause (``n<id>``)."""
     rng = random.Random(seed)
     g = topology.graph
     nodes = sorted(g.nodes)
@@ -74,6 +78,9 @@ def storm(
         labels = {"pod": pod, "alertname": name}
         seq += 1
         aid = f"s-{seq}"
+        if truth is not None:
+            cause = f"f{fault}" if pod not in ("n", "u") else f"n{seq}"
+            truth[aid] = truth[f"s-{seq + 1}"] = cause
         out.append(
             (
                 at,

@@ -122,6 +122,9 @@ class Worker:
         self.retry = StoreRetry(store, self.metrics)
         self.models = Models(s, store, self.roles, self.metrics)
         self.states = PartitionStates(s, topology, store, self.models.scorer)
+        if "correlate" in self.roles:
+            self.marks.holding = self.states.held
+            self.marks.holding_limit = w.max_held_alerts // 4
         self.credit.unread = self._unread
         self.commit = GroupCommit(w.commit_interval_s, store, self.states, self.metrics)
         dead_letters = DeadLetters(self.app.topic(t.dlq, **raw_kw), self.metrics)
@@ -176,6 +179,8 @@ class Worker:
             self.metrics,
             batch_size=self.router.partitions * 4,
         )
+        if "ingest" in self.roles and w.max_held_alerts > 0:
+            self.correlate.after_step = self.marks.realign
         self.feedback = FeedbackAgent(
             t.feedback,
             self.router,

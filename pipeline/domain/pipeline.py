@@ -21,6 +21,7 @@ from pipeline.domain.correlate.journal import MembershipOp
 from pipeline.domain.dedup import deduplicate, fingerprints_of
 from pipeline.domain.schemas import (
     Alert,
+    AlertStatus,
     EventType,
     Feedback,
     Incident,
@@ -121,7 +122,8 @@ class AlertPipeline:
             new = self.correlator.process(alert)
             if score is not None:
                 outcome.scores.append(score)
-                for ev in new:
+                # a resolution is no member: looking for it would scan the whole incident
+                for ev in new if alert.status is AlertStatus.firing else ():
                     if _holds(ev.incident.alert_ids, alert.id):
                         best = self._scores.get(ev.incident.id, (0.0, 0.0))
                         self._scores[ev.incident.id] = (

@@ -225,3 +225,24 @@ def _alert(t: float) -> Alert:
         status=AlertStatus.firing,
         timestamp=datetime.fromtimestamp(t, UTC),
     )
+
+
+def test_a_lead_the_correlators_can_afford_is_not_held() -> None:
+    """Alignment bounds what the correlators hold: below their budget nothing is held back,
+    above it the drift rule applies (a process without correlators: the drift alone)."""
+    consumer = _Consumer(hw={0: 100, 1: 100})
+    pauses = PauseSet(lambda: consumer)
+    holding = [0]
+    marks = SourceMarks(
+        lambda: consumer, "raw", pauses, holding=lambda: holding[0], holding_limit=1000
+    )
+    marks.note(0, 49, [_alert(1000.0)])
+    marks.note(1, 49, [_alert(1000.0 + 50 * ALIGN_DRIFT_S)])
+    marks.align(marks.current())
+    assert pauses.held("align") == set()
+    holding[0] = 1001
+    marks.align(marks.current())
+    assert pauses.held("align") == {TP("raw", 1)}
+    holding[0] = 10  # the correlators released what they held: the lead goes on
+    marks.align(marks.current())
+    assert pauses.held("align") == set()

@@ -303,3 +303,26 @@ def test_incident_events_carry_the_matching_runbook() -> None:
     assert b'"runbook":{"id":"restart-crashed-process"' in encode(events[0])
     later = pipe.process([other], {}).events
     assert [e.incident.runbook for e in later if e.incident.root_cause == "emailservice"] == [None]
+
+
+def test_the_runbook_is_remembered_per_incident_until_what_it_matches_on_changes() -> None:
+    from pipeline.domain.remediation.matching import RunbookIndex
+    from pipeline.domain.schemas import AlertCount, Incident, IncidentStatus
+
+    topo = Topology.load(ROOT / "topologies" / "online-boutique.yaml")
+    index = RunbookIndex(load_runbooks(ROOT / "runbooks"), topo)
+    inc = Incident(
+        id="inc-1",
+        status=IncidentStatus.open,
+        opened_at=T0,
+        updated_at=T0,
+        root_cause="cartservice",
+        severity=Severity.critical,
+        alert_counts=[AlertCount(service="cartservice", name="ProcessDown", count=1, firing=1)],
+    )
+    first = index(inc)
+    assert first is not None and first.id == "restart-crashed-process"
+    assert index(inc) is first
+    inc.alert_counts = [AlertCount(service="cartservice", name="Other", count=1, firing=1)] * 2
+    again = index(inc)  # a changed count list is looked at again: no process down now
+    assert again is not None and again.id == "cart-redis"

@@ -91,6 +91,9 @@ class CorrelateAgent:
         #: the consumer and by-domain topic (split topologies: whether a partition lags)
         self.consumer: Callable[[], Any] | None = None
         self.by_domain_topic = ""
+        #: called after each step (the worker re-aligns raw partitions: released alerts may
+        #: let a held one go)
+        self.after_step: Callable[[], None] | None = None
 
     async def run(self, stream: Any) -> None:
         self.commit.stream = stream  # acknowledges once a step's state is written
@@ -158,6 +161,8 @@ class CorrelateAgent:
                 # alerts held for alignment still wait: they count until released
                 self.credit.correlated(step.partition, len(step.alerts))
             self.pause.maybe_resume()
+            if self.after_step is not None:
+                self.after_step()
             await self.commit.maybe_commit()
 
     def _apply_feedback(self, step: Step) -> None:

@@ -8,6 +8,7 @@ member alerts' label values: those the caller has, else the incident's ``common_
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
@@ -48,7 +49,9 @@ def facts_of(inc: Incident, labels: Mapping[str, Iterable[str]] | None = None) -
     score = next((c.score for c in cands if c.service == inc.root_cause), 0.0)
     others = [c.score for c in cands if c.service != inc.root_cause]
     margin = score - max(others) if others else score
-    names = {c.name for c in inc.alert_counts} | {a.name for a in inc.alerts}
+    # the counts cover every member (also those a big incident no longer lists); the listed
+    # alerts only when an incident carries no counts
+    names = {c.name for c in inc.alert_counts} or {a.name for a in inc.alerts}
     firing = sum(c.firing for c in inc.alert_counts) or sum(
         1 for a in inc.alerts if a.status == "firing"
     )
@@ -107,14 +110,34 @@ def reference(rb: Runbook) -> RunbookRef:
     )
 
 
+#: incidents whose last match :class:`RunbookIndex` remembers (the oldest are forgotten)
+MATCH_MEMORY = 4096
+
+
 class RunbookIndex:
-    """The runbook of an incident, for the annotate stage (pure, no I/O)."""
+    """The runbook of an incident, for the annotate stage (pure, no I/O).
+
+    Every event of an incident asks again, and a storm incident has thousands of (service,
+    alert name) counts: the answer is remembered per incident until something a runbook
+    matches on changes (root cause, severity, the (service, alert name) pairs it counts)."""
 
     def __init__(self, runbooks: Iterable[Runbook], topology: Topology | None = None) -> None:
         self.runbooks = list(runbooks)
         self.topology = topology
         self._refs = {rb.id: reference(rb) for rb in self.runbooks}
+        self._memo: OrderedDict[str, tuple[tuple[object, ...], RunbookRef | None]] = OrderedDict()
 
     def __call__(self, inc: Incident) -> RunbookRef | None:
+        # (alert names come from the counts, from the listed alerts only without counts)
+        key = (inc.root_cause, inc.severity, len(inc.alert_counts) or -len(inc.alerts))
+        known = self._memo.get(inc.id)
+        if known is not None and known[0] == key:
+            self._memo.move_to_end(inc.id)
+            return known[1]
         found = matching(self.runbooks, facts_of(inc), self.topology)
-        return self._refs[found[0].id] if found else None
+        ref = self._refs[found[0].id] if found else None
+        self._memo[inc.id] = (key, ref)
+        self._memo.move_to_end(inc.id)
+        if len(self._memo) > MATCH_MEMORY:
+            self._memo.popitem(last=False)
+        return ref
