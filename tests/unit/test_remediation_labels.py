@@ -62,6 +62,11 @@ def last(events: list[IncidentEvent], iid: str | None = None) -> Incident:
     return [ev.incident for ev in events if iid is None or ev.incident.id == iid][-1]
 
 
+def published(inc: Incident) -> Incident:
+    """The incident as it went out (events carry the live one, which later alerts change)."""
+    return msgspec.json.decode(msgspec.json.encode(inc), type=Incident)
+
+
 def test_common_labels_are_bounded_and_only_shrink() -> None:
     many = {f"k{i:02d}": "v" for i in range(40)}
     assert list(bounded(many)) == [f"k{i:02d}" for i in range(MAX_PAIRS)]
@@ -127,11 +132,15 @@ def test_merged_incidents_keep_only_labels_both_sides_share() -> None:
 def test_annotate_stage_and_engine_match_on_labels_from_the_event() -> None:
     index = RunbookIndex([PROD_RESTART], TOPO)
     pipe = AlertPipeline(TOPO, runbooks=index)
-    prod = last(pipe.process([alert("1", "d", 0, env="prod", program="d-1")], {}).events)
+    prod = published(last(pipe.process([alert("1", "d", 0, env="prod", program="d-1")], {}).events))
     dev = last(pipe.process([alert("2", "a", 7200, env="dev", program="a-1")], {}).events)
     assert prod.runbook is not None and prod.runbook.id == "prod-restart"
     assert dev.runbook is None
     assert facts_of(prod).labels == {"env": ["prod"], "program": ["d-1"]}
+    # a later alert of the root cause without the pair: the runbook no longer fits
+    again = last(pipe.process([alert("3", "d", 5, env="dev", program="d-1")], {}).events)
+    assert again.id == prod.id and again.common_labels == {"program": "d-1"}
+    assert again.runbook is None
     # the remediation process gets the published incident only: it matches and selects
     inv = inventory_from_dict(
         {

@@ -119,7 +119,8 @@ class RunbookIndex:
 
     Every event of an incident asks again, and a storm incident has thousands of (service,
     alert name) counts: the answer is remembered per incident until something a runbook
-    matches on changes (root cause, severity, the (service, alert name) pairs it counts)."""
+    matches on changes (root cause, severity, the (service, alert name) pairs it counts, its
+    common labels)."""
 
     def __init__(self, runbooks: Iterable[Runbook], topology: Topology | None = None) -> None:
         self.runbooks = list(runbooks)
@@ -129,7 +130,12 @@ class RunbookIndex:
 
     def __call__(self, inc: Incident) -> RunbookRef | None:
         # (alert names come from the counts, from the listed alerts only without counts)
-        key = (inc.root_cause, inc.severity, len(inc.alert_counts) or -len(inc.alerts))
+        key = (
+            inc.root_cause,
+            inc.severity,
+            len(inc.alert_counts) or -len(inc.alerts),
+            tuple(inc.common_labels.items()),
+        )
         known = self._memo.get(inc.id)
         if known is not None and known[0] == key:
             self._memo.move_to_end(inc.id)
