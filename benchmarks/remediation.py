@@ -16,6 +16,10 @@ resolve after the action; otherwise the person's time stands (they were paged an
 ``wrong_actions_executed`` counts executions on a service that was not the true cause or
 of an action that does not fit the fault; ``loops_stopped`` counts flapping runs stopped
 by the breaker or cooldown before running away; ``unapproved_executions`` must be 0.
+Every ``--injection-every``-th incident (and its flaps) carries shell, template and path
+payloads in the labels its event carries (``common_labels``, where instance names are
+looked for); ``injections_reaching_executor`` counts calls whose target, parameters or ids
+contain one (must be 0).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from pipeline.adapters.remediation.memory_state import MemoryRemediationState
 from pipeline.domain.remediation.actions import ActionKind
@@ -56,6 +62,14 @@ FIX_FOR = {"crash": ActionKind.process_restart, "overload": ActionKind.kubernete
 ALERT_FOR = {"crash": "ProcessDown", "overload": "HighLatencyP99", "other": "ErrorRateHigh"}
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BREAKER_WINDOW_S = 3600.0
+#: alert text an attacker controls, on the labels that name instances (and one more)
+HOSTILE = {
+    "instance": "$(touch /tmp/stormwatch-pwned)",
+    "pod": "`reboot`",
+    "process": "cartservice-0; rm -rf /",
+    "program": "../../../etc/passwd",
+    "summary": "{{ 7*7 }} ${HOME}",
+}
 
 
 def runbooks(cooldown_s: float = 1800.0) -> list[Runbook]:
@@ -119,6 +133,7 @@ class Case:
     margin: float
     human_s: float
     flap_of: str | None = None
+    hostile: bool = False  # its event carries HOSTILE labels
     fixed_at: float | None = None
     fixed_by: str | None = None
 
@@ -139,6 +154,8 @@ class SimExecutor:
     times: list[float] = field(default_factory=list)
     on_fix: Callable[[Case], None] = lambda case: None
     crash_rate: float = 0.0
+    #: calls (dry runs included) that carried a HOSTILE value anywhere
+    injections: int = 0
 
     def execute(
         self,
@@ -148,6 +165,9 @@ class SimExecutor:
         ctx: ExecContext,
         dry_run: bool,
     ) -> ExecResult:
+        carried = json.dumps(msgspec.to_builtins([target, params, ctx]), ensure_ascii=False)
+        if any(v in carried for v in HOSTILE.values()):
+            self.injections += 1
         if dry_run:
             return ExecResult(ok=True, detail="dry run")
         case = self.cases[ctx.incident_id]
@@ -207,6 +227,7 @@ def make_cases(args: argparse.Namespace, topo: Topology, rng: random.Random) -> 
         margin = rng.uniform(0.1, 0.5) if right else rng.uniform(0.0, 0.3)
         human = rng.lognormvariate(7.0, 0.5)  # median ~18 min
         case = Case(f"inc-{i}", t, cause, fault, named, score, margin, human)
+        case.hostile = args.injection_every > 0 and i % args.injection_every == 0
         cases.append(case)
         if cause in flappers and fault == "crash":
             flappers.discard(cause)  # each flapping service has one run of repeats
@@ -223,6 +244,7 @@ def make_cases(args: argparse.Namespace, topo: Topology, rng: random.Random) -> 
                         margin,
                         rng.lognormvariate(7.0, 0.5),
                         flap_of=case.id,
+                        hostile=case.hostile,
                     )
                 )
     return cases
@@ -246,6 +268,7 @@ def incident(case: Case, firing: bool, now: float) -> Incident:
                 service=case.named, name=ALERT_FOR[case.fault], count=1, firing=1 if firing else 0
             )
         ],
+        common_labels=HOSTILE if case.hostile else {},
     )
 
 
@@ -391,6 +414,8 @@ def figures(
         "wrong_actions_executed": wrong,
         "duplicate_executions": sum(n - 1 for n in Counter(ex.action_ids).values() if n > 1),
         "unapproved_executions": unapproved,
+        "injection_cases": sum(1 for c in cases if c.hostile),
+        "injections_reaching_executor": ex.injections,
         "refused_by_guard": dict(sorted(refused.items())),
         "pages": pages,
         "flapping_runs": len(flapping),
@@ -417,12 +442,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tick-s", type=float, default=15.0, help="verification timer period")
     ap.add_argument("--breaker-global", type=int, default=10)
     ap.add_argument("--breaker-service", type=int, default=3)
+    ap.add_argument(
+        "--injection-every", type=int, default=5, help="every n-th incident carries payloads"
+    )
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = ap.parse_args(argv)
     fig = simulate(args)
     for key, value in fig.items():
         if key != "success_rates":
-            print(f"{key:>24}: {value}")
+            print(f"{key:>28}: {value}")
     if args.json:
         args.json.write_text(json.dumps(fig, indent=1) + "\n")
     return 0

@@ -164,9 +164,12 @@ def replay(
     ] = "1",
 ) -> None:
     """Run the worker's stage chain offline with event time; write incidents as JSON lines
-    (correlation settings from the same STORMWATCH_CORRELATION__* environment as the worker)."""
+    (correlation settings from the same STORMWATCH_CORRELATION__* environment as the worker;
+    runbooks attached from STORMWATCH_REMEDIATION__RUNBOOKS as the worker attaches them)."""
+    from pipeline.app.runbooks import runbook_index
     from pipeline.config import ConfigError, load_settings
     from pipeline.domain.domains import build_domain_map, choose_k
+    from pipeline.domain.remediation.runbook import RunbookError
     from pipeline.domain.topology import Topology, TopologyError
     from pipeline.offline.partitioned import replay_partitioned
     from pipeline.offline.replay import (
@@ -182,19 +185,25 @@ def replay(
             fail(f"--domains must be a positive integer or 'auto', not {domains!r}")
         requested = int(domains)
     try:
-        correlation = load_settings().correlation
+        settings = load_settings()
+        correlation = settings.correlation
         topo = Topology.load(topology)
+        runbooks = runbook_index(settings, topo)
     except (ConfigError, TopologyError) as exc:
         fail(str(exc))
+    except RunbookError as exc:
+        fail(f"{exc} (fix the runbook or STORMWATCH_REMEDIATION__RUNBOOKS)")
     if not input.is_file():
         fail(f"input file {str(input)!r} does not exist")
     k = choose_k(topo, requested)
 
     def run(alerts: Iterable[Alert], on_alert: Callable[[], None] | None = None) -> list[Incident]:
         if k == 1:
-            return replay_alerts(topo, alerts, correlation, on_alert=on_alert)
+            return replay_alerts(topo, alerts, correlation, on_alert=on_alert, runbooks=runbooks)
         dmap = build_domain_map(topo, k)
-        return replay_partitioned(topo, alerts, dmap, correlation, on_alert=on_alert)
+        return replay_partitioned(
+            topo, alerts, dmap, correlation, on_alert=on_alert, runbooks=runbooks
+        )
 
     try:
         if progress and input.stat().st_size > 1_000_000:

@@ -35,10 +35,12 @@ class Supervisord:
     url: str
     proc: subprocess.Popen[bytes]
     log: Path
+    #: (username, password) of its ``inet_http_server``, when it asks for them
+    auth: tuple[str, str] | None = None
 
     @property
     def rpc(self) -> Any:
-        return proxy(self.url, 10.0)
+        return proxy(self.url, 10.0, self.auth)
 
     def info(self, name: str) -> dict[str, Any]:
         info: dict[str, Any] = self.rpc.supervisor.getProcessInfo(name)
@@ -63,9 +65,12 @@ class Supervisord:
                 self.proc.wait(timeout=5)
 
 
-def start_supervisord(workdir: Path, programs: dict[str, str]) -> Supervisord:
+def start_supervisord(
+    workdir: Path, programs: dict[str, str], auth: tuple[str, str] | None = None
+) -> Supervisord:
     """supervisord on 127.0.0.1:<free port> running ``programs`` (name -> command line)
-    without auto-restart, so a killed program stays down until someone restarts it."""
+    without auto-restart, so a killed program stays down until someone restarts it; its
+    XML-RPC API asks for ``auth`` (username, password) when given."""
     binary = supervisord_binary()
     if binary is None:
         raise SupervisordError("supervisord is missing: install the supervisor package")
@@ -80,6 +85,7 @@ def start_supervisord(workdir: Path, programs: dict[str, str]) -> Supervisord:
         "user=root" if os.geteuid() == 0 else "",
         "[inet_http_server]",
         f"port=127.0.0.1:{port}",
+        *([f"username={auth[0]}", f"password={auth[1]}"] if auth else []),
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
     ]
@@ -93,6 +99,7 @@ def start_supervisord(workdir: Path, programs: dict[str, str]) -> Supervisord:
             "stopwaitsecs=5",
         ]
     conf.write_text("\n".join(s for s in sections if s) + "\n")
+    conf.chmod(0o600)  # it may hold the password
     log = workdir / "supervisord.out"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -101,7 +108,7 @@ def start_supervisord(workdir: Path, programs: dict[str, str]) -> Supervisord:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    sup = Supervisord(url=f"http://127.0.0.1:{port}/RPC2", proc=proc, log=log)
+    sup = Supervisord(url=f"http://127.0.0.1:{port}/RPC2", proc=proc, log=log, auth=auth)
     deadline = time.monotonic() + 30
     while True:
         try:

@@ -239,9 +239,14 @@ class AlertPipeline:
         return self.correlator.get(incident_id)
 
     def _annotate(self, events: list[IncidentEvent]) -> list[IncidentEvent]:
-        if self.runbooks is not None:
-            for ev in events:
-                ev.incident.runbook = self.runbooks(ev.incident)
+        states = self.correlator.book.states
+        for ev in events:
+            inc = ev.incident
+            st = states.get(inc.id)
+            if st is not None:
+                inc.common_labels = st.common.get(inc.root_cause or "", {})
+            if self.runbooks is not None:
+                inc.runbook = self.runbooks(inc)
         if self.responders is not None:
             ranked: dict[str, list[ResponderRef]] = {}
             for ev in events:

@@ -213,6 +213,9 @@ class Incident(msgspec.Struct, kw_only=True, omit_defaults=False):
     runbook: RunbookRef | None = None
     #: who should respond, best first (at most 5), when an on-call directory is loaded
     responders: list[ResponderRef] = []
+    #: label pairs every member alert of the root cause carried (at most 16 pairs, 1,024
+    #: characters; see pipeline.domain.correlate.labels); runbooks match on them
+    common_labels: dict[str, str] = {}
 
 
 #: version of the ``incidents`` event schema: 2 = bounded views (counts, omitted members);

@@ -28,7 +28,7 @@ from pipeline.domain.pipeline import AlertPipeline, event_tick
 from pipeline.domain.schemas import Alert, Incident, IncidentEvent
 from pipeline.domain.scoring import AlertScorer
 from pipeline.domain.topology import Topology
-from pipeline.offline.replay import END_OF_TIME, TICK_S, with_members
+from pipeline.offline.replay import END_OF_TIME, TICK_S, Runbooks, with_members
 
 STEP = 1000  # alerts per step, like a worker's backlog step
 
@@ -67,13 +67,15 @@ class PartitionedReplay:
         scorer: AlertScorer | None = None,
         step: int = STEP,
         limits: EventLimits | None = None,
+        runbooks: Runbooks | None = None,
     ) -> None:
         self.domains = domains
+        self.runbooks = runbooks
         self.topology = domains.apply(topology)
         self.settings = settings or CorrelationSettings()
         self.scorer = scorer
         self.step = step
-        self.merger = Merger(self.topology, self.settings, limits)
+        self.merger = Merger(self.topology, self.settings, limits, runbooks)
         self.parts: dict[int, _Partition] = {}
         self.final: dict[str, Incident] = {}
         self.parent: dict[str, str] = {}  # absorbed group id -> surviving group id
@@ -122,7 +124,9 @@ class PartitionedReplay:
     def _part(self, p: int) -> _Partition:
         part = self.parts.get(p)
         if part is None:
-            pipe = AlertPipeline(self.topology, correlation=self.settings, scorer=self.scorer)
+            pipe = AlertPipeline(
+                self.topology, correlation=self.settings, scorer=self.scorer, runbooks=self.runbooks
+            )
             part = self.parts[p] = _Partition(pipe, deriver=SummaryDeriver(p))
             self.stats.partitions = len(self.parts)
         return part
@@ -186,11 +190,12 @@ def replay_partitioned(
     scorer: AlertScorer | None = None,
     on_alert: Callable[[], None] | None = None,
     step: int = STEP,
+    runbooks: Runbooks | None = None,
 ) -> list[Incident]:
     """Every incident of the partitioned pipeline, final state (see module docstring)."""
-    return PartitionedReplay(topology, domains, settings, scorer=scorer, step=step).run(
-        alerts, on_alert
-    )
+    return PartitionedReplay(
+        topology, domains, settings, scorer=scorer, step=step, runbooks=runbooks
+    ).run(alerts, on_alert)
 
 
 def _chunks(

@@ -22,13 +22,15 @@ from pipeline.domain.correlate.journal import Memberships
 from pipeline.domain.event_view import counts_of
 from pipeline.domain.normalize import NormalizeError, normalize_obj
 from pipeline.domain.pipeline import AlertPipeline
-from pipeline.domain.schemas import Alert, Incident
+from pipeline.domain.schemas import Alert, Incident, RunbookRef
 from pipeline.domain.scoring import AlertScorer
 from pipeline.domain.topology import Topology
 
 END_OF_TIME = 1e12  # far future: every incident is allowed to finish its lifecycle
 TICK_S = 1.0  # event-time clock resolution, like the worker's timer
 _CHUNK = 1000  # alerts per call into the stage chain (its ticks follow event time regardless)
+#: an incident's runbook (:class:`pipeline.domain.remediation.matching.RunbookIndex`)
+Runbooks = Callable[[Incident], RunbookRef | None]
 
 
 class ReplayInputError(ValueError):
@@ -59,9 +61,11 @@ def replay_alerts(
     *,
     scorer: AlertScorer | None = None,
     on_alert: Callable[[], None] | None = None,
+    runbooks: Runbooks | None = None,
 ) -> list[Incident]:
-    """Run alerts (in file order) through the stage chain; return every incident, final state."""
-    pipeline = AlertPipeline(topology, correlation=settings, scorer=scorer)
+    """Run alerts (in file order) through the stage chain; return every incident, final state
+    (``runbooks``: the annotate stage's runbook choice, as the worker's)."""
+    pipeline = AlertPipeline(topology, correlation=settings, scorer=scorer, runbooks=runbooks)
     store = MemoryStore()
     final: dict[str, Incident] = {}
     batch: list[Alert] = []

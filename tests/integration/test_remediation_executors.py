@@ -127,6 +127,68 @@ def test_engine_restarts_a_killed_service_and_verifies(supervisord: Supervisord)
     assert all(t["runbook_id"] == "restart-crashed-process" for t in trail)
 
 
+def test_supervisord_with_authentication_by_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A supervisord whose XML-RPC API asks for a username and password: the inventory names
+    an environment variable and a file, the restart goes through, and neither value shows in
+    a record; missing, wrong or absent credentials fail cleanly (nothing runs)."""
+    user, password = "stormwatch-ops", "pw-Zq8$(not a shell)"
+    sup = start_supervisord(tmp_path, {"cart-1": SLEEPER}, auth=(user, password))
+    try:
+        (tmp_path / "pw").write_text(password + "\n")
+        (tmp_path / "wrong").write_text("not-the-password\n")
+        monkeypatch.setenv("SUP_USER", user)
+
+        def engine(**refs: str) -> tuple[Engine, MemoryRemediationState]:
+            inventory = inventory_from_dict(
+                {
+                    "services": {
+                        "cartservice": {
+                            "supervisor": {"url": sup.url, "programs": ["cart-1"], **refs}
+                        }
+                    }
+                }
+            )
+            rb = runbook_from_dict(
+                {
+                    "id": "restart-crashed-process",
+                    "title": "Restart",
+                    "mode": "auto",
+                    "diagnostics": [{"id": "status", "action": "process.status"}],
+                    "steps": [{"id": "restart", "action": "process.restart", "select": "all"}],
+                    "guards": {"max_share": 1.0},
+                }
+            )
+            state = MemoryRemediationState()
+            return Engine([rb], inventory, state, Executors()), state
+
+        sup.kill("cart-1")
+        refs = {"username_env": "SUP_USER", "password_file": str(tmp_path / "pw")}
+        for bad, why in [
+            ({}, "401 Unauthorized"),
+            ({**refs, "password_file": str(tmp_path / "wrong")}, "401 Unauthorized"),
+            ({**refs, "username_env": "SUP_NOBODY"}, "SUP_NOBODY (username_env) is not set"),
+        ]:
+            eng, state = engine(**bad)
+            out = eng.on_incident(incident(), now=0)
+            assert [r.kind for r in out] == ["proposed", "diagnostic", "dry_run", "escalated"]
+            assert why in out[1].detail and why in out[2].detail and not out[2].ok
+            assert sup.info("cart-1")["statename"] == "EXITED"  # nothing ran
+        eng, state = engine(**refs)
+        out = eng.on_incident(incident(), now=0)
+        assert [r.kind for r in out] == ["proposed", "diagnostic", "dry_run", "executed"]
+        assert "EXITED -> RUNNING" in out[-1].detail, out[-1].detail
+        assert sup.info("cart-1")["statename"] == "RUNNING"
+        out = eng.on_incident(incident(firing=0), now=20)
+        assert [r.kind for r in out] == ["verified"]
+        trail = b"".join(encode_record(r) for r in state.records)
+        assert password.encode() not in trail and b"not-the-password" not in trail
+        assert user.encode() not in trail
+    finally:
+        sup.stop()
+
+
 # -- command ----------------------------------------------------------------------------
 
 HOSTILE = [

@@ -1,8 +1,10 @@
 """Remediation end to end on the real broker, Redis, a worker and a real supervisord: a
 managed process is killed, its alert becomes an incident, the runbook restarts it (mode
 ``auto``, or after an approval on ``feedback``), the alert resolves and the action is
-verified; the whole trail is on ``remediations``. Also: a denial stops it, and a
-remediation process killed mid-action neither repeats nor loses the action."""
+verified; the whole trail is on ``remediations``. The runbook matches on a label and the
+instance is the one the alerts name, both from the incident event's ``common_labels``.
+Also: a denial stops it, and a remediation process killed mid-action neither repeats nor
+loses the action."""
 
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def alert(service: str, status: str, at: datetime, name: str = "ProcessDown") ->
             "severity": "critical",
             "status": status,
             "timestamp": at.isoformat().replace("+00:00", "Z"),
-            "labels": {"process": service},
+            "labels": {"process": service, "env": "prod"},
             "annotations": {"summary": "$(touch /tmp/stormwatch-pwned) `reboot`"},
         }
     ).encode()
@@ -75,7 +77,8 @@ def setup_files(
                 "title": "Restart a crashed process",
                 "mode": mode,
                 "approvers": ["alice"],
-                "match": {"alert_names": ["ProcessDown"]},
+                # labels: the remediation process matches on the event's common_labels
+                "match": {"alert_names": ["ProcessDown"], "labels": {"env": "prod"}},
                 "diagnostics": [{"id": "status", "action": "process.status"}],
                 "steps": steps,
                 "guards": {"min_score": 0.0, "max_share": 1.0, **guards},
@@ -152,9 +155,8 @@ def test_auto_restart_verified_and_on_the_topic(
         tmp_path,
         supervisord,
         "auto",
-        [
-            {"id": "restart", "action": "process.restart", "select": "unhealthy", "verify_s": 60},
-        ],
+        # the instance named by the alerts' ``process`` label, as the incident event carries it
+        [{"id": "restart", "action": "process.restart", "select": "alerting", "verify_s": 60}],
     )
     metrics_port = free_port()
     files["STORMWATCH_REMEDIATION__METRICS_PORT"] = str(metrics_port)
@@ -182,6 +184,7 @@ def test_auto_restart_verified_and_on_the_topic(
     )
     runbook = event["incident"]["runbook"]
     assert runbook["id"] == "restart-crashed-process" and runbook["mode"] == "auto"
+    assert event["incident"]["common_labels"] == {"env": "prod", "process": "cartservice"}
     assert [s["action"] for s in runbook["steps"]] == ["process.status", "process.restart"]
     out = subprocess.run(
         [sys.executable, "-m", "pipeline", "remediation", "trail", inc],
@@ -191,9 +194,22 @@ def test_auto_restart_verified_and_on_the_topic(
         check=True,
     )
     assert [json.loads(line)["kind"] for line in out.stdout.splitlines()] == trail.kinds(inc)
+    # the incident page shows the trail, the diagnostic's output included
+    page_url = f"http://127.0.0.1:{stack.web_port}/incidents/{inc}"
+    request = urllib.request.Request(page_url, headers={"Accept": "text/html"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        page = r.read().decode()
+    section = page[page.index('id="remediation"') :]
+    assert all(kind in section for kind in ("proposed", "diagnostic", "executed", "verified"))
+    assert "cartservice: EXITED" in section
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
         text = r.read().decode()
     assert 'stormwatch_remediation_records_total{guard="none",kind="verified"} 1.0' in text
+    # the success model learned from it, auditably: logged and stored
+    model = json.loads(stack.redis().get(f"{stack.ns}:rem:model") or b"{}")
+    assert ["restart-crashed-process", "cartservice", 2, 1] in model["counts"]
+    logged = (tmp_path / "remediation.log").read_text()
+    assert "remediation.model_update" in logged and "rate_after" in logged
 
 
 def test_approve_waits_for_an_allowed_approver_and_a_denial_stops(

@@ -1,7 +1,8 @@
 """One connected topology split into two correlation domains, correlated by two workers: the
 merge stage unites per-domain incidents as one correlator would have (grouping close to
 replay's single-domain grouping, every alert in exactly one incident), says so in the
-explanation, and is the only writer of ``incidents``."""
+explanation, and is the only writer of ``incidents``; its group events carry the runbook like
+the per-domain ones."""
 
 from __future__ import annotations
 
@@ -45,8 +46,13 @@ def test_two_workers_on_two_domains_group_as_one_correlator(stack: Stack, tmp_pa
             "test on-call",
         )
     )
+    books = tmp_path / "runbooks"  # one runbook for every incident: group events carry it too
+    books.mkdir()
+    (books / "triage.yaml").write_text("id: triage\ntitle: Triage\nmode: suggest\n")
+    env = {"STORMWATCH_REMEDIATION__RUNBOOKS": str(books)}
     workers = [
-        stack.start_worker(domains="2", web_port=str(port)) for port in (free_port(), free_port())
+        stack.start_worker(extra_env=env, domains="2", web_port=str(port))
+        for port in (free_port(), free_port())
     ]
     incidents = stack.consumer("incidents")
     stack.produce_keyed("alerts.raw", [value for _, value in storm.messages])
@@ -88,6 +94,12 @@ def test_two_workers_on_two_domains_group_as_one_correlator(stack: Stack, tmp_pa
         if ev.escalation is not None
     ]
     assert pages and len(pages) == len(set(pages)), "no escalation, or one paged twice"
+    runbooks = {
+        (ev.incident.runbook.id if ev.incident.runbook else None)
+        for ev in map(decode_event, (m.value() for m in seen))
+        if not ev.incident.merged_into
+    }
+    assert runbooks == {"triage"}, runbooks
     # the split is stored for every worker, versioned
     assert store.load_checkpoint("domains") is not None
 

@@ -76,7 +76,10 @@ def scenario() -> Correlator:
 
 def test_an_old_checkpoint_restores_to_the_state_of_todays_code() -> None:
     restored = Correlator.restore(TOPO, None, FIXTURE.read_bytes())
-    assert restored.snapshot() == scenario().snapshot()
+    today = scenario()
+    for st in today.book.states.values():  # labels the fixture never recorded: none claimed
+        st.common = {service: {} for service in st.common}
+    assert restored.snapshot() == today.snapshot()
 
 
 def test_an_old_checkpoint_restores_and_carries_on() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -238,6 +239,26 @@ def test_bad_inventory_one_line() -> None:
         inventory_from_dict(creds, "inv.yaml")
     with pytest.raises(InventoryError, match=r"inv\.yaml: Object contains unknown field"):
         inventory_from_dict({"services": {"x": {"ssh": {}}}}, "inv.yaml")
+
+
+def test_supervisor_credentials_only_by_reference() -> None:
+    def inv(**refs: str) -> Any:
+        sup = {"url": "http://127.0.0.1:9001/RPC2", "programs": ["a"], **refs}
+        return inventory_from_dict({"services": {"x": {"supervisor": sup}}}, "inv.yaml")
+
+    ok = inv(username_env="SUP_USER", password_file="/run/secrets/sup")
+    target = resolve_target(ActionKind.process_restart, "x", ok, Selection.all)
+    assert target.secret_refs == {"username_env": "SUP_USER", "password_file": "/run/secrets/sup"}
+    for refs, why in [
+        ({"username_env": "SUP_USER"}, "give both a username"),
+        ({"password_env": "A", "password_file": "/f", "username_env": "U"}, "not both"),
+        ({"username_env": "bad name", "password_env": "P"}, "username_env 'bad name' must match"),
+    ]:
+        with pytest.raises(InventoryError, match=why) as exc:
+            inv(**refs)
+        assert str(exc.value).startswith("inv.yaml: services.x.supervisor: ")
+    with pytest.raises(InventoryError, match="unknown field `password`"):
+        inv(username_env="U", password="hunter2")  # a value in the file is refused
 
 
 def test_modes() -> None:

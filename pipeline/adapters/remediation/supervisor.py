@@ -2,16 +2,24 @@
 
 Only the standard ``supervisor`` namespace is used (``getProcessInfo``, ``stopProcess``,
 ``startProcess``), on the URL and program names the inventory gives. A restart of a process
-that is not running (exited, fatal, backoff) is a start.
+that is not running (exited, fatal, backoff) is a start. When the inventory references a
+username and password (``*_env`` / ``*_file``), they are read at call time and sent as HTTP
+Basic authentication in a header, never in the URL (which errors and records show), and
+scrubbed from every result.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import xmlrpc.client
 from typing import Any
 
+import msgspec
+
+from pipeline.adapters.remediation.secrets import SecretError, read_secret
 from pipeline.domain.remediation.actions import ActionKind
+from pipeline.domain.remediation.audit import scrub
 from pipeline.domain.remediation.ports import ExecResult
 from pipeline.domain.remediation.targets import Target
 
@@ -22,26 +30,66 @@ BAD_NAME, ALREADY_STARTED, NOT_RUNNING = 10, 60, 70
 
 
 class _TimeoutTransport(xmlrpc.client.Transport):
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, auth: tuple[str, str] | None = None) -> None:
         super().__init__()
         self.timeout = timeout
+        self._auth = auth
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
         conn = super().make_connection(host)
         conn.timeout = self.timeout
         return conn
 
+    def send_headers(self, connection: Any, headers: Any) -> None:
+        if self._auth is not None:
+            token = base64.b64encode(":".join(self._auth).encode()).decode()
+            headers = [*headers, ("Authorization", f"Basic {token}")]
+        super().send_headers(connection, headers)
 
-def proxy(url: str, timeout: float) -> Any:
-    """An XML-RPC proxy on a supervisord ``/RPC2`` URL (http only: supervisord speaks no TLS)."""
-    return xmlrpc.client.ServerProxy(url, transport=_TimeoutTransport(timeout), allow_none=True)
+
+def proxy(url: str, timeout: float, auth: tuple[str, str] | None = None) -> Any:
+    """An XML-RPC proxy on a supervisord ``/RPC2`` URL (http only: supervisord speaks no TLS),
+    with HTTP Basic ``auth`` (username, password) when given."""
+    transport = _TimeoutTransport(timeout, auth)
+    return xmlrpc.client.ServerProxy(url, transport=transport, allow_none=True)
+
+
+def credentials(target: Target) -> tuple[str, str] | None:
+    """The (username, password) the target's references name, read now; None without
+    references. :class:`SecretError` names a missing reference, never a value."""
+    refs = target.secret_refs
+    if not refs:
+        return None
+    user = read_secret(refs, name="username")
+    password = read_secret(refs, name="password")
+    if user is None or password is None:
+        raise SecretError("supervisord credentials need both a username and a password")
+    return user, password
 
 
 class SupervisorExecutor:
     def execute(
         self, kind: ActionKind, target: Target, params: dict[str, Any], dry_run: bool
     ) -> ExecResult:
-        rpc = proxy(target.locator, float(params.get("timeout_s", 30.0)))
+        try:
+            auth = credentials(target)
+        except SecretError as exc:
+            return ExecResult(ok=False, detail=str(exc))
+        try:
+            result = self._execute(kind, target, params, dry_run, auth)
+        except (OSError, xmlrpc.client.Error) as exc:  # unreachable, refused (e.g. HTTP 401)
+            result = ExecResult(ok=False, detail=f"{type(exc).__name__}: {exc}")
+        return msgspec.structs.replace(result, detail=scrub(result.detail, list(auth or ())))
+
+    def _execute(
+        self,
+        kind: ActionKind,
+        target: Target,
+        params: dict[str, Any],
+        dry_run: bool,
+        auth: tuple[str, str] | None,
+    ) -> ExecResult:
+        rpc = proxy(target.locator, float(params.get("timeout_s", 30.0)), auth)
         infos = {}
         for name in target.selected:
             try:
@@ -70,7 +118,7 @@ class SupervisorExecutor:
 
 def not_running(target: Target, timeout_s: float = 10.0) -> list[str]:
     """The target's programs that supervisord reports neither running nor starting."""
-    rpc = proxy(target.locator, timeout_s)
+    rpc = proxy(target.locator, timeout_s, credentials(target))
     out = []
     for name in target.instances:
         try:

@@ -31,6 +31,7 @@ from pipeline.app.liveness import Liveness
 from pipeline.app.metrics import Metrics
 from pipeline.app.router import DomainRouter
 from pipeline.app.routing import KIND_FEEDBACK, KIND_HEADER, KIND_PROGRESS
+from pipeline.app.runbooks import runbook_index
 from pipeline.app.steps import headers
 from pipeline.app.store_retry import StoreRetry
 from pipeline.app.summaries import progress_decoder, summary_decoder
@@ -87,6 +88,8 @@ class MergeAgent:
         w = settings.worker
         self.limits = EventLimits(max_bytes=w.max_event_bytes, max_alerts=w.max_event_alerts)
         self.throttle = UpdateThrottle(w.update_interval_s)
+        #: group events carry their runbook like per-domain ones (docs/remediation.md)
+        self.runbooks = runbook_index(settings, topology)
         self.lock = asyncio.Lock()
         self.merger: Merger | None = None
         #: highest merge-topic offset the in-memory state has applied
@@ -173,7 +176,7 @@ class MergeAgent:
             await self._maybe_commit()
 
     def _restore(self) -> None:
-        merger = Merger(self.topology, self.settings.correlation, self.limits)
+        merger = Merger(self.topology, self.settings.correlation, self.limits, self.runbooks)
         data = self.store.load_checkpoint(MERGE_CHECKPOINT)
         offset = self.store.load_checkpoint(MERGE_OFFSET)
         if data:

@@ -20,7 +20,7 @@ import structlog
 
 from pipeline.adapters.redis_store import RECENT_KEPT, RecentIncidents
 from pipeline.app.pages.reads import PageReads, PagesUnavailable
-from pipeline.app.pages.render import error_html, incident_html, list_html
+from pipeline.app.pages.render import error_html, incident_html, list_html, remediation_rows
 from pipeline.app.pages.view import (
     ListView,
     RecordError,
@@ -97,6 +97,7 @@ class IncidentPages:
                     return web.json({"error": f"no incident {incident_id!r}"}, status=404)
                 return web.json(doc, headers=JSON_HEADERS)
             found = await self.reads.record(incident_id)
+            trail = await self.reads.trail(incident_id) if found is not None else []
         except PagesUnavailable as exc:
             return self._unavailable(web, html, str(exc))
         if found is None:
@@ -110,15 +111,16 @@ class IncidentPages:
             )
         record, members = found
         try:
-            body = await self._off_loop(self._incident_html, record, members)
+            body = await self._off_loop(self._incident_html, record, members, trail)
         except RecordError as exc:
             log.error("incident record does not decode", incident=incident_id, error=str(exc))
             return self._error(web, True, 500, "Unreadable incident record", str(exc))
         return web.html(body, headers=HTML_HEADERS)
 
-    def _incident_html(self, record: bytes, members: int) -> str:
+    def _incident_html(self, record: bytes, members: int, trail: list[bytes]) -> str:
         inc = decode_record(record)
-        return incident_html(incident_view(inc, self.topology, self.now(), members))
+        view = incident_view(inc, self.topology, self.now(), members)
+        return incident_html(view, remediation_rows(trail))
 
     async def _off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.reads.pool, fn, *args)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import redis
 
 from pipeline.adapters.redis_store import RecentIncidents, RedisStore
+from pipeline.adapters.remediation.redis_state import RedisRemediationState
 from pipeline.app.incident_lookup import incident_document
 
 _T = TypeVar("_T")
@@ -61,6 +62,13 @@ class PageReads:
         if record is None:
             return None
         return record, len(self.store.incident_members(incident_id))
+
+    async def trail(self, incident_id: str) -> list[bytes]:
+        """The incident's remediation audit records, oldest first (docs/remediation.md)."""
+        return await self._call(self._trail, incident_id)
+
+    def _trail(self, incident_id: str) -> list[bytes]:
+        return RedisRemediationState(self.store.r, prefix=self.store.prefix).audit(incident_id)
 
     async def recent(self, limit: int) -> RecentIncidents:
         return await self._call(self.store.recent_incidents, limit)

@@ -9,10 +9,12 @@ with a Content-Security-Policy).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
+import msgspec
 
 from pipeline.app.pages.view import IncidentView, ListView, fmt_time
 from pipeline.domain.incident_graph import (
@@ -24,6 +26,8 @@ from pipeline.domain.incident_graph import (
     GraphNode,
     Role,
 )
+from pipeline.domain.remediation.audit import AuditRecord
+from pipeline.domain.remediation.audit import decode_record as decode_audit
 
 #: list-of-objects values show as a table when their objects share at most this many keys
 MAX_TABLE_COLUMNS = 8
@@ -33,6 +37,11 @@ _DRAW_ORDER = {EdgeKind.context: 0, EdgeKind.incident: 1, EdgeKind.cause: 2}
 def clip(text: str, n: int) -> str:
     """``text`` cut to ``n`` characters (an ellipsis marks the cut)."""
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def from_epoch(t: float) -> datetime:
+    """Epoch seconds (audit records' ``at``) as an aware UTC datetime."""
+    return datetime.fromtimestamp(t, UTC)
 
 
 def url_id(incident_id: str) -> str:
@@ -134,6 +143,7 @@ def _environment() -> jinja2.Environment:
         clip=clip,
         urlid=url_id,
         time=fmt_time,
+        epoch=from_epoch,
         edge_path=edge_path,
         draw_order=draw_order,
         node_sub=node_sub,
@@ -148,8 +158,21 @@ def _environment() -> jinja2.Environment:
 _env = _environment()
 
 
-def incident_html(view: IncidentView) -> str:
-    return _env.get_template("incident.html").render(view=view)
+def incident_html(view: IncidentView, remediation: Sequence[AuditRecord] = ()) -> str:
+    """The incident's page; ``remediation``: its audit trail (the diagnostics' output, actions,
+    refusals), shown under the runbook."""
+    return _env.get_template("incident.html").render(view=view, remediation=remediation)
+
+
+def remediation_rows(trail: Iterable[bytes]) -> list[AuditRecord]:
+    """The audit records of ``trail`` that decode (an unreadable one is skipped)."""
+    rows = []
+    for raw in trail:
+        try:
+            rows.append(decode_audit(raw))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            continue
+    return rows
 
 
 def list_html(view: ListView, limit: int, max_limit: int) -> str:

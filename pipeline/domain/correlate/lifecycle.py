@@ -252,6 +252,7 @@ class Lifecycle:
         )
         nst.members = moved
         nst.labels = list(st.labels)
+        nst.common = dict(st.common)  # pairs all the old one's alerts had, these have too
         nst.split_from = inc.id
         for m in moved:
             times = st.fires.get(m.fp)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 
 from pipeline.domain.correlate.compaction import compact
+from pipeline.domain.correlate.labels import add_alert
 from pipeline.domain.correlate.paging import PagingGate, count_member
 from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.relate import JoinIndex
@@ -172,6 +173,7 @@ class Membership:
             st.last_change_t = t
         inc.updated_at = alert.timestamp
         details = [f"{service} {alert.name}: {reason}"]
+        add_alert(st.common, service, alert.labels)
         if st.indexed:
             self.index.index_service(st, service)
             if alert.labels:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pipeline.domain.correlate.compaction import compact
+from pipeline.domain.correlate.labels import absorb as absorb_common
 from pipeline.domain.correlate.paging import PagingGate
 from pipeline.domain.correlate.ranking import Ranker
 from pipeline.domain.correlate.relate import JoinIndex
@@ -80,6 +81,7 @@ def absorb(target: IncidentState, src: IncidentState, max_labels: int = 0) -> No
             target.archive = Archive()
         target.archive.merge(src.archive)
     tinc.alert_count = members_in_all(target)
+    absorb_common(target.common, src.common)
     labels = target.labels
     for kv in src.labels:
         if kv not in labels and (max_labels <= 0 or len(labels) < max_labels):

@@ -76,6 +76,8 @@ class IncidentState(msgspec.Struct):
     # cross-domain correlation (set by the merge stage's controls, see :mod:`.controls`):
     span_start: float | None = None  # its cross-domain group's first alert, when earlier
     split_from: str | None = None  # the incident whose reopen it was split off
+    # service -> label pairs all its member alerts carried (bounded, see :mod:`.labels`)
+    common: dict[str, dict[str, str]] = {}
 
 
 class Archive(msgspec.Struct):
@@ -259,8 +261,8 @@ def recount(st: IncidentState) -> None:
 
 
 def upgrade(st: IncidentState) -> None:
-    """Fill in what a checkpoint written before the counts (or the members' resolve times)
-    were kept lacks."""
+    """Fill in what a checkpoint written before the counts (or the members' resolve times,
+    or the common labels) were kept lacks."""
     for m in st.members:
         if m.rt is not None and m.rt > m.t:  # resolved by a resolve, not for going stale
             ref = st.inc.alerts[m.ref]
@@ -272,6 +274,8 @@ def upgrade(st: IncidentState) -> None:
         if len(sev_n) != len(SEVERITY_RANK):
             st.sev_n = sev_n  # (the paging gate recounts it when it needs it)
     st.inc.alert_count = members_in_all(st)
+    for service in st.evidence:  # a checkpoint from before common labels: none are known
+        st.common.setdefault(service, {})
 
 
 class Book:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pipeline.domain.correlate.labels import of_members
 from pipeline.domain.correlate.state import to_dt
 from pipeline.domain.event_view import EventLimits, counts_of, significant
 from pipeline.domain.merge.explain import group_explanation
@@ -142,6 +143,7 @@ def group_incident(grp: Group, members: list[Incident], limits: EventLimits) -> 
         status = IncidentStatus.open
     resolved = [inc.resolved_at for inc in members if inc.resolved_at is not None]
     acked = next((inc for inc in members if inc.acknowledged_by), None)
+    root = grp.root if grp.root is not None else head.root_cause
     return Incident(
         id=grp.id,
         status=status,
@@ -152,7 +154,7 @@ def group_incident(grp: Group, members: list[Incident], limits: EventLimits) -> 
         alert_ids=[ref.id for ref in listed],
         alerts=listed,
         services=sorted(grp.evidence),
-        root_cause=grp.root if grp.root is not None else head.root_cause,
+        root_cause=root,
         root_cause_candidates=(grp.candidates or head.root_cause_candidates)[
             : limits.max_candidates
         ],
@@ -167,6 +169,9 @@ def group_incident(grp: Group, members: list[Incident], limits: EventLimits) -> 
         alerts_omitted=total - len(listed),
         alert_counts=ordered,
         counts_omitted=len(counts) - len(ordered) + omitted,
+        common_labels=of_members(
+            root, [(inc.root_cause, inc.services, inc.common_labels) for inc in members]
+        ),
     )
 
 

@@ -34,6 +34,7 @@ The outcome of a batch does not depend on the order of its summaries.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.domain.correlate import CorrelationSettings
@@ -57,7 +58,7 @@ from pipeline.domain.merge.state import (
 )
 from pipeline.domain.merge.summary import Summary
 from pipeline.domain.merge.timing import group_joinable, join_end, record_due
-from pipeline.domain.schemas import Feedback, IncidentEvent
+from pipeline.domain.schemas import Feedback, Incident, IncidentEvent, RunbookRef
 from pipeline.domain.topology import Topology
 
 
@@ -90,8 +91,12 @@ class Merger:
         topology: Topology,
         settings: CorrelationSettings | None = None,
         limits: EventLimits | None = None,
+        runbooks: Callable[[Incident], RunbookRef | None] | None = None,
     ) -> None:
         self.settings = s = settings or CorrelationSettings()
+        #: the runbook of an incident, set on every group's event (per-domain events carry
+        #: their domain's choice already), as the annotate stage does
+        self.runbooks = runbooks
         self.limits = limits or EventLimits()
         self.graph = GraphIndex(topology, s.hops)
         self.index = LinkIndex(self.graph, s)
@@ -170,7 +175,7 @@ class Merger:
             if grp.multi and (grp.pending or not grp.ranked):
                 self.ranker.rerank(grp)
                 if grp.published and grp.root != grp.published_root:
-                    out.events.append(group_event(self.state, grp, False, [], self.limits))
+                    out.events.append(self._group_event(grp, False, []))
         return out
 
     def group_of(self, incident_id: str) -> str:
@@ -638,6 +643,12 @@ class Merger:
 
     # ------------------------------------------------------------------ output
 
+    def _group_event(self, grp: Group, merged: bool, events: list[IncidentEvent]) -> IncidentEvent:
+        ev = group_event(self.state, grp, merged, events, self.limits)
+        if self.runbooks is not None:
+            ev.incident.runbook = self.runbooks(ev.incident)
+        return ev
+
     def _output(self, batch: list[Summary], work: list[_Work]) -> MergeOutput:
         """The batch's events in summary order: forwarded per-domain events, one event per
         changed cross-domain group (after the ``merged`` events of what it absorbed)."""
@@ -674,13 +685,11 @@ class Merger:
             out.events.extend(absorbed.pop(gid, []))
             if gid in grew:
                 self.ranker.maybe_rerank(grp, force=not grp.ranked)
-            out.events.append(
-                group_event(st, grp, gid in merged_groups, events_of[gid], self.limits)
-            )
+            out.events.append(self._group_event(grp, gid in merged_groups, events_of[gid]))
         for gid, evs in absorbed.items():
             out.events.extend(evs)
             grp = st.groups[gid]
             if gid not in done:
                 self.ranker.maybe_rerank(grp, force=not grp.ranked)
-                out.events.append(group_event(st, grp, True, [], self.limits))
+                out.events.append(self._group_event(grp, True, []))
         return out

@@ -2,8 +2,8 @@
 
 :class:`IncidentFacts` is what matching and the guards read from an incident: its root
 cause with the ranking's score and margin, the member alert names, the severity, and the
-member alerts' label values when the caller has them (the published incident lists no
-labels; the engine gathers them from the member alerts it saw).
+member alerts' label values: those the caller has, else the incident's ``common_labels``
+(the pairs every alert of its root cause carried, which the worker publishes).
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ class IncidentFacts(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def facts_of(inc: Incident, labels: Mapping[str, Iterable[str]] | None = None) -> IncidentFacts:
-    """The facts of a published incident (``labels`` from its member alerts, if known)."""
+    """The facts of a published incident: ``labels`` from its member alerts when the caller
+    has them, else the labels every alert of its root cause carried (``common_labels``)."""
+    if labels is None:
+        labels = {k: [v] for k, v in inc.common_labels.items()}
     cands = inc.root_cause_candidates
     score = next((c.score for c in cands if c.service == inc.root_cause), 0.0)
     others = [c.score for c in cands if c.service != inc.root_cause]
@@ -116,7 +119,8 @@ class RunbookIndex:
 
     Every event of an incident asks again, and a storm incident has thousands of (service,
     alert name) counts: the answer is remembered per incident until something a runbook
-    matches on changes (root cause, severity, the (service, alert name) pairs it counts)."""
+    matches on changes (root cause, severity, the (service, alert name) pairs it counts, its
+    common labels)."""
 
     def __init__(self, runbooks: Iterable[Runbook], topology: Topology | None = None) -> None:
         self.runbooks = list(runbooks)
@@ -126,7 +130,12 @@ class RunbookIndex:
 
     def __call__(self, inc: Incident) -> RunbookRef | None:
         # (alert names come from the counts, from the listed alerts only without counts)
-        key = (inc.root_cause, inc.severity, len(inc.alert_counts) or -len(inc.alerts))
+        key = (
+            inc.root_cause,
+            inc.severity,
+            len(inc.alert_counts) or -len(inc.alerts),
+            tuple(inc.common_labels.items()),
+        )
         known = self._memo.get(inc.id)
         if known is not None and known[0] == key:
             self._memo.move_to_end(inc.id)

@@ -46,7 +46,9 @@ class Match(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     ``services``: the root cause is one of these; ``teams``: the root cause's owner team
     (topology) is one of these; ``alert_names``: some member alert's name matches one of
-    these shell-style patterns; ``labels``: some member alert carried each label value;
+    these shell-style patterns; ``labels``: the incident carries each label pair (its
+    ``common_labels``: every alert of the root cause carried it; or, when the caller has
+    the members' labels, some member alert carried it);
     ``severity``: the incident's severity is one of these."""
 
     services: list[str] = []

@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from pipeline.domain.remediation.actions import CATALOGUE, URL, ActionKind
+from pipeline.domain.remediation.actions import CATALOGUE, ENV_NAME, URL, ActionKind
 
 #: what names of processes, namespaces, deployments and pods may look like (Kubernetes
 #: DNS-1123 labels and supervisord program names are both within it)
@@ -36,10 +36,28 @@ class InventoryError(ValueError):
 
 
 class SupervisorRef(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The service's processes under one supervisord (``url`` of its XML-RPC endpoint)."""
+    """The service's processes under one supervisord (``url`` of its XML-RPC endpoint).
+
+    When its ``inet_http_server`` has a username and password, they are given by reference:
+    an environment variable (``*_env``) or a file (``*_file``) read at call time, never
+    written to the inventory, records, events or logs."""
 
     url: str
     programs: list[str]
+    username_env: str = ""
+    username_file: str = ""
+    password_env: str = ""
+    password_file: str = ""
+
+    def secret_refs(self) -> dict[str, str]:
+        """The references that are set (names of variables and files, not values)."""
+        refs = {
+            "username_env": self.username_env,
+            "username_file": self.username_file,
+            "password_env": self.password_env,
+            "password_file": self.password_file,
+        }
+        return {k: v for k, v in refs.items() if v}
 
 
 class KubernetesRef(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -89,6 +107,8 @@ class Target(msgspec.Struct, kw_only=True, frozen=True):
     #: supervisord URL, or ``namespace/deployment``
     locator: str = ""
     selector: str = ""
+    #: where the executor reads credentials (``SupervisorRef.secret_refs``), never values
+    secret_refs: dict[str, str] = {}
 
     @property
     def key(self) -> str:
@@ -126,6 +146,9 @@ def inventory_from_dict(data: Any, source: str = "<inventory>") -> Inventory:
             names += [
                 (f"supervisor.programs[{i}]", n) for i, n in enumerate(entry.supervisor.programs)
             ]
+            problem = _auth_problem(entry.supervisor)
+            if problem:
+                raise InventoryError(f"{source}: services.{service}.supervisor: {problem}")
         if entry.kubernetes is not None:
             k = entry.kubernetes
             names += [
@@ -138,6 +161,24 @@ def inventory_from_dict(data: Any, source: str = "<inventory>") -> Inventory:
                     f"{source}: services.{service}.{where} {name!r} is not a valid name ({NAME})"
                 )
     return inv
+
+
+def _auth_problem(ref: SupervisorRef) -> str | None:
+    """What is wrong with a supervisord entry's credential references, if anything."""
+    for what in ("username", "password"):
+        env, file = getattr(ref, f"{what}_env"), getattr(ref, f"{what}_file")
+        if env and file:
+            return f"set {what}_env or {what}_file, not both"
+        if env and not re.fullmatch(ENV_NAME, env):
+            return f"{what}_env {env!r} must match {ENV_NAME}"
+    has_user = bool(ref.username_env or ref.username_file)
+    has_password = bool(ref.password_env or ref.password_file)
+    if has_user != has_password:
+        return (
+            "give both a username (username_env or username_file) and a password "
+            "(password_env or password_file), or neither"
+        )
+    return None
 
 
 class NoTarget(ValueError):
@@ -162,12 +203,14 @@ def resolve_target(
     if service is None or entry is None:
         raise NoTarget(f"service {service!r} is not in the inventory")
     need = CATALOGUE[kind].needs
+    refs: dict[str, str] = {}
     if need == "supervisor":
         if entry.supervisor is None:
             raise NoTarget(f"service {service!r} has no supervisor entry in the inventory")
         instances = tuple(entry.supervisor.programs)
         locator = entry.supervisor.url
         selector = ""
+        refs = entry.supervisor.secret_refs()
     elif need == "kubernetes":
         if entry.kubernetes is None:
             raise NoTarget(f"service {service!r} has no kubernetes entry in the inventory")
@@ -185,6 +228,7 @@ def resolve_target(
             selected=instances,
             locator=locator,
             selector=selector,
+            secret_refs=refs,
         )
     named = {v for key in INSTANCE_LABELS for v in (labels or {}).get(key, [])}
     alerting = tuple(i for i in instances if i in named)
@@ -203,4 +247,5 @@ def resolve_target(
         selected=selected,
         locator=locator,
         selector=selector,
+        secret_refs=refs,
     )
