@@ -18,6 +18,7 @@ import copy
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
@@ -56,6 +57,18 @@ class InsightsReport:
     suggested_edges: list[topo.EdgeSuggestion]
     stale_edges: list[topo.StaleEdge]
     bucket_s: float
+
+
+#: the attributes that make up an :class:`Insights`' state (settings and team lookup excluded)
+_STATE = (
+    "_ledger",
+    "_pending",
+    "_agg",
+    "_baskets",
+    "_basket_index",
+    "feedback_seen",
+    "unmatched_feedback",
+)
 
 
 class Insights:
@@ -138,6 +151,21 @@ class Insights:
             agg.rules.setdefault(rule, quality.RuleStats()).fold(rule, count, f, s.flap_min_fires)
         recurring.fold(agg.signatures, f, s.max_signatures)
         timing.fold(agg.timings, f, self._team_of, s.bucket_s, s.max_buckets, s.max_timing_keys)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything fed so far (bounded), for a checkpoint (:mod:`.checkpoint`)."""
+        return {name: getattr(self, name) for name in _STATE}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` of an earlier instance (same settings)."""
+        missing = [name for name in _STATE if name not in state]
+        if missing:
+            raise ValueError(f"insights state lacks {', '.join(missing)}")
+        for name in _STATE:
+            setattr(self, name, state[name])
+        self._baskets = deque(self._baskets, maxlen=self.settings.max_baskets)
 
     # -- output -----------------------------------------------------------------------------
 
