@@ -32,12 +32,18 @@ from pipeline.adapters.redis_store import RedisStore
 from pipeline.config import Settings
 from pipeline.domain.insights import Insights, InsightsReport
 from pipeline.domain.insights import checkpoint as ckpt
-from pipeline.domain.schemas import Feedback, IncidentEvent
+from pipeline.domain.schemas import EventType, Feedback, IncidentEvent
 from pipeline.domain.topology import Topology
 
 log = structlog.get_logger("stormwatch.insights")
 
 CHECKPOINT = "insights"
+class _Kind(msgspec.Struct):
+    type: str
+
+
+#: the event's type alone: only ``resolved`` events are decoded whole
+_kind = msgspec.json.Decoder(_Kind)
 _event = msgspec.json.Decoder(IncidentEvent)
 _feedback = msgspec.json.Decoder(Feedback)
 #: messages taken per poll
@@ -172,7 +178,8 @@ class InsightsFeed:
         topic, value = msg.topic(), msg.value() or b""
         try:
             if topic == self.topics[0]:
-                self.insights.observe_event(_event.decode(value))
+                if _kind.decode(value).type == EventType.resolved.value:
+                    self.insights.observe_event(_event.decode(value))
             else:
                 self.insights.observe_feedback(_feedback.decode(value))
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
