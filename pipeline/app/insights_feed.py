@@ -38,6 +38,8 @@ from pipeline.domain.topology import Topology
 log = structlog.get_logger("stormwatch.insights")
 
 CHECKPOINT = "insights"
+
+
 class _Kind(msgspec.Struct):
     type: str
 
