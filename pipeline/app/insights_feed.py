@@ -142,7 +142,7 @@ class InsightsFeed:
             self.insights, self.fed = Insights(team_of=self.topology.team), {}
         self.written = dict(self.fed)
         if data:
-            log.info("insights restored", incidents=len(self.insights.state()["_ledger"]))
+            log.info("insights restored", partitions=len(self.fed))
 
     def _consumer(self) -> Consumer:
         w = self.settings.worker

@@ -11,7 +11,9 @@ from pipeline.domain.insights.noise import (
 )
 
 
-def ev(plain: int, corroborated: int, quick: int = 0, flapping: int = 0, nv: int = 0, av: int = 0):
+def ev(
+    plain: int, corroborated: int, quick: int = 0, flapping: int = 0, nv: int = 0, av: int = 0
+) -> Evidence:
     return Evidence(plain, corroborated, quick, flapping, nv, av)
 
 
