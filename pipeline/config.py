@@ -118,17 +118,15 @@ class RedisSettings(BaseModel):
         }
 
 
-WORKER_ROLES = ("ingest", "correlate", "feedback", "metrics")
+WORKER_ROLES = ("ingest", "correlate", "feedback", "metrics", "insights")
 
 
 class InsightsLiveSettings(BaseModel):
-    """The worker's live insights (docs/insights.md): a report over the incidents in Redis."""
+    """The worker's live insights (docs/insights.md), maintained from the topics by the
+    processes with the ``insights`` role."""
 
     refresh_s: float = Field(
         300.0, ge=0, description="rebuild the report (metrics, /insights) this often; 0: off"
-    )
-    window_s: float = Field(
-        7 * 86400.0, ge=60, description="the report covers incidents opened this long ago"
     )
 
 
@@ -193,7 +191,8 @@ class WorkerSettings(BaseModel):
     roles: str = Field(
         ",".join(WORKER_ROLES),
         description="agents this process runs, comma-separated: ingest, correlate, feedback, "
-        "metrics (split ingest and correlate into separate processes to use more cores)",
+        "metrics, insights (split ingest and correlate into separate processes to use more "
+        "cores; insights in one process of the cluster)",
     )
     session_timeout_s: float = Field(
         30.0,

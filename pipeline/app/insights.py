@@ -1,19 +1,14 @@
-"""The worker's live insights: a report over the incidents in Redis (``--since`` window),
-rebuilt on a timer off the event loop; Prometheus metrics (top-k only) and the ``/insights``
-page are served from the last one.
+"""The worker's live insights: maintained from the ``incidents`` and ``feedback`` topics
+(:mod:`pipeline.app.insights_feed`, state checkpointed to Redis); Prometheus metrics (top-k
+only) and the ``/insights`` page are served from the last report the feed built.
 
-The report is built as ``stormwatch report --since`` builds it
-(:func:`pipeline.reports.live.store_report`: a SCAN of the incident records and their
-feedback lists), on a thread of its own with a Redis client whose calls give up after 10 s,
-so neither the event loop nor the incident pages' threads wait for it. A failed refresh keeps
-the previous report and is counted.
+``stormwatch report --since`` still builds a report from the incident records in Redis
+(:func:`pipeline.reports.live.store_report`), for any window and without a worker.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,10 +16,11 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app.insights_feed import InsightsFeed
+from pipeline.config import Settings
 from pipeline.domain.insights import InsightsReport
 from pipeline.domain.topology import Topology
 from pipeline.reports import render
-from pipeline.reports.live import store_report
 
 log = structlog.get_logger("stormwatch.insights")
 
@@ -32,7 +28,8 @@ log = structlog.get_logger("stormwatch.insights")
 TOP_RULES = 20
 TOP_KEYS = 10
 TOP_RECURRING = 10
-READ_TIMEOUT_S = 10.0
+#: Redis calls of the feed give up after this long (then retried at the next write)
+STORE_TIMEOUT_S = 10.0
 
 
 class InsightsMetrics:
@@ -84,7 +81,15 @@ class InsightsMetrics:
             f"{g}last_refresh_timestamp_seconds", "when the report was rebuilt", registry=registry
         )
         self.failures = Counter(
-            f"{g}refresh_failures", "report rebuilds that failed (Redis)", registry=registry
+            f"{g}refresh_failures",
+            "writes of the insights state to Redis that failed (retried)",
+            registry=registry,
+        )
+        self.skipped = Counter(
+            f"{g}skipped",
+            "messages on incidents or feedback the insights could not read (skipped)",
+            ["topic"],
+            registry=registry,
         )
 
     def update(self, rep: InsightsReport, now: float) -> None:
@@ -126,41 +131,39 @@ class Rendered:
 
 
 class LiveInsights:
+    """The feed, and the last report it built (rendered) with its metrics."""
+
     def __init__(
         self,
+        settings: Settings,
         store: RedisStore,
         topology: Topology,
         registry: CollectorRegistry,
-        window_s: float,
     ) -> None:
-        self.store = store.with_timeout(READ_TIMEOUT_S)
         self.topology = topology
-        self.window_s = window_s
         self.metrics = InsightsMetrics(registry)
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="stormwatch-insights")
         self.last: Rendered | None = None
+        self.feed = InsightsFeed(
+            settings,
+            store.with_timeout(STORE_TIMEOUT_S),
+            topology,
+            self.publish,
+            on_skip=lambda topic: self.metrics.skipped.labels(topic).inc(),
+            on_write_failure=self.metrics.failures.inc,
+        )
 
-    async def refresh(self) -> None:
-        """Rebuild the report (on the insights thread); keep the last one if Redis fails."""
-        loop = asyncio.get_running_loop()
-        try:
-            self.last = await loop.run_in_executor(self.pool, self._build)
-        except Exception as exc:  # Redis down or slow: the next refresh tries again
-            self.metrics.failures.inc()
-            log.warning("insights refresh failed", error=str(exc))
+    def start(self) -> None:
+        self.feed.start()
 
-    def _build(self) -> Rendered:
-        now = time.time()
-        rep, unreadable = store_report(self.store, self.window_s, now, self.topology)
-        if unreadable:
-            log.warning("unreadable incident records skipped", count=unreadable)
+    def publish(self, rep: InsightsReport) -> None:
+        """Serve ``rep`` (called on the feed's thread)."""
         view = render.view(rep, self.topology.graph, self.topology.name)
-        self.metrics.update(rep, now)
-        return Rendered(rep, render.html(view))
+        self.last = Rendered(rep, render.html(view))  # the page first: metrics say it is there
+        self.metrics.update(rep, time.time())
 
     def document(self) -> dict[str, Any] | None:
-        """The last report as JSON-ready data (None before the first refresh)."""
+        """The last report as JSON-ready data (None before the first one)."""
         return asdict(self.last.report) if self.last else None
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.feed.close()

@@ -70,7 +70,8 @@ def add_pages(
             why = (
                 "the first insights report is not built yet"
                 if insights is not None
-                else "live insights are off (STORMWATCH_INSIGHTS__REFRESH_S=0)"
+                else "live insights are off here (no insights role, or "
+                "STORMWATCH_INSIGHTS__REFRESH_S=0)"
             )
             headers = {"Retry-After": str(RETRY_AFTER_S)} if insights is not None else {}
             return web.json({"error": why}, status=503, headers={**JSON_HEADERS, **headers})

@@ -392,15 +392,14 @@ class Worker:
                 gc.collect()
 
         self.insights: LiveInsights | None = None
-        if s.insights.refresh_s > 0:
-            self.insights = LiveInsights(
-                self.store, self.topology, self.registry, s.insights.window_s
-            )
+        if "insights" in roles and s.insights.refresh_s > 0:
+            self.insights = LiveInsights(s, self.store, self.topology, self.registry)
 
-            @app.timer(s.insights.refresh_s)
-            async def insights_refresh() -> None:
+            @app.task
+            async def insights_feed() -> None:
+                """The feed's thread starts with the app (the topics exist by then)."""
                 assert self.insights is not None
-                await self.insights.refresh()
+                self.insights.start()
 
         self.page_reads = add_pages(
             app, self.registry, self.store, self.liveness, self.topology, self.insights

@@ -40,7 +40,7 @@ def rule_noise_bars(rules: Sequence[RuleQuality], limit: int = 15) -> str:
     label_w, bar_w, row_h, top = 300.0, 360.0, 22.0, 28.0
     height = top + row_h * len(rows) + 10
     body = [
-        _text(label_w, 16, "noise share (dark: lower confidence bound)", extra='fill="#444"'),
+        _text(label_w, 16, "P(background) (light: noise share)", extra='fill="#444"'),
         _text(label_w + bar_w + 60, 16, "pages", "end", 'fill="#444"'),
     ]
     for i, q in enumerate(rows):
@@ -55,7 +55,7 @@ def rule_noise_bars(rules: Sequence[RuleQuality], limit: int = 15) -> str:
             f'height="{row_h - 6}" fill="{color}" fill-opacity="0.35"/>'
         )
         body.append(
-            f'<rect x="{label_w}" y="{y + 3}" width="{bar_w * q.noise_lower_bound:.1f}" '
+            f'<rect x="{label_w}" y="{y + 3}" width="{bar_w * q.noise_probability:.1f}" '
             f'height="{row_h - 6}" fill="{color}"/>'
         )
         body.append(_text(label_w + bar_w + 60, y + 14, str(q.pages), "end"))

@@ -1,11 +1,14 @@
-"""Insights on the live store: a worker on the real broker and Redis correlates a storm,
-responders' feedback arrives on ``feedback``, and the worker's ``/metrics`` and ``/insights``
-and ``stormwatch report --since`` all show the noisy rule, the recurring incident and the
-acknowledgement times."""
+"""Insights maintained from the topics: a worker on the real broker and Redis correlates a
+storm, responders' feedback arrives on ``feedback``, and the worker's insights (fed from
+``incidents`` and ``feedback``, checkpointed to Redis) show the noisy rule, the recurring
+incident and the acknowledgement times in ``/metrics`` and ``/insights``; after a SIGKILL the
+restarted worker resumes from the checkpoint without counting anything twice; and
+``stormwatch report --since`` builds the same from the incident records in Redis."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -14,6 +17,8 @@ from pathlib import Path
 
 import msgspec
 
+from pipeline.app.insights_feed import CHECKPOINT
+from pipeline.domain.insights import checkpoint as ckpt
 from pipeline.domain.schemas import EventType, IncidentEvent
 from tests.integration.conftest import ROOT, Stack, collect, wait_for
 
@@ -81,10 +86,11 @@ def _metric(stack: Stack, line_start: str) -> float | None:
     return None
 
 
-def test_report_since_reads_incidents_and_feedback_from_the_live_store(
+def test_insights_from_the_topics_survive_a_restart_and_report_since_reads_the_store(
     stack: Stack, tmp_path: Path
 ) -> None:
-    stack.start_worker(extra_env={"STORMWATCH_INSIGHTS__REFRESH_S": "1"})
+    env = {"STORMWATCH_INSIGHTS__REFRESH_S": "1"}
+    worker = stack.start_worker(extra_env=env)
     incidents = stack.consumer("incidents")
     start = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
     stack.produce("alerts.raw", _storm(start), key=b"one-partition")
@@ -123,7 +129,7 @@ def test_report_since_reads_incidents_and_feedback_from_the_live_store(
     store = stack.store()
     wait_for(lambda: all(len(store.feedback_for(i.id)) == 2 for i in cpu), 60, "feedback in Redis")
 
-    # the worker's own report (rebuilt every second here): metrics and the page
+    # the worker's own insights, fed from the topics (report rebuilt every second here)
     def acked_in_metrics() -> bool:
         mtta = _metric(stack, 'stormwatch_insights_mtta_seconds{dimension="root_cause",key="cart')
         return mtta is not None and mtta == 240.0
@@ -132,6 +138,22 @@ def test_report_since_reads_incidents_and_feedback_from_the_live_store(
     noise = 'stormwatch_insights_rule_noise_share{alertname="DiskBlip",service="emailservice"}'
     assert _metric(stack, noise) == 1.0
     assert _metric(stack, "stormwatch_insights_noisy_rules ") == 1.0
+    assert _metric(stack, "stormwatch_insights_incidents ") == 8.0
+
+    # the state is in Redis with the offsets it covers; a killed worker's successor resumes
+    # from it and reads the topics on from there: nothing counted twice, nothing lost
+    def checkpointed() -> bool:
+        data = store.load_checkpoint(CHECKPOINT)
+        if data is None:
+            return False
+        insights, offsets = ckpt.load(data)
+        rep = insights.report()
+        return rep.incidents == 8 and rep.feedback == 6 and len(offsets) >= 2
+
+    wait_for(checkpointed, 30, "the insights checkpoint covering the storm and its feedback")
+    stack.stop_worker(worker, signal.SIGKILL)
+    stack.start_worker(extra_env=env)
+    wait_for(acked_in_metrics, 60, "MTTA in the restarted worker's insights metrics")
     assert _metric(stack, "stormwatch_insights_incidents ") == 8.0
     status, page = _get(stack, "/insights", accept="text/html")
     assert status == 200 and b"emailservice / DiskBlip" in page and b"<svg" in page

@@ -1,20 +1,24 @@
-"""The live report's reading of the store (a stand-in store: the real one is exercised in
-tests/integration/test_insights_live.py), refresh failures, and escaping in the page."""
+"""The live insights: the report over the store (``--since``), the feed from the topics and
+its checkpoint (stand-ins for the broker and Redis: the real ones are exercised in
+tests/integration/test_insights_live.py), and escaping in the page."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
 import networkx as nx
+import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline.app.insights import LiveInsights
+from pipeline.app.insights_feed import CHECKPOINT, InsightsFeed
+from pipeline.config import Settings
 from pipeline.domain.insights import Insights
-from pipeline.domain.schemas import encode
+from pipeline.domain.insights import checkpoint as ckpt
+from pipeline.domain.schemas import EventType, Feedback, FeedbackAction, IncidentEvent, encode
 from pipeline.domain.topology import Topology
 from pipeline.reports import render
 from pipeline.reports.live import store_report
@@ -67,27 +71,116 @@ def test_store_report_takes_closed_incidents_in_the_window_with_their_feedback()
     assert blip.noise_share == 2 / 3
 
 
-def test_a_failed_refresh_keeps_the_last_report_and_is_counted() -> None:
-    store = _store()
+class FakeMessage:
+    def __init__(self, topic: str, partition: int, offset: int, value: bytes) -> None:
+        self._t, self._p, self._o, self._v = topic, partition, offset, value
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return self._t
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+    def value(self) -> bytes:
+        return self._v
+
+
+class CheckpointStore:
+    def __init__(self) -> None:
+        self.saved: dict[str, bytes] = {}
+        self.fail = False
+
+    def with_timeout(self, seconds: float) -> CheckpointStore:
+        return self
+
+    def save_checkpoint(self, name: str, data: bytes) -> None:
+        if self.fail:
+            raise ConnectionError("redis away")
+        self.saved[name] = data
+
+    def load_checkpoint(self, name: str) -> bytes | None:
+        return self.saved.get(name)
+
+
+def _messages() -> list[FakeMessage]:
+    """Three lone blips resolved on ``incidents`` (with an update before each), an ack for the
+    first on ``feedback``, and one message that is not an event."""
+    out = []
+    for i in range(3):
+        inc = incident(f"b{i}", i * 600, [("db", "Blip", 0)])
+        for n, kind in enumerate((EventType.updated, EventType.resolved)):
+            ev = IncidentEvent(type=kind, incident=inc, at=inc.updated_at)
+            out.append(FakeMessage("incidents", i % 2, 2 * i + n, encode(ev)))
+    ack = Feedback(incident_id="b0", action=FeedbackAction.ack, timestamp=T0)
+    out.append(FakeMessage("feedback", 0, 0, encode(ack)))
+    out.append(FakeMessage("incidents", 0, 99, b"{not an event"))
+    return out
+
+
+def test_the_feed_checkpoints_state_with_offsets_and_a_restart_feeds_each_message_once() -> None:
+    settings = Settings()
+    topo = Topology(name="t", graph=nx.DiGraph([("api", "db")]))
+    store = CheckpointStore()
+    skipped: list[str] = []
+    feed = InsightsFeed(settings, store, topo, lambda _r: None, on_skip=skipped.append)  # type: ignore[arg-type]
+    msgs = _messages()
+    for m in msgs[:4]:
+        feed.feed(m)
+    assert feed.write()
+    # a crash now: the messages after the document are read again by the next process
+    insights, offsets = ckpt.load(store.saved[CHECKPOINT])
+    assert offsets == {("incidents", 0): 1, ("incidents", 1): 3}
+    again = InsightsFeed(settings, store, topo, lambda _r: None, on_skip=skipped.append)  # type: ignore[arg-type]
+    again.insights, again.fed = insights, offsets
+    for m in msgs:  # the whole topic again: what the document covers is skipped by offset
+        if m.offset() > offsets.get((m.topic(), m.partition()), -1):
+            again.feed(m)
+    rep = again.insights.report()
+    once = Insights()
+    for m in msgs[:-1]:
+        if m.topic() == "incidents":
+            once.observe_event(msgspec.json.decode(m.value(), type=IncidentEvent))
+        else:
+            once.observe_feedback(msgspec.json.decode(m.value(), type=Feedback))
+    assert rep == once.report()
+    assert rep.incidents == 3 and rep.feedback == 1
+    assert skipped == ["incidents"]
+    # Redis away: the write fails, is counted, and the next one carries everything
+    failures: list[int] = []
+    again.on_write_failure = lambda: failures.append(1)
+    store.fail = True
+    assert not again.write() and failures == [1]
+    store.fail = False
+    assert again.write()
+    assert ckpt.load(store.saved[CHECKPOINT])[1][("incidents", 0)] == 99
+
+
+def test_a_checkpoint_of_another_format_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(ckpt.CheckpointError, match="format 7, this version reads 1"):
+        ckpt.load(msgspec.msgpack.encode({"version": 7, "offsets": {}, "state": b""}))
+    with pytest.raises(ckpt.CheckpointError, match="does not decode"):
+        ckpt.load(b"garbage")
+
+
+def test_the_live_insights_serve_the_report_the_feed_built() -> None:
     registry = CollectorRegistry()
     topo = Topology(name="t", graph=nx.DiGraph([("api", "db")]))
-    live = LiveInsights(store, topo, registry, 7 * 86400)  # type: ignore[arg-type]
-
-    async def go() -> None:
-        await live.refresh()
-        first = live.last
-        assert first is not None and first.report.incidents >= 0
-        store.fail = True
-        await live.refresh()
-        assert live.last is first
-
-    try:
-        asyncio.run(go())
-    finally:
-        live.close()
-    assert registry.get_sample_value("stormwatch_insights_refresh_failures_total") == 1.0
+    live = LiveInsights(Settings(), CheckpointStore(), topo, registry)  # type: ignore[arg-type]
+    assert live.document() is None
+    ins = Insights()
+    for i in range(3):
+        ins.observe_incident(incident(f"e{i}", i * 600, [("db", "Blip", 0)]))
+    live.publish(ins.report(topo.graph))
     doc: Any = live.document()
-    assert doc is not None and "rules" in doc
+    assert doc is not None and doc["incidents"] == 3
+    assert live.last is not None and "<svg" in live.last.html
+    assert registry.get_sample_value("stormwatch_insights_incidents") == 3.0
 
 
 def test_service_and_alert_names_are_escaped_in_the_page() -> None:

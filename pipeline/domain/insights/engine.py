@@ -18,10 +18,11 @@ import copy
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
-from pipeline.domain.insights import quality, recurring, timing
+from pipeline.domain.insights import noise, quality, recurring, timing
 from pipeline.domain.insights import topology as topo
 from pipeline.domain.insights.facts import IncidentFacts, Rule, facts_of
 from pipeline.domain.insights.settings import InsightsSettings
@@ -38,6 +39,8 @@ class Aggregates:
     incidents: int = 0
     first_at: float | None = None
     last_at: float | None = None
+    #: open time summed over incidents of more than one rule (the rate model's busy time)
+    busy_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,18 @@ class InsightsReport:
     suggested_edges: list[topo.EdgeSuggestion]
     stale_edges: list[topo.StaleEdge]
     bucket_s: float
+
+
+#: the attributes that make up an :class:`Insights`' state (settings and team lookup excluded)
+_STATE = (
+    "_ledger",
+    "_pending",
+    "_agg",
+    "_baskets",
+    "_basket_index",
+    "feedback_seen",
+    "unmatched_feedback",
+)
 
 
 class Insights:
@@ -128,12 +143,29 @@ class Insights:
         agg.first_at = f.opened_at if agg.first_at is None else min(agg.first_at, f.opened_at)
         end = f.resolved_at or f.opened_at
         agg.last_at = end if agg.last_at is None else max(agg.last_at, end)
+        if len(f.rules) > 1:
+            agg.busy_s += max(0.0, end - f.opened_at)
         for rule, count in f.rules.items():
             if rule not in agg.rules and len(agg.rules) >= s.max_rules:
                 del agg.rules[min(agg.rules, key=lambda r: agg.rules[r].incidents)]
             agg.rules.setdefault(rule, quality.RuleStats()).fold(rule, count, f, s.flap_min_fires)
         recurring.fold(agg.signatures, f, s.max_signatures)
         timing.fold(agg.timings, f, self._team_of, s.bucket_s, s.max_buckets, s.max_timing_keys)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything fed so far (bounded), for a checkpoint (:mod:`.checkpoint`)."""
+        return {name: getattr(self, name) for name in _STATE}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` of an earlier instance (same settings)."""
+        missing = [name for name in _STATE if name not in state]
+        if missing:
+            raise ValueError(f"insights state lacks {', '.join(missing)}")
+        for name in _STATE:
+            setattr(self, name, state[name])
+        self._baskets = deque(self._baskets, maxlen=self.settings.max_baskets)
 
     # -- output -----------------------------------------------------------------------------
 
@@ -165,13 +197,19 @@ class Insights:
             + sum(len(v) for v in self._pending.values()),
             first_at=agg.first_at,
             last_at=agg.last_at,
-            rules=quality.ranked(agg.rules, s.alpha),
+            rules=quality.ranked(agg.rules, s.alpha, self._chance(agg)),
             recurring=recurring.recurring(agg.signatures),
             timings=timing.report(agg.timings, s.bucket_s),
             suggested_edges=suggestions,
             stale_edges=stale,
             bucket_s=s.bucket_s,
         )
+
+    @staticmethod
+    def _chance(agg: Aggregates) -> float:
+        """The rate model's chance that an alert is corroborated by coincidence."""
+        span = (agg.last_at or 0.0) - (agg.first_at or 0.0)
+        return noise.chance_corroboration(agg.busy_s, span)
 
     def _fresh(self, b: topo.Basket) -> topo.Basket:
         facts = self._ledger.get(b.incident_id)

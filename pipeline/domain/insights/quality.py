@@ -1,19 +1,21 @@
 """Alert quality per rule (service, alert name): pages, noise, self-resolving, flapping.
 
-Noise evidence per incident a rule took part in: a noise-like verdict (noise, flapping,
-auto_resolved) counts as noise and ``actionable`` as not; ``duplicate`` says nothing about
-the rule. Without a verdict, an incident that was one lone alert (no other alert of any
-rule, instance or service joined it) and that nobody acknowledged or resolved by hand counts
-as noise: nothing corroborated it and nobody acted on it. Any other incident counts as not.
-A rule is called noisy when more than half of its evidence is noise, and rules are ranked by
-the one-sided ``1 - alpha`` lower confidence bound (Wilson) of that share, so a rule seen
-twice never outranks one seen twenty times.
+Whether a rule is noise is decided by :mod:`pipeline.domain.insights.noise`: the posterior
+probability that it is background, from how rarely its alerts are corroborated compared with
+chance (the rate model), how they clear and flap, and the verdicts. A rule is called noisy
+when that probability is above one half, and rules are ranked by it.
+
+The simpler share is reported beside it: per incident, a noise-like verdict (noise, flapping,
+auto_resolved) counts as noise and ``actionable`` as not; ``duplicate`` says nothing; without
+a verdict, an incident that was one lone alert nobody acknowledged or resolved counts as
+noise. Its one-sided ``1 - alpha`` Wilson lower bound is reported too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.domain.insights import noise
 from pipeline.domain.insights.facts import NOISE_VERDICTS, IncidentFacts, Rule
 from pipeline.domain.insights.stats import lower_bound
 from pipeline.domain.schemas import Verdict
@@ -38,6 +40,12 @@ class RuleStats:
     known_resolves: int = 0
     root_cause: int = 0
     last_seen: float = 0.0
+    #: occurrences without a verdict, and of those: corroborated, quick to clear, flapping
+    plain: int = 0
+    corroborated: int = 0
+    plain_quick: int = 0
+    plain_flapping: int = 0
+    actionable: int = 0
 
     def fold(self, rule: Rule, count: int, inc: IncidentFacts, flap_min_fires: int) -> None:
         self.incidents += 1
@@ -60,8 +68,16 @@ class RuleStats:
                 return
             noisy = inc.verdict in NOISE_VERDICTS
             self.noise_verdicts += noisy
+            self.actionable += not noisy
         else:
             noisy = lone and not inc.human_touched
+            self.plain += 1
+            # the correlator joined another rule's alerts to it (related through the service
+            # graph and time), or a person acted on it
+            self.corroborated += len(inc.rules) > 1 or inc.human_touched
+            if not inc.human_touched:
+                self.plain_quick += inc.self_resolved.get(rule, (0, 0))[0] > 0
+            self.plain_flapping += count >= flap_min_fires
         self.evidence += 1
         self.noise_evidence += noisy
 
@@ -90,17 +106,30 @@ class RuleQuality:
     root_cause_share: float
     noise_share: float
     noise_lower_bound: float
+    #: posterior probability that the rule is background (:mod:`.noise`)
+    noise_probability: float
     noisy: bool
     action: str
 
 
-def assess(rule: Rule, s: RuleStats, alpha: float) -> RuleQuality:
+def evidence_of(s: RuleStats) -> noise.Evidence:
+    return noise.Evidence(
+        plain=s.plain,
+        corroborated=s.corroborated,
+        quick=s.plain_quick,
+        flapping=s.plain_flapping,
+        noise_verdicts=s.noise_verdicts,
+        actionable_verdicts=s.actionable,
+    )
+
+
+def assess(rule: Rule, s: RuleStats, alpha: float, probability: float) -> RuleQuality:
     """The report line of one rule, with what to do about it."""
     lb = lower_bound(s.noise_evidence, s.evidence, alpha)
     share = s.noise_evidence / s.evidence if s.evidence else 0.0
     auto = s.quick_resolves / s.known_resolves if s.known_resolves else None
     flap = s.flapping / s.incidents if s.incidents else 0.0
-    noisy = share > 0.5
+    noisy = probability > 0.5
     if not noisy:
         action = "keep"
     elif auto is not None and auto >= 0.5:
@@ -124,14 +153,18 @@ def assess(rule: Rule, s: RuleStats, alpha: float) -> RuleQuality:
         root_cause_share=s.root_cause / s.incidents if s.incidents else 0.0,
         noise_share=share,
         noise_lower_bound=lb,
+        noise_probability=probability,
         noisy=noisy,
         action=action,
     )
 
 
-def ranked(stats: dict[Rule, RuleStats], alpha: float) -> list[RuleQuality]:
-    """Every rule, the ones to fix or delete first (by the noise share's lower bound, then
-    by pages)."""
-    out = [assess(rule, s, alpha) for rule, s in stats.items()]
-    out.sort(key=lambda q: (-q.noise_lower_bound, -q.pages, -q.incidents, q.service, q.name))
+def ranked(stats: dict[Rule, RuleStats], alpha: float, chance: float) -> list[RuleQuality]:
+    """Every rule, the ones to fix or delete first (by the probability that the rule is
+    background, then by pages). ``chance``: how often an alert is corroborated by coincidence
+    alone (the rate model, :func:`.noise.chance_corroboration`)."""
+    rules = list(stats)
+    probs = noise.background_probability([evidence_of(stats[r]) for r in rules], chance)
+    out = [assess(rule, stats[rule], alpha, p) for rule, p in zip(rules, probs, strict=True)]
+    out.sort(key=lambda q: (-q.noise_probability, -q.pages, -q.incidents, q.service, q.name))
     return out

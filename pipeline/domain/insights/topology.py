@@ -11,8 +11,9 @@ echoes a failure further down alerts after it and explains nothing.
 
 **Suggested missing edges** (caller -> callee). If the caller depended on the callee, the
 callee's failures would show in the caller: in the incidents the callee led, the caller
-alerts (without explanation) more often than its own alert rate predicts. With ``N``
-incidents, the caller in ``n_a`` of them and the callee leading ``L_b``, the number of the
+alerts (without explanation) more often than it alerts where nothing in the graph relates
+it. Conditional on who led: of the ``N`` incidents not led by a service the graph links with
+the caller, the caller alerted in ``n_a``; the callee led ``L_b`` of them; the number of the
 callee's incidents the caller shows up in by chance is hypergeometric, so a busy service that
 alerts in half of all incidents needs far more than a quiet one. p-values are corrected for
 the number of ordered pairs tested (Benjamini-Hochberg, false discovery rate ``alpha``), and
@@ -72,7 +73,8 @@ class EdgeSuggestion:
     caller: str
     callee: str
     #: the evidence: in the ``leader_led`` incidents ``leader`` fired first, ``follower``
-    #: (alerting in ``follower_incidents`` of ``incidents``) alerted ``led_together`` times
+    #: (alerting in ``follower_incidents`` of the ``incidents`` not led by a service the
+    #: graph links with it) alerted ``led_together`` times
     #: with nothing in the graph explaining it; ``expected`` of those by chance, ``lift`` the
     #: ratio. The direction (caller -> callee) is the order the two usually fire in, which
     #: is usually follower -> leader
@@ -236,6 +238,28 @@ def _gain(
     return gain
 
 
+def _baselines(
+    baskets: list[Basket], reach: _Reach, followers: set[str]
+) -> dict[str, tuple[int, int]]:
+    """Per follower ``a``: the incidents not led by a service the graph links with ``a``, and
+    how many of them ``a`` alerted in: its rate of showing up where no known dependency
+    explains it, the null of the test. Its alerts in incidents led by services it depends on
+    or that depend on it are left out: counted in (as the whole-history rate did), they made
+    a real missing dependency look like chance. Its own incidents stay in: leaving them out
+    makes a service that alerts at random times look tied to every other."""
+    out = {}
+    for a in followers:
+        population = present = 0
+        for b in baskets:
+            leaders = b.leaders()
+            if any(reach.linked(a, ld) for ld in leaders):
+                continue
+            population += 1
+            present += a in b.first_fire
+        out[a] = (population, present)
+    return out
+
+
 def suggest_edges(
     baskets: list[Basket],
     graph: nx.DiGraph,
@@ -264,7 +288,8 @@ def suggest_edges(
     while len(out) < max_suggestions:
         ev = _evidence(baskets, reach)
         edges = [e for e, k in ev.led.items() if k >= min_support]
-        ps = [cooccurrence_p(ev.led[e], total, presence[e[0]], led_by[e[1]]) for e in edges]
+        base = _baselines(baskets, reach, {e[0] for e in edges})
+        ps = [cooccurrence_p(ev.led[e], base[e[0]][0], base[e[0]][1], led_by[e[1]]) for e in edges]
         qs = bh_qvalues(ps, tests)
         # the pairs that need explaining: sharing more incidents than chance
         shared = [p for p, k in ev.together.items() if k >= min_support]
@@ -298,9 +323,9 @@ def suggest_edges(
                 follower=follower,
                 led_together=ev.led[edges[i]],
                 leader_led=led_by[leader],
-                follower_incidents=presence[follower],
-                incidents=total,
-                expected=(expected := presence[follower] * led_by[leader] / total),
+                follower_incidents=base[follower][1],
+                incidents=base[follower][0],
+                expected=(expected := base[follower][1] * led_by[leader] / base[follower][0]),
                 lift=ev.led[edges[i]] / expected if expected else float("inf"),
                 p_value=ps[i],
                 q_value=qs[i],
