@@ -236,7 +236,12 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
                     inspect_storm(t, storm.topology, storm.messages, storm.truth)
                 ),
                 n_workers=n_workers,
-                worker={"fetch_max_wait_ms": str(STORM_FETCH_WAIT_MS)},
+                # the insights feed (one per cluster, docs/insights.md) is not part of the
+                # correlation path this measures
+                worker={
+                    "fetch_max_wait_ms": str(STORM_FETCH_WAIT_MS),
+                    "roles": "ingest,correlate,feedback,metrics",
+                },
             )
         finally:
             if redis_service is not None:
