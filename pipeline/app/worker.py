@@ -232,6 +232,8 @@ class Worker:
                 self.metrics,
                 batch_size=w.batch_size,
             )
+        if self.merge is not None and s.responders.enabled:
+            self.merge.responders = self.responders.annotate
         #: escalation policies run where the incidents are published: the correlate path, or
         #: the merge stage when the topology is split (not with the in-memory store of unit
         #: tests, which has no on-call directory)

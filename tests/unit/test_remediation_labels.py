@@ -188,6 +188,32 @@ def test_merge_stage_group_events_carry_the_runbook_and_labels() -> None:
     assert inc.runbook is not None and inc.runbook.id == "d-down"
 
 
+def test_merge_stage_group_events_carry_recommended_responders() -> None:
+    from pipeline.domain.schemas import ResponderRef
+
+    seen: list[str] = []
+
+    def recommend(inc: Incident) -> list[ResponderRef]:
+        seen.append(inc.id)
+        return [ResponderRef(person="erin", score=0.9, reason=f"owns {inc.root_cause}")]
+
+    alerts = [
+        alert("1", "d", 0, name="CPUSaturation"),
+        alert("2", "c", 10, name="ErrorRateHigh"),
+        alert("3", "b", 20, name="HighLatencyP99"),
+        alert("4", "a", 30, name="HighLatencyP99"),
+    ]
+    run = Recorder(TOPO, split(TOPO, ["a", "b"], ["c", "d"]))
+    run.merger.responders = recommend
+    run.run(alerts)
+    groups = [ev for ev in run.published if ev.incident.explanation.startswith("Merged across")]
+    assert groups, "the alerts were merged across the two domains"
+    for ev in groups:
+        assert [r.person for r in ev.incident.responders] == ["erin"]
+        assert ev.incident.responders[0].reason == "owns d"
+    assert seen
+
+
 def test_replay_output_carries_the_runbook(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     alerts = tmp_path / "alerts.jsonl"

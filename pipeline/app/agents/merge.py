@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -42,8 +43,10 @@ from pipeline.domain.merge import Merger, Summary
 from pipeline.domain.schemas import (
     Feedback,
     FeedbackAction,
+    Incident,
     IncidentEvent,
     IncidentStatus,
+    ResponderRef,
     encode,
 )
 from pipeline.domain.throttle import UpdateThrottle
@@ -90,6 +93,8 @@ class MergeAgent:
         self.throttle = UpdateThrottle(w.update_interval_s)
         #: group events carry their runbook like per-domain ones (docs/remediation.md)
         self.runbooks = runbook_index(settings, topology)
+        #: recommends responders for group events (set by the worker when it recommends)
+        self.responders: Callable[[Incident], list[ResponderRef]] | None = None
         self.lock = asyncio.Lock()
         self.merger: Merger | None = None
         #: highest merge-topic offset the in-memory state has applied
@@ -176,7 +181,9 @@ class MergeAgent:
             await self._maybe_commit()
 
     def _restore(self) -> None:
-        merger = Merger(self.topology, self.settings.correlation, self.limits, self.runbooks)
+        merger = Merger(
+            self.topology, self.settings.correlation, self.limits, self.runbooks, self.responders
+        )
         data = self.store.load_checkpoint(MERGE_CHECKPOINT)
         offset = self.store.load_checkpoint(MERGE_OFFSET)
         if data:

@@ -58,7 +58,7 @@ from pipeline.domain.merge.state import (
 )
 from pipeline.domain.merge.summary import Summary
 from pipeline.domain.merge.timing import group_joinable, join_end, record_due
-from pipeline.domain.schemas import Feedback, Incident, IncidentEvent, RunbookRef
+from pipeline.domain.schemas import Feedback, Incident, IncidentEvent, ResponderRef, RunbookRef
 from pipeline.domain.topology import Topology
 
 
@@ -92,11 +92,14 @@ class Merger:
         settings: CorrelationSettings | None = None,
         limits: EventLimits | None = None,
         runbooks: Callable[[Incident], RunbookRef | None] | None = None,
+        responders: Callable[[Incident], list[ResponderRef]] | None = None,
     ) -> None:
         self.settings = s = settings or CorrelationSettings()
         #: the runbook of an incident, set on every group's event (per-domain events carry
         #: their domain's choice already), as the annotate stage does
         self.runbooks = runbooks
+        #: the recommended responders of an incident, set on every group's event likewise
+        self.responders = responders
         self.limits = limits or EventLimits()
         self.graph = GraphIndex(topology, s.hops)
         self.index = LinkIndex(self.graph, s)
@@ -647,6 +650,8 @@ class Merger:
         ev = group_event(self.state, grp, merged, events, self.limits)
         if self.runbooks is not None:
             ev.incident.runbook = self.runbooks(ev.incident)
+        if self.responders is not None:
+            ev.incident.responders = self.responders(ev.incident)
         return ev
 
     def _output(self, batch: list[Summary], work: list[_Work]) -> MergeOutput:
