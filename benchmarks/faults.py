@@ -1,0 +1,232 @@
+"""Fault storms designed from how faults propagate, and the incomplete topologies a correlator
+is given in practice: the generator of the generalization benchmark
+(:mod:`benchmarks.generalization`).
+
+Faults are injected one at a time into a service X of the *true* call graph (edges from
+caller to callee), as fault-injection studies do, and each one fires the alerts monitoring
+would fire, with onsets that follow the propagation (X first, its callers later, two hops
+later still) and every symptom drawn at random so no two faults look alike:
+
+* ``saturation`` (CPU or memory exhaustion on X): saturation alerts and slow responses on X;
+  its callers see slower calls (client-side latency, their own latency), two hops up fewer
+  do; X's dependencies may see less traffic.
+* ``network-delay`` (calls into X are delayed): the call latency measured by its callers
+  (``HighRequestLatency``, ``service`` = X, ``labels.metric`` = ``caller->X``, as Prometheus
+  rules over client-side histograms name it), the callers' own latency and their slow outbound
+  calls; X itself saturates nothing.
+* ``code-defect`` (an exception or wrong return value in X): **X raises no alert at all**;
+  only its callers' latency and errors move, and the load on X's dependencies drops (requests
+  that fail in X never reach them).
+
+Background noise (random alerts on random services, at any time, some during faults) is
+labelled ``null``, as are alerts of no fault. :func:`incomplete` removes a share of the
+topology's edges the way topologies read from traces or configs miss them: whole services
+with no edges (half the budget), random calls (the other half), and some of the isolated
+services missing from the file altogether. Everything is seeded and deterministic.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import networkx as nx
+
+from benchmarks.synthetic import T0
+from pipeline.domain.schemas import Alert, AlertStatus, Severity
+from pipeline.domain.topology import Topology
+
+FAULT_KINDS = ("saturation", "network-delay", "code-defect")
+
+# (alert name, severity) of background noise, drawn uniformly
+_NOISE = (
+    ("CPUSaturation", Severity.warning),
+    ("MemoryPressure", Severity.info),
+    ("HighLatencyP99", Severity.warning),
+    ("DownstreamLatencyHigh", Severity.warning),
+    ("TrafficDrop", Severity.warning),
+    ("ErrorRateHigh", Severity.error),
+)
+
+
+@dataclass
+class FaultStorm:
+    """Alerts (firing and resolved, sorted by event time) and their ground truth in the
+    rca-dev format (``faults``, ``alert_fault``) that :mod:`benchmarks.rca_score` scores."""
+
+    alerts: list[Alert]
+    truth: dict[str, Any]
+    kinds: dict[str, str] = field(default_factory=dict)  # fault id -> fault kind
+
+
+class _Emitter:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.events: list[tuple[float, int, Alert]] = []
+        self.alert_fault: dict[str, str | None] = {}
+        self._seq = 0
+
+    def emit(
+        self,
+        service: str,
+        name: str,
+        severity: Severity,
+        at: float,
+        duration: float,
+        fault: str | None,
+        metric: str = "",
+    ) -> None:
+        labels = {"alertname": name, "service": service, "pod": f"{service}-0"}
+        if metric:
+            labels["metric"] = metric
+        for status, t in ((AlertStatus.firing, at), (AlertStatus.resolved, at + duration)):
+            self._seq += 1
+            aid = f"g-{self._seq}"
+            alert = Alert(
+                id=aid,
+                source="generalization",
+                service=service,
+                name=name,
+                severity=severity,
+                status=status,
+                timestamp=datetime.fromtimestamp(round(t), UTC),
+                labels=labels,
+            )
+            self.events.append((round(t), self._seq, alert))
+            if status is AlertStatus.firing:
+                self.alert_fault[aid] = fault
+
+    def maybe(
+        self,
+        p: float,
+        service: str,
+        name: str,
+        severity: Severity,
+        start: float,
+        delay: tuple[float, float],
+        fault: str,
+        metric: str = "",
+    ) -> None:
+        rng = self.rng
+        if rng.random() < p:
+            at = start + rng.uniform(*delay)
+            self.emit(service, name, severity, at, rng.uniform(120.0, 300.0), fault, metric)
+
+
+def _callers(g: nx.DiGraph, x: str) -> tuple[list[str], list[str]]:
+    """Direct callers of ``x`` and callers two hops up (sorted, disjoint, without ``x``)."""
+    one = sorted(g.predecessors(x))
+    two = sorted({c for s in one for c in g.predecessors(s)} - set(one) - {x})
+    return one, two
+
+
+def _inject(em: _Emitter, g: nx.DiGraph, kind: str, x: str, start: float, fid: str) -> None:
+    one, two = _callers(g, x)
+    deps = sorted(g.successors(x))
+    sev = em.rng.choice((Severity.critical, Severity.warning))
+    if kind == "saturation":
+        em.maybe(0.85, x, "CPUSaturation", sev, start, (0, 60), fid)
+        em.maybe(0.3, x, "MemoryPressure", Severity.warning, start, (0, 90), fid)
+        em.maybe(0.6, x, "HighLatencyP99", Severity.warning, start, (20, 90), fid)
+        for c in one:
+            em.maybe(0.5, c, "DownstreamLatencyHigh", Severity.warning, start, (40, 150), fid)
+            em.maybe(0.4, c, "HighLatencyP99", Severity.warning, start, (40, 150), fid)
+        for c in two:
+            em.maybe(0.25, c, "HighLatencyP99", Severity.warning, start, (60, 210), fid)
+        for d in deps:
+            em.maybe(0.2, d, "TrafficDrop", Severity.warning, start, (60, 180), fid)
+    elif kind == "network-delay":
+        for c in one:
+            em.maybe(
+                0.6, x, "HighRequestLatency", sev, start, (0, 60), fid, f"CallLatencyP50:{c}->{x}"
+            )
+            em.maybe(0.6, c, "DownstreamLatencyHigh", Severity.warning, start, (20, 120), fid)
+            em.maybe(0.4, c, "HighLatencyP99", Severity.warning, start, (20, 120), fid)
+        for c in two:
+            em.maybe(0.25, c, "HighLatencyP99", Severity.warning, start, (60, 210), fid)
+        for d in deps:
+            em.maybe(0.15, d, "TrafficDrop", Severity.warning, start, (60, 180), fid)
+    elif kind == "code-defect":  # x itself stays silent
+        for c in one:
+            em.maybe(0.5, c, "DownstreamLatencyHigh", Severity.warning, start, (0, 90), fid)
+            em.maybe(0.4, c, "HighLatencyP99", Severity.warning, start, (0, 90), fid)
+            em.maybe(0.3, c, "ErrorRateHigh", Severity.error, start, (0, 90), fid)
+        for c in two:
+            em.maybe(0.2, c, "HighLatencyP99", Severity.warning, start, (30, 180), fid)
+        for d in deps:
+            em.maybe(0.5, d, "TrafficDrop", Severity.warning, start, (30, 150), fid)
+    else:
+        raise ValueError(f"unknown fault kind {kind!r}: one of {', '.join(FAULT_KINDS)}")
+
+
+def fault_storm(
+    topology: Topology,
+    kind: str,
+    faults: int = 30,
+    seed: int = 1,
+    spacing_s: tuple[float, float] = (480.0, 720.0),
+    noise_per_hour: float = 8.0,
+) -> FaultStorm:
+    """``faults`` faults of ``kind`` one after another (``spacing_s`` apart) on random services
+    of ``topology`` (code defects only on services that have callers: elsewhere nothing
+    would show), with background noise at ``noise_per_hour`` alerts."""
+    rng = random.Random(f"{topology.name}/{kind}/{seed}")
+    g = topology.graph
+    nodes = sorted(g.nodes)
+    roots = [n for n in nodes if kind != "code-defect" or g.in_degree(n) > 0]
+    em = _Emitter(rng)
+    truth_faults: list[dict[str, Any]] = []
+    kinds: dict[str, str] = {}
+    t = T0
+    for i in range(faults):
+        t += rng.uniform(*spacing_s)
+        x = rng.choice(roots)
+        fid = f"f{i + 1}"
+        _inject(em, g, kind, x, t, fid)
+        kinds[fid] = kind
+        truth_faults.append(
+            {
+                "fault_id": fid,
+                "inject_time": datetime.fromtimestamp(t, UTC).isoformat(),
+                "root_cause_service": x,
+                "fault_type": kind,
+            }
+        )
+    end = t + spacing_s[1]
+    n_noise = round((end - T0) / 3600.0 * noise_per_hour)
+    for _ in range(n_noise):
+        name, sev = rng.choice(_NOISE)
+        em.emit(rng.choice(nodes), name, sev, rng.uniform(T0, end), rng.uniform(60, 300), None)
+    em.events.sort(key=lambda e: (e[0], e[1]))
+    return FaultStorm(
+        alerts=[a for _, _, a in em.events],
+        truth={"faults": truth_faults, "alert_fault": em.alert_fault},
+        kinds=kinds,
+    )
+
+
+def incomplete(topology: Topology, share: float, seed: int = 1) -> Topology:
+    """``topology`` missing ``share`` of its edges: half of them by services left with no
+    edges at all, the rest random calls; every other such service is missing from the
+    graph altogether (an unknown service). ``share`` 0 returns the topology unchanged."""
+    if share <= 0:
+        return topology
+    rng = random.Random(f"{topology.name}/{share}/{seed}")
+    g = topology.graph.copy()
+    budget = round(share * g.number_of_edges())
+    removed = 0
+    isolated: list[str] = []
+    for n in rng.sample(sorted(g.nodes), g.number_of_nodes()):
+        d = g.degree(n)
+        if d > 0 and removed + d <= budget / 2:
+            g.remove_edges_from([*g.in_edges(n), *g.out_edges(n)])
+            isolated.append(n)
+            removed += d
+    edges: Sequence[tuple[str, str]] = sorted(g.edges)
+    for e in rng.sample(list(edges), min(len(edges), max(0, budget - removed))):
+        g.remove_edge(*e)
+    g.remove_nodes_from(isolated[::2])
+    return Topology(name=topology.name, graph=g, teams=topology.teams)
