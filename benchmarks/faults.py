@@ -2,8 +2,9 @@
 is given in practice: the generator of the generalization benchmark
 (:mod:`benchmarks.generalization`).
 
-Faults are injected one at a time into a service X of the *true* call graph (edges from
-caller to callee), as fault-injection studies do, and each one fires the alerts monitoring
+Faults of the three kinds below, interleaved at random, are injected one at a time into a
+service X of the *true* call graph (edges from caller to callee), as fault-injection studies
+do, and each one fires the alerts monitoring
 would fire, with onsets that follow the propagation (X first, its callers later, two hops
 later still) and every symptom drawn at random so no two faults look alike:
 
@@ -164,29 +165,32 @@ def _inject(em: _Emitter, g: nx.DiGraph, kind: str, x: str, start: float, fid: s
 
 def fault_storm(
     topology: Topology,
-    kind: str,
-    faults: int = 30,
+    kinds: Sequence[str] = FAULT_KINDS,
+    faults: int = 45,
     seed: int = 1,
     spacing_s: tuple[float, float] = (480.0, 720.0),
     noise_per_hour: float = 8.0,
 ) -> FaultStorm:
-    """``faults`` faults of ``kind`` one after another (``spacing_s`` apart) on random services
-    of ``topology`` (code defects only on services that have callers: elsewhere nothing
-    would show), with background noise at ``noise_per_hour`` alerts."""
-    rng = random.Random(f"{topology.name}/{kind}/{seed}")
+    """``faults`` faults, kinds taken in turn from ``kinds`` and shuffled, one after another
+    (``spacing_s`` apart) on random services of ``topology``, with background noise at
+    ``noise_per_hour`` alerts. Network delays and code defects hit only services that have
+    callers (elsewhere no monitor would see them), saturation any service."""
+    rng = random.Random(f"{topology.name}/{'+'.join(kinds)}/{seed}")
     g = topology.graph
     nodes = sorted(g.nodes)
-    roots = [n for n in nodes if kind != "code-defect" or g.in_degree(n) > 0]
+    called = [n for n in nodes if g.in_degree(n) > 0] or nodes
+    plan = [kinds[i % len(kinds)] for i in range(faults)]
+    rng.shuffle(plan)
     em = _Emitter(rng)
     truth_faults: list[dict[str, Any]] = []
-    kinds: dict[str, str] = {}
+    by_fault: dict[str, str] = {}
     t = T0
-    for i in range(faults):
+    for i, kind in enumerate(plan):
         t += rng.uniform(*spacing_s)
-        x = rng.choice(roots)
+        x = rng.choice(nodes if kind == "saturation" else called)
         fid = f"f{i + 1}"
         _inject(em, g, kind, x, t, fid)
-        kinds[fid] = kind
+        by_fault[fid] = kind
         truth_faults.append(
             {
                 "fault_id": fid,
@@ -204,8 +208,20 @@ def fault_storm(
     return FaultStorm(
         alerts=[a for _, _, a in em.events],
         truth={"faults": truth_faults, "alert_fault": em.alert_fault},
-        kinds=kinds,
+        kinds=by_fault,
     )
+
+
+def truth_of_kind(storm: FaultStorm, kind: str) -> dict[str, Any]:
+    """The storm's ground truth restricted to faults of ``kind``: other faults and their
+    alerts are left out (neither faults nor background), background alerts stay."""
+    keep = {fid for fid, k in storm.kinds.items() if k == kind}
+    return {
+        "faults": [f for f in storm.truth["faults"] if f["fault_id"] in keep],
+        "alert_fault": {
+            a: fid for a, fid in storm.truth["alert_fault"].items() if fid is None or fid in keep
+        },
+    }
 
 
 def incomplete(topology: Topology, share: float, seed: int = 1) -> Topology:
