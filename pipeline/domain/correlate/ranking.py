@@ -30,6 +30,10 @@ class Ranker:
         """Drop the incident's ranking cache (it was merged away or evicted)."""
         self._cache.pop(incident_id, None)
 
+    def graph_changed(self) -> None:
+        """The graph learned an edge: every incremental ranking starts over."""
+        self._cache.clear()
+
     def evidence_changed(self, st: IncidentState) -> None:
         """New evidence (a service or kind, or an earlier onset): re-rank now or later.
 

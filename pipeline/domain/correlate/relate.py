@@ -217,6 +217,15 @@ class JoinIndex:
                 else:
                     dids.add(iid)
 
+    def add_dependency(self, caller: str, callee: str) -> None:
+        """The graph just learned ``caller -> callee``: incidents indexed under ``caller``
+        now share ``callee`` as a direct dependency too."""
+        if not self.settings.shared_dependency:
+            return
+        ids = self._svc_index.get(caller)
+        if ids:
+            self._dep_index.setdefault(callee, set()).update(ids)
+
     def index_label(self, st: IncidentState, kv: str) -> None:
         """Index ``st`` under the link label ``kv`` (``"key=value"``)."""
         self._label_index.setdefault(kv, set()).add(st.inc.id)

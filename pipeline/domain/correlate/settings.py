@@ -63,6 +63,11 @@ class CorrelationSettings:
     #: each other ignoring edge direction (two callees of one caller, ...) are related too, when
     #: nothing closer relates them: robustness to calls missing from the topology. 0 disables.
     undirected_burst_s: float = 60.0
+    #: Add calls named by alert labels (``caller``/``callee``, ``a->b`` in a label value; see
+    #: :mod:`pipeline.domain.call_edges`) to the graph when the topology misses them, at most
+    #: ``max_learned_calls``; they are checkpointed with the correlator.
+    learn_calls: bool = True
+    max_learned_calls: int = 10_000
     #: N-of-M paging gates: (severity, n, window_s): page once n member alerts of at least this
     #: severity fired within window_s seconds (0 = whole incident); n = 0 disables the gate.
     page_gates: tuple[tuple[str, int, float], ...] = (

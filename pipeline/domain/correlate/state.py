@@ -149,15 +149,21 @@ class Snapshot(msgspec.Struct):
     version: int
     watermark: float
     states: list[IncidentState]
+    #: calls learned from alert labels, in the order learned
+    learned_edges: list[tuple[str, str]] = []
 
 
 _decoder = msgspec.msgpack.Decoder(Snapshot)
 _encoder = msgspec.msgpack.Encoder()
 
 
-def encode_snapshot(watermark: float, states: list[IncidentState]) -> bytes:
-    """The msgpack checkpoint of ``states`` at ``watermark``."""
-    return _encoder.encode(Snapshot(SNAPSHOT_VERSION, watermark, states))
+def encode_snapshot(
+    watermark: float,
+    states: list[IncidentState],
+    learned_edges: list[tuple[str, str]] | None = None,
+) -> bytes:
+    """The msgpack checkpoint of ``states`` at ``watermark`` (and the learned calls)."""
+    return _encoder.encode(Snapshot(SNAPSHOT_VERSION, watermark, states, learned_edges or []))
 
 
 def decode_snapshot(data: bytes) -> Snapshot:
