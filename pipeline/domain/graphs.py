@@ -80,6 +80,10 @@ class GraphIndex:
     def known(self, service: str) -> bool:
         return service in self._succ
 
+    def unplaced(self, service: str) -> bool:
+        """Does the graph say nothing about ``service`` (unknown, or known with no edges)?"""
+        return not self._adj.get(service)
+
     @staticmethod
     def _bfs(start: str, adj: dict[str, tuple[str, ...]], limit: int | None) -> dict[str, int]:
         dist: dict[str, int] = {}

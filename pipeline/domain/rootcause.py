@@ -34,7 +34,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from pipeline.domain.graphs import GraphIndex
@@ -295,13 +295,20 @@ def rank(
     llr: Mapping[str, Mapping[str, float]] = DEFAULT_LLR,
     extra_candidates: Iterable[str] = (),
     cache: RankCache | None = None,
+    related: Callable[[str], Iterable[str]] | None = None,
 ) -> list[Ranked]:
     """Rank root-cause candidates for one incident.
 
     ``evidence``: alerting service -> set of alert kinds; ``first_seen``: service -> epoch of
     its first alert in the incident. Returns candidates best first, at most
     ``settings.max_candidates``, with plain-language reasons. Pass the same ``cache`` for
-    successive calls on one growing incident to re-rank incrementally.
+    successive calls on one growing incident to re-rank incrementally. ``related(c)``: the
+    services learned to be related to ``c`` although the graph has no path (co-occurrence).
+
+    Where the graph cannot say how an alerting service relates to a candidate (either has no
+    edges, or they are learned to be related), the relation is *unknown*, not *none*: its
+    terms are the mean of the ``up`` and ``none`` rows, so missing topology does not count
+    against a candidate as evidence of no relation would.
     """
     if not evidence:
         return []
@@ -338,12 +345,28 @@ def rank(
                     onset.update(graph.callers1(s))
     none_row = llr["none"]
     base = sum(none_row[k] for kinds in evidence.values() for k in kinds)
+    # unknown relation instead of none: (up + none) / 2 - none = (up - none) / 2 per kind
+    up_row = llr["up"]
+    unknown = {
+        s: sum((up_row[k] - none_row[k]) / 2 for k in kinds) for s, kinds in evidence.items()
+    }
+    unplaced = [s for s in evidence if graph.unplaced(s)]
+    unplaced_total = sum(unknown[s] for s in unplaced)
+    all_total = (
+        sum(unknown.values()) if unplaced_total or any(graph.unplaced(c) for c in evidence) else 0.0
+    )
     terms = cache.terms
     first, late, silent_llr = settings.first_llr, settings.late_llr, settings.silent_llr
     quiet_up, quiet_down = settings.quiet_caller_llr, settings.quiet_dependency_llr
     items: list[tuple[float, str, bool]] = []
     for c, alerting in candidates.items():
         total = base + terms.get(c, 0.0)
+        if alerting and graph.unplaced(c):
+            total += all_total - unknown[c]
+        else:
+            total += unplaced_total
+            if related is not None:
+                total += _learned_unknown(c, evidence, graph, related, unknown)
         if not alerting and (quiet_up or quiet_down):
             total += _quiet(c, evidence, graph, quiet_up, quiet_down)
         if alerting:
@@ -381,6 +404,22 @@ def rank(
             )
         )
     return results
+
+
+def _learned_unknown(
+    c: str,
+    evidence: Mapping[str, Collection[str]],
+    graph: GraphIndex,
+    related: Callable[[str], Iterable[str]],
+    unknown: Mapping[str, float],
+) -> float:
+    """The unknown-relation correction for alerting services learned to be related to ``c``
+    that the graph does not relate to it (unplaced ones are corrected already)."""
+    total = 0.0
+    for s in related(c):
+        if s in evidence and not graph.unplaced(s) and graph.hops_between(c, s) is None:
+            total += unknown[s]
+    return total
 
 
 def _quiet(

@@ -10,6 +10,7 @@ other related incidents when they share the cause, or opens a new incident.
 from __future__ import annotations
 
 from pipeline.domain.call_edges import call_edge
+from pipeline.domain.cooccurrence import CoOccurrence
 from pipeline.domain.correlate.controls import apply_span_start, apply_split_reopened
 from pipeline.domain.correlate.feedback import FeedbackApplier
 from pipeline.domain.correlate.journal import MembershipOp
@@ -50,8 +51,9 @@ class Correlator:
         self.settings = s = settings or CorrelationSettings()
         self.graph = GraphIndex(topology, s.hops)
         self.book = Book()
-        self.index = JoinIndex(self.graph, s, self.book.states)
-        self.ranker = Ranker(self.graph, s)
+        self.cooc = CoOccurrence(s.cooccurrence) if s.learn_cooccurrence else None
+        self.index = JoinIndex(self.graph, s, self.book.states, self.cooc)
+        self.ranker = Ranker(self.graph, s, self.cooc)
         self.gate = PagingGate(s)
         self.scheduler = Scheduler(s)
         parts = (self.book, self.index, self.ranker, self.gate, self.scheduler)
@@ -78,6 +80,8 @@ class Correlator:
             edge = call_edge(alert.service, alert.labels)
             if edge is not None:
                 self.learn_call(*edge)
+        if self.cooc is not None:
+            self.cooc.observe(alert.service, t)
         return self._on_firing(alert, fp, t)
 
     def learn_call(self, caller: str, callee: str) -> bool:
@@ -137,6 +141,9 @@ class Correlator:
         c._watermark = c.index.now = snap.watermark
         for caller, callee in snap.learned_edges:
             c.graph.add_edge(caller, callee)
+        if c.cooc is not None and snap.cooccurrence:
+            c.cooc = CoOccurrence.from_bytes(snap.cooccurrence, c.settings.cooccurrence)
+            c.index.cooc = c.ranker.cooc = c.cooc
         for st in snap.states:
             upgrade(st)
             c.book.states[st.inc.id] = st

@@ -151,6 +151,8 @@ class Snapshot(msgspec.Struct):
     states: list[IncidentState]
     #: calls learned from alert labels, in the order learned
     learned_edges: list[tuple[str, str]] = []
+    #: the co-occurrence learner's checkpoint (empty: none)
+    cooccurrence: bytes = b""
 
 
 _decoder = msgspec.msgpack.Decoder(Snapshot)
@@ -161,9 +163,12 @@ def encode_snapshot(
     watermark: float,
     states: list[IncidentState],
     learned_edges: list[tuple[str, str]] | None = None,
+    cooccurrence: bytes = b"",
 ) -> bytes:
-    """The msgpack checkpoint of ``states`` at ``watermark`` (and the learned calls)."""
-    return _encoder.encode(Snapshot(SNAPSHOT_VERSION, watermark, states, learned_edges or []))
+    """The msgpack checkpoint of ``states`` at ``watermark`` (and what was learned)."""
+    return _encoder.encode(
+        Snapshot(SNAPSHOT_VERSION, watermark, states, learned_edges or [], cooccurrence)
+    )
 
 
 def decode_snapshot(data: bytes) -> Snapshot:
