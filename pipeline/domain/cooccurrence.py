@@ -11,7 +11,9 @@ least ``min_lift``: co-onsets / the number expected if the two alerted independe
 alert all the time, so background noise does not associate with everything.
 
 Cost per alert: one dict lookup; per onset, one pass over the onsets of the last
-``window_s`` (at most ``max_recent``). Memory: at most ``max_pairs`` pairs.
+``window_s`` (at most ``max_recent``). Memory and checkpoint: at most ``max_pairs`` pairs;
+when full, the pairs seen together only once are forgotten (an amortized sweep), and new
+pairs wait until there is room.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ class CoOccurrenceSettings:
     window_s: float = 60.0
     min_count: int = 3
     min_lift: float = 3.0
-    max_recent: int = 32
-    max_pairs: int = 20_000
+    max_recent: int = 16
+    max_pairs: int = 5_000
 
     def __post_init__(self) -> None:
+        if self.max_recent < 1 or self.max_pairs < 0:
+            raise ValueError("max_recent must be >= 1 and max_pairs >= 0")
         if self.window_s <= 0:
             raise ValueError(f"window_s must be > 0 (got {self.window_s})")
         if self.min_count < 1:
@@ -52,6 +56,9 @@ class CoOccurrence:
     """Online co-onset counts of service pairs (pure, deterministic, event time)."""
 
     __slots__ = ("_first_t", "_last", "_last_t", "_onsets", "_pairs", "_partners", "_recent", "s")
+
+    # _partners holds, per service, only the services it co-onset with at least ``min_count``
+    # times (the only ones that can be associated), so a lookup checks a few lifts
 
     def __init__(self, settings: CoOccurrenceSettings | None = None) -> None:
         self.s = settings or CoOccurrenceSettings()
@@ -79,20 +86,23 @@ class CoOccurrence:
         while recent and recent[0][0] < t - w:
             recent.popleft()
         pairs = self._pairs
-        seen: set[str] = set()
+        if len(pairs) >= self.s.max_pairs:
+            # full: forget the pairs seen together once (most of a storm's), keep the rest
+            for key in [k for k, n in pairs.items() if n == 1]:
+                del pairs[key]
+        full = len(pairs) >= self.s.max_pairs
+        min_count = self.s.min_count
         for t2, other in recent:
-            if other == service or other in seen or abs(t - t2) > w:
+            if other == service or t2 - t > w:
                 continue
-            seen.add(other)
             key = (service, other) if service < other else (other, service)
-            n = pairs.get(key)
-            if n is None:
-                if len(pairs) >= self.s.max_pairs:
-                    continue
+            n = pairs.get(key, 0) + 1
+            if n == 1 and full:
+                continue
+            pairs[key] = n
+            if n == min_count:
                 self._partners.setdefault(service, set()).add(other)
                 self._partners.setdefault(other, set()).add(service)
-                n = 0
-            pairs[key] = n + 1
         recent.append((t, service))
         if len(recent) > self.s.max_recent:
             recent.popleft()
@@ -118,7 +128,10 @@ class CoOccurrence:
 
     def partners(self, service: str) -> list[str]:
         """The services associated with ``service``, sorted."""
-        return sorted(p for p in self._partners.get(service, ()) if self.associated(service, p))
+        frequent = self._partners.get(service)
+        if not frequent:
+            return []
+        return sorted(p for p in frequent if self.lift(service, p) >= self.s.min_lift)
 
     def to_bytes(self) -> bytes:
         """A msgpack checkpoint (see :meth:`from_bytes`)."""
@@ -141,7 +154,8 @@ class CoOccurrence:
         c._onsets, c._last = st.onsets, st.last
         for a, b, n in st.pairs:
             c._pairs[(a, b)] = n
-            c._partners.setdefault(a, set()).add(b)
-            c._partners.setdefault(b, set()).add(a)
+            if n >= c.s.min_count:
+                c._partners.setdefault(a, set()).add(b)
+                c._partners.setdefault(b, set()).add(a)
         c._recent.extend((t, s) for t, s in st.recent)
         return c

@@ -365,7 +365,7 @@ def rank(
             total += all_total - unknown[c]
         else:
             total += unplaced_total
-            if related is not None:
+            if related is not None and alerting:
                 total += _learned_unknown(c, evidence, graph, related, unknown)
         if not alerting and (quiet_up or quiet_down):
             total += _quiet(c, evidence, graph, quiet_up, quiet_down)

@@ -94,5 +94,41 @@ def test_an_unplaced_service_joins_the_burst_going_on() -> None:
     assert len(c.incidents()) == 1
     assert "no known calls relate" in c.incidents()[0].alerts[-1].reason
     c.process(alert("orphan", "MemoryPressure", 500))  # nothing going on: its own incident
-    c.process(alert("index", "HighLatencyP99", 520))  # known, unrelated: its own too
-    assert len(c.incidents()) == 3
+    assert len(c.incidents()) == 2
+    # a known service joins an ongoing incident of services the graph cannot place ...
+    c.process(alert("index", "HighLatencyP99", 520))
+    assert len(c.incidents()) == 2
+    # ... but not one of known services it has no path to, nor a burst that ended
+    c.process(alert("frontend", "HighLatencyP99", 530, pod="1"))
+    c.process(alert("search", "HighLatencyP99", 900))
+    assert len(c.incidents()) == 4
+
+
+def test_a_link_label_keeps_an_unplaced_service_out_of_the_burst() -> None:
+    c = Correlator(TOPO, CorrelationSettings(learn_cooccurrence=False))
+    c.process(alert("ghost-a", "Down", 0, labels={"cluster": "eu1"}))
+    c.process(alert("ghost-b", "Down", 10, labels={"cluster": "us2"}))
+    assert len(c.incidents()) == 2
+
+
+def test_the_learner_is_checkpointed_with_the_correlator() -> None:
+    c = Correlator(TOPO)
+    for k in range(4):
+        c.process(alert("payment", "CPUSaturation", k * 3600.0, pod=str(k)))
+        c.process(alert("checkout", "HighLatencyP99", k * 3600.0 + 20, pod=str(k)))
+    restored = Correlator.restore(TOPO, None, c.snapshot())
+    assert restored.cooc is not None and restored.cooc.associated("checkout", "payment")
+    assert restored.snapshot() == c.snapshot()
+
+
+def test_a_full_learner_forgets_pairs_seen_once_and_keeps_repeated_ones() -> None:
+    c = CoOccurrence(CoOccurrenceSettings(window_s=60, max_pairs=3))
+    for k in range(3):
+        c.observe("a", k * 1000.0)
+        c.observe("b", k * 1000.0 + 1)
+    for k, svc in enumerate(("x", "y", "z")):
+        c.observe(svc, 5000.0 + k)  # x-y, x-z, y-z: the learner fills up
+    assert c.count("a", "b") == 3
+    c.observe("w", 9000.0)
+    c.observe("v", 9001.0)  # full: the singletons go, v-w fits
+    assert c.count("a", "b") == 3 and c.count("v", "w") == 1 and c.count("x", "y") == 0

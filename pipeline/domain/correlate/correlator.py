@@ -128,8 +128,12 @@ class Correlator:
         return self.book.journal.take()
 
     def snapshot(self) -> bytes:
-        """A msgpack checkpoint of every tracked incident (see :meth:`restore`)."""
-        return encode_snapshot(self._watermark, list(self.book.states.values()), self.graph.learned)
+        """A msgpack checkpoint of every tracked incident, the learned calls and the
+        co-occurrence learner (see :meth:`restore`)."""
+        cooc = self.cooc.to_bytes() if self.cooc is not None else b""
+        return encode_snapshot(
+            self._watermark, list(self.book.states.values()), self.graph.learned, cooc
+        )
 
     @classmethod
     def restore(

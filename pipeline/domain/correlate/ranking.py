@@ -58,7 +58,11 @@ class Ranker:
         cache = self._cache.get(inc.id)
         if cache is None:
             cache = self._cache[inc.id] = RankCache()
-        related = self.cooc.partners if self.cooc is not None else None
+        # learned relations matter where the graph is thin: small incidents (a storm's large
+        # ones are ranked on the graph alone, which keeps re-ranking cheap)
+        related = None
+        if self.cooc is not None and len(ev) <= self.settings.rerank_every_upto:
+            related = self.cooc.partners
         ranked = rank(
             ev,
             st.first_seen,

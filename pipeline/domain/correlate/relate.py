@@ -14,9 +14,10 @@ in event time (:meth:`JoinIndex.joinable`) and related to it, closest first:
   incident within the learner's ``window_s`` of the alert (``hops + 1.8``);
 * a shared value of one of the ``link_labels`` (``hops + 2``): of the first ``max_labels``
   values the incident saw;
-* only when nothing else relates it, for a service the graph says nothing about (unknown,
-  or without edges: missing knowledge, not evidence of no relation), or towards an incident
-  of such services only: the incident that alerted most recently, if it did within
+* only when nothing else relates it and it carries no link label (labels are the better
+  evidence then), for a service the graph says nothing about (unknown, or without edges:
+  missing knowledge, not evidence of no relation), or towards an incident of such services
+  only: the incident that alerted most recently, if it did within
   ``undirected_burst_s`` (``hops + 2.5``): an alert in the middle of an ongoing burst most
   likely belongs to it.
 """
@@ -155,9 +156,9 @@ class JoinIndex:
                     for iid in self._label_index.get(kv, ()):
                         add(iid, s.hops + 2.0, "label", kv)
         out = [m for m in found.values() if self.joinable(states[m[1]], t)]
-        if not out and s.undirected_burst_s > 0:
-            # the graph cannot place this service, or an ongoing incident: join the burst
-            # going on right now
+        if not out and s.undirected_burst_s > 0 and not self._has_link_label(alert):
+            # the graph cannot place this service, or an ongoing incident, and no label
+            # says where it belongs: join the burst going on right now
             here = g.unplaced(service)
             best: IncidentState | None = None
             for iid in self._active:
@@ -172,6 +173,10 @@ class JoinIndex:
             if best is not None:
                 out.append((s.hops + 2.5, best.inc.id, "burst", service))
         return out
+
+    def _has_link_label(self, alert: Alert) -> bool:
+        labels = alert.labels
+        return bool(labels) and any(labels.get(k) for k in self._link_labels)
 
     def sort_best_first(self, matches: list[Match]) -> None:
         """Closest relation first, then the incident with the latest alert, then by id."""
