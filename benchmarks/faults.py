@@ -32,7 +32,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 
@@ -40,7 +40,7 @@ from benchmarks.synthetic import T0
 from pipeline.domain.schemas import Alert, AlertStatus, Severity
 from pipeline.domain.topology import Topology
 
-FAULT_KINDS = ("saturation", "network-delay", "code-defect")
+FAULT_KINDS = ("saturation", "network-delay", "code-defect")  # the keys of PROPAGATION
 
 # (alert name, severity) of background noise, drawn uniformly
 _NOISE = (
@@ -117,50 +117,68 @@ class _Emitter:
             self.emit(service, name, severity, at, rng.uniform(120.0, 300.0), fault, metric)
 
 
-def _callers(g: nx.DiGraph, x: str) -> tuple[list[str], list[str]]:
-    """Direct callers of ``x`` and callers two hops up (sorted, disjoint, without ``x``)."""
-    one = sorted(g.predecessors(x))
-    two = sorted({c for s in one for c in g.predecessors(s)} - set(one) - {x})
-    return one, two
+class Symptom(NamedTuple):
+    """One alert a fault may fire: on each service ``where`` (``self``: the faulty service;
+    ``caller``, ``caller2``: its callers one and two hops up; ``dep``: its direct
+    dependencies), with probability ``p``, ``delay`` seconds after the injection. ``call``:
+    the alert is on the faulty service and names the call from that caller (labels.metric)."""
+
+    where: str
+    p: float
+    name: str
+    severity: Severity | None  # None: the fault's own severity (critical or warning)
+    delay: tuple[float, float]
+    call: bool = False
+
+
+_W = Severity.warning
+#: how each fault kind shows, by where (rows of one ``where`` are drawn per service in turn)
+PROPAGATION: dict[str, tuple[Symptom, ...]] = {
+    "saturation": (
+        Symptom("self", 0.85, "CPUSaturation", None, (0, 60)),
+        Symptom("self", 0.3, "MemoryPressure", _W, (0, 90)),
+        Symptom("self", 0.6, "HighLatencyP99", _W, (20, 90)),
+        Symptom("caller", 0.5, "DownstreamLatencyHigh", _W, (40, 150)),
+        Symptom("caller", 0.4, "HighLatencyP99", _W, (40, 150)),
+        Symptom("caller2", 0.25, "HighLatencyP99", _W, (60, 210)),
+        Symptom("dep", 0.2, "TrafficDrop", _W, (60, 180)),
+    ),
+    "network-delay": (
+        Symptom("caller", 0.6, "HighRequestLatency", None, (0, 60), call=True),
+        Symptom("caller", 0.6, "DownstreamLatencyHigh", _W, (20, 120)),
+        Symptom("caller", 0.4, "HighLatencyP99", _W, (20, 120)),
+        Symptom("caller2", 0.25, "HighLatencyP99", _W, (60, 210)),
+        Symptom("dep", 0.15, "TrafficDrop", _W, (60, 180)),
+    ),
+    # the faulty service itself stays silent
+    "code-defect": (
+        Symptom("caller", 0.5, "DownstreamLatencyHigh", _W, (0, 90)),
+        Symptom("caller", 0.4, "HighLatencyP99", _W, (0, 90)),
+        Symptom("caller", 0.3, "ErrorRateHigh", Severity.error, (0, 90)),
+        Symptom("caller2", 0.2, "HighLatencyP99", _W, (30, 180)),
+        Symptom("dep", 0.5, "TrafficDrop", _W, (30, 150)),
+    ),
+}
 
 
 def _inject(em: _Emitter, g: nx.DiGraph, kind: str, x: str, start: float, fid: str) -> None:
-    one, two = _callers(g, x)
-    deps = sorted(g.successors(x))
-    sev = em.rng.choice((Severity.critical, Severity.warning))
-    if kind == "saturation":
-        em.maybe(0.85, x, "CPUSaturation", sev, start, (0, 60), fid)
-        em.maybe(0.3, x, "MemoryPressure", Severity.warning, start, (0, 90), fid)
-        em.maybe(0.6, x, "HighLatencyP99", Severity.warning, start, (20, 90), fid)
-        for c in one:
-            em.maybe(0.5, c, "DownstreamLatencyHigh", Severity.warning, start, (40, 150), fid)
-            em.maybe(0.4, c, "HighLatencyP99", Severity.warning, start, (40, 150), fid)
-        for c in two:
-            em.maybe(0.25, c, "HighLatencyP99", Severity.warning, start, (60, 210), fid)
-        for d in deps:
-            em.maybe(0.2, d, "TrafficDrop", Severity.warning, start, (60, 180), fid)
-    elif kind == "network-delay":
-        for c in one:
-            em.maybe(
-                0.6, x, "HighRequestLatency", sev, start, (0, 60), fid, f"CallLatencyP50:{c}->{x}"
-            )
-            em.maybe(0.6, c, "DownstreamLatencyHigh", Severity.warning, start, (20, 120), fid)
-            em.maybe(0.4, c, "HighLatencyP99", Severity.warning, start, (20, 120), fid)
-        for c in two:
-            em.maybe(0.25, c, "HighLatencyP99", Severity.warning, start, (60, 210), fid)
-        for d in deps:
-            em.maybe(0.15, d, "TrafficDrop", Severity.warning, start, (60, 180), fid)
-    elif kind == "code-defect":  # x itself stays silent
-        for c in one:
-            em.maybe(0.5, c, "DownstreamLatencyHigh", Severity.warning, start, (0, 90), fid)
-            em.maybe(0.4, c, "HighLatencyP99", Severity.warning, start, (0, 90), fid)
-            em.maybe(0.3, c, "ErrorRateHigh", Severity.error, start, (0, 90), fid)
-        for c in two:
-            em.maybe(0.2, c, "HighLatencyP99", Severity.warning, start, (30, 180), fid)
-        for d in deps:
-            em.maybe(0.5, d, "TrafficDrop", Severity.warning, start, (30, 150), fid)
-    else:
+    rows = PROPAGATION.get(kind)
+    if rows is None:
         raise ValueError(f"unknown fault kind {kind!r}: one of {', '.join(FAULT_KINDS)}")
+    one = sorted(g.predecessors(x))
+    places = {
+        "self": [x],
+        "caller": one,
+        "caller2": sorted({c for s in one for c in g.predecessors(s)} - set(one) - {x}),
+        "dep": sorted(g.successors(x)),
+    }
+    sev = em.rng.choice((Severity.critical, Severity.warning))
+    for where in ("self", "caller", "caller2", "dep"):
+        group = [r for r in rows if r.where == where]
+        for svc in places[where] if group else ():
+            for r in group:
+                on, metric = (x, f"CallLatencyP50:{svc}->{x}") if r.call else (svc, "")
+                em.maybe(r.p, on, r.name, r.severity or sev, start, r.delay, fid, metric)
 
 
 def fault_storm(
