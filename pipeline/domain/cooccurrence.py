@@ -11,7 +11,8 @@ least ``min_lift``: co-onsets / the number expected if the two alerted independe
 alert all the time, so background noise does not associate with everything.
 
 Cost per alert: one dict lookup; per onset, one pass over the onsets of the last
-``window_s`` (at most ``max_recent``). Memory and checkpoint: at most ``max_pairs`` pairs;
+``window_s``, skipped when there are ``max_recent`` or more (a storm: everything begins
+together, and co-onsets say nothing about links). Memory and checkpoint: at most ``max_pairs`` pairs;
 when full, the pairs seen together only once are forgotten (an amortized sweep), and new
 pairs wait until there is room.
 """
@@ -85,6 +86,12 @@ class CoOccurrence:
         recent = self._recent
         while recent and recent[0][0] < t - w:
             recent.popleft()
+        if len(recent) >= self.s.max_recent:
+            # a storm: more services began alerting within the window than are paired; every
+            # pair would co-onset, which says nothing about which are linked
+            recent.append((t, service))
+            recent.popleft()
+            return True
         pairs = self._pairs
         if len(pairs) >= self.s.max_pairs:
             # full: forget the pairs seen together once (most of a storm's), keep the rest
@@ -104,8 +111,6 @@ class CoOccurrence:
                 self._partners.setdefault(service, set()).add(other)
                 self._partners.setdefault(other, set()).add(service)
         recent.append((t, service))
-        if len(recent) > self.s.max_recent:
-            recent.popleft()
         return True
 
     def lift(self, a: str, b: str) -> float:
