@@ -12,9 +12,9 @@ alert all the time, so background noise does not associate with everything.
 
 Cost per alert: one dict lookup; per onset, one pass over the onsets of the last
 ``window_s``, skipped when there are ``max_recent`` or more (a storm: everything begins
-together, and co-onsets say nothing about links). Memory and checkpoint: at most ``max_pairs`` pairs;
-when full, the pairs seen together only once are forgotten (an amortized sweep), and new
-pairs wait until there is room.
+together, and co-onsets say nothing about links). Memory and checkpoint: at most
+``max_pairs`` pairs; when full, the pairs seen together only once are forgotten (an
+amortized sweep), and new pairs wait until there is room.
 """
 
 from __future__ import annotations
