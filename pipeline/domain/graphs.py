@@ -80,6 +80,10 @@ class GraphIndex:
     def known(self, service: str) -> bool:
         return service in self._succ
 
+    def edgeless(self, service: str) -> bool:
+        """Is ``service`` listed in the graph but without any edge?"""
+        return self._adj.get(service) == ()
+
     def unplaced(self, service: str) -> bool:
         """Does the graph say nothing about ``service`` (unknown, or known with no edges)?"""
         return not self._adj.get(service)

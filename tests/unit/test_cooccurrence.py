@@ -89,25 +89,26 @@ def test_an_unplaced_service_joins_the_burst_going_on() -> None:
     c = Correlator(TOPO, CorrelationSettings(learn_cooccurrence=False))
     c.process(alert("frontend", "HighLatencyP99", 0))
     c.process(alert("checkout", "CPUSaturation", 10))
-    c.process(alert("orphan", "HighLatencyP99", 40))  # no edges: joins the ongoing burst
-    c.process(alert("unknown-svc", "ErrorRateHigh", 50))  # not in the topology: same
+    c.process(alert("orphan", "HighLatencyP99", 40))  # listed, no edges: joins the burst
     assert len(c.incidents()) == 1
     assert "no known calls relate" in c.incidents()[0].alerts[-1].reason
-    c.process(alert("orphan", "MemoryPressure", 500))  # nothing going on: its own incident
+    c.process(alert("unknown-svc", "ErrorRateHigh", 50))  # not in the topology: its own
     assert len(c.incidents()) == 2
+    c.process(alert("orphan", "MemoryPressure", 500))  # nothing going on: its own incident
+    assert len(c.incidents()) == 3
     # a known service joins an ongoing incident of services the graph cannot place ...
     c.process(alert("index", "HighLatencyP99", 520))
-    assert len(c.incidents()) == 2
+    assert len(c.incidents()) == 3
     # ... but not one of known services it has no path to, nor a burst that ended
     c.process(alert("frontend", "HighLatencyP99", 530, pod="1"))
     c.process(alert("search", "HighLatencyP99", 900))
-    assert len(c.incidents()) == 4
+    assert len(c.incidents()) == 5
 
 
-def test_a_link_label_keeps_an_unplaced_service_out_of_the_burst() -> None:
+def test_a_link_label_keeps_an_edgeless_service_out_of_the_burst() -> None:
     c = Correlator(TOPO, CorrelationSettings(learn_cooccurrence=False))
-    c.process(alert("ghost-a", "Down", 0, labels={"cluster": "eu1"}))
-    c.process(alert("ghost-b", "Down", 10, labels={"cluster": "us2"}))
+    c.process(alert("frontend", "HighLatencyP99", 0))
+    c.process(alert("orphan", "Down", 10, labels={"cluster": "us2"}))
     assert len(c.incidents()) == 2
 
 

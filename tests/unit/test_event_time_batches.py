@@ -97,6 +97,5 @@ def test_batch_cuts_and_timer_ticks_do_not_change_the_grouping() -> None:
         one_by_one.process_in_event_time([alert], {})
         one_by_one.tick_in_event_time(alert.epoch)
     assert _incidents(whole) == _incidents(one_by_one)
-    # the 130 s tick (before c) resolved payments: a3 does not join a1's incident (it joins
-    # the burst of batch-jobs going on, a service the graph cannot place)
-    assert ["a1"] in _incidents(whole)
+    # the 130 s tick (before c) resolved payments: a3 opens a new incident
+    assert ["a3"] in _incidents(whole)

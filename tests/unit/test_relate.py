@@ -86,9 +86,7 @@ def test_link_labels_relate_services_missing_from_the_topology() -> None:
     f.incident("inc-batch", "batch-job", labels=("host=h1",))
     assert f.matches("cron", 10, host="h1") == {"inc-batch": (4.0, "label", "host=h1")}
     assert f.matches("cron", 10, host="h2") == {}
-    # pod is not a link label: only the burst join (time alone, for services the graph
-    # cannot place) relates it
-    assert f.matches("cron", 10, pod="h1") == {"inc-batch": (4.5, "burst", "cron")}
+    assert f.matches("cron", 10, pod="h1") == {}  # not a link label
     assert f.matches("batch-job", 10) == {"inc-batch": (0.0, "graph", "batch-job")}
 
 

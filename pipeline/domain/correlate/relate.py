@@ -15,9 +15,8 @@ in event time (:meth:`JoinIndex.joinable`) and related to it, closest first:
 * a shared value of one of the ``link_labels`` (``hops + 2``): of the first ``max_labels``
   values the incident saw;
 * only when nothing else relates it and it carries no link label (labels are the better
-  evidence then), for a service the graph says nothing about (unknown, or without edges:
-  missing knowledge, not evidence of no relation), or towards an incident of such services
-  only: the incident that alerted most recently, if it did within
+  evidence then), for a service the topology lists without any edge (missing knowledge, not
+  evidence of no relation), or towards an incident of such services only: the incident that alerted most recently, if it did within
   ``undirected_burst_s`` (``hops + 2.5``): an alert in the middle of an ongoing burst most
   likely belongs to it.
 """
@@ -159,7 +158,7 @@ class JoinIndex:
         if not out and s.undirected_burst_s > 0 and not self._has_link_label(alert):
             # the graph cannot place this service, or an ongoing incident, and no label
             # says where it belongs: join the burst going on right now
-            here = g.unplaced(service)
+            here = g.edgeless(service)
             best: IncidentState | None = None
             for iid in self._active:
                 st = states[iid]
@@ -167,7 +166,7 @@ class JoinIndex:
                     abs(t - st.last_t) <= s.undirected_burst_s
                     and (best is None or (st.last_t, iid) > (best.last_t, best.inc.id))
                     and self.joinable(st, t)
-                    and (here or all(g.unplaced(x) for x in st.evidence))
+                    and (here or all(g.edgeless(x) for x in st.evidence))
                 ):
                     best = st
             if best is not None:
@@ -191,9 +190,9 @@ class JoinIndex:
             relation, hops, via = self.graph.relation(service, via)
         elif kind == "burst":
             return (
-                f"no known calls relate {service} to this incident's services (not in the "
-                f"topology, or no edges); it alerted {since_first_s:.0f} s after the first "
-                "alert while the incident's alerts were still coming in"
+                f"no known calls relate {service} to this incident's services (the topology "
+                f"lists no edges for one side); it alerted {since_first_s:.0f} s after the "
+                "first alert while the incident's alerts were still coming in"
             )
         elif kind == "co-occurrence" and self.cooc is not None:
             n = self.cooc.count(service, via)
