@@ -16,9 +16,9 @@ in event time (:meth:`JoinIndex.joinable`) and related to it, closest first:
   values the incident saw;
 * only when nothing else relates it and it carries no link label (labels are the better
   evidence then), for a service the topology lists without any edge (missing knowledge, not
-  evidence of no relation), or towards an incident of such services only: the incident that alerted most recently, if it did within
-  ``undirected_burst_s`` (``hops + 2.5``): an alert in the middle of an ongoing burst most
-  likely belongs to it.
+  evidence of no relation), or towards an incident of such services only: the incident that
+  alerted most recently, if it did within ``undirected_burst_s`` (``hops + 2.5``): an alert
+  in the middle of an ongoing burst most likely belongs to it.
 """
 
 from __future__ import annotations
