@@ -3,14 +3,16 @@
 1. Replays ``benchmarks/fixtures/rca-dev`` through the replay pipeline (dedup + correlator,
    event time) and scores it with :mod:`benchmarks.rca_score` (definitions in the fixture's
    README), next to the baselines of :mod:`benchmarks.baselines`.
-2. Measures the correlator alone in pure replay (``advance(t)`` + ``process(alert)`` per event,
+2. The generalization benchmark (:mod:`benchmarks.generalization`): fault storms over
+   several topologies, each given with 0, 15 and 30 % of its edges removed.
+3. Measures the correlator alone in pure replay (``advance(t)`` + ``process(alert)`` per event,
    like ``replay_alerts``) on synthetic storms over layered graphs of 100, 1,000 and 10,000
    services: alerts per CPU second on one core (process CPU time, best of ``--repeat`` runs,
    default 2), and peak traced memory (tracemalloc, a separate run).
 
-Usage: ``python -m benchmarks.correlation [--no-cost] [--misses] [--events N] [--repeat R]
-[--json OUT]`` (``--misses``: where the true service ranked for every fault stormwatch did not
-name first).
+Usage: ``python -m benchmarks.correlation [--no-cost] [--no-generalization] [--misses]
+[--events N] [--repeat R] [--json OUT]`` (``--misses``: where the true service ranked for
+every fault stormwatch did not name first).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchmarks import FIXTURES, baselines
+from benchmarks import FIXTURES, baselines, generalization
 from benchmarks.rca_score import FaultResult, RcaScore, per_fault, score
 from benchmarks.synthetic import layered_graph, storm
 from pipeline.domain.correlate import CorrelationSettings, Correlator
@@ -321,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-cost", action="store_true", help="skip the synthetic cost runs")
     p.add_argument(
+        "--no-generalization", action="store_true", help="skip the generalization benchmark"
+    )
+    p.add_argument(
         "--misses", action="store_true", help="list the faults stormwatch did not name first"
     )
     p.add_argument("--events", type=int, default=100_000, help="alert events per cost run")
@@ -332,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=140)
     console.print(f"stormwatch bench-correlation, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     methods, faults = quality(console, args.misses)
+    gen: dict[str, Any] = {}
+    if not args.no_generalization:
+        gen = generalization.run()
+        generalization.print_tables(console, gen)
     rows = [] if args.no_cost else cost(console, args.events, args.repeat)
     if args.json:
         args.json.write_text(
@@ -340,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
                     "quality": {k: v.as_dict() for k, v in methods.items()},
                     "faults": [asdict(f) for f in faults],
                     "cost": rows,
+                    "generalization": gen,
+                    "generalization_min_ratio": gen.get("generalization_min_ratio"),
                 },
                 indent=1,
             )

@@ -21,7 +21,19 @@ class GraphIndex:
     (where a failure's symptoms show), ``down`` = dependencies (where a cause may hide).
     """
 
-    __slots__ = ("_adj", "_anc", "_deps1", "_down", "_near", "_pred", "_succ", "_up", "hops")
+    __slots__ = (
+        "_adj",
+        "_anc",
+        "_deps1",
+        "_down",
+        "_learned_of",
+        "_near",
+        "_pred",
+        "_succ",
+        "_up",
+        "hops",
+        "learned",
+    )
 
     def __init__(self, topology: Topology, hops: int) -> None:
         g = topology.graph
@@ -36,9 +48,45 @@ class GraphIndex:
         self._down: dict[str, dict[str, int]] = {}
         self._anc: dict[str, frozenset[str]] = {}
         self._deps1: dict[str, frozenset[str]] = {}
+        #: calls added after construction (learned from alerts), in the order added
+        self.learned: list[tuple[str, str]] = []
+        self._learned_of: dict[str, list[tuple[str, str]]] = {}
+
+    def add_edge(self, caller: str, callee: str) -> bool:
+        """Add the call ``caller -> callee`` (services new to the graph become known);
+        returns False when the graph already had it. Clears every cached answer."""
+        if callee in self._succ.get(caller, ()):
+            return False
+        for n in (caller, callee):
+            if n not in self._succ:
+                self._succ[n] = self._pred[n] = self._adj[n] = ()
+        self._succ[caller] = (*self._succ[caller], callee)
+        self._pred[callee] = (*self._pred[callee], caller)
+        if callee not in self._adj[caller]:
+            self._adj[caller] = (*self._adj[caller], callee)
+            self._adj[callee] = (*self._adj[callee], caller)
+        for cache in (self._near, self._up, self._down, self._anc, self._deps1):
+            cache.clear()
+        edge = (caller, callee)
+        self.learned.append(edge)
+        self._learned_of.setdefault(caller, []).append(edge)
+        self._learned_of.setdefault(callee, []).append(edge)
+        return True
+
+    def learned_calls(self, service: str) -> list[tuple[str, str]]:
+        """The learned calls (not in the topology) ``service`` makes or takes."""
+        return self._learned_of.get(service, [])
 
     def known(self, service: str) -> bool:
         return service in self._succ
+
+    def edgeless(self, service: str) -> bool:
+        """Is ``service`` listed in the graph but without any edge?"""
+        return self._adj.get(service) == ()
+
+    def unplaced(self, service: str) -> bool:
+        """Does the graph say nothing about ``service`` (unknown, or known with no edges)?"""
+        return not self._adj.get(service)
 
     @staticmethod
     def _bfs(start: str, adj: dict[str, tuple[str, ...]], limit: int | None) -> dict[str, int]:
@@ -108,6 +156,10 @@ class GraphIndex:
         if h is not None:
             return "path", h, b
         return "none", 0, b
+
+    def callers1(self, service: str) -> tuple[str, ...]:
+        """Direct callers."""
+        return self._pred.get(service, ())
 
     def deps1(self, service: str) -> frozenset[str]:
         """Direct dependencies."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from pipeline.domain.graphs import GraphIndex
@@ -120,6 +120,10 @@ class RankSettings:
     late_llr: float = 0.0
     simultaneity_s: float = 60.0
     max_candidates: int = 5
+    #: per direct caller of a candidate that raised no alert (evidence of absence)
+    quiet_caller_llr: float = -0.4
+    #: per direct dependency of a candidate that raised no alert
+    quiet_dependency_llr: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_candidates < 1:
@@ -202,12 +206,13 @@ class RankCache:
     candidate's neighbourhood. Results are identical to a fresh computation.
     """
 
-    __slots__ = ("deps_of", "kinds", "terms")
+    __slots__ = ("callers_of", "deps_of", "kinds", "terms")
 
     def __init__(self) -> None:
         self.kinds: dict[str, frozenset[str]] = {}
         self.terms: dict[str, float] = {}
         self.deps_of: dict[str, int] = {}  # service -> symptomatic services it is a dep of
+        self.callers_of: dict[str, int] = {}  # service -> its direct deps with load drops
 
 
 def _apply(
@@ -239,11 +244,15 @@ def _apply(
         else:  # s is a dependency of every candidate in up(s)
             for c, h in graph.up(s).items():
                 terms[c] = terms.get(c, 0.0) + sign * (fh[h] * pos + neg)
+    step = 1 if sign > 0 else -1
     if kinds & _PROPAGATED:
-        step = 1 if sign > 0 else -1
         deps_of = cache.deps_of
         for d in graph.down(s):
             deps_of[d] = deps_of.get(d, 0) + step
+    if kinds & _WEAK:
+        callers_of = cache.callers_of
+        for c in graph.callers1(s):
+            callers_of[c] = callers_of.get(c, 0) + step
 
 
 def _update(
@@ -286,13 +295,20 @@ def rank(
     llr: Mapping[str, Mapping[str, float]] = DEFAULT_LLR,
     extra_candidates: Iterable[str] = (),
     cache: RankCache | None = None,
+    related: Callable[[str], Iterable[str]] | None = None,
 ) -> list[Ranked]:
     """Rank root-cause candidates for one incident.
 
     ``evidence``: alerting service -> set of alert kinds; ``first_seen``: service -> epoch of
     its first alert in the incident. Returns candidates best first, at most
     ``settings.max_candidates``, with plain-language reasons. Pass the same ``cache`` for
-    successive calls on one growing incident to re-rank incrementally.
+    successive calls on one growing incident to re-rank incrementally. ``related(c)``: the
+    services learned to be related to ``c`` although the graph has no path (co-occurrence).
+
+    Where the graph cannot say how an alerting service relates to a candidate (either has no
+    edges, or they are learned to be related), the relation is *unknown*, not *none*: its
+    terms are the mean of the ``up`` and ``none`` rows, so missing topology does not count
+    against a candidate as evidence of no relation would.
     """
     if not evidence:
         return []
@@ -311,21 +327,48 @@ def rank(
     for d, n in cache.deps_of.items():
         if n > 0:
             candidates.setdefault(d, False)
+    # ... and every direct caller of a service whose load dropped: requests that fail in a
+    # service never reach its dependencies, so a silent code defect shows below it as well
+    for c, n in cache.callers_of.items():
+        if n > 0:
+            candidates.setdefault(c, False)
     sim = settings.simultaneity_s
     # where a silent candidate's onset shows: the dependencies of the services whose
     # latency/error symptoms began with the incident
     onset: set[str] = set()
     if len(candidates) > len(evidence):  # some candidate is silent
         for s, kinds in evidence.items():
-            if first_seen[s] - t0 <= sim and not _PROPAGATED.isdisjoint(kinds):
-                onset.update(graph.down(s))
+            if first_seen[s] - t0 <= sim:
+                if not _PROPAGATED.isdisjoint(kinds):
+                    onset.update(graph.down(s))
+                elif not _WEAK.isdisjoint(kinds):
+                    onset.update(graph.callers1(s))
     none_row = llr["none"]
     base = sum(none_row[k] for kinds in evidence.values() for k in kinds)
+    # unknown relation instead of none: (up + none) / 2 - none = (up - none) / 2 per kind
+    up_row = llr["up"]
+    unknown = {
+        s: sum((up_row[k] - none_row[k]) / 2 for k in kinds) for s, kinds in evidence.items()
+    }
+    unplaced = [s for s in evidence if graph.unplaced(s)]
+    unplaced_total = sum(unknown[s] for s in unplaced)
+    all_total = (
+        sum(unknown.values()) if unplaced_total or any(graph.unplaced(c) for c in evidence) else 0.0
+    )
     terms = cache.terms
     first, late, silent_llr = settings.first_llr, settings.late_llr, settings.silent_llr
+    quiet_up, quiet_down = settings.quiet_caller_llr, settings.quiet_dependency_llr
     items: list[tuple[float, str, bool]] = []
     for c, alerting in candidates.items():
         total = base + terms.get(c, 0.0)
+        if alerting and graph.unplaced(c):
+            total += all_total - unknown[c]
+        else:
+            total += unplaced_total
+            if related is not None and alerting:
+                total += _learned_unknown(c, evidence, graph, related, unknown)
+        if not alerting and (quiet_up or quiet_down):
+            total += _quiet(c, evidence, graph, quiet_up, quiet_down)
         if alerting:
             # a traffic drop is a consequence (callers stopped calling), so alerting first
             # with nothing but traffic drops is no sign of being the cause
@@ -361,6 +404,44 @@ def rank(
             )
         )
     return results
+
+
+def _learned_unknown(
+    c: str,
+    evidence: Mapping[str, Collection[str]],
+    graph: GraphIndex,
+    related: Callable[[str], Iterable[str]],
+    unknown: Mapping[str, float],
+) -> float:
+    """The unknown-relation correction for alerting services learned to be related to ``c``
+    that the graph does not relate to it (unplaced ones are corrected already)."""
+    total = 0.0
+    for s in related(c):
+        if s in evidence and not graph.unplaced(s) and graph.hops_between(c, s) is None:
+            total += unknown[s]
+    return total
+
+
+def _quiet(
+    c: str,
+    evidence: Mapping[str, Collection[str]],
+    graph: GraphIndex,
+    up_llr: float,
+    down_llr: float,
+) -> float:
+    """Evidence of absence: ``up_llr`` per direct caller of ``c`` and ``down_llr`` per direct
+    dependency that raised no alert (the cause's neighbours mostly show it: a candidate
+    whose neighbours stay quiet explains less)."""
+    total = 0.0
+    if up_llr:
+        for s in graph.callers1(c):
+            if s not in evidence:
+                total += up_llr
+    if down_llr:
+        for s in graph.deps1(c):
+            if s not in evidence:
+                total += down_llr
+    return total
 
 
 def _reasons(
@@ -422,6 +503,25 @@ def _reasons(
                 f"{'were' if len(early) > 1 else 'was'} among the first to alert "
                 "(a silent cause shows first at its callers)"
             )
+        dropped = sorted(
+            d for d in graph.deps1(c) if d in evidence and not _WEAK.isdisjoint(evidence[d])
+        )
+        if dropped:
+            reasons.append(
+                f"its dependenc{'ies' if len(dropped) > 1 else 'y'} {', '.join(dropped[:3])} "
+                "lost load (requests failing in it never reach them)"
+            )
+        if settings.quiet_caller_llr:
+            quiet = sorted(x for x in graph.callers1(c) if x not in evidence)
+            if quiet:
+                reasons.append(
+                    f"counts less: its caller{'s' if len(quiet) > 1 else ''} "
+                    f"{', '.join(quiet[:3])} raised no alert"
+                )
+    learned = graph.learned_calls(c)
+    if learned:
+        shown = ", ".join(f"{a} -> {b}" for a, b in learned[:3])
+        reasons.append(f"calls learned from alert labels (not in the topology): {shown}")
     if unhealthy_deps:
         reasons.append("its dependencies are unhealthy: " + ", ".join(sorted(unhealthy_deps)[:3]))
     elif alerting:

@@ -120,3 +120,31 @@ def test_reasons_say_what_is_known_about_dependencies() -> None:
     ev = {"mid": {"error"}}
     (top, *_) = rank(ev, {"mid": 0.0}, GraphIndex(TOPO, 2), RankSettings())
     assert top.service == "mid" and "its dependencies show no symptoms" in top.reasons
+
+
+def test_silent_common_caller_of_services_that_lost_load_is_named() -> None:
+    # a code defect in mid: its dependencies leaf and c lose load; mid itself raises nothing
+    # and no caller alerts: mid is listed (before, only alerting services and dependencies
+    # of services with symptoms were candidates)
+    ev = {"leaf": {"traffic"}, "c": {"traffic"}}
+    ranked = rank(ev, {"leaf": 10.0, "c": 12.0}, GraphIndex(TOPO, 2), RankSettings())
+    mid = next(r for r in ranked if r.service == "mid")
+    assert not mid.alerting
+    assert any("c, leaf lost load" in r for r in mid.reasons)
+
+
+def test_a_silent_candidate_whose_other_callers_stay_quiet_counts_less() -> None:
+    # api alerts on slow calls; it calls db (also called by two quiet services) and cache
+    # (called by api alone): cache explains the symptoms without quiet callers
+    topo = Topology.from_edges(
+        "q", [("api", "db"), ("api", "cache"), ("batch", "db"), ("report", "db")]
+    )
+    ranked = rank({"api": {"downstream"}}, {"api": 0.0}, GraphIndex(topo, 2), RankSettings())
+    order = [r.service for r in ranked]
+    assert order.index("cache") < order.index("db")
+    db = next(r for r in ranked if r.service == "db")
+    assert any("batch, report raised no alert" in r for r in db.reasons)
+    neutral = rank(
+        {"api": {"downstream"}}, {"api": 0.0}, GraphIndex(topo, 2), RankSettings(quiet_caller_llr=0)
+    )
+    assert {r.service: r.llr for r in neutral}["db"] == {r.service: r.llr for r in neutral}["cache"]

@@ -9,6 +9,8 @@ other related incidents when they share the cause, or opens a new incident.
 
 from __future__ import annotations
 
+from pipeline.domain.call_edges import call_edge
+from pipeline.domain.cooccurrence import CoOccurrence
 from pipeline.domain.correlate.controls import apply_span_start, apply_split_reopened
 from pipeline.domain.correlate.feedback import FeedbackApplier
 from pipeline.domain.correlate.journal import MembershipOp
@@ -49,8 +51,9 @@ class Correlator:
         self.settings = s = settings or CorrelationSettings()
         self.graph = GraphIndex(topology, s.hops)
         self.book = Book()
-        self.index = JoinIndex(self.graph, s, self.book.states)
-        self.ranker = Ranker(self.graph, s)
+        self.cooc = CoOccurrence(s.cooccurrence) if s.learn_cooccurrence else None
+        self.index = JoinIndex(self.graph, s, self.book.states, self.cooc)
+        self.ranker = Ranker(self.graph, s, self.cooc)
         self.gate = PagingGate(s)
         self.scheduler = Scheduler(s)
         parts = (self.book, self.index, self.ranker, self.gate, self.scheduler)
@@ -73,7 +76,24 @@ class Correlator:
         fp = fingerprint(alert)
         if alert.status is AlertStatus.resolved:
             return self.members.resolve(alert, fp, t)
+        if self.settings.learn_calls and alert.labels:
+            edge = call_edge(alert.service, alert.labels)
+            if edge is not None:
+                self.learn_call(*edge)
+        if self.cooc is not None:
+            self.cooc.observe(alert.service, t)
         return self._on_firing(alert, fp, t)
+
+    def learn_call(self, caller: str, callee: str) -> bool:
+        """Add a call the topology misses (named by an alert's labels, see
+        :mod:`pipeline.domain.call_edges`) to the graph this correlator relates and ranks
+        with; at most ``max_learned_calls``. Returns whether the graph changed."""
+        g = self.graph
+        if len(g.learned) >= self.settings.max_learned_calls or not g.add_edge(caller, callee):
+            return False
+        self.index.add_dependency(caller, callee)
+        self.ranker.graph_changed()
+        return True
 
     def advance(self, now: float) -> list[IncidentEvent]:
         """Clock tick: resolve quiet incidents, close joins that can no longer happen, evict."""
@@ -108,8 +128,12 @@ class Correlator:
         return self.book.journal.take()
 
     def snapshot(self) -> bytes:
-        """A msgpack checkpoint of every tracked incident (see :meth:`restore`)."""
-        return encode_snapshot(self._watermark, list(self.book.states.values()))
+        """A msgpack checkpoint of every tracked incident, the learned calls and the
+        co-occurrence learner (see :meth:`restore`)."""
+        cooc = self.cooc.to_bytes() if self.cooc is not None else b""
+        return encode_snapshot(
+            self._watermark, list(self.book.states.values()), self.graph.learned, cooc
+        )
 
     @classmethod
     def restore(
@@ -119,6 +143,11 @@ class Correlator:
         snap = decode_snapshot(data)
         c = cls(topology, settings)
         c._watermark = c.index.now = snap.watermark
+        for caller, callee in snap.learned_edges:
+            c.graph.add_edge(caller, callee)
+        if c.cooc is not None and snap.cooccurrence:
+            c.cooc = CoOccurrence.from_bytes(snap.cooccurrence, c.settings.cooccurrence)
+            c.index.cooc = c.ranker.cooc = c.cooc
         for st in snap.states:
             upgrade(st)
             c.book.states[st.inc.id] = st

@@ -7,6 +7,7 @@ root cause ``suppressed`` and rebuilds the incident's explanation.
 
 from __future__ import annotations
 
+from pipeline.domain.cooccurrence import CoOccurrence
 from pipeline.domain.correlate.settings import CorrelationSettings
 from pipeline.domain.correlate.state import IncidentState
 from pipeline.domain.explain import incident_explanation
@@ -18,10 +19,13 @@ from pipeline.domain.schemas import RootCauseCandidate
 class Ranker:
     """Root-cause ranking of incidents, incremental per incident (one cache each)."""
 
-    __slots__ = ("_cache", "_llr", "graph", "settings")
+    __slots__ = ("_cache", "_llr", "cooc", "graph", "settings")
 
-    def __init__(self, graph: GraphIndex, settings: CorrelationSettings) -> None:
+    def __init__(
+        self, graph: GraphIndex, settings: CorrelationSettings, cooc: CoOccurrence | None = None
+    ) -> None:
         self.graph = graph
+        self.cooc = cooc
         self.settings = settings
         self._llr = DEFAULT_LLR
         self._cache: dict[str, RankCache] = {}  # incident id -> incremental ranking
@@ -29,6 +33,10 @@ class Ranker:
     def forget(self, incident_id: str) -> None:
         """Drop the incident's ranking cache (it was merged away or evicted)."""
         self._cache.pop(incident_id, None)
+
+    def graph_changed(self) -> None:
+        """The graph learned an edge: every incremental ranking starts over."""
+        self._cache.clear()
 
     def evidence_changed(self, st: IncidentState) -> None:
         """New evidence (a service or kind, or an earlier onset): re-rank now or later.
@@ -50,7 +58,20 @@ class Ranker:
         cache = self._cache.get(inc.id)
         if cache is None:
             cache = self._cache[inc.id] = RankCache()
-        ranked = rank(ev, st.first_seen, self.graph, self.settings.rank, self._llr, cache=cache)
+        # learned relations matter where the graph is thin: small incidents (a storm's large
+        # ones are ranked on the graph alone, which keeps re-ranking cheap)
+        related = None
+        if self.cooc is not None and len(ev) <= self.settings.rerank_every_upto:
+            related = self.cooc.partners
+        ranked = rank(
+            ev,
+            st.first_seen,
+            self.graph,
+            self.settings.rank,
+            self._llr,
+            cache=cache,
+            related=related,
+        )
         if st.confirmed:
             ranked = [
                 Ranked(st.confirmed, 1.0, 0.0, st.confirmed in ev, ["confirmed by a responder"])

@@ -9,14 +9,23 @@ in event time (:meth:`JoinIndex.joinable`) and related to it, closest first:
 * the blast radius of the incident's root cause (``hops + 1``);
 * only when nothing closer is joinable, within ``undirected_burst_s`` of the incident's first
   alert: a path of ``d <= hops`` ignoring edge direction (``hops + 1.5 + d/10``);
+* only when nothing closer is joinable: a service that keeps starting to alert together
+  with the alert's service (:mod:`pipeline.domain.cooccurrence`) began alerting in the
+  incident within the learner's ``window_s`` of the alert (``hops + 1.8``);
 * a shared value of one of the ``link_labels`` (``hops + 2``): of the first ``max_labels``
-  values the incident saw.
+  values the incident saw;
+* only when nothing else relates it and it carries no link label (labels are the better
+  evidence then), for a service the topology lists without any edge (missing knowledge, not
+  evidence of no relation), or towards an incident of such services only: the incident that
+  alerted most recently, if it did within ``undirected_burst_s`` (``hops + 2.5``): an alert
+  in the middle of an ongoing burst most likely belongs to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pipeline.domain.cooccurrence import CoOccurrence
 from pipeline.domain.correlate.settings import CorrelationSettings, span_end
 from pipeline.domain.correlate.state import IncidentState
 from pipeline.domain.explain import join_reason
@@ -24,8 +33,8 @@ from pipeline.domain.graphs import GraphIndex
 from pipeline.domain.schemas import Alert
 
 #: (strength: lower is closer, incident id, relation, via) where relation is one of "graph",
-#: "shared-dependency", "blast-radius", "near", "label" and via the service or label it is
-#: related through.
+#: "shared-dependency", "blast-radius", "near", "co-occurrence", "label", "burst" and via the
+#: service or label it is related through.
 Match = tuple[float, str, str, str]
 
 
@@ -39,6 +48,7 @@ class JoinIndex:
         "_link_labels",
         "_states",
         "_svc_index",
+        "cooc",
         "graph",
         "now",
         "settings",
@@ -46,9 +56,14 @@ class JoinIndex:
     )
 
     def __init__(
-        self, graph: GraphIndex, settings: CorrelationSettings, states: Mapping[str, IncidentState]
+        self,
+        graph: GraphIndex,
+        settings: CorrelationSettings,
+        states: Mapping[str, IncidentState],
+        cooc: CoOccurrence | None = None,
     ) -> None:
         self.graph = graph
+        self.cooc = cooc
         self.settings = settings
         self._states = states  # every tracked incident, by id (the correlator's book)
         self._link_labels = settings.link_labels
@@ -123,6 +138,15 @@ class JoinIndex:
                 for iid in svc_index.get(x, ()):
                     if states[iid].first_t >= lo_first:
                         add(iid, s.hops + 1.5 + h / 10, "near", x)
+        cooc = self.cooc
+        if cooc is not None and not any(self.joinable(states[iid], t) for iid in found):
+            # nothing closer: a service that keeps starting to alert with this one began
+            # alerting in the incident just now (a call the topology misses, probably)
+            w = cooc.s.window_s
+            for p in cooc.partners(service):
+                for iid in svc_index.get(p, ()):
+                    if abs(states[iid].first_seen.get(p, -w - t) - t) <= w:
+                        add(iid, s.hops + 1.8, "co-occurrence", p)
         if alert.labels:
             for key in self._link_labels:
                 v = alert.labels.get(key)
@@ -130,7 +154,28 @@ class JoinIndex:
                     kv = f"{key}={v}"
                     for iid in self._label_index.get(kv, ()):
                         add(iid, s.hops + 2.0, "label", kv)
-        return [m for m in found.values() if self.joinable(states[m[1]], t)]
+        out = [m for m in found.values() if self.joinable(states[m[1]], t)]
+        if not out and s.undirected_burst_s > 0 and not self._has_link_label(alert):
+            # the graph cannot place this service, or an ongoing incident, and no label
+            # says where it belongs: join the burst going on right now
+            here = g.edgeless(service)
+            best: IncidentState | None = None
+            for iid in self._active:
+                st = states[iid]
+                if (
+                    abs(t - st.last_t) <= s.undirected_burst_s
+                    and (best is None or (st.last_t, iid) > (best.last_t, best.inc.id))
+                    and self.joinable(st, t)
+                    and (here or all(g.edgeless(x) for x in st.evidence))
+                ):
+                    best = st
+            if best is not None:
+                out.append((s.hops + 2.5, best.inc.id, "burst", service))
+        return out
+
+    def _has_link_label(self, alert: Alert) -> bool:
+        labels = alert.labels
+        return bool(labels) and any(labels.get(k) for k in self._link_labels)
 
     def sort_best_first(self, matches: list[Match]) -> None:
         """Closest relation first, then the incident with the latest alert, then by id."""
@@ -143,6 +188,19 @@ class JoinIndex:
         _, _, kind, via = match
         if kind == "graph" or kind == "near":
             relation, hops, via = self.graph.relation(service, via)
+        elif kind == "burst":
+            return (
+                f"no known calls relate {service} to this incident's services (the topology "
+                f"lists no edges for one side); it alerted {since_first_s:.0f} s after the "
+                "first alert while the incident's alerts were still coming in"
+            )
+        elif kind == "co-occurrence" and self.cooc is not None:
+            n = self.cooc.count(service, via)
+            return (
+                f"{service} and {via} started alerting together {n} times so far (learned; "
+                f"the topology relates them by no path), same burst, "
+                f"{since_first_s:.0f} s after the first alert"
+            )
         else:
             relation, hops = kind, 2 if kind == "shared-dependency" else 0
         return join_reason(relation, hops, via, service, since_first_s)
@@ -216,6 +274,15 @@ class JoinIndex:
                     dep_index[d] = {iid}
                 else:
                     dids.add(iid)
+
+    def add_dependency(self, caller: str, callee: str) -> None:
+        """The graph just learned ``caller -> callee``: incidents indexed under ``caller``
+        now share ``callee`` as a direct dependency too."""
+        if not self.settings.shared_dependency:
+            return
+        ids = self._svc_index.get(caller)
+        if ids:
+            self._dep_index.setdefault(callee, set()).update(ids)
 
     def index_label(self, st: IncidentState, kv: str) -> None:
         """Index ``st`` under the link label ``kv`` (``"key=value"``)."""

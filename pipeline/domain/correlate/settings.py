@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from pipeline.domain.cooccurrence import CoOccurrenceSettings
 from pipeline.domain.rootcause import DEFAULT_KIND_PATTERNS, RankSettings
 from pipeline.domain.schemas import SEVERITY_RANK
 from pipeline.domain.validation import check_non_negative, check_unit_interval
@@ -63,6 +64,17 @@ class CorrelationSettings:
     #: each other ignoring edge direction (two callees of one caller, ...) are related too, when
     #: nothing closer relates them: robustness to calls missing from the topology. 0 disables.
     undirected_burst_s: float = 60.0
+    #: Add calls named by alert labels (``caller``/``callee``, ``a->b`` in a label value; see
+    #: :mod:`pipeline.domain.call_edges`) to the graph when the topology misses them, at most
+    #: ``max_learned_calls``; they are checkpointed with the correlator.
+    learn_calls: bool = True
+    max_learned_calls: int = 10_000
+    #: Learn which services keep starting to alert together (:mod:`pipeline.domain.
+    #: cooccurrence`): an alert with no closer relation joins an incident in which an
+    #: associated service began alerting within ``cooccurrence.window_s``, and the ranking
+    #: treats an associated pair as near, not unrelated. Checkpointed with the correlator.
+    learn_cooccurrence: bool = True
+    cooccurrence: CoOccurrenceSettings = field(default_factory=CoOccurrenceSettings)
     #: N-of-M paging gates: (severity, n, window_s): page once n member alerts of at least this
     #: severity fired within window_s seconds (0 = whole incident); n = 0 disables the gate.
     page_gates: tuple[tuple[str, int, float], ...] = (

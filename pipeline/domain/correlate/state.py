@@ -151,15 +151,26 @@ class Snapshot(msgspec.Struct):
     version: int
     watermark: float
     states: list[IncidentState]
+    #: calls learned from alert labels, in the order learned
+    learned_edges: list[tuple[str, str]] = []
+    #: the co-occurrence learner's checkpoint (empty: none)
+    cooccurrence: bytes = b""
 
 
 _decoder = msgspec.msgpack.Decoder(Snapshot)
 _encoder = msgspec.msgpack.Encoder()
 
 
-def encode_snapshot(watermark: float, states: list[IncidentState]) -> bytes:
-    """The msgpack checkpoint of ``states`` at ``watermark``."""
-    return _encoder.encode(Snapshot(SNAPSHOT_VERSION, watermark, states))
+def encode_snapshot(
+    watermark: float,
+    states: list[IncidentState],
+    learned_edges: list[tuple[str, str]] | None = None,
+    cooccurrence: bytes = b"",
+) -> bytes:
+    """The msgpack checkpoint of ``states`` at ``watermark`` (and what was learned)."""
+    return _encoder.encode(
+        Snapshot(SNAPSHOT_VERSION, watermark, states, learned_edges or [], cooccurrence)
+    )
 
 
 def decode_snapshot(data: bytes) -> Snapshot:

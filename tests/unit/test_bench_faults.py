@@ -1,0 +1,72 @@
+"""The generalization benchmark's fault storms and incomplete topologies."""
+
+from __future__ import annotations
+
+from benchmarks import ROOT
+from benchmarks.faults import FAULT_KINDS, fault_storm, incomplete, truth_of_kind
+from pipeline.domain.schemas import AlertStatus
+from pipeline.domain.topology import Topology
+
+TOPO = Topology.load(ROOT / "topologies" / "online-boutique.yaml")
+
+
+def test_storms_are_deterministic_and_every_firing_alert_has_a_label() -> None:
+    a = fault_storm(TOPO, faults=12, seed=3)
+    b = fault_storm(TOPO, faults=12, seed=3)
+    assert [x.id for x in a.alerts] == [x.id for x in b.alerts]
+    assert [x.epoch for x in a.alerts] == sorted(x.epoch for x in a.alerts)
+    firing = [x for x in a.alerts if x.status is AlertStatus.firing]
+    assert {x.id for x in firing} == set(a.truth["alert_fault"])
+    assert sorted(a.kinds.values()) == sorted(FAULT_KINDS * 4)
+    assert None in a.truth["alert_fault"].values()  # background noise
+
+
+def test_a_code_defect_is_silent_on_its_service_and_seen_around_it() -> None:
+    st = fault_storm(TOPO, kinds=("code-defect",), faults=20, seed=1)
+    by_id = {x.id: x for x in st.alerts}
+    for f in st.truth["faults"]:
+        services = {
+            by_id[a].service for a, fid in st.truth["alert_fault"].items() if fid == f["fault_id"]
+        }
+        assert f["root_cause_service"] not in services
+        g = TOPO.graph
+        near = set(g.predecessors(f["root_cause_service"])) | set(
+            g.successors(f["root_cause_service"])
+        )
+        near |= {c for s in g.predecessors(f["root_cause_service"]) for c in g.predecessors(s)}
+        assert services <= near
+
+
+def test_network_delays_name_the_call_in_their_labels() -> None:
+    st = fault_storm(TOPO, kinds=("network-delay",), faults=10, seed=2)
+    calls = [x for x in st.alerts if x.name == "HighRequestLatency"]
+    assert calls
+    for x in calls:
+        caller, callee = x.labels["metric"].split(":")[1].split("->")
+        assert callee == x.service and TOPO.graph.has_edge(caller, callee)
+
+
+def test_incomplete_topology_misses_the_share_of_edges_asked_for() -> None:
+    assert incomplete(TOPO, 0.0) is TOPO
+    given = incomplete(TOPO, 0.3, seed=1)
+    g = given.graph
+    assert set(g.edges) <= set(TOPO.graph.edges)
+    missing = TOPO.graph.number_of_edges() - g.number_of_edges()
+    assert missing >= round(0.3 * TOPO.graph.number_of_edges())
+    assert set(g.nodes) < set(TOPO.graph.nodes)  # some services are unknown
+    assert incomplete(TOPO, 0.3, seed=1).graph.edges == g.edges
+
+
+def test_truth_of_kind_keeps_only_that_kind_and_the_background() -> None:
+    st = fault_storm(TOPO, faults=9, seed=4)
+    tr = truth_of_kind(st, "saturation")
+    assert {f["fault_type"] for f in tr["faults"]} == {"saturation"}
+    kept = {fid for fid in tr["alert_fault"].values() if fid is not None}
+    assert kept == {
+        f["fault_id"]
+        for f in tr["faults"]
+        if any(v == f["fault_id"] for v in st.truth["alert_fault"].values())
+    }
+    assert sum(v is None for v in tr["alert_fault"].values()) == sum(
+        v is None for v in st.truth["alert_fault"].values()
+    )
