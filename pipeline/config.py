@@ -226,7 +226,9 @@ class WorkerSettings(BaseModel):
         le=10_000_000,
         description="alerts a correlate partition holds back until every input partition still "
         "behind has reached their event time, so a backlog read from several partitions is "
-        "grouped as it happened (event-time alignment); beyond it the oldest go on; 0: off. A "
+        "grouped as it happened (event-time alignment); while a process's correlators hold more "
+        "than a quarter of it, raw partitions running ahead are not fetched; beyond it the "
+        "oldest go on; 0: off. A "
         "broker returns whole produced record batches, so a backlog produced in large batches "
         "(10,000 messages) arrives in steps that large per raw partition: the bound must cover "
         "them",
