@@ -9,11 +9,14 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from pipeline.adapters.remediation.redis_state import RedisRemediationState
 
 remediation_app = typer.Typer(
     no_args_is_help=True, help="Runbooks and guarded remediation (docs/remediation.md)."
@@ -106,11 +109,8 @@ def run(runbooks: RunbooksOpt = None, inventory: InventoryOpt = None) -> None:
     process.run(stop)
 
 
-@remediation_app.command("kill-switch")
-def kill_switch(
-    state: Annotated[Literal["on", "off", "status"], typer.Argument(help="on, off or status")],
-) -> None:
-    """Turn the global kill switch on (every action refused) or off, in Redis."""
+def _state() -> RedisRemediationState:
+    """The remediation state in the configured Redis (settings errors end the command)."""
     import redis
 
     from pipeline.adapters.remediation.redis_state import RedisRemediationState
@@ -118,10 +118,20 @@ def kill_switch(
 
     settings = _settings()
     assert isinstance(settings, Settings)
-    store = RedisRemediationState(
+    return RedisRemediationState(
         redis.Redis.from_url(settings.redis.url.get_secret_value()),
         prefix=settings.redis.key_prefix,
     )
+
+
+@remediation_app.command("kill-switch")
+def kill_switch(
+    state: Annotated[Literal["on", "off", "status"], typer.Argument(help="on, off or status")],
+) -> None:
+    """Turn the global kill switch on (every action refused) or off, in Redis."""
+    import redis
+
+    store = _state()
     try:
         if state != "status":
             store.set_kill_switch(state == "on")
@@ -136,15 +146,7 @@ def trail(incident_id: Annotated[str, typer.Argument(help="incident id")]) -> No
     """Print an incident's remediation audit trail from Redis, one JSON record a line."""
     import redis
 
-    from pipeline.adapters.remediation.redis_state import RedisRemediationState
-    from pipeline.config import Settings
-
-    settings = _settings()
-    assert isinstance(settings, Settings)
-    store = RedisRemediationState(
-        redis.Redis.from_url(settings.redis.url.get_secret_value()),
-        prefix=settings.redis.key_prefix,
-    )
+    store = _state()
     try:
         rows = store.audit(incident_id)
     except redis.RedisError as exc:
