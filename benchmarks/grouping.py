@@ -35,6 +35,12 @@ def group_of(groups: Iterable[Iterable[str]]) -> dict[str, int]:
     return out
 
 
+def group_by_label(labels: Mapping[str, str]) -> dict[str, int]:
+    """Alert id -> group index from alert id -> a group label (e.g. the fault behind it)."""
+    index = {label: i for i, label in enumerate(sorted(set(labels.values())))}
+    return {aid: index[label] for aid, label in labels.items()}
+
+
 def pair_score(a: Mapping[str, int], b: Mapping[str, int]) -> PairScore:
     """Pairwise scores of grouping ``b`` against reference ``a`` (alert id -> group)."""
     common = a.keys() & b.keys()

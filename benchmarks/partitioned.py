@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.correlation import load_rca
-from benchmarks.grouping import group_of, pair_score
+from benchmarks.grouping import group_by_label, group_of, pair_score
 from benchmarks.rca_score import score
 from benchmarks.storm import topology as storm_topology
 from benchmarks.synthetic import storm
@@ -72,8 +72,7 @@ def storm_figures(
     ``truth`` (alert id -> the fault behind it) when given."""
     single, single_cpu = _cpu(lambda: replay_alerts(topo, alerts))
     ref = _groups(single)
-    causes = {c: i for i, c in enumerate(sorted(set((truth or {}).values())))}
-    by_cause = {aid: causes[c] for aid, c in (truth or {}).items()}
+    by_cause = group_by_label(truth or {})
     out: dict[str, Any] = {
         "alerts": len(alerts),
         "single_domain": {"incidents": len(single), "cpu_s": round(single_cpu, 2)},

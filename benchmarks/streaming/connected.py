@@ -26,7 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from rich.table import Table
 
 from benchmarks import storm as storm_mod
-from benchmarks.grouping import PairScore, group_of, pair_score
+from benchmarks.grouping import PairScore, group_by_label, group_of, pair_score
 from benchmarks.streaming.backlog import Run, pipeline_run
 from benchmarks.streaming.console import console, log
 from benchmarks.streaming.metrics import scrape
@@ -136,8 +136,7 @@ def inspect_storm(
     single = group_of(inc.alert_ids for inc in expected)
     check.vs_single_domain = pair_score(single, check.grouping)
     if truth:
-        causes = {c: i for i, c in enumerate(sorted(set(truth.values())))}
-        by_cause = {aid: causes[c] for aid, c in truth.items()}
+        by_cause = group_by_label(truth)
         check.vs_truth = pair_score(by_cause, check.grouping)
         check.single_vs_truth = pair_score(by_cause, single)
     log(
@@ -175,7 +174,7 @@ def scaling_ceiling(one: Run, two: Run, cpus: int | None = None) -> dict[str, fl
 
     rest = sum(v for k, v in two.cores.items() if not k.startswith("worker"))
     cost_2 = per_alert(two)
-    ceiling = (cpus - rest) / cost_2 / one.rate if one.rate and cost_2 == cost_2 else math.nan
+    ceiling = (cpus - rest) / cost_2 / one.rate if one.rate and not math.isnan(cost_2) else math.nan
     return {
         "worker_cpu_us_per_alert_1": 1e6 * per_alert(one),
         "worker_cpu_us_per_alert_2": 1e6 * cost_2,
