@@ -25,6 +25,7 @@ from pipeline.domain.pipeline import AlertPipeline
 from pipeline.domain.schemas import Alert, Incident, RunbookRef
 from pipeline.domain.scoring import AlertScorer
 from pipeline.domain.topology import Topology
+from pipeline.offline.jsonl import json_lines
 
 END_OF_TIME = 1e12  # far future: every incident is allowed to finish its lifecycle
 TICK_S = 1.0  # event-time clock resolution, like the worker's timer
@@ -39,19 +40,13 @@ class ReplayInputError(ValueError):
 
 def read_alerts(path: Path) -> Iterator[Alert]:
     """Alerts from a JSON-lines file in any supported format; blank lines are skipped."""
-    if not path.is_file():
-        raise ReplayInputError(f"input file {str(path)!r} does not exist")
-    decoder = msgspec.json.Decoder()
-    with path.open("rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield from normalize_obj(decoder.decode(line))
-            except msgspec.DecodeError as exc:
-                raise ReplayInputError(f"{path}:{lineno}: not valid JSON ({exc})") from None
-            except (NormalizeError, ValueError, TypeError) as exc:
-                raise ReplayInputError(f"{path}:{lineno}: {exc}") from None
+    for lineno, obj in json_lines(path, ReplayInputError):
+        try:
+            yield from normalize_obj(obj)
+        except msgspec.DecodeError as exc:  # a canonical alert that does not validate
+            raise ReplayInputError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+        except (NormalizeError, ValueError, TypeError) as exc:
+            raise ReplayInputError(f"{path}:{lineno}: {exc}") from None
 
 
 def replay_alerts(

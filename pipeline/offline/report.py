@@ -6,37 +6,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from pipeline.domain.insights import Insights, InsightsReport, InsightsSettings
 from pipeline.domain.schemas import EventType, Feedback, Incident, IncidentEvent
 from pipeline.domain.topology import Topology
+from pipeline.offline.jsonl import json_lines
 
 
 class ReportInputError(ValueError):
     """An input file cannot be read; the message names the file and line."""
 
 
-def _lines(path: Path) -> Iterator[tuple[int, Any]]:
-    if not path.is_file():
-        raise ReportInputError(f"input file {str(path)!r} does not exist")
-    decoder = msgspec.json.Decoder()
-    with path.open("rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, decoder.decode(line)
-            except msgspec.DecodeError as exc:
-                raise ReportInputError(f"{path}:{lineno}: not valid JSON ({exc})") from None
-
-
 def read_incidents(path: Path) -> Iterator[Incident]:
     """Closed incidents from ``replay`` output lines (incidents) or ``incidents`` topic events
     (only ``resolved`` ones carry a closed incident; the others are skipped)."""
-    for lineno, obj in _lines(path):
+    for lineno, obj in json_lines(path, ReportInputError):
         try:
             if isinstance(obj, dict) and "incident" in obj and "type" in obj:
                 event = msgspec.convert(obj, IncidentEvent)
@@ -50,7 +36,7 @@ def read_incidents(path: Path) -> Iterator[Incident]:
 
 def read_feedback(path: Path) -> Iterator[Feedback]:
     """Feedback messages (the ``feedback`` topic's format), one per line."""
-    for lineno, obj in _lines(path):
+    for lineno, obj in json_lines(path, ReportInputError):
         try:
             yield msgspec.convert(obj, Feedback)
         except (msgspec.ValidationError, ValueError) as exc:
