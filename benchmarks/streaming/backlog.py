@@ -37,6 +37,32 @@ class Run:
     cores: dict[str, float] = field(default_factory=dict)
     #: times a worker exited during the run (restarted when ``drive(restart=True)``)
     exits: int = 0
+    #: (seconds since start, alerts counted, CPU seconds of each process) every ~2 s
+    timeline: list[tuple[float, float, dict[str, float]]] = field(default_factory=list)
+
+    def quarters(self) -> list[dict[str, Any]]:
+        """Rate and CPU cores of each process over each quarter of the alerts: where a run
+        slows down as the storm goes on."""
+        points = [p for p in self.timeline if p[1] > 0]
+        out: list[dict[str, Any]] = []
+        if len(points) < 2:
+            return out
+        total = points[-1][1]
+        for q in range(4):
+            lo = [p for p in points if p[1] >= q * total / 4]
+            hi = [p for p in points if p[1] >= (q + 1) * total / 4]
+            if not lo or not hi or hi[0][0] <= lo[0][0]:
+                continue
+            (t0, n0, c0), (t1, n1, c1) = lo[0], hi[0]
+            dt = t1 - t0
+            out.append(
+                {
+                    "quarter": q + 1,
+                    "alerts_per_s": (n1 - n0) / dt,
+                    "cores": {k: (c1[k] - c0[k]) / dt for k in c0 if k in c1},
+                }
+            )
+        return out
 
 
 #: the processes of the split worker: one normalizes and routes, one correlates
@@ -97,6 +123,7 @@ def drive(
     exits = 0
     carried = [0.0] * len(tenant.workers)
     last_counts = [0.0] * len(tenant.workers)
+    timeline: list[tuple[float, float, dict[str, float]]] = []
     while True:
         exited = [i for i, (proc, _) in enumerate(tenant.workers) if proc.poll() is not None]
         if exited and not restart:
@@ -126,6 +153,8 @@ def drive(
         if done > prev:
             last_t, prev = now, done
             cpu1 = _cpu_seconds(pids)
+            if not timeline or now - t_start - timeline[-1][0] >= 2.0 or done >= total:
+                timeline.append((now - t_start, done, cpu1))
         if done >= total:
             break
         if now - t_start > budget_s:
@@ -147,6 +176,7 @@ def drive(
         peak_rss=peak,
         rss_samples=rss_samples,
         exits=exits,
+        timeline=timeline,
     )
     if cpu0 and cpu1 and t0 < last_t:
         run.cores = {k: (cpu1[k] - cpu0[k]) / (last_t - t0) for k in cpu0}

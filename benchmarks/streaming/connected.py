@@ -278,6 +278,8 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
         "cores_1": one.cores,
         "cores_2": two.cores,
         **scaling_ceiling(one, two),
+        "quarters_1": one.quarters(),
+        "quarters_2": two.quarters(),
         "released_early_1": check_1.released_early,
         "released_early_2": check.released_early,
         "notes": notes,
@@ -333,6 +335,13 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    for label, run in (("1 worker", one), ("2 workers", two)):
+        for q in run.quarters():
+            cores = ", ".join(f"{k} {v:.2f}" for k, v in q["cores"].items())
+            console.print(
+                f"{label}, quarter {q['quarter']} of the alerts: "
+                f"{q['alerts_per_s']:,.0f} alerts/s; cores: {cores}"
+            )
     for msg in notes:
         console.print(f"note: {msg}")
     return fig
