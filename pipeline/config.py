@@ -201,6 +201,14 @@ class WorkerSettings(BaseModel):
         description="consumer session timeout; some brokers hold a group's first join for "
         "half of it",
     )
+    max_step_alerts: int = Field(
+        2_000,
+        ge=0,
+        le=1_000_000,
+        description="alerts one correlate step releases from the alignment buffer at most; "
+        "the rest go in the next steps, so a watermark that jumps far ahead does not block "
+        "the other agents of the process (the merge stage, ingest) for seconds (0: no bound)",
+    )
     max_ingest_ahead: int = Field(
         10_000,
         ge=0,

@@ -105,7 +105,10 @@ class PartitionStates:
     def aligner(self, partition: int) -> EventTimeAligner:
         al = self.aligners.get(partition)
         if al is None:
-            al = self.aligners[partition] = EventTimeAligner(self.settings.worker.max_held_alerts)
+            w = self.settings.worker
+            al = self.aligners[partition] = EventTimeAligner(
+                w.max_held_alerts, max_release=w.max_step_alerts
+            )
         return al
 
     def align(self, step: Step, limit: float = math.inf) -> None:
@@ -142,6 +145,11 @@ class PartitionStates:
     def held(self) -> int:
         """Alerts waiting for alignment in every partition."""
         return sum(len(a) for a in self.aligners.values())
+
+    def ready(self) -> list[int]:
+        """Partitions holding alerts their last step passed but left for the next one
+        (``worker.max_step_alerts``)."""
+        return [p for p, al in self.aligners.items() if al.ready() and p in self.pipelines]
 
     def checkpoints(self, partition: int) -> dict[str, bytes]:
         """What a group commit writes for the partition: its stage chain, the ids of updates

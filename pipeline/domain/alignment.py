@@ -69,8 +69,13 @@ class EventTimeAligner:
     ``max_held`` 0 disables alignment: alerts go on as they come.
     """
 
-    def __init__(self, max_held: int) -> None:
+    def __init__(self, max_held: int, max_release: int = 0) -> None:
         self.max_held = max_held
+        #: alerts one :meth:`release` returns at most (0: no bound); the rest stay ready for
+        #: the next call, so one step never blocks the caller's event loop for long
+        self.max_release = max_release
+        #: the limit of the last :meth:`release` (what is ready below it goes next time)
+        self._last_limit = -math.inf
         self.marks: dict[int, SourceMark] = {}
         #: [event time, arrival order, alert, arrival, alert encoded (once snapshotted)]
         self._heap: list[list[Any]] = []
@@ -101,25 +106,35 @@ class EventTimeAligner:
 
     def progress(self) -> float:
         """Event time before which this partition will release no more alerts, as far as its
-        inputs decide: the watermark while a source is behind; else the oldest alert held.
+        inputs decide: the watermark while a source is behind; else the oldest alert held;
+        the oldest held if it is :meth:`ready` (left for the next release by the bound).
 
         Alerts held below the watermark wait only for the other domains' progress (a
         ``limit``): reporting them would make two domains that pace each other advance by
         one skew per round trip of their progress reports (a leapfrog far slower than a
         backlog is read), while the watermark is where both would be without each other."""
         watermark = self.watermark()
+        if self.ready():  # cut short by ``max_release``: these go on next, without waiting
+            return min(watermark, self._heap[0][0])
         if watermark < math.inf:
             return watermark
         return self._heap[0][0] if self._heap else math.inf
 
+    def ready(self) -> bool:
+        """Alerts the last :meth:`release` passed but left for the next (``max_release``)."""
+        return bool(self._heap) and self._heap[0][0] <= self._last_limit
+
     def release(self, limit: float = math.inf) -> tuple[list[Alert], list[float]]:
         """The alerts the watermark (and ``limit``) has passed, and the oldest beyond
-        ``max_held``, oldest first, with their arrival times (NaN where unknown)."""
+        ``max_held``, oldest first, with their arrival times (NaN where unknown); at most
+        ``max_release`` of them (the rest are :meth:`ready` for the next call)."""
         heap = self._heap
         limit = min(self.watermark(), limit) if self.max_held > 0 else math.inf
+        self._last_limit = limit
         alerts: list[Alert] = []
         arrivals: list[float] = []
-        while heap and (heap[0][0] <= limit or len(heap) > self.max_held):
+        room = self.max_release if self.max_release and self.max_held > 0 else math.inf
+        while heap and (heap[0][0] <= limit or len(heap) > self.max_held) and len(alerts) < room:
             epoch, _, alert, arrival, _ = heapq.heappop(heap)
             if epoch > limit:
                 self.forced += 1

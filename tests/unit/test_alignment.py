@@ -183,3 +183,24 @@ def test_a_buffer_written_before_arrival_orders_were_kept_still_restores() -> No
     al = EventTimeAligner(max_held=1000)
     al.restore(old)
     assert len(al) == 2 and al.watermark() == _at(0)
+
+
+def test_a_release_bound_leaves_the_rest_ready_and_reports_it_as_progress() -> None:
+    al = EventTimeAligner(max_held=1000, max_release=3)
+    al.observe([SourceMark(0, _at(100), True), SourceMark(1, _at(50), True)])
+    al.add([_alert(i, t) for i, t in enumerate([40, 10, 30, 20, 45, 60])], [])
+    first, _ = al.release()
+    assert [a.id for a in first] == ["a1", "a3", "a2"]  # the 3 oldest the watermark passed
+    assert al.ready()
+    assert al.progress() == _at(40)  # the oldest ready alert, below the watermark (50)
+    second, _ = al.release()
+    assert [a.id for a in second] == ["a0", "a4"]
+    assert not al.ready()  # what is left (t=60) waits for the watermark
+    assert al.progress() == _at(50)
+
+
+def test_a_release_bound_is_ignored_when_alignment_is_off() -> None:
+    al = EventTimeAligner(max_held=0, max_release=2)
+    al.add([_alert(i, t) for i, t in enumerate([3, 1, 2, 4])], [])
+    out, _ = al.release()
+    assert len(out) == 4 and not al.ready()

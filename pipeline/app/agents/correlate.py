@@ -106,6 +106,14 @@ class CorrelateAgent:
                 self.metrics.messages.labels(events[0].message.topic).inc(len(events))
             await self.step(events)
             self.liveness.processed(events)
+            await self.drain_ready()
+
+    async def drain_ready(self) -> None:
+        """Step the partitions whose last step left released alerts for the next
+        (``worker.max_step_alerts``), yielding to the other agents between steps."""
+        while ready := self.states.ready():
+            await asyncio.sleep(0)
+            await self.step([], idle=ready)
 
     async def step(self, events: list[EventT], idle: Iterable[int] = ()) -> None:
         """One correlate step over every partition in the batch (and the ``idle`` ones, which
@@ -190,8 +198,12 @@ class CorrelateAgent:
     async def release_if_paced(self) -> None:
         """While partitions hold alerts back, step them as soon as the other domains'
         progress moved (each round lets a paced domain on by ``max_domain_skew_s``: on a
-        backlog, waiting for the next message or tick would make pacing the bottleneck)."""
+        backlog, waiting for the next message or tick would make pacing the bottleneck), or
+        at once if their last step left released alerts for the next (``max_step_alerts``)."""
         if not self.states.held():
+            return
+        if self.states.ready():  # left by the step bound: on without waiting for anything
+            await self.drain_ready()
             return
         try:
             progress = await asyncio.to_thread(self.store.domain_progress)
@@ -208,6 +220,7 @@ class CorrelateAgent:
         ]
         if held:
             await self.step([], idle=held)
+            await self.drain_ready()
 
     def _pace(self, partition: int, progress: dict[int, float]) -> float:
         """How far the partition may correlate: the slowest other domain's progress as the
