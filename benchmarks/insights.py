@@ -35,6 +35,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,29 +45,58 @@ from rich.table import Table
 from benchmarks import ROOT
 from benchmarks.background import background_alerts, background_only, background_rules
 from benchmarks.correlation import load_rca
+from benchmarks.responder_feedback import FeedbackSetting, simulate
 from benchmarks.synthetic import T0, remove_edges, storm
 from pipeline.domain.insights import Insights
+from pipeline.domain.schemas import Feedback, Incident
 from pipeline.domain.topology import Topology
 from pipeline.offline.replay import replay_alerts
 
 TOPOLOGIES = ("deathstarbench-social-network", "deathstarbench-media")
+#: the top-k of the ranked rules whose precision is reported
+TOP_K = (3, 5)
+#: verdict shares and error rates of the sensitivity table
+SHARES = (0.25, 0.5, 1.0)
+ERRORS = (0.0, 0.1, 0.2)
 
 
-def noisy_rules(top: int) -> dict[str, Any]:
-    """Flagged rules on rca-dev and how many are background by the truth."""
+@dataclass(frozen=True)
+class RcaDev:
+    """rca-dev replayed once, with what the truth says of each rule."""
+
+    topology: Topology
+    incidents: list[Incident]
+    alert_fault: dict[str, str | None]
+    #: firing alerts per rule, and of those outside every fault window
+    fired: Counter[tuple[str, str]]
+    background: Counter[tuple[str, str]]
+
+    def background_only(self, rule: tuple[str, str]) -> bool:
+        return self.fired[rule] > 0 and self.background[rule] == self.fired[rule]
+
+
+def load_rca_dev() -> RcaDev:
     topo, alerts, truth = load_rca()
-    incidents = replay_alerts(topo, alerts)
-    insights = Insights(team_of=topo.team)
-    for inc in incidents:
-        insights.observe_incident(inc)
-    report = insights.report(topo.graph)
-    alert_fault = truth["alert_fault"]
+    alert_fault: dict[str, str | None] = truth["alert_fault"]
     fired: Counter[tuple[str, str]] = Counter()
     background: Counter[tuple[str, str]] = Counter()
     for a in alerts:
         if a.status.value == "firing":
             fired[(a.service, a.name)] += 1
             background[(a.service, a.name)] += alert_fault.get(a.id) is None
+    return RcaDev(topo, replay_alerts(topo, alerts), alert_fault, fired, background)
+
+
+def noisy_rules(rca: RcaDev, top: int, feedback: list[Feedback] | None = None) -> dict[str, Any]:
+    """Flagged rules on rca-dev (given ``feedback``, or none) and how many are background by
+    the truth; the precision of the ``TOP_K`` highest-ranked rules, flagged or not."""
+    insights = Insights(team_of=rca.topology.team)
+    for inc in rca.incidents:
+        insights.observe_incident(inc)
+    for fb in feedback or []:
+        insights.observe_feedback(fb)
+    report = insights.report(rca.topology.graph)
+    fired, background = rca.fired, rca.background
     flagged = [q for q in report.rules if q.noisy][:top]
     rows: list[dict[str, Any]] = []
     for q in flagged:
@@ -76,6 +106,8 @@ def noisy_rules(top: int) -> dict[str, Any]:
             {
                 "rule": f"{q.service} / {q.name}",
                 "incidents": q.incidents,
+                "verdicts": q.verdicts,
+                "noise_verdict_share": q.noise_verdict_share,
                 "noise_share": q.noise_share,
                 "lower_bound": q.noise_lower_bound,
                 "background_probability": q.noise_probability,
@@ -85,15 +117,41 @@ def noisy_rules(top: int) -> dict[str, Any]:
             }
         )
     n = len(rows)
+    ranked = [rca.background_only((q.service, q.name)) for q in report.rules]
     return {
-        "incidents": len(incidents),
+        "incidents": len(rca.incidents),
+        "feedback": len(feedback or []),
         "rules": len(report.rules),
         "background_rules": sum(1 for r in fired if background[r] * 2 > fired[r]),
         "background_only_rules": sum(1 for r in fired if background[r] == fired[r]),
         "flagged": rows,
         "precision": sum(r["background_share"] == 1.0 for r in rows) / n if n else 0.0,
         "precision_mostly": sum(r["background_share"] > 0.5 for r in rows) / n if n else 0.0,
+        **{f"top{k}_precision": sum(ranked[:k]) / k for k in TOP_K},
     }
+
+
+def noisy_rules_with_feedback(
+    rca: RcaDev, top: int, share: float, error: float, seeds: list[int]
+) -> dict[str, Any]:
+    """:func:`noisy_rules` under simulated responder feedback (:mod:`.responder_feedback`)
+    with verdicts on ``share`` of the incidents, ``error`` of them wrong, once per seed:
+    the mean and the minimum of each figure over the seeds."""
+    runs = []
+    for seed in seeds:
+        setting = FeedbackSetting(verdict_share=share, verdict_error=error, seed=seed)
+        runs.append(noisy_rules(rca, top, simulate(rca.incidents, rca.alert_fault, setting)))
+    keys = ["precision", "precision_mostly", *(f"top{k}_precision" for k in TOP_K)]
+    out: dict[str, Any] = {
+        "setting": FeedbackSetting(share, error).describe() | {"seeds": seeds},
+        "flagged_per_run": [len(r["flagged"]) for r in runs],
+        "first_run": runs[0],
+    }
+    for key in keys:
+        values = [r[key] for r in runs]
+        out[key] = sum(values) / len(values)
+        out[f"{key}_min"] = min(values)
+    return out
 
 
 def synthetic_noisy_rules(
@@ -195,49 +253,83 @@ def missing_edges(seeds: list[int], k: int, events: int, fault_every_s: float) -
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--json", type=Path, help="write the figures as JSON here")
-    p.add_argument("--top", type=int, default=10, help="flagged noisy rules checked at most")
-    p.add_argument("--seeds", type=int, default=5, help="synthetic runs per topology")
-    p.add_argument("--k", type=int, default=3, help="edges removed per run")
-    p.add_argument("--events", type=int, default=30_000, help="alert events per storm")
-    p.add_argument(
-        "--short-events", type=int, default=6_000, help="alert events per storm, less history"
-    )
-    p.add_argument(
-        "--background-rules", type=int, default=12, help="background rules added per storm"
-    )
-    p.add_argument("--fault-every-s", type=float, default=600.0, help="seconds between faults")
-    args = p.parse_args(argv)
-    if args.top < 1 or args.seeds < 1 or args.k < 1 or min(args.events, args.short_events) < 100:
-        p.error("--top, --seeds and --k must be positive and --(short-)events at least 100")
-    if args.background_rules < 1:
-        p.error("--background-rules must be positive")
-    console = Console()
-
-    rules = noisy_rules(args.top)
-    table = Table(title=f"rca-dev: rules called noisy ({rules['incidents']} incidents)")
-    for col in ("rule", "incidents", "P(background)", "noise share", "background alerts"):
+def _rca_table(console: Console, rules: dict[str, Any], title: str) -> None:
+    table = Table(title=title)
+    for col in ("rule", "incidents", "verdicts", "P(background)", "background alerts"):
         table.add_column(col)
     for r in rules["flagged"]:
         table.add_row(
             r["rule"],
             str(r["incidents"]),
+            str(r["verdicts"]),
             f"{r['background_probability']:.2f}",
-            f"{r['noise_share']:.2f}",
             f"{r['background']}/{r['firing']}",
         )
     console.print(table)
-    console.print(
-        f"noisy-rule precision {rules['precision']:.2f} (background-only; mostly background: "
-        f"{rules['precision_mostly']:.2f}); {len(rules['flagged'])} flagged of "
-        f"{rules['rules']} rules; {rules['background_only_rules']} rules are background-only, "
-        f"{rules['background_rules']} mostly background"
+
+
+def rca_part(console: Console, args: argparse.Namespace) -> dict[str, Any]:
+    """Noisy rules on rca-dev: without feedback, with the simulated feedback, sensitivity."""
+    rca = load_rca_dev()
+    bare = noisy_rules(rca, args.top)
+    _rca_table(
+        console, bare, f"rca-dev, no feedback: rules called noisy ({bare['incidents']} incidents)"
     )
-    seeds = list(range(args.seeds))
+    console.print(
+        f"no feedback: noisy-rule precision {bare['precision']:.2f} (mostly background: "
+        f"{bare['precision_mostly']:.2f}; top 3 {bare['top3_precision']:.2f}, top 5 "
+        f"{bare['top5_precision']:.2f}); {len(bare['flagged'])} flagged of {bare['rules']} "
+        f"rules; {bare['background_only_rules']} rules are background-only, "
+        f"{bare['background_rules']} mostly background"
+    )
+    seeds = list(range(args.feedback_seeds))
+    fed = noisy_rules_with_feedback(rca, args.top, args.verdict_share, args.verdict_error, seeds)
+    _rca_table(
+        console,
+        fed["first_run"],
+        f"rca-dev with feedback (verdicts on {args.verdict_share:.0%}, {args.verdict_error:.0%} "
+        f"wrong; seed 0): rules called noisy",
+    )
+    console.print(
+        f"with feedback: noisy-rule precision {fed['precision']:.2f} mean, "
+        f"{fed['precision_min']:.2f} min over {len(seeds)} seeds (mostly background "
+        f"{fed['precision_mostly']:.2f}); top 3 {fed['top3_precision']:.2f} "
+        f"(min {fed['top3_precision_min']:.2f}), top 5 {fed['top5_precision']:.2f} "
+        f"(min {fed['top5_precision_min']:.2f}); flagged per run {fed['flagged_per_run']}"
+    )
+    table = Table(title=f"sensitivity: noisy-rule precision, {len(seeds)} seeds (mean / min)")
+    for col in ("verdict share", "verdict error", "precision", "top 3", "top 5", "flagged"):
+        table.add_column(col)
+    grid = []
+    for share in SHARES:
+        for error in ERRORS:
+            cell = noisy_rules_with_feedback(rca, args.top, share, error, seeds)
+            grid.append(
+                {
+                    "verdict_share": share,
+                    "verdict_error": error,
+                    **{k: v for k, v in cell.items() if k not in ("setting", "first_run")},
+                }
+            )
+            table.add_row(
+                f"{share:.0%}",
+                f"{error:.0%}",
+                f"{cell['precision']:.2f} / {cell['precision_min']:.2f}",
+                f"{cell['top3_precision']:.2f} / {cell['top3_precision_min']:.2f}",
+                f"{cell['top5_precision']:.2f} / {cell['top5_precision_min']:.2f}",
+                f"{min(cell['flagged_per_run'])}-{max(cell['flagged_per_run'])}",
+            )
+    console.print(table)
+    return {"no_feedback": bare, "feedback": fed, "sensitivity": grid}
+
+
+def synthetic_rules_part(console: Console, args: argparse.Namespace) -> dict[str, Any]:
     synth = synthetic_noisy_rules(
-        seeds, args.top, args.short_events, args.fault_every_s, args.background_rules
+        list(range(args.seeds)),
+        args.top,
+        args.short_events,
+        args.fault_every_s,
+        args.background_rules,
     )
     n_added = args.background_rules
     for r in synth["runs"]:
@@ -255,7 +347,11 @@ def main(argv: list[str] | None = None) -> int:
         f"rules {synth['added_recall']:.2f} "
         f"({args.background_rules} background rules added to storms of {args.short_events} events)"
     )
+    return synth
 
+
+def edges_part(console: Console, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    seeds = list(range(args.seeds))
     short = missing_edges(seeds, args.k, args.short_events, args.fault_every_s)
     console.print(
         f"missing edges with less history ({args.short_events} events per storm): precision "
@@ -282,36 +378,107 @@ def main(argv: list[str] | None = None) -> int:
         f"({edges['true_positives']} right, {edges['false_positives']} wrong, "
         f"{edges['false_negatives']} missed; right direction {edges['right_direction']:.2f})"
     )
-    ok = edges["precision"] >= 0.8 and edges["recall"] >= 0.5 and rules["precision"] >= 0.8
-    console.print("targets met" if ok else "targets NOT met")
-    if args.json:
-        figures = {
-            "edge_precision": edges["precision"],
-            "edge_recall": edges["recall"],
-            "noisy_rule_precision": rules["precision"],
-            "noisy_rule_precision_mostly": rules["precision_mostly"],
+    return edges, short
+
+
+PARTS = ("rca", "synthetic", "edges")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--json", type=Path, help="write the figures as JSON here")
+    p.add_argument("--top", type=int, default=10, help="flagged noisy rules checked at most")
+    p.add_argument("--seeds", type=int, default=5, help="synthetic runs per topology")
+    p.add_argument("--k", type=int, default=3, help="edges removed per run")
+    p.add_argument("--events", type=int, default=30_000, help="alert events per storm")
+    p.add_argument(
+        "--short-events", type=int, default=6_000, help="alert events per storm, less history"
+    )
+    p.add_argument(
+        "--background-rules", type=int, default=12, help="background rules added per storm"
+    )
+    p.add_argument("--fault-every-s", type=float, default=600.0, help="seconds between faults")
+    p.add_argument(
+        "--verdict-share", type=float, default=0.5, help="share of incidents given a verdict"
+    )
+    p.add_argument("--verdict-error", type=float, default=0.1, help="share of verdicts wrong")
+    p.add_argument(
+        "--feedback-seeds", type=int, default=10, help="simulated feedback runs per setting"
+    )
+    p.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)",
+    )
+    args = p.parse_args(argv)
+    if args.top < 1 or args.seeds < 1 or args.k < 1 or min(args.events, args.short_events) < 100:
+        p.error("--top, --seeds and --k must be positive and --(short-)events at least 100")
+    if args.background_rules < 1 or args.feedback_seeds < 1:
+        p.error("--background-rules and --feedback-seeds must be positive")
+    if not (0 <= args.verdict_share <= 1 and 0 <= args.verdict_error <= 1):
+        p.error("--verdict-share and --verdict-error must be between 0 and 1 (e.g. 0.5, 0.1)")
+    parts = {x.strip() for x in args.parts.split(",") if x.strip()}
+    if not parts or parts - set(PARTS):
+        p.error(f"--parts takes a comma-separated list of {', '.join(PARTS)}")
+    console = Console()
+    figures: dict[str, Any] = {}
+    ok = True
+    if "rca" in parts:
+        rca = rca_part(console, args)
+        fed, bare = rca["feedback"], rca["no_feedback"]
+        ok = ok and fed["precision"] >= 0.8
+        figures |= {
+            "noisy_rule_precision": fed["precision"],
+            "noisy_rule_precision_min": fed["precision_min"],
+            "noisy_rule_precision_mostly": fed["precision_mostly"],
+            "noisy_rule_top3_precision": fed["top3_precision"],
+            "noisy_rule_top5_precision": fed["top5_precision"],
+            "noisy_rule_feedback": fed["setting"],
+            "noisy_rule_precision_no_feedback": bare["precision"],
+            "noisy_rule_precision_mostly_no_feedback": bare["precision_mostly"],
+            "noisy_rule_top3_precision_no_feedback": bare["top3_precision"],
+            "noisy_rule_top5_precision_no_feedback": bare["top5_precision"],
+            "rca_dev": rca,
+        }
+    if "synthetic" in parts:
+        synth = synthetic_rules_part(console, args)
+        figures |= {
             "synthetic_noisy_rule_precision": synth["precision"],
             "synthetic_noisy_rule_precision_all_flagged": synth["precision_all_flagged"],
             "synthetic_noisy_rule_recall": synth["recall"],
             "synthetic_added_background_rule_recall": synth["added_recall"],
+            "synthetic_noisy_rules": synth,
+        }
+    if "edges" in parts:
+        edges, short = edges_part(console, args)
+        ok = ok and edges["precision"] >= 0.8 and edges["recall"] >= 0.5
+        figures |= {
+            "edge_precision": edges["precision"],
+            "edge_recall": edges["recall"],
             "edge_precision_short": short["precision"],
             "edge_recall_short": short["recall"],
             "edge_right_direction": edges["right_direction"],
-            "settings": {
-                "top": args.top,
-                "seeds": args.seeds,
-                "k": args.k,
-                "events": args.events,
-                "short_events": args.short_events,
-                "background_rules": args.background_rules,
-                "fault_every_s": args.fault_every_s,
-            },
-            "rca_dev": rules,
-            "synthetic_noisy_rules": synth,
             "synthetic": edges,
             "synthetic_short": short,
-            "targets_met": ok,
         }
+    console.print(
+        ("targets met" if ok else "targets NOT met") + f" (parts: {', '.join(sorted(parts))})"
+    )
+    if args.json:
+        figures["settings"] = {
+            "top": args.top,
+            "seeds": args.seeds,
+            "k": args.k,
+            "events": args.events,
+            "short_events": args.short_events,
+            "background_rules": args.background_rules,
+            "fault_every_s": args.fault_every_s,
+            "verdict_share": args.verdict_share,
+            "verdict_error": args.verdict_error,
+            "feedback_seeds": args.feedback_seeds,
+            "parts": sorted(parts),
+        }
+        figures["targets_met"] = ok
         args.json.write_text(json.dumps(figures, indent=1))
     return 0
 
