@@ -128,6 +128,13 @@ class InsightsLiveSettings(BaseModel):
     refresh_s: float = Field(
         300.0, ge=0, description="rebuild the report (metrics, /insights) this often; 0: off"
     )
+    lease_s: float = Field(
+        15.0,
+        ge=1,
+        le=300,
+        description="the insights lease: one process with the insights role feeds them, "
+        "renewing it every third of this; a stand-by takes over this long after it stopped",
+    )
 
 
 class WorkerSettings(BaseModel):
