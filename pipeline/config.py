@@ -135,6 +135,14 @@ class InsightsLiveSettings(BaseModel):
         description="the insights lease: one process with the insights role feeds them, "
         "renewing it every third of this; a stand-by takes over this long after it stopped",
     )
+    learned_edges: bool = Field(
+        False,
+        description="learned-edges mode: correlation also relates services through the "
+        "suggested missing edges at or above learned_edge_confidence (as learned calls)",
+    )
+    learned_edge_confidence: float = Field(
+        0.99, ge=0.5, le=1, description="the confidence (1 - q) a suggested edge needs to be used"
+    )
 
 
 class WorkerSettings(BaseModel):

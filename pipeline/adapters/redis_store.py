@@ -15,7 +15,8 @@ time the merge stage has seen it reach (domains pace each other with it)
 | ``imarks`` hash: raw partition -> "event time, behind (0/1), wall time reported" (ingest
 processes align their reading with each other's with it)
 | ``lease:insights`` the token of the one process feeding the insights
-(:mod:`pipeline.adapters.lease`); its ``ckpt:insights`` is written only while it holds it.
+(:mod:`pipeline.adapters.lease`); its ``ckpt:insights`` is written only while it holds it
+| ``insights:edges`` the relations of the learned-edges mode (JSON, written by that process).
 """
 
 from __future__ import annotations
@@ -174,6 +175,16 @@ class RedisStore:
         self.ops += 1
         key = f"{self.prefix}ckpt:{name}"
         return bool(self.r.eval(_SAVE_HELD, 2, key, lease_key, token, data, time.time()))
+
+    def set_learned_relations(self, data: bytes) -> None:
+        """The insights' learned-edges relations, for every correlating process."""
+        self.ops += 1
+        self.r.set(f"{self.prefix}insights:edges", data)
+
+    def learned_relations(self) -> bytes | None:
+        self.ops += 1
+        value = self.r.get(f"{self.prefix}insights:edges")
+        return _bytes(value) if value is not None else None
 
     def get_incident(self, incident_id: str) -> bytes | None:
         value = self.r.get(f"{self.prefix}inc:{incident_id}")

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pipeline.adapters.lease import RedisLease
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app import learned_edges
 from pipeline.app.insights_feed import InsightsFeed
 from pipeline.config import Settings
 from pipeline.domain.insights import InsightsReport
@@ -160,9 +161,10 @@ class LiveInsights:
     ) -> None:
         self.topology = topology
         self.metrics = InsightsMetrics(registry)
+        self.settings = settings
         self.last: Rendered | None = None
         self.leads = False
-        timed = store.with_timeout(STORE_TIMEOUT_S)
+        self.store = timed = store.with_timeout(STORE_TIMEOUT_S)
         lease = None
         if isinstance(timed, RedisStore):  # (stand-ins in tests: always feed)
             key = f"{settings.redis.key_prefix}{LEASE_KEY}"
@@ -195,6 +197,8 @@ class LiveInsights:
         view = render.view(rep, self.topology.graph, self.topology.name)
         self.last = Rendered(rep, render.html(view))  # the page first: metrics say it is there
         self.metrics.update(rep, time.time())
+        if self.settings.insights.learned_edges:
+            learned_edges.share(self.settings, self.store, rep)
 
     def document(self) -> dict[str, Any] | None:
         """The last report as JSON-ready data (None before the first one)."""
