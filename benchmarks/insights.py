@@ -1,12 +1,21 @@
 """``make bench-insights``: are the insights right?
 
 * **Noisy rules on rca-dev.** The real Online Boutique alert storm is replayed with its
-  topology and fed, without any feedback, to :class:`Insights`. The rules it calls noisy
-  (ranked, at most ``--top``) are checked against the truth: ``noisy_rule_precision`` is the
-  share of them that are **background-only**, none of their firing alerts inside any fault's
-  window (the truth labels alerts by time only, so a background alert that happens to fire
-  inside a window counts as the fault's); ``noisy_rule_precision_mostly`` the share that are
-  mostly background (more than half of their firing alerts outside every window).
+  topology and fed to :class:`Insights` with **simulated responder feedback**
+  (:mod:`benchmarks.responder_feedback`: verdicts on ``--verdict-share`` of the incidents,
+  ``--verdict-error`` of them wrong, from the truth as ``make bench-feedback`` derives them;
+  pages acknowledged and resolved with lognormal delays), once per seed of
+  ``--feedback-seeds``. The rules it calls noisy (ranked, at most ``--top``) are checked
+  against the truth: ``noisy_rule_precision`` is the mean over the seeds of the share of them
+  that are **background-only**, none of their firing alerts inside any fault's window (the
+  truth labels alerts by time only, so a background alert that happens to fire inside a
+  window counts as the fault's), ``noisy_rule_precision_min`` the worst seed;
+  ``noisy_rule_precision_mostly`` the share that are mostly background (more than half of
+  their firing alerts outside every window); ``noisy_rule_top3_precision`` and ``_top5_`` the
+  share of background-only rules among the 3 and 5 highest-ranked rules, flagged or not.
+  ``noisy_rule_feedback`` states the setting. The same without any feedback:
+  ``noisy_rule_precision_no_feedback`` (and ``..._mostly_``, ``..._top3_``, ``..._top5_``).
+  A sensitivity table repeats it for verdict shares 25/50/100 % and error rates 0/10/20 %.
 * **Noisy rules on synthetic storms.** Background rules on schedules of their own
   (:mod:`benchmarks.background`) are mixed into storms over the DeathStarBench topologies;
   ``synthetic_noisy_rule_precision`` is the share of the flagged rules (at most ``--top`` per
@@ -22,6 +31,14 @@
   direction is printed). ``edge_precision`` and ``edge_recall`` are pooled over all runs;
   ``edge_precision_short`` and ``edge_recall_short`` the same with ``--short-events`` of
   history (how much the suggestions lose with less history).
+* **Learned-edges mode.** For each of those runs, a new storm (seed + 1000,
+  ``--short-events`` events) over the true topology is correlated with the reduced one,
+  without and with the run's suggestions at confidence >= ``--learned-confidence`` as learned
+  relations: ``learned_edges_pair_f1`` / ``learned_edges_ac1`` (with) and ``..._without``;
+  pair F1 against the faults (mean over runs), AC@1 over all faults, and
+  ``learned_edges_ac1_touched`` over the faults in services a removed edge touched.
+
+``--parts`` runs a subset (``rca``, ``synthetic``, ``edges``, ``learned``).
 
 Targets (issue 18): edge precision >= 0.8 at recall >= 0.5; noisy-rule precision >= 0.8.
 Nothing in the method is fitted to these sets: the statistics use a 5 % false discovery rate,
@@ -45,10 +62,12 @@ from rich.table import Table
 from benchmarks import ROOT
 from benchmarks.background import background_alerts, background_only, background_rules
 from benchmarks.correlation import load_rca
+from benchmarks.grouping import group_by_label, group_of, pair_score
 from benchmarks.responder_feedback import FeedbackSetting, simulate
 from benchmarks.synthetic import T0, remove_edges, storm
-from pipeline.domain.insights import Insights
-from pipeline.domain.schemas import Feedback, Incident
+from pipeline.domain.insights import Insights, learned
+from pipeline.domain.insights.topology import EdgeSuggestion
+from pipeline.domain.schemas import Alert, Feedback, Incident
 from pipeline.domain.topology import Topology
 from pipeline.offline.replay import replay_alerts
 
@@ -206,8 +225,17 @@ def synthetic_noisy_rules(
     }
 
 
-def missing_edges(seeds: list[int], k: int, events: int, fault_every_s: float) -> dict[str, Any]:
-    """Suggested against removed edges over every topology and seed."""
+def missing_edges(
+    seeds: list[int],
+    k: int,
+    events: int,
+    fault_every_s: float,
+    suggestions: dict[tuple[str, int], list[EdgeSuggestion]] | None = None,
+) -> dict[str, Any]:
+    """Suggested against removed edges over every topology and seed (the suggestions of each
+    run into ``suggestions``, by topology and seed, when given)."""
+    if suggestions is None:
+        suggestions = {}
     runs = []
     tp = fp = fn = right_way = 0
     for name in TOPOLOGIES:
@@ -225,6 +253,7 @@ def missing_edges(seeds: list[int], k: int, events: int, fault_every_s: float) -
             t2 = time.perf_counter()
             truth = {frozenset(e) for e in removed}
             got = [(e.caller, e.callee) for e in report.suggested_edges]
+            suggestions[(name, seed)] = report.suggested_edges
             hits = [e for e in got if frozenset(e) in truth]
             tp += len(hits)
             fp += len(got) - len(hits)
@@ -350,14 +379,18 @@ def synthetic_rules_part(console: Console, args: argparse.Namespace) -> dict[str
     return synth
 
 
-def edges_part(console: Console, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+def edges_part(
+    console: Console,
+    args: argparse.Namespace,
+    suggestions: dict[tuple[str, int], list[EdgeSuggestion]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     seeds = list(range(args.seeds))
     short = missing_edges(seeds, args.k, args.short_events, args.fault_every_s)
     console.print(
         f"missing edges with less history ({args.short_events} events per storm): precision "
         f"{short['precision']:.2f}, recall {short['recall']:.2f}"
     )
-    edges = missing_edges(seeds, args.k, args.events, args.fault_every_s)
+    edges = missing_edges(seeds, args.k, args.events, args.fault_every_s, suggestions)
     console.print(
         f"missing edges: {args.events} events per storm, one fault every "
         f"{args.fault_every_s:.0f} s, {args.k} edges removed per run"
@@ -381,7 +414,122 @@ def edges_part(console: Console, args: argparse.Namespace) -> tuple[dict[str, An
     return edges, short
 
 
-PARTS = ("rca", "synthetic", "edges")
+def _ac1(
+    incidents: list[Incident], truth: dict[str, str], alerts: list[Alert]
+) -> list[tuple[str, bool]]:
+    """Per fault: the service it was injected into (the one raising its ``CPUSaturation``),
+    and whether that is the root cause of the incident holding most of the fault's alerts."""
+    root: dict[str, str] = {}
+    for a in alerts:
+        if a.name == "CPUSaturation" and truth.get(a.id, "").startswith("f"):
+            root.setdefault(truth[a.id], a.service)
+    holder: dict[str, Incident] = {}
+    for inc in incidents:
+        for aid in inc.alert_ids:
+            holder[aid] = inc
+    by_fault: dict[str, list[str]] = {}
+    for aid, fault in truth.items():
+        if aid in holder:
+            by_fault.setdefault(fault, []).append(aid)
+    out = []
+    for fault, service in sorted(root.items()):
+        ids = by_fault.get(fault, [])
+        if not ids:
+            out.append((service, False))
+            continue
+        best = Counter(holder[a].id for a in ids).most_common(1)[0][0]
+        inc = next(holder[a] for a in ids if holder[a].id == best)
+        out.append((service, inc.root_cause == service))
+    return out
+
+
+def learned_edges(
+    seeds: list[int],
+    k: int,
+    events: int,
+    fault_every_s: float,
+    min_confidence: float,
+    suggestions: dict[tuple[str, int], list[EdgeSuggestion]],
+) -> dict[str, Any]:
+    """Learned-edges mode: for every run of :func:`missing_edges`, a new storm (another seed,
+    ``events`` alert events) over the true topology is correlated with the reduced one, without
+    and with the run's suggested edges at or above ``min_confidence`` as learned relations;
+    pair F1 against the faults (pooled as a mean over runs) and AC@1 (pooled over faults)."""
+    runs = []
+    f1s: dict[str, list[float]] = {"without": [], "with": []}
+    hits: dict[str, list[bool]] = {"without": [], "with": []}
+    #: faults in a service the removed edges touched
+    near: dict[str, list[bool]] = {"without": [], "with": []}
+    for name in TOPOLOGIES:
+        true = Topology.load(ROOT / "topologies" / f"{name}.yaml")
+        for seed in seeds:
+            given, removed = remove_edges(true, k, seed=seed)
+            rels = learned.relations(suggestions.get((name, seed), []), min_confidence)
+            cause: dict[str, str] = {}
+            alerts = storm(true, events, seed=seed + 1000, fault_every_s=fault_every_s, truth=cause)
+            row: dict[str, Any] = {
+                "topology": name,
+                "seed": seed,
+                "removed": [list(e) for e in removed],
+                "relations": [list(r) for r in rels],
+            }
+            for arm, use in (("without", ()), ("with", rels)):
+                incs = replay_alerts(given, alerts, relations=use)
+                members = group_of(inc.alert_ids for inc in incs)
+                f1 = pair_score(group_by_label(cause), members).f1
+                right = _ac1(incs, cause, alerts)
+                touched = {s for e in removed for s in e}
+                row[arm] = {
+                    "pair_f1": f1,
+                    "ac1": sum(h for _, h in right) / len(right) if right else 0.0,
+                }
+                f1s[arm].append(f1)
+                hits[arm].extend(h for _, h in right)
+                near[arm].extend(h for svc, h in right if svc in touched)
+            runs.append(row)
+    summary = {
+        arm: {
+            "pair_f1": sum(f1s[arm]) / len(f1s[arm]),
+            "ac1": sum(hits[arm]) / len(hits[arm]),
+            "ac1_touched": sum(near[arm]) / len(near[arm]) if near[arm] else 0.0,
+            "faults_touched": len(near[arm]),
+        }
+        for arm in f1s
+    }
+    return {"runs": runs, **summary, "min_confidence": min_confidence, "events": events}
+
+
+def learned_part(
+    console: Console,
+    args: argparse.Namespace,
+    suggestions: dict[tuple[str, int], list[EdgeSuggestion]] | None,
+) -> dict[str, Any]:
+    seeds = list(range(args.seeds))
+    if suggestions is None:
+        suggestions = {}
+        missing_edges(seeds, args.k, args.events, args.fault_every_s, suggestions)
+    res = learned_edges(
+        seeds, args.k, args.short_events, args.fault_every_s, args.learned_confidence, suggestions
+    )
+    for r in res["runs"]:
+        console.print(
+            f"  {r['topology']} seed {r['seed']}: {len(r['relations'])} learned relations; pair "
+            f"F1 {r['without']['pair_f1']:.3f} -> {r['with']['pair_f1']:.3f}, AC@1 "
+            f"{r['without']['ac1']:.2f} -> {r['with']['ac1']:.2f}",
+            soft_wrap=True,
+        )
+    console.print(
+        f"learned-edges mode (suggestions at confidence >= {args.learned_confidence}, new storms "
+        f"of {args.short_events} events): pair F1 {res['without']['pair_f1']:.3f} -> "
+        f"{res['with']['pair_f1']:.3f}, AC@1 {res['without']['ac1']:.3f} -> "
+        f"{res['with']['ac1']:.3f}; faults in services a removed edge touched "
+        f"({res['with']['faults_touched']}): AC@1 {res['without']['ac1_touched']:.3f} -> "
+        f"{res['with']['ac1_touched']:.3f}"
+    )
+    return res
+
+
+PARTS = ("rca", "synthetic", "edges", "learned")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -406,6 +554,12 @@ def main(argv: list[str] | None = None) -> int:
         "--feedback-seeds", type=int, default=10, help="simulated feedback runs per setting"
     )
     p.add_argument(
+        "--learned-confidence",
+        type=float,
+        default=0.99,
+        help="learned-edges mode: the confidence a suggested edge needs (as the worker's default)",
+    )
+    p.add_argument(
         "--parts",
         default=",".join(PARTS),
         help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)",
@@ -417,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--background-rules and --feedback-seeds must be positive")
     if not (0 <= args.verdict_share <= 1 and 0 <= args.verdict_error <= 1):
         p.error("--verdict-share and --verdict-error must be between 0 and 1 (e.g. 0.5, 0.1)")
+    if not 0.5 <= args.learned_confidence <= 1:
+        p.error("--learned-confidence must be between 0.5 and 1 (e.g. 0.99)")
     parts = {x.strip() for x in args.parts.split(",") if x.strip()}
     if not parts or parts - set(PARTS):
         p.error(f"--parts takes a comma-separated list of {', '.join(PARTS)}")
@@ -449,8 +605,10 @@ def main(argv: list[str] | None = None) -> int:
             "synthetic_added_background_rule_recall": synth["added_recall"],
             "synthetic_noisy_rules": synth,
         }
+    suggestions: dict[tuple[str, int], list[EdgeSuggestion]] | None = None
     if "edges" in parts:
-        edges, short = edges_part(console, args)
+        suggestions = {}
+        edges, short = edges_part(console, args, suggestions)
         ok = ok and edges["precision"] >= 0.8 and edges["recall"] >= 0.5
         figures |= {
             "edge_precision": edges["precision"],
@@ -461,9 +619,22 @@ def main(argv: list[str] | None = None) -> int:
             "synthetic": edges,
             "synthetic_short": short,
         }
-    console.print(
-        ("targets met" if ok else "targets NOT met") + f" (parts: {', '.join(sorted(parts))})"
-    )
+    if "learned" in parts:
+        res = learned_part(console, args, suggestions)
+        figures |= {
+            "learned_edges_pair_f1": res["with"]["pair_f1"],
+            "learned_edges_ac1": res["with"]["ac1"],
+            "learned_edges_pair_f1_without": res["without"]["pair_f1"],
+            "learned_edges_ac1_without": res["without"]["ac1"],
+            "learned_edges_ac1_touched": res["with"]["ac1_touched"],
+            "learned_edges_ac1_touched_without": res["without"]["ac1_touched"],
+            "learned_edges": res,
+        }
+    if not parts & {"rca", "edges"}:
+        verdict = "targets not measured (they are in the rca and edges parts)"
+    else:
+        verdict = "targets met" if ok else "targets NOT met"
+    console.print(verdict + f" (parts: {', '.join(sorted(parts))})")
     if args.json:
         figures["settings"] = {
             "top": args.top,
@@ -476,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
             "verdict_share": args.verdict_share,
             "verdict_error": args.verdict_error,
             "feedback_seeds": args.feedback_seeds,
+            "learned_confidence": args.learned_confidence,
             "parts": sorted(parts),
         }
         figures["targets_met"] = ok
