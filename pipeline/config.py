@@ -207,7 +207,7 @@ class WorkerSettings(BaseModel):
         ",".join(WORKER_ROLES),
         description="agents this process runs, comma-separated: ingest, correlate, feedback, "
         "metrics, insights (split ingest and correlate into separate processes to use more "
-        "cores; insights in one process of the cluster)",
+        "cores; the insights feed runs in one process at a time, elected by a Redis lease)",
     )
     session_timeout_s: float = Field(
         30.0,
