@@ -47,8 +47,9 @@ class FeedbackSetting:
                 raise ValueError(f"{name} must be in [0, 1]")
 
     def describe(self) -> dict[str, Any]:
+        """The setting and the simulation's delays (without the seed)."""
         return {
-            **asdict(self),
+            **{k: v for k, v in asdict(self).items() if k != "seed"},
             "ack_median_s": ACK_MEDIAN_S,
             "resolve_median_s": RESOLVE_MEDIAN_S,
             "verdict_median_s": VERDICT_MEDIAN_S,
