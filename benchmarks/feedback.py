@@ -17,6 +17,7 @@ import argparse
 import heapq
 import json
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -67,6 +68,12 @@ def _load(data_dir: Path) -> tuple[list[Alert], dict[str, str | None], dict[str,
     return alerts, alert_fault, inject
 
 
+def truth_verdict(alert_ids: Iterable[str], alert_fault: Mapping[str, str | None]) -> Verdict:
+    """The verdict the truth gives an incident: ``actionable`` when it holds an alert of an
+    injected fault, ``noise`` when it is made only of background alerts."""
+    return Verdict.actionable if any(alert_fault.get(a) for a in alert_ids) else Verdict.noise
+
+
 def run_arm(
     name: str,
     alerts: list[Alert],
@@ -111,11 +118,10 @@ def run_arm(
         while pending and pending[0][0] <= now:
             _, _, iid = heapq.heappop(pending)
             inc = latest[iid]
-            fault = any(alert_fault.get(a) for a in inc.alert_ids)
             fb = Feedback(
                 incident_id=iid,
                 action=FeedbackAction.verdict,
-                verdict=Verdict.actionable if fault else Verdict.noise,
+                verdict=truth_verdict(inc.alert_ids, alert_fault),
                 timestamp=inc.updated_at + timedelta(seconds=delay_s),
                 user="bench",
             )

@@ -128,6 +128,21 @@ class InsightsLiveSettings(BaseModel):
     refresh_s: float = Field(
         300.0, ge=0, description="rebuild the report (metrics, /insights) this often; 0: off"
     )
+    lease_s: float = Field(
+        15.0,
+        ge=1,
+        le=300,
+        description="the insights lease: one process with the insights role feeds them, "
+        "renewing it every third of this; a stand-by takes over this long after it stopped",
+    )
+    learned_edges: bool = Field(
+        False,
+        description="learned-edges mode: correlation also relates services through the "
+        "suggested missing edges at or above learned_edge_confidence (as learned calls)",
+    )
+    learned_edge_confidence: float = Field(
+        0.99, ge=0.5, le=1, description="the confidence (1 - q) a suggested edge needs to be used"
+    )
 
 
 class WorkerSettings(BaseModel):
@@ -192,7 +207,7 @@ class WorkerSettings(BaseModel):
         ",".join(WORKER_ROLES),
         description="agents this process runs, comma-separated: ingest, correlate, feedback, "
         "metrics, insights (split ingest and correlate into separate processes to use more "
-        "cores; insights in one process of the cluster)",
+        "cores; the insights feed runs in one process at a time, elected by a Redis lease)",
     )
     session_timeout_s: float = Field(
         30.0,

@@ -13,7 +13,10 @@ was last written (epoch seconds), the newest ``RECENT_KEPT`` (the incident pages
 topologies; trimmed once the partition's state covers them) | ``mprog`` hash: partition -> event
 time the merge stage has seen it reach (domains pace each other with it)
 | ``imarks`` hash: raw partition -> "event time, behind (0/1), wall time reported" (ingest
-processes align their reading with each other's with it).
+processes align their reading with each other's with it)
+| ``lease:insights`` the token of the one process feeding the insights
+(:mod:`pipeline.adapters.lease`); its ``ckpt:insights`` is written only while it holds it
+| ``insights:edges`` the relations of the learned-edges mode (JSON, written by that process).
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ from pipeline.domain.correlate.journal import Joined, MembershipOp, Merged, Move
 
 #: incidents the ``recent`` index keeps (the most recently written records)
 RECENT_KEPT = 1000
+
+_SAVE_HELD = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'saved_at', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+return 1
+"""
 
 
 def _bytes(value: Any) -> bytes:
@@ -156,6 +166,25 @@ class RedisStore:
 
     def save_checkpoint(self, name: str, data: bytes) -> None:
         self.commit(dedup_states={}, checkpoints={name: data}, incidents={})
+
+    def save_checkpoint_held(self, name: str, data: bytes, lease_key: str, token: str) -> bool:
+        """:meth:`save_checkpoint`, only while the lease ``lease_key`` holds ``token`` (checked
+        and written in one script: a process whose lease lapsed cannot overwrite its
+        successor's checkpoint; :class:`pipeline.adapters.lease.RedisLease`). False when
+        the lease is not held."""
+        self.ops += 1
+        key = f"{self.prefix}ckpt:{name}"
+        return bool(self.r.eval(_SAVE_HELD, 2, key, lease_key, token, data, time.time()))
+
+    def set_learned_relations(self, data: bytes) -> None:
+        """The insights' learned-edges relations, for every correlating process."""
+        self.ops += 1
+        self.r.set(f"{self.prefix}insights:edges", data)
+
+    def learned_relations(self) -> bytes | None:
+        self.ops += 1
+        value = self.r.get(f"{self.prefix}insights:edges")
+        return _bytes(value) if value is not None else None
 
     def get_incident(self, incident_id: str) -> bytes | None:
         value = self.r.get(f"{self.prefix}inc:{incident_id}")

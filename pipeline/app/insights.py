@@ -15,7 +15,9 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from pipeline.adapters.lease import RedisLease
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app import learned_edges
 from pipeline.app.insights_feed import InsightsFeed
 from pipeline.config import Settings
 from pipeline.domain.insights import InsightsReport
@@ -30,6 +32,8 @@ TOP_KEYS = 10
 TOP_RECURRING = 10
 #: Redis calls of the feed give up after this long (then retried at the next write)
 STORE_TIMEOUT_S = 10.0
+#: the insights lease (after the key prefix): held by the one process that feeds them
+LEASE_KEY = "lease:insights"
 
 
 class InsightsMetrics:
@@ -91,18 +95,33 @@ class InsightsMetrics:
             ["topic"],
             registry=registry,
         )
+        self.leader = Gauge(
+            f"{g}leader",
+            "1 while this process holds the insights lease and feeds the insights, else 0",
+            registry=registry,
+        )
 
-    def update(self, rep: InsightsReport, now: float) -> None:
-        self.incidents.set(rep.incidents)
-        self.noisy_rules.set(sum(q.noisy for q in rep.rules))
-        for family in (
+    def _families(self) -> tuple[Gauge, ...]:
+        return (
             self.rule_noise,
             self.rule_pages,
             self.mttr,
             self.mtta,
             self.recurring,
             self.suggested,
-        ):
+        )
+
+    def clear(self) -> None:
+        """No report here (a stand-by): every insights series empty or zero."""
+        for family in self._families():
+            family.clear()
+        for gauge in (self.incidents, self.noisy_rules, self.stale, self.refreshed):
+            gauge.set(0)
+
+    def update(self, rep: InsightsReport, now: float) -> None:
+        self.incidents.set(rep.incidents)
+        self.noisy_rules.set(sum(q.noisy for q in rep.rules))
+        for family in self._families():
             family.clear()
         for q in rep.rules[:TOP_RULES]:
             self.rule_noise.labels(q.service, q.name).set(q.noise_share)
@@ -142,24 +161,44 @@ class LiveInsights:
     ) -> None:
         self.topology = topology
         self.metrics = InsightsMetrics(registry)
+        self.settings = settings
         self.last: Rendered | None = None
+        self.leads = False
+        self.store = timed = store.with_timeout(STORE_TIMEOUT_S)
+        lease = None
+        if isinstance(timed, RedisStore):  # (stand-ins in tests: always feed)
+            key = f"{settings.redis.key_prefix}{LEASE_KEY}"
+            lease = RedisLease(timed.r, key, settings.insights.lease_s)
         self.feed = InsightsFeed(
             settings,
-            store.with_timeout(STORE_TIMEOUT_S),
+            timed,
             topology,
             self.publish,
             on_skip=lambda topic: self.metrics.skipped.labels(topic).inc(),
             on_write_failure=self.metrics.failures.inc,
+            lease=lease,
+            on_lead=self.lead,
         )
 
     def start(self) -> None:
         self.feed.start()
+
+    def lead(self, leads: bool) -> None:
+        """This process starts or stops feeding the insights (called on the feed's thread); a
+        stand-by serves no report and exports no insights series."""
+        self.leads = leads
+        self.metrics.leader.set(1 if leads else 0)
+        if not leads:
+            self.last = None
+            self.metrics.clear()
 
     def publish(self, rep: InsightsReport) -> None:
         """Serve ``rep`` (called on the feed's thread)."""
         view = render.view(rep, self.topology.graph, self.topology.name)
         self.last = Rendered(rep, render.html(view))  # the page first: metrics say it is there
         self.metrics.update(rep, time.time())
+        if self.settings.insights.learned_edges:
+            learned_edges.share(self.settings, self.store, rep)
 
     def document(self) -> dict[str, Any] | None:
         """The last report as JSON-ready data (None before the first one)."""

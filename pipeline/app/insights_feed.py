@@ -15,6 +15,14 @@ logged, counted (``stormwatch_insights_skipped_total``) and skipped; it stays in
 
 Every ``insights.refresh_s`` the thread builds the report from the state (a fold of the
 bounded counters, no scan of Redis) and hands it to ``on_report``.
+
+**One feed per cluster.** Every process with the ``insights`` role runs the thread, but only
+the holder of a Redis lease (:class:`~pipeline.adapters.lease.RedisLease`, ``insights.lease_s``,
+renewed every third of it) feeds: the others stand by, trying for the lease as often, and
+take over from the document when it lapses (its holder died, hung or lost Redis) or is given
+up (its holder stopped). The document is written only while the lease is held (checked and
+written in one script), so a holder that lost it never overwrites its successor's state; it
+notices at its next renewal or write, drops its state and stands by.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import structlog
@@ -53,6 +61,21 @@ _BATCH = 500
 _POLL_S = 0.2
 
 
+class Lease(Protocol):
+    """What the feed needs of its lease (:class:`pipeline.adapters.lease.RedisLease`)."""
+
+    key: str
+    token: str
+
+    def hold(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class LostLease(Exception):
+    """Another process holds the insights lease now: this one stops feeding."""
+
+
 class InsightsFeed:
     """Feeds the insights from ``incidents`` and ``feedback`` on a thread of its own."""
 
@@ -64,13 +87,21 @@ class InsightsFeed:
         on_report: Callable[[InsightsReport], None],
         on_skip: Callable[[str], None] = lambda _topic: None,
         on_write_failure: Callable[[], None] = lambda: None,
+        lease: Lease | None = None,
+        on_lead: Callable[[bool], None] = lambda _leads: None,
     ) -> None:
+        """``lease``: feed only while holding it (None: always, for a single process);
+        ``on_lead`` hears when this process starts (True) and stops (False) feeding."""
         self.settings = settings
         self.store = store
         self.topology = topology
         self.on_report = on_report
         self.on_skip = on_skip
         self.on_write_failure = on_write_failure
+        self.lease = lease
+        self.on_lead = on_lead
+        #: renew the lease (and, standing by, try for it) this often
+        self.renew_s = settings.insights.lease_s / 3
         self.topics = (settings.topics.incidents, settings.topics.feedback)
         self.insights = Insights(team_of=topology.team)
         #: (topic, partition) -> offset of the last message fed
@@ -93,25 +124,58 @@ class InsightsFeed:
     def _run(self) -> None:
         delay = 1.0
         while not self.stop.is_set():
+            if not self._wait_for_lease():
+                return
+            self.on_lead(True)
             try:
                 self._feed_until_stopped()
                 return
+            except LostLease:
+                log.warning("insights lease lost: another process feeds the insights now")
+                delay = 1.0
             except Exception as exc:  # broker or Redis trouble: start again from the document
                 log.error("insights feed failed; starting again", error=str(exc))
                 self.stop.wait(delay)
                 delay = min(30.0, delay * 2)
+            finally:
+                self.on_lead(False)
+
+    def _wait_for_lease(self) -> bool:
+        """Stand by until this process holds the lease (False when stopped first)."""
+        if self.lease is None:
+            return True
+        said = False
+        while not self.stop.is_set():
+            try:
+                if self.lease.hold():
+                    log.info("insights lease taken: this process feeds the insights")
+                    return True
+                if not said:
+                    log.info("insights standby: another process holds the insights lease")
+                    said = True
+            except Exception as exc:
+                log.warning("insights lease unavailable; retrying", error=str(exc))
+            self.stop.wait(self.renew_s)
+        return False
+
+    def _renew(self) -> None:
+        if self.lease is not None and not self.lease.hold():
+            raise LostLease
 
     def _feed_until_stopped(self) -> None:
         self._restore()
         consumer = self._consumer()
         try:
             self._assign(consumer)
-            last_write = last_report = time.monotonic()
+            last_write = last_report = last_renew = time.monotonic()
             self._report()
             while not self.stop.is_set():
                 for msg in consumer.consume(_BATCH, timeout=_POLL_S):
                     self.feed(msg)
                 now = time.monotonic()
+                if now - last_renew >= self.renew_s:
+                    self._renew()
+                    last_renew = now
                 if now - last_write >= self.settings.worker.commit_interval_s:
                     self.write()
                     last_write = now
@@ -121,6 +185,11 @@ class InsightsFeed:
             self.write()
         finally:
             consumer.close()
+        if self.lease is not None:  # stopping: a stand-by takes over at once
+            try:
+                self.lease.release()
+            except Exception as exc:
+                log.warning("giving up the insights lease failed", error=str(exc))
 
     def _restore(self) -> None:
         """Load the document, waiting for Redis as long as it is away."""
@@ -190,12 +259,21 @@ class InsightsFeed:
         self.fed[(topic, msg.partition())] = msg.offset()
 
     def write(self) -> bool:
-        """The state and the offsets it covers to Redis (nothing new: nothing to write)."""
+        """The state and the offsets it covers to Redis (nothing new: nothing to write);
+        raises :class:`LostLease` when another process holds the lease."""
         if self.fed == self.written:
             return True
         offsets = dict(self.fed)
+        data = ckpt.dump(self.insights, offsets)
         try:
-            self.store.save_checkpoint(CHECKPOINT, ckpt.dump(self.insights, offsets))
+            if self.lease is None:
+                self.store.save_checkpoint(CHECKPOINT, data)
+            elif not self.store.save_checkpoint_held(
+                CHECKPOINT, data, self.lease.key, self.lease.token
+            ):
+                raise LostLease
+        except LostLease:
+            raise
         except Exception as exc:
             self.on_write_failure()
             log.warning("writing the insights state failed; retrying later", error=str(exc))

@@ -68,7 +68,11 @@ def add_pages(
         last = insights.last if insights is not None else None
         if last is None:
             why = (
-                "the first insights report is not built yet"
+                (
+                    "the first insights report is not built yet"
+                    if insights.leads
+                    else "another worker holds the insights lease and serves them (standby)"
+                )
                 if insights is not None
                 else "live insights are off here (no insights role, or "
                 "STORMWATCH_INSIGHTS__REFRESH_S=0)"

@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry
 from pipeline.adapters.escalation_store import EscalationStore
 from pipeline.adapters.oncall_store import OnCallStore
 from pipeline.adapters.redis_store import RedisStore
+from pipeline.app import learned_edges
 from pipeline.app.agents.correlate import CorrelateAgent
 from pipeline.app.agents.detect import DetectAgent
 from pipeline.app.agents.feedback import FeedbackAgent
@@ -402,6 +403,14 @@ class Worker:
                 """The feed's thread starts with the app (the topics exist by then)."""
                 assert self.insights is not None
                 self.insights.start()
+
+        if s.insights.learned_edges and "correlate" in roles:
+
+            @app.timer(learned_edges.APPLY_INTERVAL_S)
+            async def learn_edges() -> None:
+                """Learned-edges mode: the insights' relations into this process's correlators."""
+                data = await asyncio.to_thread(self.store.learned_relations)
+                learned_edges.apply(self.states, data)
 
         self.page_reads = add_pages(
             app, self.registry, self.store, self.liveness, self.topology, self.insights

@@ -33,6 +33,7 @@ class GraphIndex:
         "_up",
         "hops",
         "learned",
+        "origins",
     )
 
     def __init__(self, topology: Topology, hops: int) -> None:
@@ -51,11 +52,16 @@ class GraphIndex:
         #: calls added after construction (learned from alerts), in the order added
         self.learned: list[tuple[str, str]] = []
         self._learned_of: dict[str, list[tuple[str, str]]] = {}
+        #: where a learned call was learned from, when not from alert labels
+        self.origins: dict[tuple[str, str], str] = {}
 
-    def add_edge(self, caller: str, callee: str) -> bool:
-        """Add the call ``caller -> callee`` (services new to the graph become known);
-        returns False when the graph already had it. Clears every cached answer."""
+    def add_edge(self, caller: str, callee: str, origin: str | None = None) -> bool:
+        """Add the call ``caller -> callee`` (services new to the graph become known),
+        learned from ``origin`` (None: alert labels); returns False when the graph already
+        had it (a learned call takes the newer ``origin``). Clears every cached answer."""
         if callee in self._succ.get(caller, ()):
+            if origin is not None and (caller, callee) in self._learned_of.get(caller, ()):
+                self.origins[(caller, callee)] = origin
             return False
         for n in (caller, callee):
             if n not in self._succ:
@@ -71,11 +77,17 @@ class GraphIndex:
         self.learned.append(edge)
         self._learned_of.setdefault(caller, []).append(edge)
         self._learned_of.setdefault(callee, []).append(edge)
+        if origin is not None:
+            self.origins[edge] = origin
         return True
 
     def learned_calls(self, service: str) -> list[tuple[str, str]]:
         """The learned calls (not in the topology) ``service`` makes or takes."""
         return self._learned_of.get(service, [])
+
+    def learned_from(self, edge: tuple[str, str]) -> str:
+        """Where the learned call ``edge`` was learned from."""
+        return self.origins.get(edge, "alert labels")
 
     def known(self, service: str) -> bool:
         return service in self._succ

@@ -520,8 +520,11 @@ def _reasons(
                 )
     learned = graph.learned_calls(c)
     if learned:
-        shown = ", ".join(f"{a} -> {b}" for a, b in learned[:3])
-        reasons.append(f"calls learned from alert labels (not in the topology): {shown}")
+        by_origin: dict[str, list[str]] = {}
+        for a, b in learned[:3]:
+            by_origin.setdefault(graph.learned_from((a, b)), []).append(f"{a} -> {b}")
+        for origin, calls in by_origin.items():
+            reasons.append(f"calls learned from {origin} (not in the topology): {', '.join(calls)}")
     if unhealthy_deps:
         reasons.append("its dependencies are unhealthy: " + ", ".join(sorted(unhealthy_deps)[:3]))
     elif alerting:

@@ -10,7 +10,7 @@ journal, whatever ``max_members`` is); ``alerts`` holds the members the incident
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -57,10 +57,13 @@ def replay_alerts(
     scorer: AlertScorer | None = None,
     on_alert: Callable[[], None] | None = None,
     runbooks: Runbooks | None = None,
+    relations: Sequence[tuple[str, str, float]] = (),
 ) -> list[Incident]:
     """Run alerts (in file order) through the stage chain; return every incident, final state
-    (``runbooks``: the annotate stage's runbook choice, as the worker's)."""
+    (``runbooks``: the annotate stage's runbook choice, as the worker's; ``relations``: calls
+    learned from the incident history, the insights' learned-edges mode)."""
     pipeline = AlertPipeline(topology, correlation=settings, scorer=scorer, runbooks=runbooks)
+    pipeline.correlator.learn_relations(relations)
     store = MemoryStore()
     final: dict[str, Incident] = {}
     batch: list[Alert] = []

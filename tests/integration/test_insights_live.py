@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import msgspec
 
 from pipeline.app.insights_feed import CHECKPOINT
+from pipeline.app.localstack import free_port
 from pipeline.domain.insights import checkpoint as ckpt
 from pipeline.domain.schemas import EventType, IncidentEvent
 from tests.integration.conftest import ROOT, Stack, collect, wait_for
@@ -67,9 +69,11 @@ def _storm(start: datetime) -> list[bytes]:
     return [v for _, v in sorted(out, key=lambda x: x[0])]
 
 
-def _get(stack: Stack, path: str, accept: str = "application/json") -> tuple[int, bytes]:
+def _get(
+    stack: Stack, path: str, accept: str = "application/json", port: int | None = None
+) -> tuple[int, bytes]:
     req = urllib.request.Request(
-        f"http://127.0.0.1:{stack.web_port}{path}", headers={"Accept": accept}
+        f"http://127.0.0.1:{port or stack.web_port}{path}", headers={"Accept": accept}
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -78,8 +82,8 @@ def _get(stack: Stack, path: str, accept: str = "application/json") -> tuple[int
         return exc.code, exc.read()
 
 
-def _metric(stack: Stack, line_start: str) -> float | None:
-    body = _get(stack, "/metrics")[1].decode()
+def _metric(stack: Stack, line_start: str, port: int | None = None) -> float | None:
+    body = _get(stack, "/metrics", port=port)[1].decode()
     for line in body.splitlines():
         if line.startswith(line_start):
             return float(line.rsplit(" ", 1)[1])
@@ -89,7 +93,8 @@ def _metric(stack: Stack, line_start: str) -> float | None:
 def test_insights_from_the_topics_survive_a_restart_and_report_since_reads_the_store(
     stack: Stack, tmp_path: Path
 ) -> None:
-    env = {"STORMWATCH_INSIGHTS__REFRESH_S": "1"}
+    # the successor takes the insights lease 2 s after the kill (the killed worker kept it)
+    env = {"STORMWATCH_INSIGHTS__REFRESH_S": "1", "STORMWATCH_INSIGHTS__LEASE_S": "2"}
     worker = stack.start_worker(extra_env=env)
     incidents = stack.consumer("incidents")
     start = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
@@ -186,3 +191,41 @@ def test_insights_from_the_topics_survive_a_restart_and_report_since_reads_the_s
     cells = [c.strip() for c in cart.strip("|").split("|")]
     assert cells[1] == "3" and cells[4] == "4m00s" and cells[6] == "3", cart
     assert (out / "report.html").read_text().count("<svg") >= 4
+
+
+def test_one_worker_feeds_the_insights_and_a_standby_takes_over_when_it_dies(
+    stack: Stack,
+) -> None:
+    env = {"STORMWATCH_INSIGHTS__REFRESH_S": "1", "STORMWATCH_INSIGHTS__LEASE_S": "3"}
+    first = stack.start_worker(extra_env=env)
+    leader = "stormwatch_insights_leader "
+    wait_for(lambda: _metric(stack, leader) == 1.0, 30, "the first worker to take the lease")
+    port = free_port()
+    stack.start_worker(extra_env=env, web_port=str(port))
+    time.sleep(3)  # a lease period: the second worker has tried and stands by
+    assert _metric(stack, leader, port) == 0.0
+    status, body = _get(stack, "/insights", port=port)
+    assert status == 503 and b"standby" in body
+
+    stack.produce("alerts.raw", _storm(datetime.now(UTC) - timedelta(days=2)), key=b"one")
+    incidents = "stormwatch_insights_incidents "
+    wait_for(lambda: _metric(stack, incidents) == 8.0, 120, "the leader's insights")
+    assert _metric(stack, incidents, port) == 0.0  # the stand-by computes nothing
+    store = stack.store()
+
+    def checkpointed() -> bool:
+        data = store.load_checkpoint(CHECKPOINT)
+        return data is not None and ckpt.load(data)[0].report().incidents == 8
+
+    wait_for(checkpointed, 30, "the leader's checkpoint")
+    version = store.checkpoint_version(CHECKPOINT)
+    # the leader dies without giving the lease up: the stand-by takes over once it lapses,
+    # from the leader's document (nothing counted twice)
+    stack.stop_worker(first, signal.SIGKILL)
+    wait_for(lambda: _metric(stack, leader, port) == 1.0, 30, "the stand-by to take over")
+    wait_for(lambda: _metric(stack, incidents, port) == 8.0, 30, "the new leader's report")
+    status, _ = _get(stack, "/insights", port=port)
+    assert status == 200
+    assert store.checkpoint_version(CHECKPOINT) >= version
+    holder = stack.redis().get(f"{stack.ns}:lease:insights")
+    assert holder is not None

@@ -111,6 +111,8 @@ def test_lone_untouched_alerts_make_a_rule_noisy_and_verdicts_override() -> None
     rules = {(q.service, q.name): q for q in ins.report().rules}
     assert rules[("api", "CPU")].noisy
     assert rules[("api", "CPU")].noise_verdict_share == 1.0
+    # a verdict is on the incident: every rule in it takes it (noise: all its alerts were)
+    assert rules[("web", "Latency")].noisy and rules[("web", "Latency")].verdicts == 6
 
 
 def test_acted_on_lone_alerts_are_not_noise_and_actions_name_the_fix() -> None:

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline.app.insights import LiveInsights
-from pipeline.app.insights_feed import CHECKPOINT, InsightsFeed
+from pipeline.app.insights_feed import CHECKPOINT, InsightsFeed, LostLease
 from pipeline.config import Settings
 from pipeline.domain.insights import Insights
 from pipeline.domain.insights import checkpoint as ckpt
@@ -107,6 +107,33 @@ class CheckpointStore:
     def load_checkpoint(self, name: str) -> bytes | None:
         return self.saved.get(name)
 
+    def save_checkpoint_held(self, name: str, data: bytes, lease_key: str, token: str) -> bool:
+        if self.holder != token:
+            return False
+        self.save_checkpoint(name, data)
+        return True
+
+    holder: str | None = None
+
+
+class FakeLease:
+    """One process's view of a lease held in :class:`CheckpointStore`."""
+
+    key = "sw:lease:insights"
+
+    def __init__(self, store: CheckpointStore, token: str) -> None:
+        self.store, self.token = store, token
+
+    def hold(self) -> bool:
+        if self.store.holder in (None, self.token):
+            self.store.holder = self.token
+            return True
+        return False
+
+    def release(self) -> None:
+        if self.store.holder == self.token:
+            self.store.holder = None
+
 
 def _messages() -> list[FakeMessage]:
     """Three lone blips resolved on ``incidents`` (with an update before each), an ack for the
@@ -159,6 +186,67 @@ def test_the_feed_checkpoints_state_with_offsets_and_a_restart_feeds_each_messag
     store.fail = False
     assert again.write()
     assert ckpt.load(store.saved[CHECKPOINT])[1][("incidents", 0)] == 99
+
+
+def test_only_the_lease_holder_feeds_and_a_lost_lease_never_overwrites_the_successor() -> None:
+    settings = Settings()
+    topo = Topology(name="t", graph=nx.DiGraph([("api", "db")]))
+    store = CheckpointStore()
+    leads: list[tuple[str, bool]] = []
+
+    def feed_of(name: str) -> InsightsFeed:
+        return InsightsFeed(
+            settings,
+            store,  # type: ignore[arg-type]
+            topo,
+            lambda _r: None,
+            lease=FakeLease(store, name),
+            on_lead=lambda on: leads.append((name, on)),
+        )
+
+    first, second = feed_of("first"), feed_of("second")
+    assert first._wait_for_lease() and store.holder == "first"
+    second.stop.set()  # standing by: it does not get the lease, and returns when stopped
+    assert not second._wait_for_lease()
+    msgs = _messages()
+    first.feed(msgs[1])
+    assert first.write()
+    # the first process hangs past its lease; the second takes over and writes
+    store.holder = None
+    second.stop.clear()
+    assert second._wait_for_lease() and store.holder == "second"
+    second.insights, second.fed = ckpt.load(store.saved[CHECKPOINT])
+    second.written = dict(second.fed)
+    second.feed(msgs[3])
+    assert second.write()
+    mine = store.saved[CHECKPOINT]
+    # the first wakes up: its renewal and its write both find the lease gone
+    first.feed(msgs[5])
+    with pytest.raises(LostLease):
+        first._renew()
+    with pytest.raises(LostLease):
+        first.write()
+    assert store.saved[CHECKPOINT] == mine
+    assert ckpt.load(mine)[0].report().incidents == 2
+
+
+def test_a_standby_serves_no_report_and_exports_no_insights_series() -> None:
+    registry = CollectorRegistry()
+    topo = Topology(name="t", graph=nx.DiGraph([("api", "db")]))
+    live = LiveInsights(Settings(), CheckpointStore(), topo, registry)  # type: ignore[arg-type]
+    ins = Insights()
+    for i in range(3):
+        ins.observe_incident(incident(f"e{i}", i * 600, [("db", "Blip", 0)]))
+    live.lead(True)
+    live.publish(ins.report(topo.graph))
+    assert registry.get_sample_value("stormwatch_insights_leader") == 1.0
+    labels = {"service": "db", "alertname": "Blip"}
+    assert registry.get_sample_value("stormwatch_insights_rule_pages", labels) == 3.0
+    live.lead(False)
+    assert live.last is None and live.document() is None
+    assert registry.get_sample_value("stormwatch_insights_leader") == 0.0
+    assert registry.get_sample_value("stormwatch_insights_rule_pages", labels) is None
+    assert registry.get_sample_value("stormwatch_insights_incidents") == 0.0
 
 
 def test_a_checkpoint_of_another_format_is_refused_with_a_clear_error() -> None:

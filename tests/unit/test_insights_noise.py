@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from scipy import integrate
 
 from pipeline.domain.insights.noise import (
+    VERDICT_ERROR,
     Evidence,
     background_probability,
     chance_corroboration,
+    verdict_log_factor,
 )
 
 
@@ -42,11 +46,34 @@ def test_corroboration_at_the_chance_rate_is_what_background_does() -> None:
 
 
 def test_verdicts_outweigh_structure() -> None:
-    said_noise, said_actionable = background_probability(
-        [ev(0, 0, nv=5), ev(10, 0, av=5)], chance=0.2
+    said_noise, said_actionable, often_noise = background_probability(
+        [ev(0, 0, nv=5), ev(10, 0, av=5), ev(0, 0, nv=12)], chance=0.2
     )
-    assert said_noise > 0.99
+    assert said_noise > 0.8
+    assert often_noise > 0.9 > said_noise  # more verdicts, more confidence
     assert said_actionable < 0.05
+
+
+def test_a_rule_judged_real_now_and_then_is_signal_not_background() -> None:
+    # background: every occurrence is noise, so three right actionable verdicts among ten
+    # are far likelier from a real rule that also fires on noise than from three errors
+    mixed, one_wrong = background_probability([ev(0, 0, nv=7, av=3), ev(0, 0, nv=9, av=1)], 0.2)
+    assert mixed < 0.5 < one_wrong  # one actionable in ten is what the verdict error explains
+
+
+def test_verdict_factor_is_the_two_likelihoods_integrated() -> None:
+    e = VERDICT_ERROR
+    for nv, av in ((0, 0), (1, 0), (0, 1), (7, 3), (20, 2)):
+        bg = (1 - e) ** nv * e**av
+
+        # signal: the real share r uniform on [0, 1]; P(actionable) = e + r (1 - 2e)
+        def lik(r: float, nv: int = nv, av: int = av) -> float:
+            a = e + r * (1 - 2 * e)
+            return float(a**av * (1 - a) ** nv)
+
+        sig = integrate.quad(lik, 0, 1)[0]
+        got = verdict_log_factor(np.array([float(nv)]), np.array([float(av)]))[0]
+        assert got == pytest.approx(np.log(bg / sig), rel=1e-6, abs=1e-9)
 
 
 def test_signs_weigh_in_only_when_verdicts_show_they_separate() -> None:

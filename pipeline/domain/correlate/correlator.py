@@ -9,6 +9,8 @@ other related incidents when they share the cause, or opens a new incident.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pipeline.domain.call_edges import call_edge
 from pipeline.domain.cooccurrence import CoOccurrence
 from pipeline.domain.correlate.controls import apply_span_start, apply_split_reopened
@@ -84,16 +86,27 @@ class Correlator:
             self.cooc.observe(alert.service, t)
         return self._on_firing(alert, fp, t)
 
-    def learn_call(self, caller: str, callee: str) -> bool:
+    def learn_call(self, caller: str, callee: str, origin: str | None = None) -> bool:
         """Add a call the topology misses (named by an alert's labels, see
-        :mod:`pipeline.domain.call_edges`) to the graph this correlator relates and ranks
-        with; at most ``max_learned_calls``. Returns whether the graph changed."""
+        :mod:`pipeline.domain.call_edges`, or learned from ``origin``) to the graph this
+        correlator relates and ranks with; at most ``max_learned_calls``. Returns whether
+        the graph changed."""
         g = self.graph
-        if len(g.learned) >= self.settings.max_learned_calls or not g.add_edge(caller, callee):
+        full = len(g.learned) >= self.settings.max_learned_calls
+        if full or not g.add_edge(caller, callee, origin):
             return False
         self.index.add_dependency(caller, callee)
         self.ranker.graph_changed()
         return True
+
+    def learn_relations(self, relations: Iterable[tuple[str, str, float]]) -> int:
+        """Extra ``(caller, callee, confidence)`` calls learned from the incident history
+        (the insights' suggested missing edges, :mod:`pipeline.domain.insights.learned`),
+        treated as learned calls; returns how many were new to the graph."""
+        return sum(
+            self.learn_call(a, b, f"incident history at confidence {c:.2f}")
+            for a, b, c in relations
+        )
 
     def advance(self, now: float) -> list[IncidentEvent]:
         """Clock tick: resolve quiet incidents, close joins that can no longer happen, evict."""

@@ -15,9 +15,15 @@ and time) or a person acknowledged or resolved the incident.
 * The **Bayes factor** of the two, at even prior odds, gives the posterior probability that
   the rule is background: evidence and its amount in one number (one lone alert gives
   about 0.67, ten lone alerts 0.92, one corroboration among four occurrences about 0.65).
-* **Verdicts** multiply in with a fixed reliability (:data:`VERDICT_ERROR`): ``noise``,
-  ``flapping`` and ``auto_resolved`` are likely on background, ``actionable`` on signal,
-  ``duplicate`` says nothing.
+* **Verdicts** multiply in as a second Bayes factor (:func:`verdict_log_factor`), each
+  wrong with probability :data:`VERDICT_ERROR`: under *background* every occurrence is noise,
+  so a verdict says ``noise`` (``flapping``, ``auto_resolved``) unless it is wrong; under
+  *signal* the rule fires on something real in a share of its occurrences of its own
+  (uniform on [0, 1]: a real rule fires on noise too now and then), so a few actionable
+  verdicts among many noise ones mean signal, one in ten is what errors explain.
+  ``duplicate`` says nothing. A verdict is on an incident, and every rule in it takes it:
+  ``noise`` says all its alerts were noise; ``actionable`` that the incident was real, and
+  the correlator related its rules to it by graph and time.
 * **Clearing by itself quickly** and **flapping** weigh in only as far as this system's
   verdicts show they separate noise from signal: their rates among rules responders judged
   mostly noise and among those judged mostly actionable (Beta(1, 1) smoothed); with no judged
@@ -76,11 +82,29 @@ def background_probability(rules: list[Evidence], chance: float) -> list[float]:
     upper = 1 - special.betainc(c + 1, n - c + 1, p0)  # mass of Beta(c+1, n-c+1) above p0
     log_sig = special.betaln(c + 1, n - c + 1) + np.log(np.maximum(upper, 1e-300))
     log_sig -= np.log1p(-p0)
-    log_odds = log_bg - log_sig + (nv - av) * np.log((1 - VERDICT_ERROR) / VERDICT_ERROR)
+    log_odds = log_bg - log_sig + verdict_log_factor(nv, av)
     signs = np.array([[r.quick, r.flapping] for r in rules], dtype=float)
     bg, sig = _sign_rates(signs, n, nv, av)
     log_odds += _loglik(signs, n, bg) - _loglik(signs, n, sig)
     return [float(v) for v in special.expit(log_odds)]
+
+
+def verdict_log_factor(noise_verdicts: np.ndarray, actionable: np.ndarray) -> np.ndarray:
+    """Log Bayes factor (background over signal) of each rule's verdicts.
+
+    Background: every occurrence is noise, so a verdict says ``noise`` unless it is wrong
+    (:data:`VERDICT_ERROR`). Signal: the rule fires on something real in a share ``r`` of its
+    occurrences, ``r`` uniform on [0, 1] (a real rule also fires on noise now and then; no
+    share is assumed), so a verdict says ``actionable`` with probability
+    ``a = e + r (1 - 2e)``, uniform on [e, 1 - e]."""
+    nv, av = noise_verdicts, actionable
+    e = VERDICT_ERROR
+    log_bg = nv * np.log1p(-e) + av * np.log(e)
+    # integral of a^av (1 - a)^nv over [e, 1 - e], divided by its length
+    mass = special.betainc(av + 1, nv + 1, 1 - e) - special.betainc(av + 1, nv + 1, e)
+    log_sig = special.betaln(av + 1, nv + 1) + np.log(np.maximum(mass, 1e-300))
+    log_sig -= np.log1p(-2 * e)
+    return np.asarray(log_bg - log_sig)
 
 
 def _sign_rates(
