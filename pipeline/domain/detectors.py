@@ -36,6 +36,7 @@ Measured on NAB (``make bench-nab``; results in ``docs/models.md``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import math
@@ -43,9 +44,10 @@ import pickle
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
-from river import base
+from river import base, stats
 
 from pipeline.domain.schemas import Alert, AlertStatus, MetricSample, Severity
 from pipeline.domain.validation import check_unit_interval
@@ -71,6 +73,8 @@ class _FeatureState:
         "slow_var",
         "sres_n",
         "sres_var",
+        "zq_change",
+        "zq_level",
     )
 
     def __init__(self) -> None:
@@ -88,6 +92,9 @@ class _FeatureState:
         # (row, score) pairs with decreasing scores: the running max of the last rows
         self.recent: deque[tuple[int, float]] = deque()
         self.rest_until = 0  # rows before this one report 0 (rest period after an alarm)
+        # running high quantiles of this feature's own level and change surprises
+        self.zq_level: stats.Quantile | None = None
+        self.zq_change: stats.Quantile | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -104,6 +111,9 @@ class _FeatureState:
         if self.season is not None and self.season_n is not None:
             new.season = list(self.season)
             new.season_n = list(self.season_n)
+        if self.zq_level is not None:
+            new.zq_level = copy.deepcopy(self.zq_level)
+            new.zq_change = copy.deepcopy(self.zq_change)
         return new
 
 
@@ -165,6 +175,7 @@ class SurpriseDetector(base.AnomalyDetector):
         season_alpha: float = 0.3,
         season_gate: float = 0.5,
         season_change: bool = True,
+        calibrate_q: float = 0.0,
     ) -> None:
         self.slow_alpha = slow_alpha
         self.fast_alpha = fast_alpha
@@ -179,6 +190,8 @@ class SurpriseDetector(base.AnomalyDetector):
         self.season_alpha = season_alpha
         self.season_gate = season_gate
         self.season_change = season_change
+        self.calibrate_q = calibrate_q
+        self._z_ref = NormalDist().inv_cdf(0.5 + calibrate_q / 2.0) if calibrate_q > 0 else 0.0
         self._states: dict[Any, _FeatureState] = {}
 
     # -- River API -------------------------------------------------------------------------
@@ -252,6 +265,21 @@ class SurpriseDetector(base.AnomalyDetector):
                         if abs(res - s_step) < abs(res):
                             step = s_step
                             z_change = abs(res - step) / (math.sqrt(st.res_var) + eps)
+        cq = self.calibrate_q
+        if cq > 0 and n >= self.warmup:
+            if st.zq_level is None or st.zq_change is None:
+                st.zq_level, st.zq_change = stats.Quantile(cq), stats.Quantile(cq)
+            zl, zc = z_level, z_change
+            ref = self._z_ref
+            q = st.zq_level.get()
+            if q is not None and q > ref:
+                z_level *= ref / q
+            q = st.zq_change.get()
+            if q is not None and q > ref:
+                z_change *= ref / q
+            if learn:
+                st.zq_level.update(zl)
+                st.zq_change.update(zc)
         z = z_level if z_level > z_change else z_change
         raw = z / (1.0 + z) if n >= self.warmup else 0.0
 
