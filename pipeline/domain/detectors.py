@@ -55,6 +55,38 @@ from pipeline.domain.validation import check_unit_interval
 ANOMALY_SOURCE = "stormwatch-anomaly"
 ANOMALY_ALERT_NAME = "MetricAnomaly"
 SNAPSHOT_VERSION = 1
+WEEK = 7 * 86400.0
+
+
+class _Profile:
+    """An EW mean per bucket of a period, and the EW variance of the residual from it."""
+
+    __slots__ = ("counts", "means", "prev", "res_n", "res_var")
+
+    def __init__(self, buckets: int) -> None:
+        self.means = [0.0] * buckets
+        self.counts = [0] * buckets
+        self.res_var = 0.0
+        self.res_n = 0
+        self.prev = -1  # bucket of the last learned sample
+
+    def copy(self) -> _Profile:
+        new = _Profile(0)
+        new.means, new.counts = list(self.means), list(self.counts)
+        new.res_var, new.res_n, new.prev = self.res_var, self.res_n, self.prev
+        return new
+
+    def learn(self, bucket: int, x: float, alpha: float, var_alpha: float, w: float) -> None:
+        """Learn ``x`` in ``bucket`` (weight ``w``); the residual variance once it has a mean."""
+        k = self.counts[bucket]
+        if k > 0:
+            r = x - self.means[bucket]
+            b = max(var_alpha, 1.0 / (self.res_n + 1)) * w
+            self.res_var = (1.0 - b) * (self.res_var + b * r * r)
+            self.res_n += 1
+        self.means[bucket] += max(alpha, 1.0 / (k + 1)) * w * (x - self.means[bucket])
+        self.counts[bucket] = k + 1
+        self.prev = bucket
 
 
 class _FeatureState:
@@ -69,6 +101,7 @@ class _FeatureState:
         "rest_until",
         "season",
         "season_n",
+        "weekly",
         "slow_mean",
         "slow_var",
         "sres_n",
@@ -89,6 +122,7 @@ class _FeatureState:
         self.sres_var = 0.0  # EW variance of the residual from the daily profile
         self.sres_n = 0
         self.prev_bucket = -1  # time-of-day bucket of the last learned timed sample
+        self.weekly: _Profile | None = None  # time-of-week profile (if enabled)
         # (row, score) pairs with decreasing scores: the running max of the last rows
         self.recent: deque[tuple[int, float]] = deque()
         self.rest_until = 0  # rows before this one report 0 (rest period after an alarm)
@@ -111,6 +145,8 @@ class _FeatureState:
         if self.season is not None and self.season_n is not None:
             new.season = list(self.season)
             new.season_n = list(self.season_n)
+        if self.weekly is not None:
+            new.weekly = self.weekly.copy()
         if self.zq_level is not None:
             new.zq_level = copy.deepcopy(self.zq_level)
             new.zq_change = copy.deepcopy(self.zq_change)
@@ -176,6 +212,7 @@ class SurpriseDetector(base.AnomalyDetector):
         season_gate: float = 0.5,
         season_change: bool = True,
         calibrate_q: float = 0.0,
+        weekly_gate: float = 0.0,
     ) -> None:
         self.slow_alpha = slow_alpha
         self.fast_alpha = fast_alpha
@@ -191,6 +228,7 @@ class SurpriseDetector(base.AnomalyDetector):
         self.season_gate = season_gate
         self.season_change = season_change
         self.calibrate_q = calibrate_q
+        self.weekly_gate = weekly_gate
         self._z_ref = NormalDist().inv_cdf(0.5 + calibrate_q / 2.0) if calibrate_q > 0 else 0.0
         self._states: dict[Any, _FeatureState] = {}
 
@@ -245,6 +283,8 @@ class SurpriseDetector(base.AnomalyDetector):
         z_change = abs(res) / (math.sqrt(st.res_var) + eps) if n > 1 else 0.0
         nb = self.season_buckets
         step = 0.0  # the change the daily profile predicts since the last sample (if used)
+        wk: _Profile | None = None
+        wi = -1
         bi = -1
         sres = 0.0
         season = st.season
@@ -258,13 +298,26 @@ class SurpriseDetector(base.AnomalyDetector):
                 sres = x - season[bi]
                 if st.sres_n > 50 and st.sres_var < self.season_gate * st.slow_var:
                     z_level = abs(sres) / (math.sqrt(st.sres_var) + eps)
-                    pb = st.prev_bucket
-                    if self.season_change and n > 1 and 0 <= pb < nb and season_n[pb] > 0:
-                        # the step the daily profile predicts from the last bucket to this one
-                        s_step = season[bi] - season[pb]
-                        if abs(res - s_step) < abs(res):
-                            step = s_step
-                            z_change = abs(res - step) / (math.sqrt(st.res_var) + eps)
+                    if self.season_change and n > 1:
+                        step = _profile_step(season, season_n, st.prev_bucket, bi, res)
+            if self.weekly_gate > 0:
+                wk = st.weekly
+                if wk is None or len(wk.means) != 7 * nb:
+                    wk = st.weekly = _Profile(7 * nb)
+                wi = int((t % WEEK) * 7 * nb / WEEK) % (7 * nb)
+                base_var = min(st.sres_var if st.sres_n > 50 else st.slow_var, st.slow_var)
+                if (
+                    wk.counts[wi] > 0
+                    and wk.res_n > 50
+                    and wk.res_var < self.weekly_gate * base_var
+                    and wk.res_var < self.season_gate * st.slow_var
+                ):
+                    # the time-of-week profile explains the series better than the daily one
+                    z_level = abs(x - wk.means[wi]) / (math.sqrt(wk.res_var) + eps)
+                    if self.season_change and n > 1:
+                        step = _profile_step(wk.means, wk.counts, wk.prev, wi, res)
+            if step:
+                z_change = abs(res - step) / (math.sqrt(st.res_var) + eps)
         cq = self.calibrate_q
         if cq > 0 and n >= self.warmup:
             if st.zq_level is None or st.zq_change is None:
@@ -316,6 +369,8 @@ class SurpriseDetector(base.AnomalyDetector):
                 season[bi] += max(self.season_alpha, 1.0 / (k + 1)) * w * (x - season[bi])
                 season_n[bi] = k + 1
                 st.prev_bucket = bi
+                if wk is not None:
+                    wk.learn(wi, x, self.season_alpha, self.slow_alpha, w)
             if self.window > 0:
                 while recent and recent[-1][1] <= raw:
                     recent.pop()
@@ -329,6 +384,17 @@ class SurpriseDetector(base.AnomalyDetector):
         yield {"window": 0, "warmup": 5, "season_buckets": 24}
         yield {"rest": 0, "alarm_level": 0.5}
         yield {"season_change": False}
+
+
+def _profile_step(
+    means: list[float], counts: list[int], prev: int, bucket: int, res: float
+) -> float:
+    """The step a profile predicts from bucket ``prev`` to ``bucket``, if it explains ``res``."""
+    if 0 <= prev < len(means) and counts[prev] > 0:
+        s_step = means[bucket] - means[prev]
+        if abs(res - s_step) < abs(res):
+            return s_step
+    return 0.0
 
 
 def _is_number(v: Any) -> bool:
