@@ -56,6 +56,7 @@ ANOMALY_SOURCE = "stormwatch-anomaly"
 ANOMALY_ALERT_NAME = "MetricAnomaly"
 SNAPSHOT_VERSION = 1
 WEEK = 7 * 86400.0
+MAX_DISPERSION = 100.0
 
 
 class _Profile:
@@ -94,6 +95,7 @@ class _FeatureState:
 
     __slots__ = (
         "fast_mean",
+        "head",
         "n",
         "prev_bucket",
         "recent",
@@ -105,6 +107,7 @@ class _FeatureState:
         "slow_mean",
         "slow_var",
         "sres_n",
+        "sqrt",
         "sres_var",
         "zq_change",
         "zq_level",
@@ -126,6 +129,9 @@ class _FeatureState:
         # (row, score) pairs with decreasing scores: the running max of the last rows
         self.recent: deque[tuple[int, float]] = deque()
         self.rest_until = 0  # rows before this one report 0 (rest period after an alarm)
+        # the first samples (value, time) until the scale is chosen, then None
+        self.head: list[tuple[float, float | None]] | None = []
+        self.sqrt = False  # integer counts: learned and scored on the square-root scale
         # running high quantiles of this feature's own level and change surprises
         self.zq_level: stats.Quantile | None = None
         self.zq_change: stats.Quantile | None = None
@@ -142,6 +148,8 @@ class _FeatureState:
         new = _FeatureState()
         new.__setstate__(self.__getstate__())
         new.recent = deque(self.recent)
+        if self.head is not None:
+            new.head = list(self.head)
         if self.season is not None and self.season_n is not None:
             new.season = list(self.season)
             new.season_n = list(self.season_n)
@@ -213,6 +221,7 @@ class SurpriseDetector(base.AnomalyDetector):
         season_change: bool = True,
         calibrate_q: float = 0.0,
         weekly_gate: float = 0.0,
+        counts: bool = False,
     ) -> None:
         self.slow_alpha = slow_alpha
         self.fast_alpha = fast_alpha
@@ -229,6 +238,7 @@ class SurpriseDetector(base.AnomalyDetector):
         self.season_change = season_change
         self.calibrate_q = calibrate_q
         self.weekly_gate = weekly_gate
+        self.counts = counts
         self._z_ref = NormalDist().inv_cdf(0.5 + calibrate_q / 2.0) if calibrate_q > 0 else 0.0
         self._states: dict[Any, _FeatureState] = {}
 
@@ -269,6 +279,27 @@ class SurpriseDetector(base.AnomalyDetector):
 
     # -- core --------------------------------------------------------------------------------
     def _step(self, st: _FeatureState, x: float, *, learn: bool, t: float | None = None) -> float:
+        head = st.head
+        if self.counts and head is not None:
+            if len(head) != st.n:  # restored from a detector without the count scale
+                st.head = None
+            elif learn and math.isfinite(x):
+                head.append((x, t))
+                if len(head) >= max(self.warmup, 1):
+                    st.head = None
+                    if _look_like_counts([v for v, _ in head]):
+                        # counts: relearn the first samples on the square-root scale
+                        fresh = _FeatureState()
+                        fresh.head, fresh.sqrt = None, True
+                        for v, tv in head:
+                            self._core(fresh, math.sqrt(v), learn=True, t=tv)
+                        st.__setstate__(fresh.__getstate__())
+                        return 0.0
+        if st.sqrt:
+            x = math.copysign(math.sqrt(abs(x)), x)
+        return self._core(st, x, learn=learn, t=t)
+
+    def _core(self, st: _FeatureState, x: float, *, learn: bool, t: float | None) -> float:
         n = st.n
         if n == 0 or not math.isfinite(x):
             if learn and n == 0 and math.isfinite(x):
@@ -395,6 +426,16 @@ def _profile_step(
         if abs(res - s_step) < abs(res):
             return s_step
     return 0.0
+
+
+def _look_like_counts(values: list[float]) -> bool:
+    """Event counts: non-negative integers, not constant, with a variance at most
+    ``MAX_DISPERSION`` times their mean (1 for Poisson counts; bursty counts more)."""
+    if not all(v >= 0.0 and v.is_integer() for v in values):
+        return False
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / len(values)
+    return 0.0 < var <= MAX_DISPERSION * mean
 
 
 def _is_number(v: Any) -> bool:
