@@ -26,6 +26,7 @@ the generated set, per kind and overall, three profiles.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ def _onsets(rng: np.random.Generator, n: int, k: int) -> list[int]:
     lo, hi = int(0.2 * n), int(0.93 * n)
     for _ in range(200):
         xs = sorted(int(v) for v in rng.integers(lo, hi, size=k))
-        if all(b - a > width for a, b in zip(xs, xs[1:], strict=False)):
+        if all(b - a > width for a, b in itertools.pairwise(xs)):
             return xs
     return sorted(int(v) for v in np.linspace(lo, hi, k))
 
@@ -115,7 +116,7 @@ def _counts(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[tupl
     # normal chatter: short unlabelled bursts, ~ one every 1-3 days, 1.5-3.5x for 15-90 min
     for start in np.flatnonzero(rng.random(n) < 1.0 / (288 * rng.uniform(1.0, 3.0))):
         length = int(rng.integers(3, 19))
-        decay = np.exp(-np.arange(min(length, n - start)) / max(length / 3.0, 1.0))
+        decay = np.exp(-np.arange(min(length, n - int(start))) / max(length / 3.0, 1.0))
         rate[start : start + length] *= 1.0 + rng.uniform(0.5, 2.5) * decay
     k = int(rng.integers(1, 4))
     anomalies: list[tuple[int, str]] = []
