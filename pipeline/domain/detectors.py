@@ -29,6 +29,17 @@ feature it keeps, in O(1) time per sample and O(window) memory:
    time-of-day bucket to this one's) is not a surprise, so a series that rises every
    morning does not alarm every morning. The smaller of the two change errors counts, so
    this only lowers scores, and only on series that pass the gate.
+7. **Time of week** (``weekly_gate``): a second profile per time-of-week bucket replaces the
+   daily one once its residual variance is below ``weekly_gate`` of the daily one's: the
+   series has a weekly cycle (weekends differ), found from the data, not assumed.
+8. **Calibration** (``calibrate_q``): both surprises are divided by the feature's own running
+   ``calibrate_q`` quantile of them (River's P² estimator) when it exceeds that quantile of a
+   Gaussian. One global threshold then means the same rarity on every series: a bursty or
+   heavy-tailed series (counts, prices with empty hours) needs a larger surprise to alarm,
+   and its ordinary outliers do not start rest periods that hide real anomalies.
+9. **Count scale** (``counts``): a series whose first ``warmup`` samples look like event
+   counts (non-negative integers, dispersion index at most ``MAX_DISPERSION``) is learned and
+   scored on the square-root scale, where count noise has one spread at every level.
 
 It is deterministic (no randomness), picklable, and ``score_one`` never mutates state.
 Measured on NAB (``make bench-nab``; results in ``docs/models.md``).
@@ -127,8 +138,9 @@ class _FeatureState:
         self.prev_bucket = -1  # time-of-day bucket of the last learned timed sample
         self.weekly: _Profile | None = None  # time-of-week profile (if enabled)
         # (row, score) pairs with decreasing scores: the running max of the last rows
-        self.recent: deque[tuple[int, float]] = deque()
-        self.rest_until = 0  # rows before this one report 0 (rest period after an alarm)
+        # (clock, score) pairs with decreasing scores: the running max of the last rows
+        self.recent: deque[tuple[float, float]] = deque()
+        self.rest_until: float = 0  # clocks before this report 0 (rest period after an alarm)
         # the first samples (value, time) until the scale is chosen, then None
         self.head: list[tuple[float, float | None]] | None = []
         self.sqrt = False  # integer counts: learned and scored on the square-root scale
@@ -196,6 +208,20 @@ class SurpriseDetector(base.AnomalyDetector):
     season_change
         Once the daily profile is in use, a change the profile predicts (its step between
         the time-of-day buckets of the previous and the current sample) is not a surprise.
+    calibrate_q
+        Surprises are divided by the feature's own running ``calibrate_q`` quantile of them
+        (River's P² estimate), in units of that quantile of a Gaussian (0: off): a series
+        whose normal surprises are large (bursty, heavy-tailed) needs a larger one to alarm.
+    weekly_gate
+        A time-of-week profile (7 x ``season_buckets``) replaces the daily one once its
+        residual variance is below this share of the daily one's (0: off).
+    counts
+        Series whose first ``warmup`` samples look like event counts (non-negative integers,
+        variance at most ``MAX_DISPERSION`` times the mean) are learned and scored on the
+        square-root scale, where count noise has a spread independent of the level.
+    row_s
+        For timed samples, ``rest`` and ``window`` count rows of this many seconds (the rest
+        period lasts ``rest * row_s`` seconds whatever the sampling interval; 0: rows).
     """
 
     # detectors pickled before the rest period existed restore without it (as they scored)
@@ -203,6 +229,12 @@ class SurpriseDetector(base.AnomalyDetector):
     alarm_level: float = 0.8
     # ... and those pickled before the seasonal change existed restore without it
     season_change: bool = False
+    # ... and those pickled before calibration, the weekly profile and the count scale
+    calibrate_q: float = 0.0
+    weekly_gate: float = 0.0
+    counts: bool = False
+    _z_ref: float = 0.0
+    row_s: float = 0.0
 
     def __init__(
         self,
@@ -220,8 +252,9 @@ class SurpriseDetector(base.AnomalyDetector):
         season_gate: float = 0.5,
         season_change: bool = True,
         calibrate_q: float = 0.0,
-        weekly_gate: float = 0.0,
-        counts: bool = False,
+        weekly_gate: float = 0.8,
+        counts: bool = True,
+        row_s: float = 300.0,
     ) -> None:
         self.slow_alpha = slow_alpha
         self.fast_alpha = fast_alpha
@@ -239,6 +272,7 @@ class SurpriseDetector(base.AnomalyDetector):
         self.calibrate_q = calibrate_q
         self.weekly_gate = weekly_gate
         self.counts = counts
+        self.row_s = row_s
         self._z_ref = NormalDist().inv_cdf(0.5 + calibrate_q / 2.0) if calibrate_q > 0 else 0.0
         self._states: dict[Any, _FeatureState] = {}
 
@@ -367,19 +401,23 @@ class SurpriseDetector(base.AnomalyDetector):
         z = z_level if z_level > z_change else z_change
         raw = z / (1.0 + z) if n >= self.warmup else 0.0
 
+        # rows, or for timed samples the time in units of row_s: rest and window last as long
+        # whatever the sampling interval
+        timed = self.row_s > 0 and t is not None and math.isfinite(t)
+        clock: float = t / self.row_s if timed and t is not None else n
         recent = st.recent
         score = raw
         if self.window > 0:
-            while recent and recent[0][0] < n - self.window:
+            while recent and recent[0][0] < clock - self.window:
                 recent.popleft()
             if recent and raw <= recent[0][1]:
                 score = raw * self.damp
         rest = self.rest
         if rest > 0:
-            if n < st.rest_until:
+            if clock < st.rest_until:
                 score = 0.0
             elif score >= self.alarm_level and learn:
-                st.rest_until = n + 1 + rest
+                st.rest_until = clock + 1 + rest
 
         if learn:
             w = self.protect_weight if raw > self.protect_above else 1.0
@@ -405,7 +443,7 @@ class SurpriseDetector(base.AnomalyDetector):
             if self.window > 0:
                 while recent and recent[-1][1] <= raw:
                     recent.pop()
-                recent.append((n, raw))
+                recent.append((clock, raw))
             st.n = n + 1
         return score
 
@@ -415,6 +453,7 @@ class SurpriseDetector(base.AnomalyDetector):
         yield {"window": 0, "warmup": 5, "season_buckets": 24}
         yield {"rest": 0, "alarm_level": 0.5}
         yield {"season_change": False}
+        yield {"calibrate_q": 0.99, "weekly_gate": 0.0, "counts": False, "row_s": 0.0}
 
 
 def _profile_step(
