@@ -40,6 +40,8 @@ feature it keeps, in O(1) time per sample and O(window) memory:
 9. **Count scale** (``counts``): a series whose first ``warmup`` samples look like event
    counts (non-negative integers, dispersion index at most ``MAX_DISPERSION``) is learned and
    scored on the square-root scale, where count noise has one spread at every level.
+10. **Rest and window in time** (``row_s``): for timed samples ``rest`` and ``window`` count
+   rows of ``row_s`` seconds, so an event is one alarm whatever the sampling interval.
 
 It is deterministic (no randomness), picklable, and ``score_one`` never mutates state.
 Measured on NAB (``make bench-nab``; results in ``docs/models.md``).
@@ -52,8 +54,9 @@ import hashlib
 import inspect
 import math
 import pickle
+from array import array
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
@@ -76,15 +79,15 @@ class _Profile:
     __slots__ = ("counts", "means", "prev", "res_n", "res_var")
 
     def __init__(self, buckets: int) -> None:
-        self.means = [0.0] * buckets
-        self.counts = [0] * buckets
+        self.means = array("d", bytes(8 * buckets))  # compact: a bank holds many of these
+        self.counts = array("q", bytes(8 * buckets))
         self.res_var = 0.0
         self.res_n = 0
         self.prev = -1  # bucket of the last learned sample
 
     def copy(self) -> _Profile:
         new = _Profile(0)
-        new.means, new.counts = list(self.means), list(self.counts)
+        new.means, new.counts = array("d", self.means), array("q", self.counts)
         new.res_var, new.res_n, new.prev = self.res_var, self.res_n, self.prev
         return new
 
@@ -137,7 +140,6 @@ class _FeatureState:
         self.sres_n = 0
         self.prev_bucket = -1  # time-of-day bucket of the last learned timed sample
         self.weekly: _Profile | None = None  # time-of-week profile (if enabled)
-        # (row, score) pairs with decreasing scores: the running max of the last rows
         # (clock, score) pairs with decreasing scores: the running max of the last rows
         self.recent: deque[tuple[float, float]] = deque()
         self.rest_until: float = 0  # clocks before this report 0 (rest period after an alarm)
@@ -457,7 +459,7 @@ class SurpriseDetector(base.AnomalyDetector):
 
 
 def _profile_step(
-    means: list[float], counts: list[int], prev: int, bucket: int, res: float
+    means: Sequence[float], counts: Sequence[int], prev: int, bucket: int, res: float
 ) -> float:
     """The step a profile predicts from bucket ``prev`` to ``bucket``, if it explains ``res``."""
     if 0 <= prev < len(means) and counts[prev] > 0:
