@@ -59,7 +59,7 @@ bench-partitioned: $(STAMP)
 	$(PY) -m benchmarks.partitioned$(BENCH_JSON)
 
 bench-nab: $(STAMP)
-	$(PY) -m benchmarks.nab$(BENCH_JSON)
+	$(PY) -m benchmarks.nab --cv$(BENCH_JSON)
 
 bench-feedback: $(STAMP)
 	$(PY) -m benchmarks.feedback$(BENCH_JSON)

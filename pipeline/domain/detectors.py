@@ -29,6 +29,19 @@ feature it keeps, in O(1) time per sample and O(window) memory:
    time-of-day bucket to this one's) is not a surprise, so a series that rises every
    morning does not alarm every morning. The smaller of the two change errors counts, so
    this only lowers scores, and only on series that pass the gate.
+7. **Time of week** (``weekly_gate``): a second profile per time-of-week bucket replaces the
+   daily one once its residual variance is below ``weekly_gate`` of the daily one's: the
+   series has a weekly cycle (weekends differ), found from the data, not assumed.
+8. **Calibration** (``calibrate_q``): both surprises are divided by the feature's own running
+   ``calibrate_q`` quantile of them (River's P² estimator) when it exceeds that quantile of a
+   Gaussian. One global threshold then means the same rarity on every series: a bursty or
+   heavy-tailed series (counts, prices with empty hours) needs a larger surprise to alarm,
+   and its ordinary outliers do not start rest periods that hide real anomalies.
+9. **Count scale** (``counts``): a series whose first ``warmup`` samples look like event
+   counts (non-negative integers, dispersion index at most ``MAX_DISPERSION``) is learned and
+   scored on the square-root scale, where count noise has one spread at every level.
+10. **Rest and window in time** (``row_s``): for timed samples ``rest`` and ``window`` count
+   rows of ``row_s`` seconds, so an event is one alarm whatever the sampling interval.
 
 It is deterministic (no randomness), picklable, and ``score_one`` never mutates state.
 Measured on NAB (``make bench-nab``; results in ``docs/models.md``).
@@ -36,16 +49,19 @@ Measured on NAB (``make bench-nab``; results in ``docs/models.md``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import math
 import pickle
+from array import array
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
-from river import base
+from river import base, stats
 
 from pipeline.domain.schemas import Alert, AlertStatus, MetricSample, Severity
 from pipeline.domain.validation import check_unit_interval
@@ -53,6 +69,39 @@ from pipeline.domain.validation import check_unit_interval
 ANOMALY_SOURCE = "stormwatch-anomaly"
 ANOMALY_ALERT_NAME = "MetricAnomaly"
 SNAPSHOT_VERSION = 1
+WEEK = 7 * 86400.0
+MAX_DISPERSION = 100.0
+
+
+class _Profile:
+    """An EW mean per bucket of a period, and the EW variance of the residual from it."""
+
+    __slots__ = ("counts", "means", "prev", "res_n", "res_var")
+
+    def __init__(self, buckets: int) -> None:
+        self.means = array("d", bytes(8 * buckets))  # compact: a bank holds many of these
+        self.counts = array("q", bytes(8 * buckets))
+        self.res_var = 0.0
+        self.res_n = 0
+        self.prev = -1  # bucket of the last learned sample
+
+    def copy(self) -> _Profile:
+        new = _Profile(0)
+        new.means, new.counts = array("d", self.means), array("q", self.counts)
+        new.res_var, new.res_n, new.prev = self.res_var, self.res_n, self.prev
+        return new
+
+    def learn(self, bucket: int, x: float, alpha: float, var_alpha: float, w: float) -> None:
+        """Learn ``x`` in ``bucket`` (weight ``w``); the residual variance once it has a mean."""
+        k = self.counts[bucket]
+        if k > 0:
+            r = x - self.means[bucket]
+            b = max(var_alpha, 1.0 / (self.res_n + 1)) * w
+            self.res_var = (1.0 - b) * (self.res_var + b * r * r)
+            self.res_n += 1
+        self.means[bucket] += max(alpha, 1.0 / (k + 1)) * w * (x - self.means[bucket])
+        self.counts[bucket] = k + 1
+        self.prev = bucket
 
 
 class _FeatureState:
@@ -60,6 +109,7 @@ class _FeatureState:
 
     __slots__ = (
         "fast_mean",
+        "head",
         "n",
         "prev_bucket",
         "recent",
@@ -69,8 +119,12 @@ class _FeatureState:
         "season_n",
         "slow_mean",
         "slow_var",
+        "sqrt",
         "sres_n",
         "sres_var",
+        "weekly",
+        "zq_change",
+        "zq_level",
     )
 
     def __init__(self) -> None:
@@ -85,9 +139,16 @@ class _FeatureState:
         self.sres_var = 0.0  # EW variance of the residual from the daily profile
         self.sres_n = 0
         self.prev_bucket = -1  # time-of-day bucket of the last learned timed sample
-        # (row, score) pairs with decreasing scores: the running max of the last rows
-        self.recent: deque[tuple[int, float]] = deque()
-        self.rest_until = 0  # rows before this one report 0 (rest period after an alarm)
+        self.weekly: _Profile | None = None  # time-of-week profile (if enabled)
+        # (clock, score) pairs with decreasing scores: the running max of the last rows
+        self.recent: deque[tuple[float, float]] = deque()
+        self.rest_until: float = 0  # clocks before this report 0 (rest period after an alarm)
+        # the first samples (value, time) until the scale is chosen, then None
+        self.head: list[tuple[float, float | None]] | None = []
+        self.sqrt = False  # integer counts: learned and scored on the square-root scale
+        # running high quantiles of this feature's own level and change surprises
+        self.zq_level: stats.Quantile | None = None
+        self.zq_change: stats.Quantile | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -101,9 +162,16 @@ class _FeatureState:
         new = _FeatureState()
         new.__setstate__(self.__getstate__())
         new.recent = deque(self.recent)
+        if self.head is not None:
+            new.head = list(self.head)
         if self.season is not None and self.season_n is not None:
             new.season = list(self.season)
             new.season_n = list(self.season_n)
+        if self.weekly is not None:
+            new.weekly = self.weekly.copy()
+        if self.zq_level is not None:
+            new.zq_level = copy.deepcopy(self.zq_level)
+            new.zq_change = copy.deepcopy(self.zq_change)
         return new
 
 
@@ -142,6 +210,20 @@ class SurpriseDetector(base.AnomalyDetector):
     season_change
         Once the daily profile is in use, a change the profile predicts (its step between
         the time-of-day buckets of the previous and the current sample) is not a surprise.
+    calibrate_q
+        Surprises are divided by the feature's own running ``calibrate_q`` quantile of them
+        (River's P² estimate), in units of that quantile of a Gaussian (0: off): a series
+        whose normal surprises are large (bursty, heavy-tailed) needs a larger one to alarm.
+    weekly_gate
+        A time-of-week profile (7 x ``season_buckets``) replaces the daily one once its
+        residual variance is below this share of the daily one's (0: off).
+    counts
+        Series whose first ``warmup`` samples look like event counts (non-negative integers,
+        variance at most ``MAX_DISPERSION`` times the mean) are learned and scored on the
+        square-root scale, where count noise has a spread independent of the level.
+    row_s
+        For timed samples, ``rest`` and ``window`` count rows of this many seconds (the rest
+        period lasts ``rest * row_s`` seconds whatever the sampling interval; 0: rows).
     """
 
     # detectors pickled before the rest period existed restore without it (as they scored)
@@ -149,6 +231,12 @@ class SurpriseDetector(base.AnomalyDetector):
     alarm_level: float = 0.8
     # ... and those pickled before the seasonal change existed restore without it
     season_change: bool = False
+    # ... and those pickled before calibration, the weekly profile and the count scale
+    calibrate_q: float = 0.0
+    weekly_gate: float = 0.0
+    counts: bool = False
+    _z_ref: float = 0.0
+    row_s: float = 0.0
 
     def __init__(
         self,
@@ -165,6 +253,10 @@ class SurpriseDetector(base.AnomalyDetector):
         season_alpha: float = 0.3,
         season_gate: float = 0.5,
         season_change: bool = True,
+        calibrate_q: float = 0.0,
+        weekly_gate: float = 0.8,
+        counts: bool = True,
+        row_s: float = 300.0,
     ) -> None:
         self.slow_alpha = slow_alpha
         self.fast_alpha = fast_alpha
@@ -179,6 +271,11 @@ class SurpriseDetector(base.AnomalyDetector):
         self.season_alpha = season_alpha
         self.season_gate = season_gate
         self.season_change = season_change
+        self.calibrate_q = calibrate_q
+        self.weekly_gate = weekly_gate
+        self.counts = counts
+        self.row_s = row_s
+        self._z_ref = NormalDist().inv_cdf(0.5 + calibrate_q / 2.0) if calibrate_q > 0 else 0.0
         self._states: dict[Any, _FeatureState] = {}
 
     # -- River API -------------------------------------------------------------------------
@@ -218,6 +315,27 @@ class SurpriseDetector(base.AnomalyDetector):
 
     # -- core --------------------------------------------------------------------------------
     def _step(self, st: _FeatureState, x: float, *, learn: bool, t: float | None = None) -> float:
+        head = st.head
+        if self.counts and head is not None:
+            if len(head) != st.n:  # restored from a detector without the count scale
+                st.head = None
+            elif learn and math.isfinite(x):
+                head.append((x, t))
+                if len(head) >= max(self.warmup, 1):
+                    st.head = None
+                    if _look_like_counts([v for v, _ in head]):
+                        # counts: relearn the first samples on the square-root scale
+                        fresh = _FeatureState()
+                        fresh.head, fresh.sqrt = None, True
+                        for v, tv in head:
+                            self._core(fresh, math.sqrt(v), learn=True, t=tv)
+                        st.__setstate__(fresh.__getstate__())
+                        return 0.0
+        if st.sqrt:
+            x = math.copysign(math.sqrt(abs(x)), x)
+        return self._core(st, x, learn=learn, t=t)
+
+    def _core(self, st: _FeatureState, x: float, *, learn: bool, t: float | None) -> float:
         n = st.n
         if n == 0 or not math.isfinite(x):
             if learn and n == 0 and math.isfinite(x):
@@ -232,6 +350,8 @@ class SurpriseDetector(base.AnomalyDetector):
         z_change = abs(res) / (math.sqrt(st.res_var) + eps) if n > 1 else 0.0
         nb = self.season_buckets
         step = 0.0  # the change the daily profile predicts since the last sample (if used)
+        wk: _Profile | None = None
+        wi = -1
         bi = -1
         sres = 0.0
         season = st.season
@@ -245,29 +365,61 @@ class SurpriseDetector(base.AnomalyDetector):
                 sres = x - season[bi]
                 if st.sres_n > 50 and st.sres_var < self.season_gate * st.slow_var:
                     z_level = abs(sres) / (math.sqrt(st.sres_var) + eps)
-                    pb = st.prev_bucket
-                    if self.season_change and n > 1 and 0 <= pb < nb and season_n[pb] > 0:
-                        # the step the daily profile predicts from the last bucket to this one
-                        s_step = season[bi] - season[pb]
-                        if abs(res - s_step) < abs(res):
-                            step = s_step
-                            z_change = abs(res - step) / (math.sqrt(st.res_var) + eps)
+                    if self.season_change and n > 1:
+                        step = _profile_step(season, season_n, st.prev_bucket, bi, res)
+            if self.weekly_gate > 0:
+                wk = st.weekly
+                if wk is None or len(wk.means) != 7 * nb:
+                    wk = st.weekly = _Profile(7 * nb)
+                wi = int((t % WEEK) * 7 * nb / WEEK) % (7 * nb)
+                base_var = min(st.sres_var if st.sres_n > 50 else st.slow_var, st.slow_var)
+                if (
+                    wk.counts[wi] > 0
+                    and wk.res_n > 50
+                    and wk.res_var < self.weekly_gate * base_var
+                    and wk.res_var < self.season_gate * st.slow_var
+                ):
+                    # the time-of-week profile explains the series better than the daily one
+                    z_level = abs(x - wk.means[wi]) / (math.sqrt(wk.res_var) + eps)
+                    if self.season_change and n > 1:
+                        step = _profile_step(wk.means, wk.counts, wk.prev, wi, res)
+            if step:
+                z_change = abs(res - step) / (math.sqrt(st.res_var) + eps)
+        cq = self.calibrate_q
+        if cq > 0 and n >= self.warmup:
+            if st.zq_level is None or st.zq_change is None:
+                st.zq_level, st.zq_change = stats.Quantile(cq), stats.Quantile(cq)
+            zl, zc = z_level, z_change
+            ref = self._z_ref
+            q = st.zq_level.get()
+            if q is not None and q > ref:
+                z_level *= ref / q
+            q = st.zq_change.get()
+            if q is not None and q > ref:
+                z_change *= ref / q
+            if learn:
+                st.zq_level.update(zl)
+                st.zq_change.update(zc)
         z = z_level if z_level > z_change else z_change
         raw = z / (1.0 + z) if n >= self.warmup else 0.0
 
+        # rows, or for timed samples the time in units of row_s: rest and window last as long
+        # whatever the sampling interval
+        timed = self.row_s > 0 and t is not None and math.isfinite(t)
+        clock: float = t / self.row_s if timed and t is not None else n
         recent = st.recent
         score = raw
         if self.window > 0:
-            while recent and recent[0][0] < n - self.window:
+            while recent and recent[0][0] < clock - self.window:
                 recent.popleft()
             if recent and raw <= recent[0][1]:
                 score = raw * self.damp
         rest = self.rest
         if rest > 0:
-            if n < st.rest_until:
+            if clock < st.rest_until:
                 score = 0.0
             elif score >= self.alarm_level and learn:
-                st.rest_until = n + 1 + rest
+                st.rest_until = clock + 1 + rest
 
         if learn:
             w = self.protect_weight if raw > self.protect_above else 1.0
@@ -288,10 +440,12 @@ class SurpriseDetector(base.AnomalyDetector):
                 season[bi] += max(self.season_alpha, 1.0 / (k + 1)) * w * (x - season[bi])
                 season_n[bi] = k + 1
                 st.prev_bucket = bi
+                if wk is not None:
+                    wk.learn(wi, x, self.season_alpha, self.slow_alpha, w)
             if self.window > 0:
                 while recent and recent[-1][1] <= raw:
                     recent.pop()
-                recent.append((n, raw))
+                recent.append((clock, raw))
             st.n = n + 1
         return score
 
@@ -301,6 +455,28 @@ class SurpriseDetector(base.AnomalyDetector):
         yield {"window": 0, "warmup": 5, "season_buckets": 24}
         yield {"rest": 0, "alarm_level": 0.5}
         yield {"season_change": False}
+        yield {"calibrate_q": 0.99, "weekly_gate": 0.0, "counts": False, "row_s": 0.0}
+
+
+def _profile_step(
+    means: Sequence[float], counts: Sequence[int], prev: int, bucket: int, res: float
+) -> float:
+    """The step a profile predicts from bucket ``prev`` to ``bucket``, if it explains ``res``."""
+    if 0 <= prev < len(means) and counts[prev] > 0:
+        s_step = means[bucket] - means[prev]
+        if abs(res - s_step) < abs(res):
+            return s_step
+    return 0.0
+
+
+def _look_like_counts(values: list[float]) -> bool:
+    """Event counts: non-negative integers, not constant, with a variance at most
+    ``MAX_DISPERSION`` times their mean (1 for Poisson counts; bursty counts more)."""
+    if not all(v >= 0.0 and v.is_integer() for v in values):
+        return False
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / len(values)
+    return 0.0 < var <= MAX_DISPERSION * mean
 
 
 def _is_number(v: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,8 +147,6 @@ def test_run_detect_missing_file(tmp_path: Path) -> None:
 
 
 def _daily(days: int = 7, step_s: float = 300.0, seed: int = 3) -> tuple[list[float], list[float]]:
-    import math
-
     rng = random.Random(seed)
     ts = [T0.timestamp() + i * step_s for i in range(int(days * 86400 / step_s))]
     xs = [50.0 + 40.0 * math.sin(2 * math.pi * (t % 86400) / 86400) + rng.gauss(0, 2) for t in ts]
@@ -280,3 +279,104 @@ def test_detector_pickled_before_the_seasonal_change_restores_as_it_scored() -> 
     assert [restored.score_learn(x, t=t) for x, t in rest] == [
         twin.score_learn(x, t=t) for x, t in rest
     ]
+
+
+def _ad_prices(n: int = 1500, seed: int = 3) -> tuple[list[float], list[float]]:
+    """Hourly prices: log-normal noise, ~2 % of hours empty (price 0)."""
+    rng = random.Random(seed)
+    ts = [T0.timestamp() + 3600.0 * i for i in range(n)]
+    xs = [0.0 if rng.random() < 0.02 else math.exp(rng.gauss(0.0, 0.2)) for _ in ts]
+    return ts, xs
+
+
+def test_calibration_ordinary_outliers_do_not_alarm_a_spike_does() -> None:
+    ts, xs = _ad_prices()
+    spike = 1200
+    xs[spike] = 8.0
+    alarms = {}
+    for q in (0.0, 0.99):
+        det = SurpriseDetector(calibrate_q=q)
+        scores = [det.score_learn(x, t=t) for x, t in zip(xs, ts, strict=True)]
+        alarms[q] = [i for i in range(300, len(xs)) if scores[i] >= 0.8]
+    assert any(xs[i] == 0.0 for i in alarms[0.0])  # empty hours alarm (and start rests) ...
+    assert alarms[0.99] == [spike]  # ... unless the series' own surprises say they are usual
+
+
+def _weekly(weeks: int = 4, seed: int = 9) -> tuple[list[float], list[float]]:
+    """5-min traffic: two rush hours on weekdays, a flat weekend."""
+    rng = random.Random(seed)
+    ts = [T0.timestamp() + 300.0 * i for i in range(weeks * 7 * 288)]
+    xs = []
+    for t in ts:
+        h = (t % 86400) / 3600
+        weekday = datetime.fromtimestamp(t, UTC).weekday() < 5
+        rush = math.exp(-0.5 * ((h - 8) / 1.0) ** 2) + math.exp(-0.5 * ((h - 17.5) / 1.3) ** 2)
+        xs.append(10.0 + (30.0 * rush if weekday else 0.0) + rng.gauss(0, 1))
+    return ts, xs
+
+
+def test_weekly_profile_learns_the_weekend() -> None:
+    ts, xs = _weekly()
+    weekend = (3 * 7 + 5) * 288  # the last weekend
+    alarms = {}
+    for gate in (0.0, 0.8):
+        det = SurpriseDetector(weekly_gate=gate, window=0, rest=0)  # every row's own score
+        scores = [det.score_learn(x, t=t) for x, t in zip(xs, ts, strict=True)]
+        alarms[gate] = [i for i in range(weekend, len(xs)) if scores[i] >= 0.8]
+    assert len(alarms[0.0]) > 10  # a weekend is wrong for the daily profile ...
+    assert alarms[0.8] == []  # ... and normal for the weekly one
+
+
+def test_counts_are_scored_on_the_square_root_scale() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(5.0, 3000).astype(float).tolist()
+    counts[2500] = 40.0
+    det = SurpriseDetector(counts=True)
+    scores = [det.score_learn(x) for x in counts]
+    assert det._states["value"].sqrt
+    assert max(range(len(scores)), key=scores.__getitem__) == 2500
+    floats = SurpriseDetector(counts=True)
+    for x in _series(100, spike_at=None):
+        floats.score_learn(x)
+    big = SurpriseDetector(counts=True)  # integer bytes, far more dispersed than counts
+    for x in rng.integers(0, 10**8, 100):
+        big.score_learn(float(x))
+    assert not floats._states["value"].sqrt and not big._states["value"].sqrt
+
+
+def test_detector_pickled_before_calibration_weekly_and_counts_restores_as_it_scored() -> None:
+    import pickle
+
+    ts, xs = _weekly(weeks=2)
+    old = SurpriseDetector(calibrate_q=0.0, weekly_gate=0.0, counts=False)
+    for x, t in zip(xs[:2000], ts[:2000], strict=True):
+        old.score_learn(x, t=t)
+    for k in ("calibrate_q", "weekly_gate", "counts", "_z_ref"):
+        del old.__dict__[k]  # as a checkpoint taken before the options existed
+    restored = pickle.loads(pickle.dumps(old))
+    new_slots = ("head", "sqrt", "weekly", "zq_level", "zq_change")
+    for st in restored._states.values():  # its feature state had no such slots either
+        st.__setstate__({k: v for k, v in st.__getstate__().items() if k not in new_slots})
+    twin = SurpriseDetector(calibrate_q=0.0, weekly_gate=0.0, counts=False)
+    for x, t in zip(xs[:2000], ts[:2000], strict=True):
+        twin.score_learn(x, t=t)
+    rest = list(zip(xs[2000:], ts[2000:], strict=True))
+    assert [restored.score_learn(x, t=t) for x, t in rest] == [
+        twin.score_learn(x, t=t) for x, t in rest
+    ]
+
+
+def test_rest_and_window_last_a_time_not_a_number_of_rows() -> None:
+    rng = random.Random(2)
+    ts = [T0.timestamp() + 3600.0 * i for i in range(1500)]  # hourly
+    xs = [10.0 + rng.gauss(0, 1) for _ in ts]
+    xs[1000], xs[1060] = 30.0, 29.0  # two events 60 h apart; the second is a bit smaller
+    alarms = {}
+    for row_s in (0.0, 300.0):
+        det = SurpriseDetector(row_s=row_s)
+        scores = [det.score_learn(x, t=t) for x, t in zip(xs, ts, strict=True)]
+        alarms[row_s] = [i for i in range(500, len(xs)) if scores[i] >= 0.8]
+    assert alarms[0.0] == [1000]  # 150 rows of rest (6 days) hide the second event
+    assert alarms[300.0] == [1000, 1060]  # 12.5 h of rest, a 25 h window
