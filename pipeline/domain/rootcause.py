@@ -103,6 +103,9 @@ DEFAULT_LLR: dict[str, dict[str, float]] = {
 # Kinds a failing dependency propagates to its callers.
 _PROPAGATED = frozenset({"error", "latency", "downstream"})
 
+# Own symptoms a service shows while it waits on a slow dependency.
+_WAITING = frozenset({"error", "latency"})
+
 # Kinds that are a consequence of what happens elsewhere, never a sign of being first.
 _WEAK = frozenset({"traffic"})
 
@@ -226,11 +229,14 @@ def _apply(
 ) -> None:
     none_row = llr["none"]
     terms = cache.terms
+    # slow outbound calls without a resource problem explain the service's own latency and
+    # errors (it waits on a dependency): as its own cause, those count for nothing
+    waits = "downstream" in kinds and "saturation" not in kinds
     for rel in ("self", "up", "down"):
         row = llr[rel]
         pos = neg = 0.0
         for k in kinds:
-            v = row[k]
+            v = 0.0 if waits and rel == "self" and k in _WAITING else row[k]
             if v > 0:
                 pos += v
             else:
@@ -336,7 +342,8 @@ def rank(
     # where a silent candidate's onset shows: the dependencies of the services whose
     # latency/error symptoms began with the incident
     onset: set[str] = set()
-    if len(candidates) > len(evidence):  # some candidate is silent
+    # (needed when some candidate is silent or alerts with traffic drops only)
+    if len(candidates) > len(evidence) or any(_WEAK.issuperset(k) for k in evidence.values()):
         for s, kinds in evidence.items():
             if first_seen[s] - t0 <= sim:
                 if not _PROPAGATED.isdisjoint(kinds):
@@ -369,14 +376,12 @@ def rank(
                 total += _learned_unknown(c, evidence, graph, related, unknown)
         if not alerting and (quiet_up or quiet_down):
             total += _quiet(c, evidence, graph, quiet_up, quiet_down)
-        if alerting:
-            # a traffic drop is a consequence (callers stopped calling), so alerting first
-            # with nothing but traffic drops is no sign of being the cause
-            if first_seen[c] - t0 <= sim and not _WEAK.issuperset(evidence[c]):
-                total += first
-            else:
-                total += late
+        if alerting and not _WEAK.issuperset(evidence[c]):
+            total += first if first_seen[c] - t0 <= sim else late
         else:
+            # silent, or alerting with traffic drops only: a drop is a consequence upstream,
+            # no symptom of its own, so it pays the silent term and its onset shows at its
+            # callers (its quiet callers are not held against it: see docs/correlation.md)
             total += silent_llr + (first if c in onset else late)
         items.append((total, c, alerting))
     m = max(x[0] for x in items)
@@ -470,9 +475,15 @@ def _reasons(
             else:
                 explained_down += 1
     if alerting:
-        reasons.append(f"alerts on itself: {'/'.join(sorted(evidence[c]))}")
+        own = evidence[c]
+        reasons.append(f"alerts on itself: {'/'.join(sorted(own))}")
+        if "downstream" in own and "saturation" not in own and not _WAITING.isdisjoint(own):
+            reasons.append(
+                "its slow outbound calls explain its own latency/errors (they count for its "
+                "dependencies, not for it)"
+            )
         dt = first_seen[c] - t0
-        weak = " (traffic drops only: a consequence, not counted as first)"
+        weak = " (traffic drops only: a consequence, weighed as a silent candidate)"
         weak = weak if _WEAK.issuperset(evidence[c]) else ""
         if dt <= 0:
             reasons.append("alerted first" + weak)
