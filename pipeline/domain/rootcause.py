@@ -339,17 +339,6 @@ def rank(
         if n > 0:
             candidates.setdefault(c, False)
     sim = settings.simultaneity_s
-    # where a silent candidate's onset shows: the dependencies of the services whose
-    # latency/error symptoms began with the incident
-    onset: set[str] = set()
-    # (needed when some candidate is silent or alerts with traffic drops only)
-    if len(candidates) > len(evidence) or any(_WEAK.issuperset(k) for k in evidence.values()):
-        for s, kinds in evidence.items():
-            if first_seen[s] - t0 <= sim:
-                if not _PROPAGATED.isdisjoint(kinds):
-                    onset.update(graph.down(s))
-                elif not _WEAK.isdisjoint(kinds):
-                    onset.update(graph.callers1(s))
     none_row = llr["none"]
     base = sum(none_row[k] for kinds in evidence.values() for k in kinds)
     # unknown relation instead of none: (up + none) / 2 - none = (up - none) / 2 per kind
@@ -376,13 +365,13 @@ def rank(
                 total += _learned_unknown(c, evidence, graph, related, unknown)
         if not alerting and (quiet_up or quiet_down):
             total += _quiet(c, evidence, graph, quiet_up, quiet_down)
-        if alerting and not _WEAK.issuperset(evidence[c]):
-            total += first if first_seen[c] - t0 <= sim else late
-        else:
-            # silent, or alerting with traffic drops only: a drop is a consequence upstream,
-            # no symptom of its own, so it pays the silent term and its onset shows at its
-            # callers (its quiet callers are not held against it: see docs/correlation.md)
-            total += silent_llr + (first if c in onset else late)
+        # alerting with traffic drops only is no symptom of its own (a drop is a consequence
+        # upstream): such a candidate pays the silent term, and its onset shows at its
+        # callers, as a silent candidate's does (its quiet callers are not held against it)
+        own = alerting and not _WEAK.issuperset(evidence[c])
+        if not own:
+            total += silent_llr
+        total += first if _onset(c, own, evidence, first_seen, graph, t0)[0] <= sim else late
         items.append((total, c, alerting))
     m = max(x[0] for x in items)
     z = sum(math.exp(x[0] - m) for x in items)
@@ -409,6 +398,48 @@ def rank(
             )
         )
     return results
+
+
+def _onset(
+    c: str,
+    own: bool,
+    evidence: Mapping[str, Collection[str]],
+    first_seen: Mapping[str, float],
+    graph: GraphIndex,
+    t0: float,
+) -> tuple[float, float]:
+    """How long after the symptoms ``c`` explains began its own onset showed, and when they
+    began (``inf`` when it shows nowhere).
+
+    The symptoms ``c`` explains: latency/error symptoms of its callers within the hop limit
+    and load drops of its direct dependencies. A cause shows no later than its symptoms; an
+    alerting candidate's onset is its first alert, a silent one's the first symptom of its
+    nearest neighbours (direct callers, direct dependencies' drops). Alerts ``c`` does not
+    explain set no clock for it (an unrelated alert that opened the incident earlier does
+    not make ``c`` late); an alerting candidate that explains nothing else is timed from
+    the incident's first alert ``t0``.
+    """
+    began = nearest = math.inf
+    for s, h in graph.up(c).items():
+        kinds = evidence.get(s)
+        if kinds is not None and not _PROPAGATED.isdisjoint(kinds):
+            t = first_seen[s]
+            began = min(began, t)
+            if h == 1:
+                nearest = min(nearest, t)
+    for s in graph.deps1(c):
+        kinds = evidence.get(s)
+        if kinds is not None and not _WEAK.isdisjoint(kinds):
+            t = first_seen[s]
+            began = min(began, t)
+            nearest = min(nearest, t)
+    if own:
+        if began == math.inf:
+            return first_seen[c] - t0, t0
+        return first_seen[c] - began, began
+    if nearest == math.inf:
+        return math.inf, began
+    return nearest - began, began
 
 
 def _learned_unknown(
@@ -482,15 +513,21 @@ def _reasons(
                 "its slow outbound calls explain its own latency/errors (they count for its "
                 "dependencies, not for it)"
             )
-        dt = first_seen[c] - t0
-        weak = " (traffic drops only: a consequence, weighed as a silent candidate)"
-        weak = weak if _WEAK.issuperset(evidence[c]) else ""
-        if dt <= 0:
-            reasons.append("alerted first" + weak)
-        elif dt <= settings.simultaneity_s:
-            reasons.append(f"alerted within {dt:.0f} s of the first alert{weak}")
+        weak = _WEAK.issuperset(own)
+        if weak:
+            reasons.append(
+                "traffic drops only: a consequence, no symptom of its own (weighed as a "
+                "silent candidate)"
+            )
         else:
-            reasons.append(f"first alerted {dt:.0f} s after the incident began")
+            dt, began = _onset(c, True, evidence, first_seen, graph, t0)
+            since = "the first alert" if began == t0 else "the symptoms it explains"
+            if dt <= 0:
+                reasons.append(f"alerted first{'' if began == t0 else ' of what it explains'}")
+            elif dt <= settings.simultaneity_s:
+                reasons.append(f"alerted within {dt:.0f} s of {since}")
+            else:
+                reasons.append(f"first alerted {dt:.0f} s after {since}")
     else:
         reasons.append("raised no alert itself")
         callers = sorted(explained_up)
@@ -502,17 +539,18 @@ def _reasons(
             )
         elif len([1 for _, s in callers if not _PROPAGATED.isdisjoint(evidence[s])]) > 1:
             reasons.append("a dependency shared by several alerting callers")
-        early = sorted(
-            s
-            for _, s in callers
-            if first_seen[s] - t0 <= settings.simultaneity_s
-            and not _PROPAGATED.isdisjoint(evidence[s])
-        )
-        if early:
+        dt, _ = _onset(c, False, evidence, first_seen, graph, t0)
+        if dt <= settings.simultaneity_s:
+            nearest = sorted(
+                s
+                for s in (*graph.callers1(c), *graph.deps1(c))
+                if s in evidence
+                and not (_PROPAGATED if s in graph.callers1(c) else _WEAK).isdisjoint(evidence[s])
+            )
             reasons.append(
-                f"its caller{'s' if len(early) > 1 else ''} {', '.join(early[:2])} "
-                f"{'were' if len(early) > 1 else 'was'} among the first to alert "
-                "(a silent cause shows first at its callers)"
+                f"its nearest neighbour{'s' if len(nearest) > 1 else ''} "
+                f"{', '.join(nearest[:2])} {'were' if len(nearest) > 1 else 'was'} among the "
+                "first to alert of what it explains (a silent cause shows first next to it)"
             )
         dropped = sorted(
             d for d in graph.deps1(c) if d in evidence and not _WEAK.isdisjoint(evidence[d])
