@@ -209,13 +209,19 @@ class RankCache:
     candidate's neighbourhood. Results are identical to a fresh computation.
     """
 
-    __slots__ = ("callers_of", "deps_of", "kinds", "terms")
+    __slots__ = ("began", "callers_of", "deps_of", "kinds", "nearest", "terms", "times")
 
     def __init__(self) -> None:
         self.kinds: dict[str, frozenset[str]] = {}
+        self.times: dict[str, float] = {}  # service -> the first-seen time applied
         self.terms: dict[str, float] = {}
         self.deps_of: dict[str, int] = {}  # service -> symptomatic services it is a dep of
         self.callers_of: dict[str, int] = {}  # service -> its direct deps with load drops
+        # candidate -> earliest onset of the symptoms it explains (latency/error symptoms of
+        # callers within the hop limit, load drops of direct dependencies) / of those next
+        # to it (direct callers, direct dependencies)
+        self.began: dict[str, float] = {}
+        self.nearest: dict[str, float] = {}
 
 
 def _apply(
@@ -261,36 +267,64 @@ def _apply(
             callers_of[c] = callers_of.get(c, 0) + step
 
 
+def _apply_onset(
+    cache: RankCache, s: str, kinds: Collection[str], t: float, graph: GraphIndex
+) -> None:
+    """Fold ``s``'s onset ``t`` into the onsets of the candidates that explain it."""
+    began, nearest = cache.began, cache.nearest
+    if not _PROPAGATED.isdisjoint(kinds):
+        for c, h in graph.down(s).items():
+            if t < began.get(c, math.inf):
+                began[c] = t
+            if h == 1 and t < nearest.get(c, math.inf):
+                nearest[c] = t
+    if not _WEAK.isdisjoint(kinds):
+        for c in graph.callers1(s):
+            if t < began.get(c, math.inf):
+                began[c] = t
+            if t < nearest.get(c, math.inf):
+                nearest[c] = t
+
+
 def _update(
     cache: RankCache,
     evidence: Mapping[str, Collection[str]],
+    first_seen: Mapping[str, float],
     graph: GraphIndex,
     llr: Mapping[str, Mapping[str, float]],
     fh: list[float],
 ) -> None:
     seen = cache.kinds
-    if len(seen) > len(evidence):
-        cache.__init__()  # type: ignore[misc]  # evidence shrank (a split): start over
-        seen = cache.kinds
+    times = cache.times
     known = 0
+    restart = len(seen) > len(evidence)  # evidence shrank (a split)
     changed: list[tuple[str, frozenset[str] | None, Collection[str]]] = []
-    for svc, kinds in evidence.items():
-        old = seen.get(svc)
-        if old is not None:
-            known += 1
-            if len(old) == len(kinds) and old.issuperset(kinds):
-                continue
-        changed.append((svc, old, kinds))
-    if known != len(seen):  # some service left the evidence (a split): start over
+    if not restart:
+        for svc, kinds in evidence.items():
+            old = seen.get(svc)
+            if old is not None:
+                known += 1
+                t = first_seen[svc]
+                if len(old) == len(kinds) and old.issuperset(kinds) and times[svc] == t:
+                    continue
+                if t > times[svc] or not old.issubset(kinds):
+                    restart = True  # an onset moved later or a kind left: start over
+                    break
+            changed.append((svc, old, kinds))
+    if restart or known != len(seen):  # (some service left the evidence: start over)
         cache.__init__()  # type: ignore[misc]
         seen = cache.kinds
+        times = cache.times
         changed = [(svc, None, kinds) for svc, kinds in evidence.items()]
     for svc, old, kinds in changed:
         new = frozenset(kinds)
-        if old is not None:
-            _apply(cache, svc, old, -1.0, graph, llr, fh)
-        _apply(cache, svc, new, 1.0, graph, llr, fh)
-        seen[svc] = new
+        if old != new:
+            if old is not None:
+                _apply(cache, svc, old, -1.0, graph, llr, fh)
+            _apply(cache, svc, new, 1.0, graph, llr, fh)
+            seen[svc] = new
+        t = times[svc] = first_seen[svc]
+        _apply_onset(cache, svc, new, t, graph)
 
 
 def rank(
@@ -321,7 +355,7 @@ def rank(
     if cache is None:
         cache = RankCache()
     fh = [1.0] + [settings.hop_decay ** (h - 1) for h in range(1, graph.hops + 2)]
-    _update(cache, evidence, graph, llr, fh)
+    _update(cache, evidence, first_seen, graph, llr, fh)
     t0 = min(first_seen.values())
     candidates: dict[str, bool] = dict.fromkeys(evidence, True)
     for c in extra_candidates:
@@ -371,7 +405,7 @@ def rank(
         own = alerting and not _WEAK.issuperset(evidence[c])
         if not own:
             total += silent_llr
-        total += first if _onset(c, own, evidence, first_seen, graph, t0)[0] <= sim else late
+        total += first if _onset(c, own, first_seen, t0, cache)[0] <= sim else late
         items.append((total, c, alerting))
     m = max(x[0] for x in items)
     z = sum(math.exp(x[0] - m) for x in items)
@@ -394,19 +428,14 @@ def rank(
                 math.exp(total - m) / z,
                 total,
                 not silent,
-                _reasons(c, not silent, evidence, first_seen, t0, graph, settings),
+                _reasons(c, not silent, evidence, first_seen, t0, graph, settings, cache),
             )
         )
     return results
 
 
 def _onset(
-    c: str,
-    own: bool,
-    evidence: Mapping[str, Collection[str]],
-    first_seen: Mapping[str, float],
-    graph: GraphIndex,
-    t0: float,
+    c: str, own: bool, first_seen: Mapping[str, float], t0: float, cache: RankCache
 ) -> tuple[float, float]:
     """How long after the symptoms ``c`` explains began its own onset showed, and when they
     began (``inf`` when it shows nowhere).
@@ -419,24 +448,12 @@ def _onset(
     not make ``c`` late); an alerting candidate that explains nothing else is timed from
     the incident's first alert ``t0``.
     """
-    began = nearest = math.inf
-    for s, h in graph.up(c).items():
-        kinds = evidence.get(s)
-        if kinds is not None and not _PROPAGATED.isdisjoint(kinds):
-            t = first_seen[s]
-            began = min(began, t)
-            if h == 1:
-                nearest = min(nearest, t)
-    for s in graph.deps1(c):
-        kinds = evidence.get(s)
-        if kinds is not None and not _WEAK.isdisjoint(kinds):
-            t = first_seen[s]
-            began = min(began, t)
-            nearest = min(nearest, t)
+    began = cache.began.get(c, math.inf)
     if own:
         if began == math.inf:
             return first_seen[c] - t0, t0
         return first_seen[c] - began, began
+    nearest = cache.nearest.get(c, math.inf)
     if nearest == math.inf:
         return math.inf, began
     return nearest - began, began
@@ -488,6 +505,7 @@ def _reasons(
     t0: float,
     graph: GraphIndex,
     settings: RankSettings,
+    cache: RankCache,
 ) -> list[str]:
     reasons: list[str] = []
     explained_up: list[tuple[int, str]] = []
@@ -520,7 +538,7 @@ def _reasons(
                 "silent candidate)"
             )
         else:
-            dt, began = _onset(c, True, evidence, first_seen, graph, t0)
+            dt, began = _onset(c, True, first_seen, t0, cache)
             since = "the first alert" if began == t0 else "the symptoms it explains"
             if dt <= 0:
                 reasons.append(f"alerted first{'' if began == t0 else ' of what it explains'}")
@@ -539,7 +557,7 @@ def _reasons(
             )
         elif len([1 for _, s in callers if not _PROPAGATED.isdisjoint(evidence[s])]) > 1:
             reasons.append("a dependency shared by several alerting callers")
-        dt, _ = _onset(c, False, evidence, first_seen, graph, t0)
+        dt, _ = _onset(c, False, first_seen, t0, cache)
         if dt <= settings.simultaneity_s:
             nearest = sorted(
                 s
