@@ -428,7 +428,7 @@ def rank(
                 math.exp(total - m) / z,
                 total,
                 not silent,
-                _reasons(c, not silent, evidence, first_seen, t0, graph, settings, cache),
+                _reasons(c, not silent, evidence, first_seen, t0, graph, settings, cache, related),
             )
         )
     return results
@@ -506,6 +506,7 @@ def _reasons(
     graph: GraphIndex,
     settings: RankSettings,
     cache: RankCache,
+    related: Callable[[str], Iterable[str]] | None = None,
 ) -> list[str]:
     reasons: list[str] = []
     explained_up: list[tuple[int, str]] = []
@@ -584,6 +585,30 @@ def _reasons(
                 reasons.append(
                     f"counts less: its caller{'s' if len(quiet) > 1 else ''} "
                     f"{', '.join(quiet[:3])} raised no alert"
+                )
+    if graph.unplaced(c) and alerting:
+        reasons.append(
+            "the topology places it nowhere: how the other alerts relate to it is unknown "
+            "(counted between related and unrelated)"
+        )
+    else:
+        unplaced = sorted(s for s in evidence if s != c and graph.unplaced(s))
+        if unplaced:
+            reasons.append(
+                f"the topology places {', '.join(unplaced[:3])} nowhere: "
+                "counted as an unknown relation, not as unrelated"
+            )
+        if related is not None and alerting:
+            cooc = sorted(
+                s
+                for s in related(c)
+                if s in evidence and not graph.unplaced(s) and graph.hops_between(c, s) is None
+            )
+            if cooc:
+                reasons.append(
+                    f"inferred relation: {', '.join(cooc[:3])} kept starting to alert with it "
+                    "(co-occurrence learned online; no path in the topology), counted as an "
+                    "unknown relation, not as unrelated"
                 )
     learned = graph.learned_calls(c)
     if learned:

@@ -186,3 +186,20 @@ def test_a_silent_candidate_whose_other_callers_stay_quiet_counts_less() -> None
         {"api": {"downstream"}}, {"api": 0.0}, GraphIndex(topo, 2), RankSettings(quiet_caller_llr=0)
     )
     assert {r.service: r.llr for r in neutral}["db"] == {r.service: r.llr for r in neutral}["cache"]
+
+
+def test_reasons_name_inferred_and_unknown_relations() -> None:
+    # ghost is not in the topology; w and x have no path between them but were learned to
+    # keep starting to alert together
+    ev = {"w": {"error"}, "x": {"latency"}, "ghost": {"error"}}
+    out = rank(
+        ev,
+        dict.fromkeys(ev, 0.0),
+        GraphIndex(SHARED, 2),
+        RankSettings(max_candidates=10),
+        related=lambda s: {"w": ["x"], "x": ["w"]}.get(s, []),
+    )
+    by = {r.service: " ".join(r.reasons) for r in out}
+    assert "places ghost nowhere" in by["w"]
+    assert "inferred relation: x kept starting to alert with it" in by["w"]
+    assert "the topology places it nowhere" in by["ghost"]
