@@ -93,7 +93,7 @@ def _pool(scores: Sequence[RcaScore]) -> dict[str, float]:
     }
 
 
-def run(faults: int = 45, seeds: int = 2) -> dict[str, Any]:
+def run(faults: int = 45, seeds: int = 4) -> dict[str, Any]:
     """Every cell (topology x fault kind x removed share x method), pooled over ``seeds``
     storms of ``faults`` faults of all kinds interleaved (a method sees the whole storm; each
     kind is scored on its own faults)."""
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     p.add_argument("--faults", type=int, default=45, help="faults per storm (default 45)")
-    p.add_argument("--seeds", type=int, default=2, help="storms per cell (default 2)")
+    p.add_argument("--seeds", type=int, default=4, help="storms per cell (default 4)")
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = p.parse_args(argv)
     if args.faults < 1 or args.seeds < 1:

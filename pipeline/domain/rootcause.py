@@ -103,6 +103,9 @@ DEFAULT_LLR: dict[str, dict[str, float]] = {
 # Kinds a failing dependency propagates to its callers.
 _PROPAGATED = frozenset({"error", "latency", "downstream"})
 
+# Own symptoms a service shows while it waits on a slow dependency.
+_WAITING = frozenset({"error", "latency"})
+
 # Kinds that are a consequence of what happens elsewhere, never a sign of being first.
 _WEAK = frozenset({"traffic"})
 
@@ -206,13 +209,19 @@ class RankCache:
     candidate's neighbourhood. Results are identical to a fresh computation.
     """
 
-    __slots__ = ("callers_of", "deps_of", "kinds", "terms")
+    __slots__ = ("began", "callers_of", "deps_of", "kinds", "nearest", "terms", "times")
 
     def __init__(self) -> None:
         self.kinds: dict[str, frozenset[str]] = {}
+        self.times: dict[str, float] = {}  # service -> the first-seen time applied
         self.terms: dict[str, float] = {}
         self.deps_of: dict[str, int] = {}  # service -> symptomatic services it is a dep of
         self.callers_of: dict[str, int] = {}  # service -> its direct deps with load drops
+        # candidate -> earliest onset of the symptoms it explains (latency/error symptoms of
+        # callers within the hop limit, load drops of direct dependencies) / of those next
+        # to it (direct callers, direct dependencies)
+        self.began: dict[str, float] = {}
+        self.nearest: dict[str, float] = {}
 
 
 def _apply(
@@ -226,11 +235,14 @@ def _apply(
 ) -> None:
     none_row = llr["none"]
     terms = cache.terms
+    # slow outbound calls without a resource problem explain the service's own latency and
+    # errors (it waits on a dependency): as its own cause, those count for nothing
+    waits = "downstream" in kinds and "saturation" not in kinds
     for rel in ("self", "up", "down"):
         row = llr[rel]
         pos = neg = 0.0
         for k in kinds:
-            v = row[k]
+            v = 0.0 if waits and rel == "self" and k in _WAITING else row[k]
             if v > 0:
                 pos += v
             else:
@@ -255,36 +267,64 @@ def _apply(
             callers_of[c] = callers_of.get(c, 0) + step
 
 
+def _apply_onset(
+    cache: RankCache, s: str, kinds: Collection[str], t: float, graph: GraphIndex
+) -> None:
+    """Fold ``s``'s onset ``t`` into the onsets of the candidates that explain it."""
+    began, nearest = cache.began, cache.nearest
+    if not _PROPAGATED.isdisjoint(kinds):
+        for c, h in graph.down(s).items():
+            if t < began.get(c, math.inf):
+                began[c] = t
+            if h == 1 and t < nearest.get(c, math.inf):
+                nearest[c] = t
+    if not _WEAK.isdisjoint(kinds):
+        for c in graph.callers1(s):
+            if t < began.get(c, math.inf):
+                began[c] = t
+            if t < nearest.get(c, math.inf):
+                nearest[c] = t
+
+
 def _update(
     cache: RankCache,
     evidence: Mapping[str, Collection[str]],
+    first_seen: Mapping[str, float],
     graph: GraphIndex,
     llr: Mapping[str, Mapping[str, float]],
     fh: list[float],
 ) -> None:
     seen = cache.kinds
-    if len(seen) > len(evidence):
-        cache.__init__()  # type: ignore[misc]  # evidence shrank (a split): start over
-        seen = cache.kinds
+    times = cache.times
     known = 0
+    restart = len(seen) > len(evidence)  # evidence shrank (a split)
     changed: list[tuple[str, frozenset[str] | None, Collection[str]]] = []
-    for svc, kinds in evidence.items():
-        old = seen.get(svc)
-        if old is not None:
-            known += 1
-            if len(old) == len(kinds) and old.issuperset(kinds):
-                continue
-        changed.append((svc, old, kinds))
-    if known != len(seen):  # some service left the evidence (a split): start over
+    if not restart:
+        for svc, kinds in evidence.items():
+            old = seen.get(svc)
+            if old is not None:
+                known += 1
+                t = first_seen[svc]
+                if len(old) == len(kinds) and old.issuperset(kinds) and times[svc] == t:
+                    continue
+                if t > times[svc] or not old.issubset(kinds):
+                    restart = True  # an onset moved later or a kind left: start over
+                    break
+            changed.append((svc, old, kinds))
+    if restart or known != len(seen):  # (some service left the evidence: start over)
         cache.__init__()  # type: ignore[misc]
         seen = cache.kinds
+        times = cache.times
         changed = [(svc, None, kinds) for svc, kinds in evidence.items()]
     for svc, old, kinds in changed:
         new = frozenset(kinds)
-        if old is not None:
-            _apply(cache, svc, old, -1.0, graph, llr, fh)
-        _apply(cache, svc, new, 1.0, graph, llr, fh)
-        seen[svc] = new
+        if old != new:
+            if old is not None:
+                _apply(cache, svc, old, -1.0, graph, llr, fh)
+            _apply(cache, svc, new, 1.0, graph, llr, fh)
+            seen[svc] = new
+        t = times[svc] = first_seen[svc]
+        _apply_onset(cache, svc, new, t, graph)
 
 
 def rank(
@@ -315,7 +355,7 @@ def rank(
     if cache is None:
         cache = RankCache()
     fh = [1.0] + [settings.hop_decay ** (h - 1) for h in range(1, graph.hops + 2)]
-    _update(cache, evidence, graph, llr, fh)
+    _update(cache, evidence, first_seen, graph, llr, fh)
     t0 = min(first_seen.values())
     candidates: dict[str, bool] = dict.fromkeys(evidence, True)
     for c in extra_candidates:
@@ -333,16 +373,6 @@ def rank(
         if n > 0:
             candidates.setdefault(c, False)
     sim = settings.simultaneity_s
-    # where a silent candidate's onset shows: the dependencies of the services whose
-    # latency/error symptoms began with the incident
-    onset: set[str] = set()
-    if len(candidates) > len(evidence):  # some candidate is silent
-        for s, kinds in evidence.items():
-            if first_seen[s] - t0 <= sim:
-                if not _PROPAGATED.isdisjoint(kinds):
-                    onset.update(graph.down(s))
-                elif not _WEAK.isdisjoint(kinds):
-                    onset.update(graph.callers1(s))
     none_row = llr["none"]
     base = sum(none_row[k] for kinds in evidence.values() for k in kinds)
     # unknown relation instead of none: (up + none) / 2 - none = (up - none) / 2 per kind
@@ -369,15 +399,13 @@ def rank(
                 total += _learned_unknown(c, evidence, graph, related, unknown)
         if not alerting and (quiet_up or quiet_down):
             total += _quiet(c, evidence, graph, quiet_up, quiet_down)
-        if alerting:
-            # a traffic drop is a consequence (callers stopped calling), so alerting first
-            # with nothing but traffic drops is no sign of being the cause
-            if first_seen[c] - t0 <= sim and not _WEAK.issuperset(evidence[c]):
-                total += first
-            else:
-                total += late
-        else:
-            total += silent_llr + (first if c in onset else late)
+        # alerting with traffic drops only is no symptom of its own (a drop is a consequence
+        # upstream): such a candidate pays the silent term, and its onset shows at its
+        # callers, as a silent candidate's does (its quiet callers are not held against it)
+        own = alerting and not _WEAK.issuperset(evidence[c])
+        if not own:
+            total += silent_llr
+        total += first if _onset(c, own, first_seen, t0, cache)[0] <= sim else late
         items.append((total, c, alerting))
     m = max(x[0] for x in items)
     z = sum(math.exp(x[0] - m) for x in items)
@@ -400,10 +428,35 @@ def rank(
                 math.exp(total - m) / z,
                 total,
                 not silent,
-                _reasons(c, not silent, evidence, first_seen, t0, graph, settings),
+                _reasons(c, not silent, evidence, first_seen, t0, graph, settings, cache, related),
             )
         )
     return results
+
+
+def _onset(
+    c: str, own: bool, first_seen: Mapping[str, float], t0: float, cache: RankCache
+) -> tuple[float, float]:
+    """How long after the symptoms ``c`` explains began its own onset showed, and when they
+    began (``inf`` when it shows nowhere).
+
+    The symptoms ``c`` explains: latency/error symptoms of its callers within the hop limit
+    and load drops of its direct dependencies. A cause shows no later than its symptoms; an
+    alerting candidate's onset is its first alert, a silent one's the first symptom of its
+    nearest neighbours (direct callers, direct dependencies' drops). Alerts ``c`` does not
+    explain set no clock for it (an unrelated alert that opened the incident earlier does
+    not make ``c`` late); an alerting candidate that explains nothing else is timed from
+    the incident's first alert ``t0``.
+    """
+    began = cache.began.get(c, math.inf)
+    if own:
+        if began == math.inf:
+            return first_seen[c] - t0, t0
+        return first_seen[c] - began, began
+    nearest = cache.nearest.get(c, math.inf)
+    if nearest == math.inf:
+        return math.inf, began
+    return nearest - began, began
 
 
 def _learned_unknown(
@@ -452,6 +505,8 @@ def _reasons(
     t0: float,
     graph: GraphIndex,
     settings: RankSettings,
+    cache: RankCache,
+    related: Callable[[str], Iterable[str]] | None = None,
 ) -> list[str]:
     reasons: list[str] = []
     explained_up: list[tuple[int, str]] = []
@@ -470,16 +525,28 @@ def _reasons(
             else:
                 explained_down += 1
     if alerting:
-        reasons.append(f"alerts on itself: {'/'.join(sorted(evidence[c]))}")
-        dt = first_seen[c] - t0
-        weak = " (traffic drops only: a consequence, not counted as first)"
-        weak = weak if _WEAK.issuperset(evidence[c]) else ""
-        if dt <= 0:
-            reasons.append("alerted first" + weak)
-        elif dt <= settings.simultaneity_s:
-            reasons.append(f"alerted within {dt:.0f} s of the first alert{weak}")
+        own = evidence[c]
+        reasons.append(f"alerts on itself: {'/'.join(sorted(own))}")
+        if "downstream" in own and "saturation" not in own and not _WAITING.isdisjoint(own):
+            reasons.append(
+                "its slow outbound calls explain its own latency/errors (they count for its "
+                "dependencies, not for it)"
+            )
+        weak = _WEAK.issuperset(own)
+        if weak:
+            reasons.append(
+                "traffic drops only: a consequence, no symptom of its own (weighed as a "
+                "silent candidate)"
+            )
         else:
-            reasons.append(f"first alerted {dt:.0f} s after the incident began")
+            dt, began = _onset(c, True, first_seen, t0, cache)
+            since = "the first alert" if began == t0 else "the symptoms it explains"
+            if dt <= 0:
+                reasons.append(f"alerted first{'' if began == t0 else ' of what it explains'}")
+            elif dt <= settings.simultaneity_s:
+                reasons.append(f"alerted within {dt:.0f} s of {since}")
+            else:
+                reasons.append(f"first alerted {dt:.0f} s after {since}")
     else:
         reasons.append("raised no alert itself")
         callers = sorted(explained_up)
@@ -491,17 +558,18 @@ def _reasons(
             )
         elif len([1 for _, s in callers if not _PROPAGATED.isdisjoint(evidence[s])]) > 1:
             reasons.append("a dependency shared by several alerting callers")
-        early = sorted(
-            s
-            for _, s in callers
-            if first_seen[s] - t0 <= settings.simultaneity_s
-            and not _PROPAGATED.isdisjoint(evidence[s])
-        )
-        if early:
+        dt, _ = _onset(c, False, first_seen, t0, cache)
+        if dt <= settings.simultaneity_s:
+            nearest = sorted(
+                s
+                for s in (*graph.callers1(c), *graph.deps1(c))
+                if s in evidence
+                and not (_PROPAGATED if s in graph.callers1(c) else _WEAK).isdisjoint(evidence[s])
+            )
             reasons.append(
-                f"its caller{'s' if len(early) > 1 else ''} {', '.join(early[:2])} "
-                f"{'were' if len(early) > 1 else 'was'} among the first to alert "
-                "(a silent cause shows first at its callers)"
+                f"its nearest neighbour{'s' if len(nearest) > 1 else ''} "
+                f"{', '.join(nearest[:2])} {'were' if len(nearest) > 1 else 'was'} among the "
+                "first to alert of what it explains (a silent cause shows first next to it)"
             )
         dropped = sorted(
             d for d in graph.deps1(c) if d in evidence and not _WEAK.isdisjoint(evidence[d])
@@ -517,6 +585,30 @@ def _reasons(
                 reasons.append(
                     f"counts less: its caller{'s' if len(quiet) > 1 else ''} "
                     f"{', '.join(quiet[:3])} raised no alert"
+                )
+    if graph.unplaced(c) and alerting:
+        reasons.append(
+            "the topology places it nowhere: how the other alerts relate to it is unknown "
+            "(counted between related and unrelated)"
+        )
+    else:
+        unplaced = sorted(s for s in evidence if s != c and graph.unplaced(s))
+        if unplaced:
+            reasons.append(
+                f"the topology places {', '.join(unplaced[:3])} nowhere: "
+                "counted as an unknown relation, not as unrelated"
+            )
+        if related is not None and alerting:
+            cooc = sorted(
+                s
+                for s in related(c)
+                if s in evidence and not graph.unplaced(s) and graph.hops_between(c, s) is None
+            )
+            if cooc:
+                reasons.append(
+                    f"inferred relation: {', '.join(cooc[:3])} kept starting to alert with it "
+                    "(co-occurrence learned online; no path in the topology), counted as an "
+                    "unknown relation, not as unrelated"
                 )
     learned = graph.learned_calls(c)
     if learned:

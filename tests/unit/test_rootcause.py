@@ -54,6 +54,8 @@ def test_incremental_ranking_equals_a_fresh_ranking() -> None:
             for x in list(ev)[:5]:
                 del ev[x]
                 del first[x]
+        if step % 10 == 5:  # an earlier alert arrives late: the service's onset moves back
+            first[svc] -= 70.0
         inc = rank(ev, first, g, RankSettings(), cache=cache)
         fresh = rank(ev, first, g, RankSettings())
         assert [(r.service, round(r.llr, 6)) for r in inc] == [
@@ -99,15 +101,51 @@ def test_silent_shared_dependency_ranks_first_when_its_callers_alert_first() -> 
     assert "among the first to alert" in reasons
 
 
-def test_silent_candidate_gets_time_order_evidence_only_through_early_callers() -> None:
+def test_time_order_counts_only_the_symptoms_a_candidate_explains() -> None:
     g = GraphIndex(SHARED, 2)
     s = RankSettings()
     ev = {"w": {"error"}, "x": {"latency"}, "y": {"latency"}}
     early = {r.service: r for r in rank(ev, dict.fromkeys(ev, 0.0), g, s)}
-    # x and y began two minutes after w: db's onset is not at the start of the incident
-    late = {r.service: r for r in rank(ev, {"w": 0.0, "x": 120.0, "y": 120.0}, g, s)}
-    assert early["db"].llr - late["db"].llr == pytest.approx(s.first_llr - s.late_llr)
-    assert not any("first to alert" in x for x in late["db"].reasons)
+    # x and y began two minutes after the unrelated w: db's symptoms still begin at its
+    # callers, so w (which opened the incident) does not make db late
+    later = {r.service: r for r in rank(ev, {"w": 0.0, "x": 120.0, "y": 120.0}, g, s)}
+    assert early["db"].llr == pytest.approx(later["db"].llr)
+    assert any("first to alert of what it explains" in x for x in later["db"].reasons)
+
+
+def test_a_silent_cause_shows_first_at_its_nearest_callers() -> None:
+    g = GraphIndex(TOPO, 2)
+    s = RankSettings()
+    ev = {"entry": {"latency"}, "mid": {"latency"}}
+    # leaf is silent; its direct caller mid alerted first, then entry two hops up
+    near_first = {r.service: r for r in rank(ev, {"mid": 0.0, "entry": 30.0}, g, s)}
+    # entry alerted two minutes before mid: the symptoms did not begin next to leaf
+    far_first = {r.service: r for r in rank(ev, {"entry": 0.0, "mid": 120.0}, g, s)}
+    assert near_first["leaf"].llr - far_first["leaf"].llr == pytest.approx(s.first_llr - s.late_llr)
+    # an alerting candidate is timed against the symptoms it explains: mid before entry
+    assert near_first["mid"].llr - far_first["mid"].llr == pytest.approx(s.first_llr - s.late_llr)
+
+
+def test_slow_outbound_calls_explain_a_services_own_latency_and_errors() -> None:
+    # api waits on a slow dependency: its own latency and errors do not make it the cause
+    topo = Topology.from_edges("w", [("web", "api"), ("api", "db")])
+    g = GraphIndex(topo, 2)
+    waiting = rank({"api": {"downstream", "latency", "error"}}, {"api": 0.0}, g, RankSettings())
+    assert waiting[0].service == "db"
+    assert any("slow outbound calls explain" in x for x in waiting[1].reasons)
+    # with a resource problem of its own, api stays the first suspect
+    busy = {"api": {"downstream", "latency", "saturation"}}
+    assert rank(busy, {"api": 0.0}, g, RankSettings())[0].service == "api"
+
+
+def test_a_service_with_traffic_drops_only_is_weighed_as_silent() -> None:
+    # mid lost load only (its callers stopped calling); a silent caller that explains the
+    # drop competes with it on equal terms
+    topo = Topology.from_edges("d", [("entry", "mid")])
+    ranked = rank({"mid": {"traffic"}}, {"mid": 0.0}, GraphIndex(topo, 2), RankSettings())
+    by = {r.service: r for r in ranked}
+    assert by["entry"].llr >= by["mid"].llr
+    assert any("no symptom of its own" in x for x in by["mid"].reasons)
 
 
 def test_reasons_say_what_is_known_about_dependencies() -> None:
@@ -148,3 +186,20 @@ def test_a_silent_candidate_whose_other_callers_stay_quiet_counts_less() -> None
         {"api": {"downstream"}}, {"api": 0.0}, GraphIndex(topo, 2), RankSettings(quiet_caller_llr=0)
     )
     assert {r.service: r.llr for r in neutral}["db"] == {r.service: r.llr for r in neutral}["cache"]
+
+
+def test_reasons_name_inferred_and_unknown_relations() -> None:
+    # ghost is not in the topology; w and x have no path between them but were learned to
+    # keep starting to alert together
+    ev = {"w": {"error"}, "x": {"latency"}, "ghost": {"error"}}
+    out = rank(
+        ev,
+        dict.fromkeys(ev, 0.0),
+        GraphIndex(SHARED, 2),
+        RankSettings(max_candidates=10),
+        related=lambda s: {"w": ["x"], "x": ["w"]}.get(s, []),
+    )
+    by = {r.service: " ".join(r.reasons) for r in out}
+    assert "places ghost nowhere" in by["w"]
+    assert "inferred relation: x kept starting to alert with it" in by["w"]
+    assert "the topology places it nowhere" in by["ghost"]
