@@ -54,6 +54,9 @@ def _get(url: str, accept: str) -> tuple[int, str]:
         return resp.status, resp.read().decode()
 
 
+VERIFIED = "remediation verified · restart-crashed-process"
+
+
 @dataclass
 class DevRun:
     """A running ``stormwatch dev``: its pages' address, and its output once it ended."""
@@ -63,20 +66,29 @@ class DevRun:
     log: Path
 
     def output(self) -> str:
-        self.proc.wait(timeout=240)
+        """Everything it printed: once the demo's restart was verified it is stopped, as
+        Ctrl-C stops it (else it ends by itself, ``exit_after`` after the storm)."""
+        wait_for(
+            lambda: self.proc.poll() is not None or VERIFIED in self.log.read_text(),
+            240,
+            "the demo's restart verified",
+        )
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: it stops what it started and exits 0
+        self.proc.wait(timeout=60)
         return self.log.read_text()
 
 
 @pytest.fixture(scope="module")
 def plain_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevRun]:
-    """One plain run with an on-call file, shared by the tests below (one stack start): it
-    lasts 40 s after the storm, long enough for the demo's restart to be verified. The first
-    test reads its pages while it runs."""
+    """One plain run with an on-call file, shared by the tests below (one stack start), until
+    the demo's restart is verified (at most 120 s after the storm). The first test reads its
+    pages while it runs."""
     port = free_port()
     log = tmp_path_factory.mktemp("dev") / "dev.out"
     oncall = ROOT / "tests" / "fixtures" / "oncall" / "oncall.yaml"
     with log.open("w") as out:  # a file, not a pipe: nothing blocks while no test reads
-        proc = _dev("plain", port, 40, "--oncall", str(oncall), stdout=out.fileno())
+        proc = _dev("plain", port, 120, "--oncall", str(oncall), stdout=out.fileno())
     yield DevRun(proc, f"http://127.0.0.1:{port}/incidents", log)
     if proc.poll() is None:
         proc.terminate()  # it stops what it started on SIGTERM
@@ -115,7 +127,7 @@ def test_dev_restarts_its_demo_process(plain_run: DevRun) -> None:
     assert re.search(r"runbook restart-crashed-process \(auto\) for inc-", out), out[-3000:]
     executed = re.search(r"remediation executed · restart-crashed-process · .*RUNNING", out)
     assert executed, out[-3000:]
-    assert "remediation verified · restart-crashed-process" in out
+    assert VERIFIED in out
 
 
 def test_dev_live_view_draws_a_table_of_incidents() -> None:
