@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml constraints.txt
 dev: $(STAMP)
 	$(VENV)/bin/stormwatch dev
 
+# two pytest workers (a file each at a time: its module fixtures run once), each with its own
+# broker and Redis; most integration time is waiting on child processes
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile
+
 ## test: lint, type checks, unit and integration tests (starts its own broker and Redis)
 test: $(STAMP) lint typecheck
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pipeline benchmarks tests
@@ -29,10 +33,10 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 unit: $(STAMP)
-	$(PY) -m pytest -q tests/unit
+	$(PYTEST) tests/unit
 
 integration: $(STAMP)
-	$(PY) -m pytest -q tests/integration
+	$(PYTEST) tests/integration
 
 schemas: $(STAMP)
 	$(VENV)/bin/stormwatch schemas --write

@@ -15,7 +15,7 @@ from pipeline.app.localstack import free_port, start_redis
 from pipeline.domain.schemas import DeadLetter, Incident, IncidentEvent
 from pipeline.domain.topology import Topology
 from pipeline.offline.replay import read_alerts, replay_alerts
-from tests.integration.conftest import ROOT, Stack, collect, drain
+from tests.integration.conftest import ROOT, Stack, collect, drain, wait_for
 
 decode_event = msgspec.json.Decoder(IncidentEvent).decode
 STORM = ROOT / "pipeline" / "data" / "sample-storm.jsonl"
@@ -36,8 +36,10 @@ def test_alertmanager_payload_becomes_incident(stack: Stack, fixtures: Path) -> 
     assert ev.incident.services == ["checkoutservice"]
     assert ev.incident.root_cause == "checkoutservice"
     assert len(ev.incident.alert_ids) == 1
-    # the incident is stored in Redis and counted in /metrics
-    assert stack.redis().get(f"{stack.ns}:inc:{ev.incident.id}") is not None
+    # the incident is stored in Redis (by the group commit after the event went out, within
+    # commit_interval_s) and counted in /metrics
+    key = f"{stack.ns}:inc:{ev.incident.id}"
+    wait_for(lambda: stack.redis().get(key), 30, "the incident's record in Redis")
     with urllib.request.urlopen(f"http://127.0.0.1:{stack.web_port}/metrics") as resp:
         body = resp.read().decode()
     assert 'stormwatch_incident_events_total{type="opened"} 1.0' in body
