@@ -14,14 +14,16 @@ from typing import Any
 
 import redis
 
-_HOLD = """
+#: take the key when free, extend it when it holds ARGV[1] (the token); 1 when held
+HOLD_SCRIPT = """
 local cur = redis.call('GET', KEYS[1])
 if cur == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 return 0
 """
 
-_RELEASE = """
+#: delete the key only while it holds ARGV[1]
+RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -37,8 +39,8 @@ class RedisLease:
         self.key = key
         self.ttl_ms = max(1, int(ttl_s * 1000))
         self.token = uuid.uuid4().hex
-        self._hold = client.register_script(_HOLD)
-        self._release = client.register_script(_RELEASE)
+        self._hold = client.register_script(HOLD_SCRIPT)
+        self._release = client.register_script(RELEASE_SCRIPT)
 
     def hold(self) -> bool:
         """Take the lease when it is free or renew it when it is ours; False while another

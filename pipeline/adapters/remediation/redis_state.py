@@ -29,22 +29,11 @@ from typing import Any
 import msgspec
 import redis
 
+from pipeline.adapters.lease import HOLD_SCRIPT, RELEASE_SCRIPT
 from pipeline.domain.remediation.audit import AuditRecord, encode_record
 from pipeline.domain.remediation.guards import Approval
 from pipeline.domain.remediation.matching import IncidentFacts
 from pipeline.domain.remediation.verification import PendingAction
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-_LEAD = """
-local cur = redis.call('GET', KEYS[1])
-if cur == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-return 0
-"""
 
 _pending = msgspec.json.Decoder(PendingAction)
 _facts = msgspec.json.Decoder(IncidentFacts)
@@ -68,8 +57,8 @@ class RedisRemediationState:
         self.ttl_s = ttl_s
         self.max_audit = max_audit
         self.runs_kept_s = runs_kept_s
-        self._release = client.register_script(_RELEASE)
-        self._lead = client.register_script(_LEAD)
+        self._release = client.register_script(RELEASE_SCRIPT)
+        self._lead = client.register_script(HOLD_SCRIPT)
 
     def lead(self, token: str, ttl_s: float) -> bool:
         """Take or keep the leadership (one remediation process acts at a time: pending
