@@ -17,6 +17,7 @@ import redis
 from benchmarks.streaming.console import log
 from benchmarks.streaming.kafka import BACKLOG_BATCH, Messages, produce
 from benchmarks.streaming.processes import Tenant
+from benchmarks.streaming.stall import snapshot
 
 
 @dataclass
@@ -161,6 +162,7 @@ def drive(
             break
         if done > 0 and now - last_t > stall_s:
             stalled = True
+            _watch_stall(tenant, done, stall_s)
             break
         time.sleep(0.25)
     if not t0:  # a worker never got a partition with work: measure the whole run
@@ -186,6 +188,28 @@ def drive(
         deltas = {k: (v - before[1].get(k, 0)) / max(done, 1) for k, v in after[1].items()}
         run.top_commands = sorted(deltas.items(), key=lambda kv: -kv[1])[:5]
     return run
+
+
+def _watch_stall(tenant: Tenant, done: float, watch_s: float) -> None:
+    """Log what the stalled workers wait for, then whether they move again within
+    ``watch_s`` (a slow stretch) or not (a deadlock); the run's figures stay those up to the
+    stall."""
+    log(f"[yellow]   stalled at {done:,.0f} alerts; what the workers wait for:[/yellow]")
+    for line in snapshot(tenant):
+        log(f"     {line}")
+    deadline = time.monotonic() + watch_s
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        try:
+            moved = sum(tenant.counts()) - done
+        except OSError:
+            continue
+        if moved > 0:
+            log(f"   moved again after the stall: +{moved:,.0f} alerts")
+            return
+    log(f"   still stalled {watch_s:.0f} s later:")
+    for line in snapshot(tenant):
+        log(f"     {line}")
 
 
 def pipeline_run(
