@@ -149,6 +149,26 @@ class WorkerSettings(BaseModel):
     app_id: str = "stormwatch"
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
+    web_tokens: SecretStr | None = Field(
+        None,
+        description="bearer tokens for the web server's writes (PUT, POST, DELETE: on-call "
+        "ownership and overrides), separated by commas, spaces or newlines",
+    )
+    web_token_file: Path | None = Field(
+        None,
+        description="a file of bearer tokens (one a line; '#' starts a comment) or a directory "
+        "of such files (a mounted Kubernetes secret); adds to web_tokens",
+    )
+    web_insecure: bool = Field(
+        False,
+        description="accept writes without a token (development only; no tokens set). Without "
+        "tokens and without this, writes are refused (403)",
+    )
+    web_protect_reads: bool = Field(
+        False,
+        description="reads need a token too (incident, insights and on-call pages, feeds); "
+        "/healthz and /metrics stay open for probes and scrapers. Needs tokens",
+    )
     batch_size: int = Field(500, ge=1, le=100_000, description="alerts taken per stream batch")
     batch_timeout_s: float = Field(
         0.005, gt=0, le=60, description="longest wait to fill a batch (latency per hop)"

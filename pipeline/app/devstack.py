@@ -5,6 +5,7 @@ table redrawn in place on a terminal, one line per incident event otherwise: see
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -108,6 +109,22 @@ def _load_oncall(redis_url: str, directory: Directory) -> None:
     )
 
 
+#: the worker settings that configure its web writes' authentication (pipeline.app.web_auth)
+WEB_AUTH_VARS = tuple(
+    f"STORMWATCH_WORKER__{name}" for name in ("WEB_TOKENS", "WEB_TOKEN_FILE", "WEB_INSECURE")
+)
+
+
+def dev_web_token(env: dict[str, str]) -> str | None:
+    """Give the dev worker a fresh bearer token for its web writes (on-call ownership and
+    overrides), unless ``env`` configures their authentication already; the token, or None."""
+    if any(env.get(name) for name in WEB_AUTH_VARS):
+        return None
+    token = secrets.token_hex(32)
+    env["STORMWATCH_WORKER__WEB_TOKENS"] = token
+    return token
+
+
 def _interrupted(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -124,6 +141,7 @@ def _run_with_worker(
     live: bool,
 ) -> None:
     env = worker_env(bootstrap=bootstrap, redis_url=redis_url, topology=topology, web_port=web_port)
+    token = dev_web_token(env)
     settings = Settings(**_settings_from(env))
     with ExitStack() as stack:
         out = None
@@ -142,6 +160,12 @@ def _run_with_worker(
         if out is not None:
             console.print(f"        its log: {out.name}")
         console.print(f"pages   [bold]{web}/incidents[/] (open and recent incidents)")
+        if token is not None:
+            console.print(
+                f"writes  PUT/POST/DELETE {web}/oncall/... need "
+                f'[bold]-H "Authorization: Bearer {token}"[/] (made for this run)',
+                soft_wrap=True,
+            )
         pages = f"{web}/incidents"
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stormwatch-dev-")))
         demo = stack.enter_context(

@@ -11,10 +11,13 @@ ownership and overrides (stored in Redis, so every worker sees them at once).
 | ``DELETE /oncall/schedules/<s>/overrides/<id>`` | | 204, or 404 |
 | ``GET /oncall/feeds/schedule/<s>.ics``, ``/oncall/feeds/person/<p>.ics`` | | an iCalendar feed |
 
-Bad requests get 400 with ``{"error": "<one line>"}``; unknown teams, services or schedules
-404; Redis not answering within ``timeout_s`` 503 with ``Retry-After``. Redis calls run on a
-small thread pool of their own with a client that gives up after ``timeout_s``, as the
-incident pages' reads do. The parsed directory is cached until its version in Redis moves.
+The writes (PUT, POST, DELETE) need ``Authorization: Bearer <token>`` (401 without a valid
+one, 403 when the worker has no token configured): :mod:`pipeline.app.web_auth`, applied
+before these handlers. Bad requests get 400 with ``{"error": "<one line>"}``; unknown teams,
+services or schedules 404; Redis not answering within ``timeout_s`` 503 with
+``Retry-After``. Redis calls run on a small thread pool of their own with a client that
+gives up after ``timeout_s``, as the incident pages' reads do. The parsed directory is
+cached until its version in Redis moves.
 """
 
 from __future__ import annotations

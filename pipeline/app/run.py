@@ -8,13 +8,16 @@ from collections.abc import Callable
 
 import faust
 import redis
+import structlog
 from confluent_kafka import KafkaException
 
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.domain_map import resolve_domain_map
 from pipeline.app.runbooks import runbook_index
 from pipeline.app.topics import ensure_topics, partition_count, repartition_topic
+from pipeline.app.web_auth import WebAuth
 from pipeline.app.worker import Worker
+from pipeline.auth import TokenError
 from pipeline.config import Settings
 from pipeline.domain.remediation.runbook import RunbookError
 from pipeline.domain.topology import Topology, TopologyError
@@ -46,6 +49,15 @@ def defer_full_collections() -> None:
 
 def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
     """Run until stopped; user-facing problems go to ``fail`` as one line."""
+    try:
+        web_auth = WebAuth.from_settings(settings.worker)
+    except TokenError as exc:
+        fail(str(exc))
+        return
+    if web_auth.mode == "insecure":
+        structlog.get_logger("stormwatch.web").warning(
+            "web writes are NOT authenticated (STORMWATCH_WORKER__WEB_INSECURE): development only"
+        )
     try:
         topology = Topology.load(settings.topology)
     except TopologyError as exc:
@@ -84,6 +96,7 @@ def run_worker(settings: Settings, fail: Callable[[str], None]) -> None:
         store=store,
         route_partitions=route_partitions,
         domain_map=domain_map,
+        web_auth=web_auth,
     )
     if settings.worker.full_gc_interval_s:
         defer_full_collections()

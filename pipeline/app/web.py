@@ -2,7 +2,9 @@
 partition stalled; 503 otherwise), ``/incidents`` and ``/incidents/<id>`` (the incident
 pages for browsers, JSON for API clients: :mod:`pipeline.app.pages`), ``/oncall/...`` (who
 is on call; ownership and overrides changed at run time: :mod:`pipeline.app.oncall_api`),
-``/insights`` (the last insights report, :mod:`pipeline.app.insights`)."""
+``/insights`` (the last insights report, :mod:`pipeline.app.insights`). Writes need a bearer
+token, reads are open unless the operator protects them: :mod:`pipeline.app.web_auth`, a
+middleware installed with the Faust app (:class:`pipeline.app.worker.Worker`)."""
 
 from __future__ import annotations
 

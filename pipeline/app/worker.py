@@ -60,6 +60,7 @@ from pipeline.app.summaries import SummarySending
 from pipeline.app.topics import merge_topic, repartition_topic
 from pipeline.app.transport import highwater
 from pipeline.app.web import add_pages
+from pipeline.app.web_auth import WebAuth
 from pipeline.config import Settings
 from pipeline.domain.domains import DomainMap
 from pipeline.domain.schemas import Incident
@@ -90,6 +91,7 @@ class Worker:
         route_partitions: int | None = None,
         on_fatal: Callable[[BaseException], NoReturn] | None = None,
         domain_map: DomainMap | None = None,
+        web_auth: WebAuth | None = None,
     ) -> None:
         s = self.settings = settings
         w = s.worker
@@ -102,7 +104,13 @@ class Worker:
         self.store = store
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry)
-        self.app = faust.App(w.app_id, **faust_settings(s))
+        #: who may write (and, opted in, read) on the web server: pipeline.app.web_auth
+        self.web_auth = web_auth or WebAuth.from_settings(w)
+        self.app = faust.App(
+            w.app_id,
+            **faust_settings(s),
+            web_application_options={"middlewares": [self.web_auth.middleware()]},
+        )
         raw_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
         t = s.topics
         self.by_domain_topic = repartition_topic(s)

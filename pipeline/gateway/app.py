@@ -29,10 +29,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pipeline.auth import TokenSet, bearer_token, challenge
 from pipeline.config import GatewaySettings
 from pipeline.domain.normalize import GenericMapping, NormalizeError, normalize_message
 from pipeline.domain.schemas import Alert
-from pipeline.gateway.auth import TokenSet, bearer_token
 from pipeline.gateway.endpoints import (
     ENDPOINTS,
     Endpoint,
@@ -129,16 +129,11 @@ class Gateway:
         header = request.headers.get("authorization")
         if self.tokens.check(bearer_token(header)):
             return None
-        challenge = 'Bearer realm="stormwatch"'
-        if header is None:
-            reason = "this endpoint needs an 'Authorization: Bearer <token>' header"
-        else:
-            challenge += ', error="invalid_token"'
-            reason = "the bearer token is not valid"
+        authenticate, reason = challenge(header)
         return JSONResponse(
             {"error": "unauthorized", "reason": reason},
             status_code=401,
-            headers={"WWW-Authenticate": challenge},
+            headers={"WWW-Authenticate": authenticate},
         )
 
     def _routing_key_ok(self, body: bytes) -> bool:

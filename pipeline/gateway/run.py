@@ -21,9 +21,9 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from pipeline.app.topics import ensure_topics
+from pipeline.auth import TokenError, TokenNames, TokenSet, configured_tokens
 from pipeline.config import GatewaySettings, Settings
 from pipeline.gateway.app import Gateway, Topics, build_app
-from pipeline.gateway.auth import TokenError, TokenSet, load_tokens
 from pipeline.gateway.health import BrokerProbe, admin_client, kafka_check
 from pipeline.gateway.metrics import GatewayMetrics
 from pipeline.gateway.sink import KafkaSink
@@ -34,25 +34,26 @@ log = structlog.get_logger("stormwatch.gateway")
 FLUSH_TIMEOUT_S = 10.0
 
 
+#: how the gateway's tokens are set (named in its one-line errors)
+GATEWAY_TOKENS = TokenNames(
+    inline="STORMWATCH_GATEWAY__TOKENS",
+    file="--token-file or STORMWATCH_GATEWAY__TOKEN_FILE",
+    insecure="--insecure (STORMWATCH_GATEWAY__INSECURE)",
+)
+
+
 def resolve_tokens(gw: GatewaySettings) -> TokenSet | None:
     """The accepted tokens, or None when authentication is off; raises :class:`TokenError`
     for a contradictory or missing configuration."""
     inline = gw.tokens.get_secret_value() if gw.tokens is not None else None
-    tokens = load_tokens(inline, gw.token_file)
-    if gw.insecure:
-        if tokens:
-            raise TokenError(
-                "--insecure (STORMWATCH_GATEWAY__INSECURE) turns authentication off, but tokens "
-                "are configured too: drop one or the other"
-            )
-        return None
-    if not tokens:
+    tokens = configured_tokens(inline, gw.token_file, gw.insecure, GATEWAY_TOKENS)
+    if tokens is not None and not tokens:
         raise TokenError(
             "stormwatch ingest needs bearer tokens: pass --token-file PATH or set "
             "STORMWATCH_GATEWAY__TOKEN_FILE or STORMWATCH_GATEWAY__TOKENS "
             "(--insecure turns authentication off, for development only)"
         )
-    return TokenSet(tokens)
+    return tokens
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -256,9 +256,14 @@ def test_cli_against_redis(redis_service: Service, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "cannot reach Redis" in bad.stderr
 
 
-def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+#: the worker's token for web writes, from a mounted-secret directory (pipeline/app/web_auth.py)
+TOKEN = "oncall-bot-" + "7f3a" * 8
+
+
+def http(method: str, url: str, body: Any = None, token: str | None = TOKEN) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             raw = response.read()
@@ -267,10 +272,30 @@ def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def test_worker_http_changes_ownership_and_overrides_without_restart(stack: Stack) -> None:
+def test_worker_http_changes_ownership_and_overrides_without_restart(
+    stack: Stack, tmp_path: Path
+) -> None:
     OnCallStore(stack.redis(), f"{stack.ns}:").replace(fixture_directory())
-    stack.start_worker()
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "oncall-bot").write_text(TOKEN + "\n")
+    stack.start_worker(web_token_file=str(secret))
     base = f"http://127.0.0.1:{stack.web_port}/oncall"
+    # writes need the token (401 with a challenge otherwise, nothing written); reads do not
+    for token in (None, "not-the-token-" + "0" * 20):
+        request = urllib.request.Request(
+            f"{base}/owners/frontend",
+            data=json.dumps({"team": "payments"}).encode(),
+            method="PUT",
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 401
+        assert refused.value.headers["WWW-Authenticate"].startswith('Bearer realm="stormwatch"')
+        assert "error" in json.loads(refused.value.read())
+    assert http("DELETE", f"{base}/schedules/payments-primary/overrides/x", token=None)[0] == 401
+    assert http("GET", f"{base}/owners", token=None)[1]["services"]["frontend"] == "web"
     at = MONDAY.isoformat().replace("+00:00", "Z")
     code, body = http("GET", f"{base}/who?team=payments&at={at}")
     assert code == 200, body

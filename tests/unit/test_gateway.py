@@ -16,12 +16,12 @@ from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
 from pipeline.app.publisher import Rejected
+from pipeline.auth import TokenSet
 from pipeline.config import GatewaySettings
 from pipeline.domain.fingerprint import fingerprint
 from pipeline.domain.normalize import GenericMapping, normalize, normalize_message
 from pipeline.domain.schemas import Alert, DeadLetter
 from pipeline.gateway.app import Gateway, Topics, build_app
-from pipeline.gateway.auth import TokenSet
 from pipeline.gateway.health import BrokerProbe, Health
 from pipeline.gateway.metrics import GatewayMetrics
 

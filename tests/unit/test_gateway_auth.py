@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.auth import TokenError, TokenSet, bearer_token, load_tokens, parse_tokens
 from pipeline.cli import app
 from pipeline.config import load_settings
-from pipeline.gateway.auth import TokenError, TokenSet, bearer_token, load_tokens, parse_tokens
-from pipeline.gateway.run import resolve_tokens
+from pipeline.gateway.run import GATEWAY_TOKENS, resolve_tokens
 
 T1 = "a" * 16 + "1"
 T2 = "Zm9vYmFyYmF6cXV4MTIzNA=="
@@ -21,14 +21,14 @@ T2 = "Zm9vYmFyYmF6cXV4MTIzNA=="
 def test_tokens_from_env_file_and_directory(tmp_path: Path) -> None:
     file = tmp_path / "tokens"
     file.write_text(f"# gateway tokens\n{T1}\n\n  {T2}  \n")
-    assert load_tokens(None, file) == [T1, T2]
+    assert load_tokens(None, file, GATEWAY_TOKENS) == [T1, T2]
     secret = tmp_path / "secret"
     secret.mkdir()
     (secret / "alertmanager").write_text(T1 + "\n")
     (secret / "grafana").write_text(T2)
     (secret / "..data").mkdir()  # a mounted Kubernetes secret's bookkeeping
     (secret / ".hidden").write_text("not a token file")
-    assert load_tokens(f"{T2}, {T1}", secret) == [T2, T1, T1, T2]
+    assert load_tokens(f"{T2}, {T1}", secret, GATEWAY_TOKENS) == [T2, T1, T1, T2]
 
 
 @pytest.mark.parametrize(
@@ -43,14 +43,14 @@ def test_bad_tokens_are_refused_without_echoing_them(text: str, needle: str) -> 
 
 def test_missing_empty_or_unreadable_token_files(tmp_path: Path) -> None:
     with pytest.raises(TokenError, match="does not exist"):
-        load_tokens(None, tmp_path / "nope")
+        load_tokens(None, tmp_path / "nope", GATEWAY_TOKENS)
     empty = tmp_path / "empty"
     empty.write_text("# nothing yet\n")
     with pytest.raises(TokenError, match="holds no token"):
-        load_tokens(None, empty)
+        load_tokens(None, empty, GATEWAY_TOKENS)
     (tmp_path / "d").mkdir()
     with pytest.raises(TokenError, match="holds no files"):
-        load_tokens(None, tmp_path / "d")
+        load_tokens(None, tmp_path / "d", GATEWAY_TOKENS)
 
 
 def test_token_set_checks_whole_tokens() -> None:

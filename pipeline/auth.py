@@ -1,5 +1,6 @@
-"""Bearer tokens: read from the environment, a file or a directory of files; checked in
-constant time. A token is never logged nor put in an error message."""
+"""Bearer tokens of the HTTP servers (the ingest gateway, the worker's web server): read
+from the environment, a file or a directory of files; checked in constant time. A token is
+never logged nor put in an error message."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 #: RFC 6750 ``b64token`` (what may follow ``Bearer `` in an Authorization header)
@@ -17,6 +19,16 @@ MIN_TOKEN_CHARS = 16
 
 class TokenError(ValueError):
     """Tokens cannot be loaded; the message is one line naming where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class TokenNames:
+    """How an operator sets one server's tokens, for the one-line errors: the variable of the
+    inline tokens, the option or variable of the token file, the insecure switch."""
+
+    inline: str
+    file: str
+    insecure: str
 
 
 def parse_tokens(text: str, where: str) -> list[str]:
@@ -52,16 +64,13 @@ def _token_files(path: Path) -> list[Path]:
     return [path]
 
 
-def load_tokens(inline: str | None, path: Path | None) -> list[str]:
+def load_tokens(inline: str | None, path: Path | None, names: TokenNames) -> list[str]:
     """Every configured token: those of ``inline`` (the environment) and of ``path``."""
-    tokens = parse_tokens(inline, "STORMWATCH_GATEWAY__TOKENS") if inline else []
+    tokens = parse_tokens(inline, names.inline) if inline else []
     if path is None:
         return tokens
     if not path.exists():
-        raise TokenError(
-            f"token file {str(path)!r} does not exist; fix --token-file or "
-            "STORMWATCH_GATEWAY__TOKEN_FILE"
-        )
+        raise TokenError(f"token file {str(path)!r} does not exist; fix {names.file}")
     files = _token_files(path)
     if not files:
         raise TokenError(f"token directory {str(path)!r} holds no files; put a token file in it")
@@ -76,6 +85,31 @@ def load_tokens(inline: str | None, path: Path | None) -> list[str]:
             raise TokenError(f"token file {str(file)!r} holds no token; write one token a line")
         tokens.extend(found)
     return tokens
+
+
+def configured_tokens(
+    inline: str | None, path: Path | None, insecure: bool, names: TokenNames
+) -> TokenSet | None:
+    """The accepted tokens (possibly none), or None when ``insecure`` turns authentication
+    off; insecure with tokens is a contradiction (:class:`TokenError`)."""
+    tokens = load_tokens(inline, path, names)
+    if insecure:
+        if tokens:
+            raise TokenError(
+                f"{names.insecure} turns authentication off, but tokens are configured too: "
+                "drop one or the other"
+            )
+        return None
+    return TokenSet(tokens)
+
+
+def challenge(authorization: str | None) -> tuple[str, str]:
+    """``(WWW-Authenticate value, one-line reason)`` refusing a request whose
+    ``Authorization`` header is missing (None) or does not carry an accepted token."""
+    value = 'Bearer realm="stormwatch"'
+    if authorization is None:
+        return value, "this endpoint needs an 'Authorization: Bearer <token>' header"
+    return value + ', error="invalid_token"', "the bearer token is not valid"
 
 
 def bearer_token(authorization: str | None) -> str | None:
