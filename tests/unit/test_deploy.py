@@ -18,6 +18,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from pipeline.app.metrics import Metrics
+from pipeline.auth import parse_tokens
 from pipeline.config import Settings
 from tests import grafana
 
@@ -469,14 +470,31 @@ def test_the_topology_config_map_is_the_sample_topology() -> None:
     assert env["STORMWATCH_TOPOLOGY"] == f"{mount['mountPath']}/topology.yaml"
 
 
-def test_the_gateway_reads_its_tokens_from_the_mounted_secret() -> None:
-    gateway = next(d for d in _kind("Deployment") if d["metadata"]["name"] == "stormwatch-gateway")
-    [c] = _containers(gateway)
+@pytest.mark.parametrize(
+    ("deployment", "variable", "service"),
+    [
+        ("stormwatch-gateway", "STORMWATCH_GATEWAY__TOKEN_FILE", "gateway"),
+        ("stormwatch-worker", "STORMWATCH_WORKER__WEB_TOKEN_FILE", "worker"),
+    ],
+)
+def test_tokens_are_read_from_the_mounted_secrets(
+    deployment: str, variable: str, service: str
+) -> None:
+    """Kubernetes and compose mount a token secret where the process reads it, and the
+    placeholder tokens are ones the process accepts (so the stack starts as shipped)."""
+    d = next(d for d in _kind("Deployment") if d["metadata"]["name"] == deployment)
+    [c] = _containers(d)
     env = {e["name"]: e.get("value") for e in c["env"]}
     [mount] = [m for m in c["volumeMounts"] if m["name"] == "tokens"]
-    [vol] = [v for v in gateway["spec"]["template"]["spec"]["volumes"] if v["name"] == "tokens"]
+    [vol] = [v for v in d["spec"]["template"]["spec"]["volumes"] if v["name"] == "tokens"]
     [item] = vol["secret"]["items"]
-    assert env["STORMWATCH_GATEWAY__TOKEN_FILE"] == f"{mount['mountPath']}/{item['path']}"
+    assert env[variable] == f"{mount['mountPath']}/{item['path']}"
+    [secret] = [s for s in _kind("Secret") if s["metadata"]["name"] == vol["secret"]["secretName"]]
+    assert parse_tokens(secret["stringData"][item["key"]], item["key"])
+    [name] = _compose()["services"][service]["secrets"]
+    assert _env(service)[variable] == f"/run/secrets/{name}"
+    file = COMPOSE.parent / _compose()["secrets"][name]["file"]
+    assert parse_tokens(file.read_text(), str(file))
 
 
 def test_the_prometheus_rule_holds_the_same_rules() -> None:
