@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,6 +110,21 @@ def test_dev_prints_the_pages_address_and_serves_the_storms_incidents(plain_run:
     ids = wait_for(listed, 90, "an incident of the sample storm on the pages")
     code, html = _get(f"{pages}/{ids[0]}", "text/html")
     assert code == 200 and 'class="topology"' in html and 'class="node root"' in html
+    # the worker's writes need the token dev made and printed (ownership left as it is)
+    token = re.search(
+        r'Authorization: Bearer (\w+)" \(made for this run\)', plain_run.log.read_text()
+    )
+    assert token, plain_run.log.read_text()
+    owner = pages.removesuffix("/incidents") + "/oncall/owners/frontend"
+
+    def put(headers: dict[str, str]) -> urllib.request.Request:
+        return urllib.request.Request(owner, b'{"team": "web"}', headers, method="PUT")
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(put({}), timeout=10)
+    assert refused.value.code == 401
+    with urllib.request.urlopen(put({"Authorization": f"Bearer {token[1]}"}), timeout=10) as r:
+        assert json.loads(r.read()) == {"service": "frontend", "team": "web"}
     out = plain_run.output()
     assert plain_run.proc.returncode == 0, out
     assert f"pages   {pages} (open and recent incidents)" in out
