@@ -19,6 +19,7 @@ from benchmarks.streaming.processes import Tenant
 #: gauges and counters of each worker shown in a stall snapshot (name -> label to group by)
 _SHOWN = {
     "stormwatch_alerts_held": None,
+    "stormwatch_partitions_paced": None,
     "stormwatch_consumer_lag_messages": "topic",
     "stormwatch_stalled_partitions": "topic",
     "stormwatch_ingest_pauses_total": None,

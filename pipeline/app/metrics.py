@@ -187,6 +187,12 @@ class Metrics:
             "alignment; bounded by worker.max_held_alerts)",
             registry=registry,
         )
+        self.partitions_paced = Gauge(
+            "stormwatch_partitions_paced",
+            "By-domain partitions whose oldest held alert waits only for the other correlation "
+            "domains (split topology: worker.max_domain_skew_s ahead of the slowest)",
+            registry=registry,
+        )
         self.alerts_released_early = Counter(
             "stormwatch_alerts_released_early_total",
             "Alerts correlated before every input partition reached their event time, because "

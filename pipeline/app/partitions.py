@@ -146,6 +146,10 @@ class PartitionStates:
         """Alerts waiting for alignment in every partition."""
         return sum(len(a) for a in self.aligners.values())
 
+    def paced(self) -> int:
+        """Partitions held back only by the other domains' progress (as of their last step)."""
+        return sum(1 for al in self.aligners.values() if al.paced())
+
     def ready(self) -> list[int]:
         """Partitions holding alerts their last step passed but left for the next one
         (``worker.max_step_alerts``)."""

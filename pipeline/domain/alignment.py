@@ -120,6 +120,11 @@ class EventTimeAligner:
             return watermark
         return self._heap[0][0] if self._heap else math.inf
 
+    def paced(self) -> bool:
+        """The oldest held alert waits only for the ``limit`` of the last :meth:`release`
+        (the watermark has passed it): the other domains hold this partition back."""
+        return bool(self._heap) and self._last_limit < self._heap[0][0] <= self.watermark()
+
     def ready(self) -> bool:
         """Alerts the last :meth:`release` passed but left for the next (``max_release``)."""
         return bool(self._heap) and self._heap[0][0] <= self._last_limit

@@ -204,3 +204,14 @@ def test_a_release_bound_is_ignored_when_alignment_is_off() -> None:
     al.add([_alert(i, t) for i, t in enumerate([3, 1, 2, 4])], [])
     out, _ = al.release()
     assert len(out) == 4 and not al.ready()
+
+
+def test_paced_means_only_the_other_domains_hold_the_oldest_alert_back() -> None:
+    al = EventTimeAligner(max_held=1000)
+    al.observe([SourceMark(0, _at(100), True)])
+    al.add([_alert(i, t) for i, t in enumerate([10, 60, 150])], [])
+    out, _ = al.release(limit=_at(30))  # the other domains are at 30 - skew
+    assert [a.id for a in out] == ["a0"] and al.paced()  # t=60 passed by the watermark (100)
+    out, _ = al.release(limit=_at(80))
+    assert [a.id for a in out] == ["a1"] and not al.paced()  # t=150 waits for the watermark
+    assert not EventTimeAligner(max_held=1000).paced()  # nothing held

@@ -154,6 +154,7 @@ class CorrelateAgent:
                 sum(a.forced for a in self.states.aligners.values()) - forced
             )
             self.metrics.alerts_held.set(self.states.held())
+            self.metrics.partitions_paced.set(self.states.paced())
             started = time.perf_counter()
             fps = [fingerprints_of(step.alerts) for step in steps]
             unwritten = self.commit.unsaved.dedup_view()
