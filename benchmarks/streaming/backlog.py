@@ -16,6 +16,7 @@ import redis
 
 from benchmarks.streaming.console import log
 from benchmarks.streaming.kafka import BACKLOG_BATCH, Messages, produce
+from benchmarks.streaming.metrics import processed
 from benchmarks.streaming.processes import Tenant
 from benchmarks.streaming.stall import snapshot
 
@@ -40,6 +41,9 @@ class Run:
     exits: int = 0
     #: (seconds since start, alerts counted, CPU seconds of each process) every ~2 s
     timeline: list[tuple[float, float, dict[str, float]]] = field(default_factory=list)
+    #: share of the scrapes (4 a second) in which each worker had a partition paced
+    #: (``stormwatch_partitions_paced``: held back only by the other domains)
+    paced_share: list[float] = field(default_factory=list)
 
     def quarters(self) -> list[dict[str, Any]]:
         """Rate and CPU cores of each process over each quarter of the alerts: where a run
@@ -122,6 +126,8 @@ def drive(
     last_t = t_start
     stalled = False
     exits = 0
+    scrapes = 0
+    paced = [0] * len(tenant.workers)
     carried = [0.0] * len(tenant.workers)
     last_counts = [0.0] * len(tenant.workers)
     timeline: list[tuple[float, float, dict[str, float]]] = []
@@ -138,11 +144,18 @@ def drive(
             tenant.restart(i)
             pids[f"worker {i + 1}"] = tenant.workers[i][0].pid
         try:
-            counts = [c + k for c, k in zip(tenant.counts(), carried, strict=False)]
+            samples = tenant.samples()
+            counts = [c + k for c, k in zip(map(processed, samples), carried, strict=False)]
         except OSError:  # a worker went away between the check and the scrape
             time.sleep(0.25)
             continue
         last_counts = [c - k for c, k in zip(counts, carried, strict=False)]
+        if t0:
+            scrapes += 1
+            for i, worker_samples in enumerate(samples[: len(paced)]):
+                paced[i] += any(
+                    v > 0 for name, _, v in worker_samples if name == "stormwatch_partitions_paced"
+                )
         now = time.perf_counter()
         done = sum(counts)
         rss = tenant.rss()
@@ -179,6 +192,7 @@ def drive(
         rss_samples=rss_samples,
         exits=exits,
         timeline=timeline,
+        paced_share=[n / scrapes for n in paced] if scrapes else [],
     )
     if cpu0 and cpu1 and t0 < last_t:
         run.cores = {k: (cpu1[k] - cpu0[k]) / (last_t - t0) for k in cpu0}

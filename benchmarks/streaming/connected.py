@@ -280,6 +280,10 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
         **scaling_ceiling(one, two),
         "quarters_1": one.quarters(),
         "quarters_2": two.quarters(),
+        # share of the run each worker had a by-domain partition held back only by the
+        # other domains (stormwatch_partitions_paced)
+        "paced_share_1": one.paced_share,
+        "paced_share_2": two.paced_share,
         "released_early_1": check_1.released_early,
         "released_early_2": check.released_early,
         "notes": notes,
@@ -342,6 +346,9 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
                 f"{label}, quarter {q['quarter']} of the alerts: "
                 f"{q['alerts_per_s']:,.0f} alerts/s; cores: {cores}"
             )
+        if run.paced_share:
+            shares = ", ".join(f"worker {i + 1} {v:.0%}" for i, v in enumerate(run.paced_share))
+            console.print(f"{label}: share of the run paced by the other domain: {shares}")
     for msg in notes:
         console.print(f"note: {msg}")
     return fig

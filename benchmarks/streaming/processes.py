@@ -136,8 +136,12 @@ class Tenant:
     def counts(self) -> list[float]:
         """Alerts each correlating worker has deduplicated (ingest-only processes count none
         and are left out)."""
+        return [processed(samples) for samples in self.samples()]
+
+    def samples(self) -> list[list[tuple[str, dict[str, str], float]]]:
+        """The metric samples of each correlating worker."""
         return [
-            processed(scrape(port))
+            scrape(port)
             for (_, port), counts in zip(self.workers, self.counting, strict=True)
             if counts
         ]
