@@ -206,11 +206,13 @@ def role_bound(
     nodes: Sequence[str],
     timed: bool,
     degree: bool = False,
-) -> dict[str, float]:
-    """Upper bound of AC@1 for name-free rankers (see the module docstring)."""
+) -> dict[str, Any]:
+    """Upper bound of AC@1 for name-free rankers (see the module docstring); also which
+    faults tie (``tied_faults``) and the disjoint conflicting pairs (``conflict_pairs``)."""
     import networkx as nx
 
     expected = 0.0
+    tied: list[str] = []  # faults whose true cause shares its profile with another candidate
     wants: list[tuple[str, set[Profile], Profile]] = []  # fault, profiles to beat, its own
     for fid, alerts in per_fault.items():
         if not alerts:
@@ -221,6 +223,8 @@ def role_bound(
             continue
         same = sum(1 for p in prof.values() if p == true)
         expected += 1.0 / same
+        if same > 1:
+            tied.append(fid)
         wants.append((fid, {p for c, p in prof.items() if p != true}, true))
     # disjoint pairs of faults that need opposite orders of two profiles: one of each is lost
     # (a maximum matching of the conflict graph: the most disjoint pairs)
@@ -229,12 +233,15 @@ def role_bound(
         for fb, beat_b, ub in wants[i + 1 :]:
             if ua != ub and ub in beat_a and ua in beat_b:
                 conflicts.add_edge(fa, fb)
-    lost = float(len(nx.max_weight_matching(conflicts, maxcardinality=True)))
+    matching = nx.max_weight_matching(conflicts, maxcardinality=True)
+    lost = float(len(matching))
     n = len(per_fault) or 1
     return {
         "ac1_bound": max(0.0, expected - lost) / n,
         "ties_only": expected / n,
         "conflicting": lost,
+        "tied_faults": sorted(tied),
+        "conflict_pairs": sorted(tuple(sorted(p)) for p in matching),
     }
 
 
