@@ -33,7 +33,14 @@ Two groupings: ``fault`` (the alerts the truth gives the fault: its window, perf
 grouping) and ``incident`` (the alerts of the stormwatch incident that holds most of the
 fault's alerts, the evidence the ranker really had; faults sharing an incident share it).
 
-Usage: ``python -m benchmarks.rca_bound [--json OUT]`` (~10 s; replays rca-dev once).
+``--generalization``: the same name-free bound on the generalization benchmark's storms
+(:mod:`benchmarks.generalization`), per fault kind and condition (a share of edges removed,
+or services listed without edges), pooled over its topologies: the fault's own alerts
+(perfect grouping), the topology as given plus the calls the alerts name. Per kind, only
+conflicts among faults of that kind are counted (a looser bound than over all faults).
+
+Usage: ``python -m benchmarks.rca_bound [--generalization] [--json OUT]`` (~10 s; replays
+rca-dev once; ``--generalization`` ~20 s more).
 """
 
 from __future__ import annotations
@@ -311,6 +318,50 @@ def run(
     return {"faults": len(cause), "rows": rows, "roles": roles}
 
 
+def generalization_bound(seeds: int = 4, faults: int = 45) -> list[dict[str, Any]]:
+    """Name-free AC@1 bounds on the generalization storms, per fault kind and condition."""
+    from benchmarks.faults import FAULT_KINDS, fault_storm
+    from benchmarks.generalization import CONDITIONS, given_as, topologies
+
+    sums: dict[tuple[str, str, float | str], float] = defaultdict(float)
+    counts: dict[tuple[str, float | str], int] = defaultdict(int)
+    for topo in topologies():
+        for seed in range(1, seeds + 1):
+            st = fault_storm(topo, FAULT_KINDS, faults=faults, seed=seed)
+            cause = {f["fault_id"]: f["root_cause_service"] for f in st.truth["faults"]}
+            for cond in CONDITIONS:
+                given, alerts = given_as(topo, cond, st.alerts, seed)
+                graph = GraphIndex(given, 2)
+                for a in alerts:
+                    edge = call_edge(a.service, a.labels)
+                    if edge is not None:
+                        graph.add_edge(*edge)
+                firing = {a.id: a for a in alerts if a.status is AlertStatus.firing}
+                own: dict[str, list[Alert]] = defaultdict(list)
+                for aid, fid in st.truth["alert_fault"].items():
+                    if fid is not None:
+                        own[fid].append(firing[aid])
+                nodes = sorted(given.graph.nodes)
+                for kind in (*FAULT_KINDS, "all"):
+                    fids = [f for f, k in st.kinds.items() if kind in ("all", k)]
+                    per = {f: own.get(f, []) for f in fids}
+                    counts[(kind, cond)] += len(fids)
+                    for name, timed in (("roles", False), ("roles + onset order", True)):
+                        r = role_bound(per, cause, graph, nodes, timed)
+                        sums[(kind, name, cond)] += r["ac1_bound"] * len(fids)
+    return [
+        {
+            "kind": kind,
+            "evidence": name,
+            "removed": cond,
+            "ac1_bound": sums[(kind, name, cond)] / max(1, counts[(kind, cond)]),
+        }
+        for kind in (*FAULT_KINDS, "all")
+        for name in ("roles", "roles + onset order")
+        for cond in CONDITIONS
+    ]
+
+
 def print_table(console: Console, result: dict[str, Any]) -> None:
     t = Table(
         title=f"rca-dev: best AC@1/AC@3 any function of the alert evidence can reach "
@@ -348,6 +399,23 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
             f"{row['ac1_bound']:.2f}",
         )
     console.print(r)
+    gen = result.get("generalization")
+    if gen:
+        from benchmarks.generalization import CONDITIONS, _label
+
+        g = Table(
+            title="Generalization storms: best AC@1 a name-free ranker can reach, per fault kind "
+            "(fault's own alerts; pooled over the topologies)"
+        )
+        g.add_column("fault kind")
+        g.add_column("evidence")
+        for cond in CONDITIONS:
+            g.add_column(_label(cond), justify="right")
+        by = {(x["kind"], x["evidence"], x["removed"]): x["ac1_bound"] for x in gen}
+        for kind in dict.fromkeys(x["kind"] for x in gen):
+            for ev in dict.fromkeys(x["evidence"] for x in gen):
+                g.add_row(kind, ev, *(f"{by[(kind, ev, c)]:.2f}" for c in CONDITIONS))
+        console.print(g)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,10 +426,17 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
+    p.add_argument(
+        "--generalization",
+        action="store_true",
+        help="also bound the generalization benchmark's storms per fault kind and condition",
+    )
     args = p.parse_args(argv)
     topo, alerts, truth = load_rca()
     incidents, _ = stormwatch_incidents(topo, alerts)
     result = run(alerts, truth, incidents, topo)
+    if args.generalization:
+        result["generalization"] = generalization_bound()
     print_table(Console(width=160), result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
