@@ -172,7 +172,8 @@ def _key(cond: float | str) -> str:
     return f"removed_{round(cond * 100)}"
 
 
-def _label(cond: float | str) -> str:
+def condition_label(cond: float | str) -> str:
+    """How tables name a condition: ``30%`` or ``40% edgeless``."""
     return f"{round(EDGELESS * 100)}% edgeless" if isinstance(cond, str) else f"{cond:.0%}"
 
 
@@ -203,7 +204,7 @@ def print_tables(console: Console, result: dict[str, Any]) -> None:
         t.add_row(
             cell["topology"],
             cell["kind"],
-            _label(cell["removed"]),
+            condition_label(cell["removed"]),
             f"{sw['ac1']:.2f}",
             f"{sw['ac3']:.2f}",
             f"{sw['pair_f1']:.2f}",
@@ -235,7 +236,7 @@ def print_tables(console: Console, result: dict[str, Any]) -> None:
     k = Table(title="stormwatch per fault kind, pooled over the topologies (AC@1 / AC@3)")
     k.add_column("fault kind")
     for cond in CONDITIONS:
-        k.add_column(_label(cond), justify="right")
+        k.add_column(condition_label(cond), justify="right")
     for kind in FAULT_KINDS:
         row = {c["removed"]: c for c in result["pooled"] if c["kind"] == kind}
         k.add_row(kind, *(f"{row[c]['ac1']:.2f} / {row[c]['ac3']:.2f}" for c in CONDITIONS))

@@ -401,7 +401,7 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
     console.print(r)
     gen = result.get("generalization")
     if gen:
-        from benchmarks.generalization import CONDITIONS, _label
+        from benchmarks.generalization import CONDITIONS, condition_label
 
         g = Table(
             title="Generalization storms: best AC@1 a name-free ranker can reach, per fault kind "
@@ -410,7 +410,7 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
         g.add_column("fault kind")
         g.add_column("evidence")
         for cond in CONDITIONS:
-            g.add_column(_label(cond), justify="right")
+            g.add_column(condition_label(cond), justify="right")
         by = {(x["kind"], x["evidence"], x["removed"]): x["ac1_bound"] for x in gen}
         for kind in dict.fromkeys(x["kind"] for x in gen):
             for ev in dict.fromkeys(x["evidence"] for x in gen):

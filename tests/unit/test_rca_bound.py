@@ -49,3 +49,14 @@ def test_name_free_ties_and_opposite_orders_lower_the_bound() -> None:
     r = role_bound(per_fault, {"f1": "x", "f2": "front"}, graph, nodes, timed=False)
     assert r["conflicting"] == 1
     assert r["ac1_bound"] == 1 / 2
+
+
+def test_generalization_bound_covers_every_kind_and_condition() -> None:
+    from benchmarks.generalization import CONDITIONS
+    from benchmarks.rca_bound import generalization_bound
+
+    rows = generalization_bound(seeds=1, faults=6)
+    assert {(r["kind"], r["removed"]) for r in rows} == {
+        (k, c) for k in ("saturation", "network-delay", "code-defect", "all") for c in CONDITIONS
+    }
+    assert all(0.0 <= r["ac1_bound"] <= 1.0 for r in rows)
