@@ -27,6 +27,8 @@ Method (a naive-Bayes log-likelihood over the service graph, every term explaina
    gets ``first_llr`` when a caller (within the hop limit) with latency/error symptoms alerted
    within ``simultaneity_s`` of the first alert, else ``late_llr``.
 6. Scores are the softmax of the totals over the candidates (in [0, 1], summing to 1).
+   Equal totals: alerting before silent, then the one that showed first (its first alert; a
+   silent one's nearest neighbours' first symptom), then fewer dependencies, then name.
 """
 
 from __future__ import annotations
@@ -389,6 +391,8 @@ def rank(
     first, late, silent_llr = settings.first_llr, settings.late_llr, settings.silent_llr
     quiet_up, quiet_down = settings.quiet_caller_llr, settings.quiet_dependency_llr
     items: list[tuple[float, str, bool]] = []
+    shown: dict[str, float] = {}  # candidate -> when it showed (its first alert, or its
+    # nearest neighbours' first symptom for a silent one)
     for c, alerting in candidates.items():
         total = base + terms.get(c, 0.0)
         if alerting and graph.unplaced(c):
@@ -407,6 +411,10 @@ def rank(
             total += silent_llr
         total += first if _onset(c, own, first_seen, t0, cache)[0] <= sim else late
         items.append((total, c, alerting))
+        if alerting:
+            shown[c] = first_seen[c]
+        else:
+            shown[c] = cache.nearest.get(c, math.inf)
     m = max(x[0] for x in items)
     z = sum(math.exp(x[0] - m) for x in items)
     k = settings.max_candidates
@@ -414,13 +422,17 @@ def rank(
         # only candidates that can make the top k (ties included) need the full order
         kth = heapq.nlargest(k, (x[0] for x in items))[-1] - 1e-6
         items = [x for x in items if x[0] >= kth]
-    # Deterministic order: evidence, then alerting before silent, then (Occam) fewer
-    # dependencies within the hop limit (fewer hidden alternative causes), then name.
+    # Deterministic order: evidence, then alerting before silent, then the one that showed
+    # first (the cause shows no later than its symptoms: where the topology relates
+    # nothing, the evidence of unplaced services ties and their order is what is left),
+    # then (Occam) fewer dependencies within the hop limit (fewer hidden alternative
+    # causes), then name.
     totals = sorted(
-        (-round(total, 9), not alerting, len(graph.down(c)), c) for total, c, alerting in items
+        (-round(total, 9), not alerting, shown[c], len(graph.down(c)), c)
+        for total, c, alerting in items
     )
     results: list[Ranked] = []
-    for neg, silent, _, c in totals[: settings.max_candidates]:
+    for neg, silent, _, _, c in totals[: settings.max_candidates]:
         total = -neg
         results.append(
             Ranked(

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from benchmarks import ROOT
-from benchmarks.faults import FAULT_KINDS, fault_storm, incomplete, truth_of_kind
+from benchmarks.faults import (
+    FAULT_KINDS,
+    edgeless,
+    fault_storm,
+    incomplete,
+    truth_of_kind,
+    without_dark_calls,
+)
 from pipeline.domain.schemas import AlertStatus
 from pipeline.domain.topology import Topology
 
@@ -70,3 +77,32 @@ def test_truth_of_kind_keeps_only_that_kind_and_the_background() -> None:
     assert sum(v is None for v in tr["alert_fault"].values()) == sum(
         v is None for v in st.truth["alert_fault"].values()
     )
+
+
+def test_edgeless_lists_a_share_of_services_without_any_edge() -> None:
+    assert edgeless(TOPO, 0.0) is TOPO
+    given = edgeless(TOPO, 0.4, seed=2)
+    g = given.graph
+    assert set(g.nodes) == set(TOPO.graph.nodes)  # every service still listed
+    assert set(g.edges) <= set(TOPO.graph.edges)
+    dark = {n for n in g.nodes if g.degree(n) == 0}
+    assert len(dark) >= round(0.4 * TOPO.graph.number_of_nodes())
+    assert edgeless(TOPO, 0.4, seed=2).graph.edges == g.edges
+
+
+def test_no_call_label_names_a_service_listed_without_edges() -> None:
+    st = fault_storm(TOPO, kinds=("network-delay",), faults=10, seed=2)
+    given = edgeless(TOPO, 0.4, seed=2)
+    dark = {n for n in given.graph.nodes if given.graph.degree(n) == 0}
+    out = without_dark_calls(st.alerts, given)
+    assert [a.id for a in out] == [a.id for a in st.alerts]  # the alerts stay
+    stripped = 0
+    for before, after in zip(st.alerts, out, strict=True):
+        metric = before.labels.get("metric", "")
+        ends = set(metric.split(":")[-1].split("->")) if "->" in metric else set()
+        if ends & dark:
+            assert "metric" not in after.labels
+            stripped += 1
+        else:
+            assert after.labels == before.labels
+    assert stripped

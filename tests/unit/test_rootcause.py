@@ -203,3 +203,19 @@ def test_reasons_name_inferred_and_unknown_relations() -> None:
     assert "places ghost nowhere" in by["w"]
     assert "inferred relation: x kept starting to alert with it" in by["w"]
     assert "the topology places it nowhere" in by["ghost"]
+
+
+def test_equal_evidence_goes_to_the_service_that_showed_first() -> None:
+    # two services the topology lists without edges, both slow: nothing relates them, the
+    # evidence ties, and the one that alerted first is named (not the first by name)
+    import networkx as nx
+
+    g = nx.DiGraph([("entry", "mid")])
+    g.add_nodes_from(["a-later", "z-first"])
+    graph = GraphIndex(Topology(name="t", graph=g), 2)
+    ev = {"a-later": {"latency"}, "z-first": {"latency"}}
+    out = rank(ev, {"z-first": 0.0, "a-later": 30.0}, graph, RankSettings())
+    assert out[0].score == pytest.approx(out[1].score)
+    assert [r.service for r in out[:2]] == ["z-first", "a-later"]
+    out = rank(ev, {"z-first": 30.0, "a-later": 0.0}, graph, RankSettings())
+    assert [r.service for r in out[:2]] == ["a-later", "z-first"]
