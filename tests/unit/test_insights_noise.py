@@ -84,3 +84,39 @@ def test_signs_weigh_in_only_when_verdicts_show_they_separate() -> None:
     judged = [ev(10, 1, quick=9, nv=5), ev(10, 9, quick=1, av=5)]
     a, b = background_probability([*judged, ev(4, 2, quick=4), ev(4, 2, quick=0)], chance=0.3)[2:]
     assert a > 0.5 > b
+
+
+def test_a_judged_rule_does_not_confirm_itself_through_the_signs() -> None:
+    # one rule judged noise that always clears quickly, one judged actionable that never
+    # does: each is judged by the others' rates only, and there are no others of its kind,
+    # so the signs give neither any weight (before, each rule's own signs set the rate it
+    # was then judged by)
+    noisy, real = ev(6, 1, quick=6, nv=2), ev(6, 1, quick=0, av=2)
+    alone = background_probability([noisy, real], chance=0.2)
+    unsigned = background_probability([ev(6, 1, nv=2), ev(6, 1, av=2)], chance=0.2)
+    assert alone == pytest.approx(unsigned)
+    # with a second judged-noise rule that clears quickly, the first one's signs count
+    more = background_probability([noisy, real, ev(6, 1, quick=6, nv=2)], chance=0.2)
+    assert more[0] > alone[0]
+
+
+def test_clearing_untouched_is_counted_among_the_untouched_occurrences_only() -> None:
+    # judged rules: noise clears by itself in half of its untouched occurrences, signal in
+    # half of its untouched ones too, but signal is acknowledged far more often; counted
+    # over all occurrences, quick clearing would look like a sign of noise (it only says
+    # nobody acted)
+    judged = [
+        Evidence(10, 2, 4, 0, 5, 0, untouched=8),
+        Evidence(10, 8, 1, 0, 0, 5, untouched=2),
+    ]
+    quick, slow = background_probability(
+        [
+            *judged,
+            Evidence(4, 1, 2, 0, 0, 0, untouched=4),
+            Evidence(4, 1, 0, 0, 0, 0, untouched=4),
+        ],
+        chance=0.3,
+    )[2:]
+    plain = background_probability([*judged, ev(4, 1)], chance=0.3)[2]
+    # half of the untouched clear either way: no evidence (beyond the priors' smoothing)
+    assert quick == pytest.approx(plain, abs=0.05) and slow == pytest.approx(plain, abs=0.05)

@@ -45,6 +45,8 @@ class RuleStats:
     corroborated: int = 0
     plain_quick: int = 0
     plain_flapping: int = 0
+    #: ... of which nobody acknowledged or resolved by hand (the ones that can clear untouched)
+    plain_untouched: int = 0
     actionable: int = 0
 
     def fold(self, rule: Rule, count: int, inc: IncidentFacts, flap_min_fires: int) -> None:
@@ -76,6 +78,7 @@ class RuleStats:
             # graph and time), or a person acted on it
             self.corroborated += len(inc.rules) > 1 or inc.human_touched
             if not inc.human_touched:
+                self.plain_untouched += 1
                 self.plain_quick += inc.self_resolved.get(rule, (0, 0))[0] > 0
             self.plain_flapping += count >= flap_min_fires
         self.evidence += 1
@@ -118,6 +121,7 @@ def evidence_of(s: RuleStats) -> noise.Evidence:
         corroborated=s.corroborated,
         quick=s.plain_quick,
         flapping=s.plain_flapping,
+        untouched=s.plain_untouched,
         noise_verdicts=s.noise_verdicts,
         actionable_verdicts=s.actionable,
     )
