@@ -101,22 +101,36 @@ def test_a_judged_rule_does_not_confirm_itself_through_the_signs() -> None:
 
 
 def test_clearing_untouched_is_counted_among_the_untouched_occurrences_only() -> None:
-    # judged rules: noise clears by itself in half of its untouched occurrences, signal in
-    # half of its untouched ones too, but signal is acknowledged far more often; counted
-    # over all occurrences, quick clearing would look like a sign of noise (it only says
-    # nobody acted)
+    # judged rules: noise clears by itself in most of its occurrences (nobody acts on it);
+    # signal in most of those nobody acted on too, but people act on most of its
+    # occurrences. Counted over all occurrences, clearing untouched would look like a trait
+    # of noise: it would only say that nobody acted
     judged = [
-        Evidence(10, 2, 4, 0, 5, 0, untouched=8),
-        Evidence(10, 8, 1, 0, 0, 5, untouched=2),
+        Evidence(10, 2, 8, 0, 5, 0, untouched=10),
+        Evidence(10, 8, 2, 0, 0, 5, untouched=2),
     ]
-    quick, slow = background_probability(
-        [
-            *judged,
-            Evidence(4, 1, 2, 0, 0, 0, untouched=4),
-            Evidence(4, 1, 0, 0, 0, 0, untouched=4),
-        ],
+    quick, plain = background_probability(
+        [*judged, Evidence(4, 1, 4, 0, 0, 0, untouched=4), Evidence(4, 1, 0, 0, 0, 0, untouched=0)],
         chance=0.3,
     )[2:]
-    plain = background_probability([*judged, ev(4, 1)], chance=0.3)[2]
-    # half of the untouched clear either way: no evidence (beyond the priors' smoothing)
-    assert quick == pytest.approx(plain, abs=0.05) and slow == pytest.approx(plain, abs=0.05)
+    assert quick == pytest.approx(plain)
+    # unknown untouched counts (state from before they were counted): all occurrences
+    old = [Evidence(10, 2, 8, 0, 5, 0), Evidence(10, 8, 2, 0, 0, 5)]
+    quick, plain = background_probability([*old, ev(4, 1, quick=4), ev(4, 1)], chance=0.3)[2:]
+    assert quick > plain
+
+
+def test_a_rule_counts_once_for_a_trait_however_often_it_shows_it() -> None:
+    # two rules judged noise that flap, two judged real that do not: flapping is a trait of
+    # noise here, but a rule that flapped 50 times is one rule that flaps, not 50 pieces of
+    # evidence
+    judged = [ev(5, 1, flapping=5, nv=3), ev(5, 1, flapping=5, nv=3)]
+    judged += [ev(5, 4, av=3), ev(5, 4, av=3)]
+    few, many, none = background_probability(
+        [*judged, ev(2, 2, flapping=2), ev(50, 50, flapping=50), ev(2, 2)], chance=0.3
+    )[4:]
+    assert few > none
+    many_unflapping = background_probability([*judged, ev(50, 50)], chance=0.3)[4]
+    # the same factor whatever the count
+    ratio = lambda p: p / (1 - p)  # noqa: E731
+    assert ratio(many) / ratio(many_unflapping) == pytest.approx(ratio(few) / ratio(none))

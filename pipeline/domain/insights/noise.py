@@ -21,16 +21,23 @@ and time) or a person acknowledged or resolved the incident.
   *signal* the rule fires on something real in a share of its occurrences of its own
   (uniform on [0, 1]: a real rule fires on noise too now and then), so a few actionable
   verdicts among many noise ones mean signal, one in ten is what errors explain.
-  ``duplicate`` says nothing. A verdict is on an incident, and every rule in it takes it:
-  ``noise`` says all its alerts were noise; ``actionable`` that the incident was real, and
-  the correlator related its rules to it by graph and time.
+  ``duplicate`` says nothing. A verdict is on an incident: ``noise`` says all its alerts
+  were noise, and every rule in it takes it; ``actionable`` says the incident was real, i.e.
+  its root cause's alerts were, and only the root cause's rules take it. Another service's
+  rule in an actionable incident was joined to a real incident: that is a corroborated
+  occurrence, and the rate model weighs how often coincidence does that (a background rule
+  in a busy system lands in real incidents often; one actionable verdict per such landing
+  would clear it). The quality module sorts the occurrences so.
 * **Clearing by itself quickly** and **flapping** weigh in only as far as this system's
-  verdicts show they separate noise from signal: their rates among the *other* rules
-  responders judged mostly noise and among the other rules judged mostly actionable
-  (Beta(1, 1) smoothed; a rule's own signs never set the rates it is judged by, so a judged
-  rule cannot confirm itself); with no such rules of either kind they carry no weight.
-  Clearing by itself is counted among the occurrences nobody acknowledged or resolved (only
-  those can clear untouched), so it does not stand in for "nobody was paged".
+  verdicts show they separate noise from signal. They are **traits of a rule** (how it is
+  written: its ``for:``, its hysteresis), shared by its occurrences, so a rule counts once
+  for each (the trait it shows in most of its occurrences), not once per occurrence: twelve
+  flaps of one rule are one rule that flaps. The rate of each trait is taken among the
+  *other* rules responders judged mostly noise and among the other rules judged mostly
+  actionable (Beta(1, 1) smoothed; a rule's own traits never set the rates it is judged by,
+  so a judged rule cannot confirm itself); with no such rules of either kind they carry no
+  weight. Clearing by itself is counted among the occurrences nobody acknowledged or
+  resolved (only those can clear untouched), so it does not stand in for "nobody was paged".
 """
 
 from __future__ import annotations
@@ -50,7 +57,8 @@ _EPS = 0.01
 class Evidence:
     """What one rule's incidents show (counts of occurrences)."""
 
-    #: occurrences without a verdict
+    #: occurrences without a verdict (or with an ``actionable`` one on another service's
+    #: incident: joined to a real incident, see above)
     plain: int
     #: ... of which corroborated (another rule joined it, or somebody acted)
     corroborated: int
@@ -95,8 +103,13 @@ def background_probability(rules: list[Evidence], chance: float) -> list[float]:
     trials = np.array(
         [[r.plain if r.untouched is None else r.untouched, r.plain] for r in rules], dtype=float
     )
-    bg, sig = _sign_rates(signs, trials, nv > av, av > nv)
-    log_odds += _loglik(signs, trials, bg) - _loglik(signs, trials, sig)
+    # how a rule clears and whether it flaps are traits of the rule (how it is written: its
+    # ``for:``, its hysteresis), shared by its occurrences: one observation per rule, the
+    # trait shown in most of its trials, not one per occurrence
+    known = (trials > 0).astype(float)
+    traits = known * (2 * signs > trials)
+    bg, sig = _sign_rates(traits, known, nv > av, av > nv)
+    log_odds += _loglik(traits, known, bg) - _loglik(traits, known, sig)
     return [float(v) for v in special.expit(log_odds)]
 
 
@@ -122,10 +135,10 @@ def _sign_rates(
     x: np.ndarray, n: np.ndarray, noisy: np.ndarray, real: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per rule and sign, its rate among the *other* rules responders judged mostly noise
-    (``noisy``) and mostly actionable (``real``), Beta(1, 1)-smoothed: ``x`` the signs seen,
-    ``n`` their trials (rules by signs). A rule's own signs are left out of the rates it is
-    judged by (leave one out), so a judged rule cannot confirm itself. Equal rates (no
-    weight) where the other rules hold no judged trials of both kinds."""
+    (``noisy``) and mostly actionable (``real``), Beta(1, 1)-smoothed: ``x`` the signs seen
+    and ``n`` their trials, rules by signs (here a rule's traits: 0 or 1 of 0 or 1). A rule's
+    own signs are left out of the rates it is judged by, so a judged rule cannot confirm
+    itself. Equal rates (no weight) where the other rules hold no trials of both kinds."""
     own_noisy = np.where(noisy[:, None], 1.0, 0.0)
     own_real = np.where(real[:, None], 1.0, 0.0)
     xn = x[noisy].sum(0) - own_noisy * x
