@@ -115,27 +115,6 @@ def test_lone_untouched_alerts_make_a_rule_noisy_and_verdicts_override() -> None
     assert rules[("web", "Latency")].noisy and rules[("web", "Latency")].verdicts == 6
 
 
-def test_an_actionable_verdict_is_the_root_causes_others_in_it_are_only_corroborated() -> None:
-    ins = Insights()
-    # a busy system: real 'api' CPU faults (with their callers' symptoms) cover most of the
-    # time, and 'db' / 'Blip', a background rule, lands inside them by coincidence
-    for i in range(10):
-        alerts = [("api", "CPU", 0), ("web", "Latency", 20)] + ([("db", "Blip", 30)] * (i < 6))
-        ins.observe_incident(incident(f"c{i}", i * 700, alerts, root="api", lasts=650))
-        ins.observe_feedback(
-            fb(f"c{i}", FeedbackAction.verdict, i * 700 + 680, verdict="actionable")
-        )
-    for i in range(3):  # and fires alone now and then
-        ins.observe_incident(incident(f"b{i}", 7000 + i * 700, [("db", "Blip", 0)], lasts=60))
-    rules = {(q.service, q.name): q for q in ins.report().rules}
-    cpu, blip = rules[("api", "CPU")], rules[("db", "Blip")]
-    assert cpu.verdicts == 10 and cpu.noise_probability < 0.01  # the root cause's: judged real
-    # 'db' took 6 verdicts on 'api' incidents: they say it landed in real incidents, which a
-    # background rule does as often as incidents cover the time (here most of it)
-    assert blip.verdicts == 6 and blip.noisy
-    assert not rules[("web", "Latency")].noisy  # 'web' is corroborated every time
-
-
 def test_acted_on_lone_alerts_are_not_noise_and_actions_name_the_fix() -> None:
     ins = Insights()
     for i in range(5):

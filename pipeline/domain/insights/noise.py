@@ -21,13 +21,14 @@ and time) or a person acknowledged or resolved the incident.
   *signal* the rule fires on something real in a share of its occurrences of its own
   (uniform on [0, 1]: a real rule fires on noise too now and then), so a few actionable
   verdicts among many noise ones mean signal, one in ten is what errors explain.
-  ``duplicate`` says nothing. A verdict is on an incident: ``noise`` says all its alerts
-  were noise, and every rule in it takes it; ``actionable`` says the incident was real, i.e.
-  its root cause's alerts were, and only the root cause's rules take it. Another service's
-  rule in an actionable incident was joined to a real incident: that is a corroborated
-  occurrence, and the rate model weighs how often coincidence does that (a background rule
-  in a busy system lands in real incidents often; one actionable verdict per such landing
-  would clear it). The quality module sorts the occurrences so.
+  ``duplicate`` says nothing. A verdict is on an incident, and every rule in it takes it:
+  ``noise`` says all its alerts were noise; ``actionable`` that the incident was real, and
+  the correlator related its rules to it by graph and time. (A background alert the
+  correlator joined to a real incident by coincidence so takes an ``actionable`` verdict: in
+  a busy system that hides background rules, see docs/insights.md. Two ways of telling
+  such a landing apart were tried and dropped: counting it as a corroboration only, and
+  giving it, under *background*, the verdict rate of judged multi-rule incidents; both
+  flagged real symptom rules of busy systems, which land in real incidents as often.)
 * **Clearing by itself quickly** and **flapping** weigh in only as far as this system's
   verdicts show they separate noise from signal. They are **traits of a rule** (how it is
   written: its ``for:``, its hysteresis), shared by its occurrences, so a rule counts once
@@ -57,8 +58,7 @@ _EPS = 0.01
 class Evidence:
     """What one rule's incidents show (counts of occurrences)."""
 
-    #: occurrences without a verdict (or with an ``actionable`` one on another service's
-    #: incident: joined to a real incident, see above)
+    #: occurrences without a verdict
     plain: int
     #: ... of which corroborated (another rule joined it, or somebody acted)
     corroborated: int

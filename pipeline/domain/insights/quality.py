@@ -40,8 +40,7 @@ class RuleStats:
     known_resolves: int = 0
     root_cause: int = 0
     last_seen: float = 0.0
-    #: occurrences without a verdict (or joined to another service's actionable incident),
-    #: and of those: corroborated, quick to clear, flapping
+    #: occurrences without a verdict, and of those: corroborated, quick to clear, flapping
     plain: int = 0
     corroborated: int = 0
     plain_quick: int = 0
@@ -69,16 +68,11 @@ class RuleStats:
             self.verdicts += 1
             if inc.verdict is Verdict.duplicate:
                 return
-        noisy = inc.verdict in NOISE_VERDICTS
-        # "actionable" says the incident was real: its root cause's alerts were. Another
-        # service's rule in it was joined to a real incident, which is what corroboration
-        # says, and the rate model weighs how often coincidence does that
-        joined = not noisy and len(inc.rules) > 1 and inc.cause != rule[0]
-        if inc.verdict is not None and not joined:
+            noisy = inc.verdict in NOISE_VERDICTS
             self.noise_verdicts += noisy
             self.actionable += not noisy
         else:
-            noisy = noisy or (inc.verdict is None and lone and not inc.human_touched)
+            noisy = lone and not inc.human_touched
             self.plain += 1
             # the correlator joined another rule's alerts to it (related through the service
             # graph and time), or a person acted on it
