@@ -138,7 +138,8 @@ def test_insights_from_the_topics_survive_a_restart_and_report_since_reads_the_s
     sources = store.r.smembers(f"{store.prefix}fbids:{cpu[0].id}")
     assert len(sources) == 2
     first = sorted(s.decode() for s in sources)[0]
-    assert first.startswith("feedback/")
+    topic, partition, offset = first.rsplit("/", 2)  # where it was read
+    assert topic.endswith("feedback") and partition.isdigit() and offset.isdigit()
     assert not store.record_feedback(cpu[0].id, store.feedback_for(cpu[0].id)[0], first)
     assert len(store.feedback_for(cpu[0].id)) == 2
 
