@@ -134,3 +134,22 @@ def test_a_rule_counts_once_for_a_trait_however_often_it_shows_it() -> None:
     # the same factor whatever the count
     ratio = lambda p: p / (1 - p)  # noqa: E731
     assert ratio(many) / ratio(many_unflapping) == pytest.approx(ratio(few) / ratio(none))
+
+
+def test_rule_counters_from_an_older_checkpoint_count_every_occurrence_as_untouched() -> None:
+    import pickle
+
+    from pipeline.domain.insights.quality import RuleStats, evidence_of
+
+    old = RuleStats(plain=4, plain_quick=3)
+    del old.__dict__["plain_untouched"]  # as unpickled from before the field existed
+    old = pickle.loads(pickle.dumps(old))
+    assert evidence_of(old).untouched is None  # taken as plain
+    # the next occurrence folded in starts the count from there
+    from pipeline.domain.insights.facts import IncidentFacts
+    from pipeline.domain.schemas import Severity
+
+    rule = ("db", "Blip")
+    inc = IncidentFacts("i", 0.0, 60.0, Severity.warning, "db", False, {rule: 1}, {"db": 0.0})
+    old.fold(rule, 1, inc, 3)
+    assert evidence_of(old).untouched == 5 and evidence_of(old).plain == 5

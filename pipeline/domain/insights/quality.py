@@ -50,6 +50,8 @@ class RuleStats:
     actionable: int = 0
 
     def fold(self, rule: Rule, count: int, inc: IncidentFacts, flap_min_fires: int) -> None:
+        if "plain_untouched" not in self.__dict__:  # counters from before it was counted
+            self.plain_untouched = self.plain
         self.incidents += 1
         self.pages += inc.page
         self.firings += count
@@ -121,7 +123,8 @@ def evidence_of(s: RuleStats) -> noise.Evidence:
         corroborated=s.corroborated,
         quick=s.plain_quick,
         flapping=s.plain_flapping,
-        untouched=s.plain_untouched,
+        # counters from before it was counted: every occurrence (as it was then)
+        untouched=s.__dict__.get("plain_untouched"),
         noise_verdicts=s.noise_verdicts,
         actionable_verdicts=s.actionable,
     )
