@@ -13,6 +13,8 @@
   ``noisy_rule_precision_mostly`` the share that are mostly background (more than half of
   their firing alerts outside every window); ``noisy_rule_top3_precision`` and ``_top5_`` the
   share of background-only rules among the 3 and 5 highest-ranked rules, flagged or not.
+  ``noisy_rule_recall`` is the share of the background-only rules flagged (mean over the
+  seeds), ``noisy_rule_flagged_per_run`` how many rules each seed flags.
   ``noisy_rule_feedback`` states the setting. The same without any feedback:
   ``noisy_rule_precision_no_feedback`` (and ``..._mostly_``, ``..._top3_``, ``..._top5_``).
   A sensitivity table repeats it for verdict shares 25/50/100 % and error rates 0/10/20 %.
@@ -20,7 +22,9 @@
   (:mod:`benchmarks.background`) are mixed into storms over the DeathStarBench topologies;
   ``synthetic_noisy_rule_precision`` is the share of the flagged rules (at most ``--top`` per
   run, pooled) that are background-only, ``synthetic_noisy_rule_recall`` the share of the
-  background-only rules that are flagged at all.
+  background-only rules that are flagged at all; ``..._feedback`` the same with responder
+  feedback simulated as on rca-dev (a fault's alerts are real, the storm's noise and the added
+  rules are not).
 * **Missing edges on synthetic storms.** For each DeathStarBench topology and seed, ``--k``
   edges are removed from the topology (only edges whose removal leaves no path between their
   services, :func:`benchmarks.synthetic.remove_edges`); a storm of ``--events`` alert events,
@@ -49,6 +53,7 @@ three shared incidents at least; noisy rules the posterior of a parameter-free B
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -137,6 +142,7 @@ def noisy_rules(rca: RcaDev, top: int, feedback: list[Feedback] | None = None) -
         )
     n = len(rows)
     ranked = [rca.background_only((q.service, q.name)) for q in report.rules]
+    only = sum(1 for r in fired if background[r] == fired[r])
     return {
         "incidents": len(rca.incidents),
         "feedback": len(feedback or []),
@@ -146,6 +152,9 @@ def noisy_rules(rca: RcaDev, top: int, feedback: list[Feedback] | None = None) -
         "flagged": rows,
         "precision": sum(r["background_share"] == 1.0 for r in rows) / n if n else 0.0,
         "precision_mostly": sum(r["background_share"] > 0.5 for r in rows) / n if n else 0.0,
+        # the share of the background-only rules that are flagged (so precision is not
+        # bought by flagging nothing)
+        "recall": sum(r["background_share"] == 1.0 for r in rows) / only if only else 0.0,
         **{f"top{k}_precision": sum(ranked[:k]) / k for k in TOP_K},
     }
 
@@ -160,7 +169,7 @@ def noisy_rules_with_feedback(
     for seed in seeds:
         setting = FeedbackSetting(verdict_share=share, verdict_error=error, seed=seed)
         runs.append(noisy_rules(rca, top, simulate(rca.incidents, rca.alert_fault, setting)))
-    keys = ["precision", "precision_mostly", *(f"top{k}_precision" for k in TOP_K)]
+    keys = ["precision", "precision_mostly", "recall", *(f"top{k}_precision" for k in TOP_K)]
     out: dict[str, Any] = {
         "setting": FeedbackSetting(share, error).describe() | {"seeds": seeds},
         "flagged_per_run": [len(r["flagged"]) for r in runs],
@@ -174,15 +183,22 @@ def noisy_rules_with_feedback(
 
 
 def synthetic_noisy_rules(
-    seeds: list[int], top: int, events: int, fault_every_s: float, n_rules: int
+    seeds: list[int],
+    top: int,
+    events: int,
+    fault_every_s: float,
+    n_rules: int,
+    feedback: FeedbackSetting | None = None,
 ) -> dict[str, Any]:
-    """Flagged rules on storms with ``n_rules`` added background rules, against the truth."""
+    """Flagged rules on storms with ``n_rules`` added background rules, against the truth;
+    with ``feedback``, responders' feedback simulated as on rca-dev (its seed: the run's)."""
     runs = []
     flagged_total = right = truth_total = found = all_flagged = added = added_found = 0
     for name in TOPOLOGIES:
         topo = Topology.load(ROOT / "topologies" / f"{name}.yaml")
         for seed in seeds:
-            alerts = storm(topo, events, seed=seed, fault_every_s=fault_every_s)
+            cause: dict[str, str] = {}
+            alerts = storm(topo, events, seed=seed, fault_every_s=fault_every_s, truth=cause)
             end = alerts[-1].epoch if alerts else T0
             rules = background_rules(topo, n_rules, seed=seed)
             mixed = sorted(
@@ -191,8 +207,15 @@ def synthetic_noisy_rules(
             )
             truth = background_only(mixed, rules)
             insights = Insights(team_of=topo.team)
-            for inc in replay_alerts(topo, mixed):
+            incidents = replay_alerts(topo, mixed)
+            for inc in incidents:
                 insights.observe_incident(inc)
+            if feedback is not None:
+                # an alert of a fault is real; the storm's noise and the added rules are not
+                fault = {a: c if c.startswith("f") else None for a, c in cause.items()}
+                setting = dataclasses.replace(feedback, seed=seed)
+                for fb in simulate(incidents, fault, setting):
+                    insights.observe_feedback(fb)
             noisy = [(q.service, q.name) for q in insights.report().rules if q.noisy]
             top_rules = noisy[:top]
             hits = sum(r in truth for r in top_rules)
@@ -308,7 +331,8 @@ def rca_part(console: Console, args: argparse.Namespace) -> dict[str, Any]:
         f"no feedback: noisy-rule precision {bare['precision']:.2f} (mostly background: "
         f"{bare['precision_mostly']:.2f}; top 3 {bare['top3_precision']:.2f}, top 5 "
         f"{bare['top5_precision']:.2f}); {len(bare['flagged'])} flagged of {bare['rules']} "
-        f"rules; {bare['background_only_rules']} rules are background-only, "
+        f"rules; {bare['background_only_rules']} rules are background-only (recall "
+        f"{bare['recall']:.2f}), "
         f"{bare['background_rules']} mostly background"
     )
     seeds = list(range(args.feedback_seeds))
@@ -324,10 +348,19 @@ def rca_part(console: Console, args: argparse.Namespace) -> dict[str, Any]:
         f"{fed['precision_min']:.2f} min over {len(seeds)} seeds (mostly background "
         f"{fed['precision_mostly']:.2f}); top 3 {fed['top3_precision']:.2f} "
         f"(min {fed['top3_precision_min']:.2f}), top 5 {fed['top5_precision']:.2f} "
-        f"(min {fed['top5_precision_min']:.2f}); flagged per run {fed['flagged_per_run']}"
+        f"(min {fed['top5_precision_min']:.2f}); flagged per run {fed['flagged_per_run']}; "
+        f"recall of the background-only rules {fed['recall']:.2f} (min {fed['recall_min']:.2f})"
     )
     table = Table(title=f"sensitivity: noisy-rule precision, {len(seeds)} seeds (mean / min)")
-    for col in ("verdict share", "verdict error", "precision", "top 3", "top 5", "flagged"):
+    for col in (
+        "verdict share",
+        "verdict error",
+        "precision",
+        "recall",
+        "top 3",
+        "top 5",
+        "flagged",
+    ):
         table.add_column(col)
     grid = []
     for share in SHARES:
@@ -344,6 +377,7 @@ def rca_part(console: Console, args: argparse.Namespace) -> dict[str, Any]:
                 f"{share:.0%}",
                 f"{error:.0%}",
                 f"{cell['precision']:.2f} / {cell['precision_min']:.2f}",
+                f"{cell['recall']:.2f} / {cell['recall_min']:.2f}",
                 f"{cell['top3_precision']:.2f} / {cell['top3_precision_min']:.2f}",
                 f"{cell['top5_precision']:.2f} / {cell['top5_precision_min']:.2f}",
                 f"{min(cell['flagged_per_run'])}-{max(cell['flagged_per_run'])}",
@@ -353,13 +387,28 @@ def rca_part(console: Console, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def synthetic_rules_part(console: Console, args: argparse.Namespace) -> dict[str, Any]:
+    synth = _synthetic_rules(console, args, None)
+    setting = FeedbackSetting(args.verdict_share, args.verdict_error)
+    fed = _synthetic_rules(console, args, setting)
+    return synth | {"feedback": fed}
+
+
+def _synthetic_rules(
+    console: Console, args: argparse.Namespace, feedback: FeedbackSetting | None
+) -> dict[str, Any]:
     synth = synthetic_noisy_rules(
         list(range(args.seeds)),
         args.top,
         args.short_events,
         args.fault_every_s,
         args.background_rules,
+        feedback,
     )
+    if feedback is not None:
+        console.print(
+            f"with feedback (verdicts on {feedback.verdict_share:.0%}, "
+            f"{feedback.verdict_error:.0%} wrong):"
+        )
     n_added = args.background_rules
     for r in synth["runs"]:
         console.print(
@@ -371,7 +420,9 @@ def synthetic_rules_part(console: Console, args: argparse.Namespace) -> dict[str
             soft_wrap=True,
         )
     console.print(
-        f"synthetic noisy-rule precision {synth['precision']:.2f} (all flagged: "
+        f"synthetic noisy-rule precision {synth['precision']:.2f}"
+        + (" with feedback" if feedback is not None else "")
+        + f" (all flagged: "
         f"{synth['precision_all_flagged']:.2f}), recall {synth['recall']:.2f}, of the added "
         f"rules {synth['added_recall']:.2f} "
         f"({args.background_rules} background rules added to storms of {args.short_events} events)"
@@ -587,10 +638,14 @@ def main(argv: list[str] | None = None) -> int:
             "noisy_rule_precision": fed["precision"],
             "noisy_rule_precision_min": fed["precision_min"],
             "noisy_rule_precision_mostly": fed["precision_mostly"],
+            "noisy_rule_recall": fed["recall"],
+            "noisy_rule_recall_min": fed["recall_min"],
+            "noisy_rule_flagged_per_run": fed["flagged_per_run"],
             "noisy_rule_top3_precision": fed["top3_precision"],
             "noisy_rule_top5_precision": fed["top5_precision"],
             "noisy_rule_feedback": fed["setting"],
             "noisy_rule_precision_no_feedback": bare["precision"],
+            "noisy_rule_recall_no_feedback": bare["recall"],
             "noisy_rule_precision_mostly_no_feedback": bare["precision_mostly"],
             "noisy_rule_top3_precision_no_feedback": bare["top3_precision"],
             "noisy_rule_top5_precision_no_feedback": bare["top5_precision"],
@@ -603,6 +658,11 @@ def main(argv: list[str] | None = None) -> int:
             "synthetic_noisy_rule_precision_all_flagged": synth["precision_all_flagged"],
             "synthetic_noisy_rule_recall": synth["recall"],
             "synthetic_added_background_rule_recall": synth["added_recall"],
+            "synthetic_noisy_rule_precision_feedback": synth["feedback"]["precision"],
+            "synthetic_noisy_rule_precision_all_flagged_feedback": synth["feedback"][
+                "precision_all_flagged"
+            ],
+            "synthetic_noisy_rule_recall_feedback": synth["feedback"]["recall"],
             "synthetic_noisy_rules": synth,
         }
     suggestions: dict[tuple[str, int], list[EdgeSuggestion]] | None = None

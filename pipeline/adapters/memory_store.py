@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
+from pipeline.adapters.redis_store import feedback_message_id
 from pipeline.domain.correlate.journal import MembershipOp, Memberships
 
 
@@ -19,6 +20,7 @@ class MemoryStore:
         self.incidents: dict[str, bytes] = {}
         self.open_ids: set[str] = set()
         self.feedback: dict[str, list[bytes]] = {}
+        self.feedback_ids: dict[str, set[str]] = {}
         self.memberships = Memberships()
         #: partition -> (stream id, control) in order
         self.controls: dict[int, list[tuple[str, bytes]]] = {}
@@ -90,5 +92,11 @@ class MemoryStore:
         self.ingest_marks.update({p: (t, b, now) for p, (t, b) in marks.items()})
         return dict(self.ingest_marks)
 
-    def record_feedback(self, incident_id: str, data: bytes) -> None:
+    def record_feedback(self, incident_id: str, data: bytes, source: str | None = None) -> bool:
+        seen = self.feedback_ids.setdefault(incident_id, set())
+        key = feedback_message_id(data, source)
+        if key in seen:
+            return False
+        seen.add(key)
         self.feedback.setdefault(incident_id, []).append(data)
+        return True

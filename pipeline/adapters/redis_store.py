@@ -8,7 +8,8 @@ members too); these three expire ``incident_ttl_s`` after the incident closed (r
 merged)
 | ``open`` set of open incident ids | ``recent`` sorted set: incident id -> when its record
 was last written (epoch seconds), the newest ``RECENT_KEPT`` (the incident pages list them)
-| ``fb:<id>`` feedback list
+| ``fb:<id>`` feedback list | ``fbids:<id>`` set of the ids of the messages in it (their
+topic/partition/offset), so a message read again after a crash is not stored twice
 | ``ctl:<partition>`` stream of the merge stage's controls for a by-domain partition (split
 topologies; trimmed once the partition's state covers them) | ``mprog`` hash: partition -> event
 time the merge stage has seen it reach (domains pace each other with it)
@@ -21,6 +22,7 @@ processes align their reading with each other's with it)
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +43,22 @@ redis.call('HSET', KEYS[1], 'data', ARGV[2], 'saved_at', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 return 1
 """
+
+
+#: append the feedback message ARGV[2] to the list KEYS[1] unless its id ARGV[1] is in the set
+#: KEYS[2] already (one script: a message redelivered after a crash, or a retried write that
+#: did land, is stored once); 1 when appended
+_RECORD_FEEDBACK = """
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+def feedback_message_id(data: bytes, source: str | None = None) -> str:
+    """The id a feedback message is stored under: where it was read (``topic/partition/
+    offset``), or without that its content's digest."""
+    return source if source else "sha1:" + hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
 def _bytes(value: Any) -> bytes:
@@ -304,9 +322,16 @@ class RedisStore:
             out[int(_bytes(k))] = (float(t), b == b"1", float(at))
         return out
 
-    def record_feedback(self, incident_id: str, data: bytes) -> None:
+    def record_feedback(self, incident_id: str, data: bytes, source: str | None = None) -> bool:
+        """Store a feedback message of the incident once: ``source`` is where it was read
+        (``topic/partition/offset``; None: its content identifies it). False when it was
+        stored already (read again after a crash, or a retried write that had landed)."""
         self.ops += 1
-        self.r.rpush(f"{self.prefix}fb:{incident_id}", data)
+        key = f"{self.prefix}fb:{incident_id}"
+        ids = f"{self.prefix}fbids:{incident_id}"
+        return bool(
+            self.r.eval(_RECORD_FEEDBACK, 2, key, ids, feedback_message_id(data, source), data)
+        )
 
     def feedback_for_many(self, incident_ids: Sequence[str]) -> list[list[bytes]]:
         """The feedback lists of several incidents, in one round trip."""

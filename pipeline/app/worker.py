@@ -413,12 +413,14 @@ class Worker:
                 self.insights.start()
 
         if s.insights.learned_edges and "correlate" in roles:
+            edges = learned_edges.LearnedEdges()
 
             @app.timer(learned_edges.APPLY_INTERVAL_S)
             async def learn_edges() -> None:
-                """Learned-edges mode: the insights' relations into this process's correlators."""
+                """Learned-edges mode: the insights' relations into this process's correlators
+                (only when they changed, or a correlator is new here)."""
                 data = await asyncio.to_thread(self.store.learned_relations)
-                learned_edges.apply(self.states, data)
+                edges.apply(self.states, data)
 
         self.page_reads = add_pages(
             app, self.registry, self.store, self.liveness, self.topology, self.insights

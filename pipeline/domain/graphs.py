@@ -81,6 +81,26 @@ class GraphIndex:
             self.origins[edge] = origin
         return True
 
+    def remove_edge(self, caller: str, callee: str) -> bool:
+        """Take the learned call ``caller -> callee`` out of the graph again (its services
+        stay known); False when it is not a learned call (topology edges stay). Clears every
+        cached answer."""
+        edge = (caller, callee)
+        if edge not in self._learned_of.get(caller, ()):
+            return False
+        self._succ[caller] = tuple(n for n in self._succ[caller] if n != callee)
+        self._pred[callee] = tuple(n for n in self._pred[callee] if n != caller)
+        if caller not in self._succ[callee]:  # no call the other way keeps them adjacent
+            self._adj[caller] = tuple(n for n in self._adj[caller] if n != callee)
+            self._adj[callee] = tuple(n for n in self._adj[callee] if n != caller)
+        for cache in (self._near, self._up, self._down, self._anc, self._deps1):
+            cache.clear()
+        self.learned.remove(edge)
+        for n in (caller, callee):
+            self._learned_of[n].remove(edge)
+        self.origins.pop(edge, None)
+        return True
+
     def learned_calls(self, service: str) -> list[tuple[str, str]]:
         """The learned calls (not in the topology) ``service`` makes or takes."""
         return self._learned_of.get(service, [])

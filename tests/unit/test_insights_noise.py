@@ -84,3 +84,72 @@ def test_signs_weigh_in_only_when_verdicts_show_they_separate() -> None:
     judged = [ev(10, 1, quick=9, nv=5), ev(10, 9, quick=1, av=5)]
     a, b = background_probability([*judged, ev(4, 2, quick=4), ev(4, 2, quick=0)], chance=0.3)[2:]
     assert a > 0.5 > b
+
+
+def test_a_judged_rule_does_not_confirm_itself_through_the_signs() -> None:
+    # one rule judged noise that always clears quickly, one judged actionable that never
+    # does: each is judged by the others' rates only, and there are no others of its kind,
+    # so the signs give neither any weight (before, each rule's own signs set the rate it
+    # was then judged by)
+    noisy, real = ev(6, 1, quick=6, nv=2), ev(6, 1, quick=0, av=2)
+    alone = background_probability([noisy, real], chance=0.2)
+    unsigned = background_probability([ev(6, 1, nv=2), ev(6, 1, av=2)], chance=0.2)
+    assert alone == pytest.approx(unsigned)
+    # with a second judged-noise rule that clears quickly, the first one's signs count
+    more = background_probability([noisy, real, ev(6, 1, quick=6, nv=2)], chance=0.2)
+    assert more[0] > alone[0]
+
+
+def test_clearing_untouched_is_counted_among_the_untouched_occurrences_only() -> None:
+    # judged rules: noise clears by itself in most of its occurrences (nobody acts on it);
+    # signal in most of those nobody acted on too, but people act on most of its
+    # occurrences. Counted over all occurrences, clearing untouched would look like a trait
+    # of noise: it would only say that nobody acted
+    judged = [
+        Evidence(10, 2, 8, 0, 5, 0, untouched=10),
+        Evidence(10, 8, 2, 0, 0, 5, untouched=2),
+    ]
+    quick, plain = background_probability(
+        [*judged, Evidence(4, 1, 4, 0, 0, 0, untouched=4), Evidence(4, 1, 0, 0, 0, 0, untouched=0)],
+        chance=0.3,
+    )[2:]
+    assert quick == pytest.approx(plain)
+    # unknown untouched counts (state from before they were counted): all occurrences
+    old = [Evidence(10, 2, 8, 0, 5, 0), Evidence(10, 8, 2, 0, 0, 5)]
+    quick, plain = background_probability([*old, ev(4, 1, quick=4), ev(4, 1)], chance=0.3)[2:]
+    assert quick > plain
+
+
+def test_a_rule_counts_once_for_a_trait_however_often_it_shows_it() -> None:
+    # two rules judged noise that flap, two judged real that do not: flapping is a trait of
+    # noise here, but a rule that flapped 50 times is one rule that flaps, not 50 pieces of
+    # evidence
+    judged = [ev(5, 1, flapping=5, nv=3), ev(5, 1, flapping=5, nv=3)]
+    judged += [ev(5, 4, av=3), ev(5, 4, av=3)]
+    few, many, none = background_probability(
+        [*judged, ev(2, 2, flapping=2), ev(50, 50, flapping=50), ev(2, 2)], chance=0.3
+    )[4:]
+    assert few > none
+    many_unflapping = background_probability([*judged, ev(50, 50)], chance=0.3)[4]
+    # the same factor whatever the count
+    ratio = lambda p: p / (1 - p)  # noqa: E731
+    assert ratio(many) / ratio(many_unflapping) == pytest.approx(ratio(few) / ratio(none))
+
+
+def test_rule_counters_from_an_older_checkpoint_count_every_occurrence_as_untouched() -> None:
+    import pickle
+
+    from pipeline.domain.insights.quality import RuleStats, evidence_of
+
+    old = RuleStats(plain=4, plain_quick=3)
+    del old.__dict__["plain_untouched"]  # as unpickled from before the field existed
+    old = pickle.loads(pickle.dumps(old))
+    assert evidence_of(old).untouched is None  # taken as plain
+    # the next occurrence folded in starts the count from there
+    from pipeline.domain.insights.facts import IncidentFacts
+    from pipeline.domain.schemas import Severity
+
+    rule = ("db", "Blip")
+    inc = IncidentFacts("i", 0.0, 60.0, Severity.warning, "db", False, {rule: 1}, {"db": 0.0})
+    old.fold(rule, 1, inc, 3)
+    assert evidence_of(old).untouched == 5 and evidence_of(old).plain == 5

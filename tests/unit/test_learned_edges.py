@@ -67,9 +67,10 @@ def test_a_learned_relation_groups_the_failure_and_the_explanation_says_it_was_l
     why = inc.explanation
     assert "calls learned from incident history at confidence 0.98" in why, why
     assert "checkout -> payment" in why
-    # a snapshot keeps the call (its origin comes back with the next relations)
+    # a snapshot keeps the call, and where it was learned from
     again = Correlator.restore(TOPO, None, c.snapshot())
     assert again.graph.learned == [("checkout", "payment")]
+    assert again.graph.learned_from(("checkout", "payment")).startswith("incident history")
 
 
 def test_alert_label_calls_keep_their_wording() -> None:
@@ -107,7 +108,55 @@ def test_the_worker_shares_the_relations_and_every_correlator_takes_them() -> No
     learned_edges.share(settings, store, report)  # type: ignore[arg-type]
     assert learned.decode(store.data or b"") == [("checkout", "payment", 0.995)]
     states = _States()
-    assert learned_edges.apply(states, store.data) == 2  # type: ignore[arg-type]
-    assert learned_edges.apply(states, store.data) == 0  # type: ignore[arg-type]
-    assert learned_edges.apply(states, b"{not json") == 0  # type: ignore[arg-type]
+    edges = learned_edges.LearnedEdges()
+    assert edges.apply(states, None) == (0, 0)  # type: ignore[arg-type]
+    assert edges.apply(states, store.data) == (2, 0)  # type: ignore[arg-type]
     assert all(p.correlator.graph.learned for p in states.pipelines.values())
+    assert edges.apply(states, b"{not json") == (0, 0)  # type: ignore[arg-type]
+    assert all(p.correlator.graph.learned for p in states.pipelines.values())
+
+
+def test_unchanged_relations_are_not_applied_again_but_a_new_correlator_gets_them() -> None:
+    states, edges = _States(), learned_edges.LearnedEdges()
+    data = learned.encode([("checkout", "payment", 0.995)])
+    assert edges.apply(states, data) == (2, 0)  # type: ignore[arg-type]
+    calls = []
+    for pipe in states.pipelines.values():
+        real = pipe.correlator.sync_relations
+        pipe.correlator.sync_relations = lambda r, real=real: calls.append(r) or real(r)  # type: ignore[method-assign]
+    assert edges.apply(states, data) == (0, 0)  # type: ignore[arg-type]
+    assert calls == []  # unchanged: no correlator touched
+    states.pipelines[2] = _Pipe()  # a partition taken (or restored from its checkpoint)
+    assert edges.apply(states, data) == (1, 0)  # type: ignore[arg-type]
+    assert calls == []
+    assert states.pipelines[2].correlator.graph.learned == [("checkout", "payment")]
+
+
+def test_a_relation_the_evidence_stops_supporting_is_forgotten() -> None:
+    states, edges = _States(), learned_edges.LearnedEdges()
+    both = learned.encode([("checkout", "payment", 0.995), ("frontend", "db", 0.991)])
+    assert edges.apply(states, both) == (4, 0)  # type: ignore[arg-type]
+    c = states.pipelines[0].correlator
+    c.learn_call("payment", "cache")  # from alert labels: not the history's to forget
+    # the next report suggests checkout -> payment no more at the confidence (the same rule
+    # that added it): it is forgotten, the other one and the alert-label call stay
+    rest = learned.encode([("frontend", "db", 0.993)])
+    assert edges.apply(states, rest) == (0, 2)  # type: ignore[arg-type]
+    assert c.graph.learned == [("frontend", "db"), ("payment", "cache")]
+    assert "payment" not in c.graph.down("checkout")
+    _storm(c)  # the failure splits again, as without the call
+    assert len(c.incidents()) == 2
+    assert c.graph.learned_from(("frontend", "db")) == "incident history at confidence 0.99"
+    assert edges.apply(states, learned.encode([])) == (0, 2)  # type: ignore[arg-type]
+    assert c.graph.learned == [("payment", "cache")]
+
+
+def test_a_topology_edge_is_never_forgotten_and_origins_survive_a_checkpoint() -> None:
+    c = Correlator(TOPO)
+    assert not c.unlearn_call("frontend", "checkout")
+    assert "checkout" in c.graph.down("frontend")
+    c.sync_relations([("checkout", "payment", 0.995)])
+    again = Correlator.restore(TOPO, None, c.snapshot())
+    assert again.graph.learned_from(("checkout", "payment")).startswith("incident history")
+    assert again.sync_relations([]) == (0, 1)
+    assert again.graph.learned == []

@@ -26,6 +26,15 @@ from pipeline.domain.schemas import Feedback
 _feedback_decoder = msgspec.json.Decoder(Feedback)
 
 
+def _source(event: EventT) -> str | None:
+    """Where the message was read (``topic/partition/offset``), None when unknown."""
+    msg = getattr(event, "message", None)
+    topic, partition, offset = (getattr(msg, k, None) for k in ("topic", "partition", "offset"))
+    if topic is None or partition is None or offset is None:
+        return None
+    return f"{topic}/{partition}/{offset}"
+
+
 class FeedbackAgent:
     def __init__(
         self,
@@ -74,7 +83,10 @@ class FeedbackAgent:
                 )
                 return
             domain = msgspec.json.decode(record).get("domain") or fb.incident_id
-        await self.retry.call("feedback", self.store.record_feedback, fb.incident_id, event.value)
+        # keyed by where it was read: a message read again after a crash is stored once
+        await self.retry.call(
+            "feedback", self.store.record_feedback, fb.incident_id, event.value, _source(event)
+        )
         if self.merge_topic is not None:  # split topology: the merge stage fans it out
             await self.merge_topic.send(
                 key=fb.incident_id.encode(),

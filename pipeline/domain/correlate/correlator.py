@@ -44,6 +44,13 @@ from pipeline.domain.schemas import (
 )
 from pipeline.domain.topology import Topology
 
+#: the origin of the calls learned from the incident history (learned-edges mode)
+HISTORY_ORIGIN = "incident history"
+
+
+def _history(confidence: float) -> str:
+    return f"{HISTORY_ORIGIN} at confidence {confidence:.2f}"
+
 
 class Correlator:
     """Streaming correlator over one topology: pure, deterministic, event-time driven."""
@@ -103,10 +110,27 @@ class Correlator:
         """Extra ``(caller, callee, confidence)`` calls learned from the incident history
         (the insights' suggested missing edges, :mod:`pipeline.domain.insights.learned`),
         treated as learned calls; returns how many were new to the graph."""
-        return sum(
-            self.learn_call(a, b, f"incident history at confidence {c:.2f}")
-            for a, b, c in relations
-        )
+        return sum(self.learn_call(a, b, _history(c)) for a, b, c in relations)
+
+    def unlearn_call(self, caller: str, callee: str) -> bool:
+        """Forget a learned call (topology edges stay); returns whether the graph changed.
+        Incidents open now keep what they were related through; new alerts are related
+        without it."""
+        if not self.graph.remove_edge(caller, callee):
+            return False
+        self.ranker.graph_changed()
+        return True
+
+    def sync_relations(self, relations: Iterable[tuple[str, str, float]]) -> tuple[int, int]:
+        """Make the calls learned from the incident history exactly ``relations``: new ones
+        are learned (:meth:`learn_relations`), and those learned before but no longer among
+        them (the evidence stopped supporting them at the confidence that added them) are
+        forgotten. Calls learned from alert labels stay. Returns (added, removed)."""
+        want = {(a, b): c for a, b, c in relations}
+        had = [e for e, o in self.graph.origins.items() if o.startswith(HISTORY_ORIGIN)]
+        removed = sum(self.unlearn_call(*e) for e in had if e not in want)
+        added = sum(self.learn_call(a, b, _history(c)) for (a, b), c in want.items())
+        return added, removed
 
     def advance(self, now: float) -> list[IncidentEvent]:
         """Clock tick: resolve quiet incidents, close joins that can no longer happen, evict."""
@@ -141,11 +165,12 @@ class Correlator:
         return self.book.journal.take()
 
     def snapshot(self) -> bytes:
-        """A msgpack checkpoint of every tracked incident, the learned calls and the
-        co-occurrence learner (see :meth:`restore`)."""
+        """A msgpack checkpoint of every tracked incident, the learned calls (with where
+        they were learned from) and the co-occurrence learner (see :meth:`restore`)."""
         cooc = self.cooc.to_bytes() if self.cooc is not None else b""
+        origins = [(a, b, o) for (a, b), o in self.graph.origins.items()]
         return encode_snapshot(
-            self._watermark, list(self.book.states.values()), self.graph.learned, cooc
+            self._watermark, list(self.book.states.values()), self.graph.learned, cooc, origins
         )
 
     @classmethod
@@ -156,8 +181,9 @@ class Correlator:
         snap = decode_snapshot(data)
         c = cls(topology, settings)
         c._watermark = c.index.now = snap.watermark
+        origins = {(a, b): o for a, b, o in snap.learned_origins}
         for caller, callee in snap.learned_edges:
-            c.graph.add_edge(caller, callee)
+            c.graph.add_edge(caller, callee, origins.get((caller, callee)))
         if c.cooc is not None and snap.cooccurrence:
             c.cooc = CoOccurrence.from_bytes(snap.cooccurrence, c.settings.cooccurrence)
             c.index.cooc = c.ranker.cooc = c.cooc

@@ -155,6 +155,9 @@ class Snapshot(msgspec.Struct):
     learned_edges: list[tuple[str, str]] = []
     #: the co-occurrence learner's checkpoint (empty: none)
     cooccurrence: bytes = b""
+    #: where learned calls were learned from, when not from alert labels (caller, callee,
+    #: origin); absent in older checkpoints (their calls then read as from alert labels)
+    learned_origins: list[tuple[str, str, str]] = []
 
 
 _decoder = msgspec.msgpack.Decoder(Snapshot)
@@ -166,10 +169,18 @@ def encode_snapshot(
     states: list[IncidentState],
     learned_edges: list[tuple[str, str]] | None = None,
     cooccurrence: bytes = b"",
+    learned_origins: list[tuple[str, str, str]] | None = None,
 ) -> bytes:
     """The msgpack checkpoint of ``states`` at ``watermark`` (and what was learned)."""
     return _encoder.encode(
-        Snapshot(SNAPSHOT_VERSION, watermark, states, learned_edges or [], cooccurrence)
+        Snapshot(
+            SNAPSHOT_VERSION,
+            watermark,
+            states,
+            learned_edges or [],
+            cooccurrence,
+            learned_origins or [],
+        )
     )
 
 

@@ -4,7 +4,8 @@ Off by default (``insights.learned_edges``). The suggestions at or above a confi
 (``1 - q``, :mod:`.topology`) become ``(caller, callee, confidence)`` relations, which the
 correlator treats like calls learned from alert labels
 (:meth:`pipeline.domain.correlate.Correlator.learn_relations`) and names in explanations as
-learned from the incident history. Once learned, a call stays (as a learned call does).
+learned from the incident history. A call the suggestions no longer hold at that confidence
+is forgotten again (:meth:`pipeline.domain.correlate.Correlator.sync_relations`).
 """
 
 from __future__ import annotations

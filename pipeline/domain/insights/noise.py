@@ -23,11 +23,22 @@ and time) or a person acknowledged or resolved the incident.
   verdicts among many noise ones mean signal, one in ten is what errors explain.
   ``duplicate`` says nothing. A verdict is on an incident, and every rule in it takes it:
   ``noise`` says all its alerts were noise; ``actionable`` that the incident was real, and
-  the correlator related its rules to it by graph and time.
+  the correlator related its rules to it by graph and time. (A background alert the
+  correlator joined to a real incident by coincidence so takes an ``actionable`` verdict: in
+  a busy system that hides background rules, see docs/insights.md. Two ways of telling
+  such a landing apart were tried and dropped: counting it as a corroboration only, and
+  giving it, under *background*, the verdict rate of judged multi-rule incidents; both
+  flagged real symptom rules of busy systems, which land in real incidents as often.)
 * **Clearing by itself quickly** and **flapping** weigh in only as far as this system's
-  verdicts show they separate noise from signal: their rates among rules responders judged
-  mostly noise and among those judged mostly actionable (Beta(1, 1) smoothed); with no judged
-  rules of either kind they carry no weight.
+  verdicts show they separate noise from signal. They are **traits of a rule** (how it is
+  written: its ``for:``, its hysteresis), shared by its occurrences, so a rule counts once
+  for each (the trait it shows in most of its occurrences), not once per occurrence: twelve
+  flaps of one rule are one rule that flaps. The rate of each trait is taken among the
+  *other* rules responders judged mostly noise and among the other rules judged mostly
+  actionable (Beta(1, 1) smoothed; a rule's own traits never set the rates it is judged by,
+  so a judged rule cannot confirm itself); with no such rules of either kind they carry no
+  weight. Clearing by itself is counted among the occurrences nobody acknowledged or
+  resolved (only those can clear untouched), so it does not stand in for "nobody was paged".
 """
 
 from __future__ import annotations
@@ -57,6 +68,10 @@ class Evidence:
     flapping: int
     noise_verdicts: int
     actionable_verdicts: int
+    #: occurrences without a verdict nobody acknowledged or resolved (only those can clear by
+    #: themselves: the trials of ``quick``); None: unknown (state from before it was counted),
+    #: taken as ``plain``
+    untouched: int | None = None
 
 
 def chance_corroboration(busy_s: float, span_s: float) -> float:
@@ -84,8 +99,17 @@ def background_probability(rules: list[Evidence], chance: float) -> list[float]:
     log_sig -= np.log1p(-p0)
     log_odds = log_bg - log_sig + verdict_log_factor(nv, av)
     signs = np.array([[r.quick, r.flapping] for r in rules], dtype=float)
-    bg, sig = _sign_rates(signs, n, nv, av)
-    log_odds += _loglik(signs, n, bg) - _loglik(signs, n, sig)
+    # the trials of each sign: clearing untouched is possible only where nobody acted
+    trials = np.array(
+        [[r.plain if r.untouched is None else r.untouched, r.plain] for r in rules], dtype=float
+    )
+    # how a rule clears and whether it flaps are traits of the rule (how it is written: its
+    # ``for:``, its hysteresis), shared by its occurrences: one observation per rule, the
+    # trait shown in most of its trials, not one per occurrence
+    known = (trials > 0).astype(float)
+    traits = known * (2 * signs > trials)
+    bg, sig = _sign_rates(traits, known, nv > av, av > nv)
+    log_odds += _loglik(traits, known, bg) - _loglik(traits, known, sig)
     return [float(v) for v in special.expit(log_odds)]
 
 
@@ -108,19 +132,26 @@ def verdict_log_factor(noise_verdicts: np.ndarray, actionable: np.ndarray) -> np
 
 
 def _sign_rates(
-    x: np.ndarray, n: np.ndarray, nv: np.ndarray, av: np.ndarray
+    x: np.ndarray, n: np.ndarray, noisy: np.ndarray, real: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rates of the signs among rules responders judged mostly noise and mostly actionable,
-    Beta(1, 1)-smoothed; equal (no weight) without judged rules of both kinds."""
-    noisy, real = nv > av, av > nv
-    if not n[noisy].sum() or not n[real].sum():
-        half = np.full(x.shape[1], 0.5)
-        return half, half
-    bg = (1 + x[noisy].sum(0)) / (2 + n[noisy].sum())
-    sig = (1 + x[real].sum(0)) / (2 + n[real].sum())
-    return bg, sig
+    """Per rule and sign, its rate among the *other* rules responders judged mostly noise
+    (``noisy``) and mostly actionable (``real``), Beta(1, 1)-smoothed: ``x`` the signs seen
+    and ``n`` their trials, rules by signs (here a rule's traits: 0 or 1 of 0 or 1). A rule's
+    own signs are left out of the rates it is judged by, so a judged rule cannot confirm
+    itself. Equal rates (no weight) where the other rules hold no trials of both kinds."""
+    own_noisy = np.where(noisy[:, None], 1.0, 0.0)
+    own_real = np.where(real[:, None], 1.0, 0.0)
+    xn = x[noisy].sum(0) - own_noisy * x
+    nn = n[noisy].sum(0) - own_noisy * n
+    xr = x[real].sum(0) - own_real * x
+    nr = n[real].sum(0) - own_real * n
+    bg = (1 + xn) / (2 + nn)
+    sig = (1 + xr) / (2 + nr)
+    weightless = (nn <= 0) | (nr <= 0)
+    return np.where(weightless, 0.5, bg), np.where(weightless, 0.5, sig)
 
 
 def _loglik(x: np.ndarray, n: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """Binomial log-likelihood of each column of ``x`` (without the constant), summed."""
-    return np.asarray((x * np.log(rate) + (n[:, None] - x) * np.log1p(-rate)).sum(1))
+    """Binomial log-likelihood of each rule's signs ``x`` in ``n`` trials at ``rate`` (all
+    rules by signs; without the constant), summed over the signs."""
+    return np.asarray((x * np.log(rate) + (n - x) * np.log1p(-rate)).sum(1))

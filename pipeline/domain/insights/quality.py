@@ -45,9 +45,13 @@ class RuleStats:
     corroborated: int = 0
     plain_quick: int = 0
     plain_flapping: int = 0
+    #: ... of which nobody acknowledged or resolved by hand (the ones that can clear untouched)
+    plain_untouched: int = 0
     actionable: int = 0
 
     def fold(self, rule: Rule, count: int, inc: IncidentFacts, flap_min_fires: int) -> None:
+        if "plain_untouched" not in self.__dict__:  # counters from before it was counted
+            self.plain_untouched = self.plain
         self.incidents += 1
         self.pages += inc.page
         self.firings += count
@@ -76,6 +80,7 @@ class RuleStats:
             # graph and time), or a person acted on it
             self.corroborated += len(inc.rules) > 1 or inc.human_touched
             if not inc.human_touched:
+                self.plain_untouched += 1
                 self.plain_quick += inc.self_resolved.get(rule, (0, 0))[0] > 0
             self.plain_flapping += count >= flap_min_fires
         self.evidence += 1
@@ -118,6 +123,8 @@ def evidence_of(s: RuleStats) -> noise.Evidence:
         corroborated=s.corroborated,
         quick=s.plain_quick,
         flapping=s.plain_flapping,
+        # counters from before it was counted: every occurrence (as it was then)
+        untouched=s.__dict__.get("plain_untouched"),
         noise_verdicts=s.noise_verdicts,
         actionable_verdicts=s.actionable,
     )
