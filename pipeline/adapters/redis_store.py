@@ -9,7 +9,8 @@ merged)
 | ``open`` set of open incident ids | ``recent`` sorted set: incident id -> when its record
 was last written (epoch seconds), the newest ``RECENT_KEPT`` (the incident pages list them)
 | ``fb:<id>`` feedback list | ``fbids:<id>`` set of the ids of the messages in it (their
-topic/partition/offset), so a message read again after a crash is not stored twice
+topic/partition/offset), so a message read again after a crash is not stored twice; both
+expire ``incident_ttl_s`` after the incident closed, or after feedback that came once it had
 | ``ctl:<partition>`` stream of the merge stage's controls for a by-domain partition (split
 topologies; trimmed once the partition's state covers them) | ``mprog`` hash: partition -> event
 time the merge stage has seen it reach (domains pace each other with it)
@@ -51,6 +52,10 @@ return 1
 _RECORD_FEEDBACK = """
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[2])
+if redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
 return 1
 """
 
@@ -168,7 +173,13 @@ class RedisStore:
             # open incidents are bounded by how many are open; closed ones expire (a reopen
             # writes the record again, and the next close sets the expiry again)
             for iid in closed:
-                for key in (f"{p}inc:{iid}", f"{p}mem:{iid}", f"{p}mfrom:{iid}"):
+                for key in (
+                    f"{p}inc:{iid}",
+                    f"{p}mem:{iid}",
+                    f"{p}mfrom:{iid}",
+                    f"{p}fb:{iid}",
+                    f"{p}fbids:{iid}",
+                ):
                     pipe.expire(key, self.incident_ttl)
         self.ops += len(pipe)
         pipe.execute()
@@ -330,7 +341,17 @@ class RedisStore:
         key = f"{self.prefix}fb:{incident_id}"
         ids = f"{self.prefix}fbids:{incident_id}"
         return bool(
-            self.r.eval(_RECORD_FEEDBACK, 2, key, ids, feedback_message_id(data, source), data)
+            self.r.eval(
+                _RECORD_FEEDBACK,
+                3,
+                key,
+                ids,
+                f"{self.prefix}open",
+                feedback_message_id(data, source),
+                data,
+                incident_id,
+                self.incident_ttl,
+            )
         )
 
     def feedback_for_many(self, incident_ids: Sequence[str]) -> list[list[bytes]]:

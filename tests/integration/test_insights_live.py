@@ -142,6 +142,10 @@ def test_insights_from_the_topics_survive_a_restart_and_report_since_reads_the_s
     assert topic.endswith("feedback") and partition.isdigit() and offset.isdigit()
     assert not store.record_feedback(cpu[0].id, store.feedback_for(cpu[0].id)[0], first)
     assert len(store.feedback_for(cpu[0].id)) == 2
+    # feedback on a closed incident expires with it
+    ttl = store.incident_ttl
+    assert 0 < store.r.ttl(f"{store.prefix}fb:{cpu[0].id}") <= ttl
+    assert 0 < store.r.ttl(f"{store.prefix}fbids:{cpu[0].id}") <= ttl
 
     # the worker's own insights, fed from the topics (report rebuilt every second here)
     def acked_in_metrics() -> bool:
