@@ -129,7 +129,7 @@ class Correlator:
         want = {(a, b): c for a, b, c in relations}
         had = [e for e, o in self.graph.origins.items() if o.startswith(HISTORY_ORIGIN)]
         removed = sum(self.unlearn_call(*e) for e in had if e not in want)
-        added = sum(self.learn_call(a, b, _history(c)) for (a, b), c in want.items())
+        added = self.learn_relations((a, b, c) for (a, b), c in want.items())
         return added, removed
 
     def advance(self, now: float) -> list[IncidentEvent]:
