@@ -110,6 +110,15 @@ class Metrics:
             ["stage", "error"],
             registry=registry,
         )
+        self.web_refused = Counter(
+            "stormwatch_web_refused_total",
+            "Requests the worker's web server refused, by status (401: no or a wrong bearer "
+            "token; 403: writes off, no token configured) and kind (read or write)",
+            ["status", "kind"],
+            registry=registry,
+        )
+        for status in ("401", "403"):
+            self.web_refused.labels(status, "write")
         self.incident_events = Counter(
             "stormwatch_incident_events_total",
             "Incident events published, by type",

@@ -11,7 +11,8 @@ unless ``STORMWATCH_WORKER__WEB_INSECURE`` turns the check off (development only
 **Reads** are open (dashboards, browsers, calendar subscriptions) unless
 ``STORMWATCH_WORKER__WEB_PROTECT_READS`` is set: then every read but ``/healthz`` and
 ``/metrics`` (probes, scrapers) needs a token too. Tokens are checked in constant time
-(:class:`pipeline.auth.TokenSet`) and never logged.
+(:class:`pipeline.auth.TokenSet`) and never logged. Refused writes are logged (method, path,
+status, peer); every refusal is counted in ``stormwatch_web_refused_total``.
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ class WebAuth:
     """The policy above. ``tokens`` None: authentication off (insecure); an empty set: no
     token configured, writes refused."""
 
-    def __init__(self, tokens: TokenSet | None, protect_reads: bool = False) -> None:
+    def __init__(
+        self,
+        tokens: TokenSet | None,
+        protect_reads: bool = False,
+        on_refused: Callable[[Refusal, bool], None] | None = None,
+    ) -> None:
         if protect_reads and not tokens:
             raise TokenError(
                 "STORMWATCH_WORKER__WEB_PROTECT_READS needs tokens: set "
@@ -78,6 +84,9 @@ class WebAuth:
             )
         self.tokens = tokens
         self.protect_reads = protect_reads
+        #: called with each refusal and whether the request was a write (the worker counts
+        #: them in ``stormwatch_web_refused_total``)
+        self.on_refused = on_refused
 
     @classmethod
     def from_settings(cls, w: WorkerSettings) -> WebAuth:
@@ -118,7 +127,10 @@ class WebAuth:
             )
             if refused is None:
                 return await handler(request)
-            if request.method.upper() not in READ_METHODS:
+            write = request.method.upper() not in READ_METHODS
+            if self.on_refused is not None:
+                self.on_refused(refused, write)
+            if write:
                 log.warning(
                     "write refused",
                     method=request.method,

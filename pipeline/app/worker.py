@@ -60,7 +60,7 @@ from pipeline.app.summaries import SummarySending
 from pipeline.app.topics import merge_topic, repartition_topic
 from pipeline.app.transport import highwater
 from pipeline.app.web import add_pages
-from pipeline.app.web_auth import WebAuth
+from pipeline.app.web_auth import Refusal, WebAuth
 from pipeline.config import Settings
 from pipeline.domain.domains import DomainMap
 from pipeline.domain.schemas import Incident
@@ -106,6 +106,7 @@ class Worker:
         self.metrics = Metrics(self.registry)
         #: who may write (and, opted in, read) on the web server: pipeline.app.web_auth
         self.web_auth = web_auth or WebAuth.from_settings(w)
+        self.web_auth.on_refused = self._count_refusal
         self.app = faust.App(
             w.app_id,
             **faust_settings(s),
@@ -262,6 +263,9 @@ class Worker:
             if self.merge is not None:
                 self.merge.escalations = self.escalations
         self._wire(raw_kw)
+
+    def _count_refusal(self, refused: Refusal, write: bool) -> None:
+        self.metrics.web_refused.labels(str(refused.status), "write" if write else "read").inc()
 
     def _incident(self, owner: str, incident_id: str) -> Incident | None:
         """An incident of a by-domain partition this process holds (escalation lookups)."""

@@ -295,6 +295,8 @@ def test_worker_http_changes_ownership_and_overrides_without_restart(
         assert refused.value.headers["WWW-Authenticate"].startswith('Bearer realm="stormwatch"')
         assert "error" in json.loads(refused.value.read())
     assert http("DELETE", f"{base}/schedules/payments-primary/overrides/x", token=None)[0] == 401
+    scraped = urllib.request.urlopen(f"http://127.0.0.1:{stack.web_port}/metrics", timeout=10)
+    assert 'stormwatch_web_refused_total{kind="write",status="401"} 3.0' in scraped.read().decode()
     assert http("GET", f"{base}/owners", token=None)[1]["services"]["frontend"] == "web"
     at = MONDAY.isoformat().replace("+00:00", "Z")
     code, body = http("GET", f"{base}/who?team=payments&at={at}")

@@ -177,3 +177,22 @@ def test_dev_makes_a_token_unless_authentication_is_configured() -> None:
     assert auth.refusal("POST", "/oncall/schedules/s/overrides", f"Bearer {token}") is None
     assert dev_web_token(mine := {"STORMWATCH_WORKER__WEB_INSECURE": "true"}) is None
     assert "STORMWATCH_WORKER__WEB_TOKENS" not in mine
+
+
+async def test_every_refusal_is_reported_with_its_status_and_kind(client: Client) -> None:
+    seen: list[tuple[int, bool]] = []
+    auth = WebAuth(TokenSet([TOKEN]), protect_reads=True)
+    auth.on_refused = lambda refused, write: seen.append((refused.status, write))
+    c = await client(auth)
+    assert (await c.put("/oncall/owners/cart", json={"team": "a"})).status == 401
+    wrong = await c.put("/oncall/owners/cart", json={"team": "a"}, headers=bearer(OTHER))
+    assert wrong.status == 401
+    assert (await c.get("/oncall/owners/cart")).status == 401
+    assert (await c.get("/oncall/owners/cart", headers=bearer(TOKEN))).status == 200
+    assert (await c.get("/healthz")).status == 200
+    assert seen == [(401, True), (401, True), (401, False)]
+    closed = WebAuth(TokenSet([]))
+    closed.on_refused = lambda refused, write: seen.append((refused.status, write))
+    c = await client(closed)
+    assert (await c.delete("/oncall/owners/cart")).status == 403
+    assert seen[-1] == (403, True)
