@@ -60,3 +60,23 @@ def test_generalization_bound_covers_every_kind_and_condition() -> None:
         (k, c) for k in ("saturation", "network-delay", "code-defect", "all") for c in CONDITIONS
     }
     assert all(0.0 <= r["ac1_bound"] <= 1.0 for r in rows)
+
+
+def test_onsets_of_one_evaluation_share_a_rank() -> None:
+    from benchmarks.rca_bound import _profiles
+
+    g = nx.DiGraph([("front", "x"), ("front", "y")])
+    graph = GraphIndex(Topology(name="t", graph=g), hops=2)
+    nodes = sorted(g.nodes)
+    jitter = [_alert("front", "ErrorRateHigh", 0), _alert("x", "TrafficDrop", 1)]
+    same = [_alert("front", "ErrorRateHigh", 0), _alert("x", "TrafficDrop", 0)]
+    later = [_alert("front", "ErrorRateHigh", 0), _alert("x", "TrafficDrop", 60)]
+
+    def prof(alerts: list[Alert], merge_s: float = 0.0) -> object:
+        return _profiles(alerts, graph, nodes, True, False, merge_s)
+
+    # a 1-s offset is an order at full resolution ...
+    assert prof(jitter) != prof(same)
+    # ... and one evaluation when onsets up to 30 s apart count as one; 60 s apart stay ordered
+    assert prof(jitter, 30.0) == prof(same, 30.0)
+    assert prof(jitter, 30.0) != prof(later, 30.0)
