@@ -259,7 +259,7 @@ class WorkerSettings(BaseModel):
         "incidents); 'auto': one per 250 services; 1: not split",
     )
     max_domain_skew_s: float = Field(
-        300.0,
+        1800.0,
         gt=0,
         description="with the topology split into domains: event time a domain may correlate "
         "ahead of the slowest other domain, as the merge stage has seen them (bounds how late "
