@@ -70,12 +70,7 @@ class WebAuth:
     """The policy above. ``tokens`` None: authentication off (insecure); an empty set: no
     token configured, writes refused."""
 
-    def __init__(
-        self,
-        tokens: TokenSet | None,
-        protect_reads: bool = False,
-        on_refused: Callable[[Refusal, bool], None] | None = None,
-    ) -> None:
+    def __init__(self, tokens: TokenSet | None, protect_reads: bool = False) -> None:
         if protect_reads and not tokens:
             raise TokenError(
                 "STORMWATCH_WORKER__WEB_PROTECT_READS needs tokens: set "
@@ -84,9 +79,9 @@ class WebAuth:
             )
         self.tokens = tokens
         self.protect_reads = protect_reads
-        #: called with each refusal and whether the request was a write (the worker counts
-        #: them in ``stormwatch_web_refused_total``)
-        self.on_refused = on_refused
+        #: called with each refusal and whether the request was a write (the worker sets it
+        #: to count them in ``stormwatch_web_refused_total``)
+        self.on_refused: Callable[[Refusal, bool], None] | None = None
 
     @classmethod
     def from_settings(cls, w: WorkerSettings) -> WebAuth:
