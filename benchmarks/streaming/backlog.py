@@ -16,7 +16,7 @@ import redis
 
 from benchmarks.streaming.console import log
 from benchmarks.streaming.kafka import BACKLOG_BATCH, Messages, produce
-from benchmarks.streaming.metrics import processed
+from benchmarks.streaming.metrics import histogram, processed
 from benchmarks.streaming.processes import Tenant
 from benchmarks.streaming.stall import snapshot
 
@@ -44,6 +44,12 @@ class Run:
     #: share of the scrapes (4 a second) in which each worker had a partition paced
     #: (``stormwatch_partitions_paced``: held back only by the other domains)
     paced_share: list[float] = field(default_factory=list)
+    #: each worker's metric samples at the end of the run (the last scrape)
+    last_samples: list[list[tuple[str, dict[str, str], float]]] = field(default_factory=list)
+
+    def histogram(self, name: str) -> dict[str, float]:
+        """Histogram ``name`` over every worker at the end of the run (count, mean, p50, p90)."""
+        return histogram([s for worker in self.last_samples for s in worker], name)
 
     def quarters(self) -> list[dict[str, Any]]:
         """Rate and CPU cores of each process over each quarter of the alerts: where a run
@@ -131,6 +137,7 @@ def drive(
     carried = [0.0] * len(tenant.workers)
     last_counts = [0.0] * len(tenant.workers)
     timeline: list[tuple[float, float, dict[str, float]]] = []
+    samples: list[list[tuple[str, dict[str, str], float]]] = []
     while True:
         exited = [i for i, (proc, _) in enumerate(tenant.workers) if proc.poll() is not None]
         if exited and not restart:
@@ -193,6 +200,7 @@ def drive(
         exits=exits,
         timeline=timeline,
         paced_share=[n / scrapes for n in paced] if scrapes else [],
+        last_samples=samples,
     )
     if cpu0 and cpu1 and t0 < last_t:
         run.cores = {k: (cpu1[k] - cpu0[k]) / (last_t - t0) for k in cpu0}

@@ -284,6 +284,10 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
         # other domains (stormwatch_partitions_paced)
         "paced_share_1": one.paced_share,
         "paced_share_2": two.paced_share,
+        # wall time from a partition's progress mark to the merge stage recording it, and
+        # how late each event loop woke a 50 ms sleeper (count, mean, p50, p90 in seconds)
+        "mark_delay_s_2": two.histogram("stormwatch_merge_mark_delay_seconds"),
+        "loop_lag_s_2": two.histogram("stormwatch_event_loop_lag_seconds"),
         "released_early_1": check_1.released_early,
         "released_early_2": check.released_early,
         "notes": notes,
@@ -349,6 +353,16 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
         if run.paced_share:
             shares = ", ".join(f"worker {i + 1} {v:.0%}" for i, v in enumerate(run.paced_share))
             console.print(f"{label}: share of the run paced by the other domain: {shares}")
+    for label, key in (
+        ("progress marks reach the merge stage", "mark_delay_s_2"),
+        ("event-loop lag", "loop_lag_s_2"),
+    ):
+        h = fig[key]
+        if h:
+            console.print(
+                f"2 workers, {label}: mean {h['mean'] * 1000:,.0f} ms, "
+                f"p50 {h['p50'] * 1000:,.0f} ms, p90 {h['p90'] * 1000:,.0f} ms"
+            )
     for msg in notes:
         console.print(f"note: {msg}")
     return fig

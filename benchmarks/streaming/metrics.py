@@ -50,6 +50,29 @@ def latency_buckets(samples: list[tuple[str, dict[str, str], float]]) -> dict[fl
     }
 
 
+def histogram(samples: list[tuple[str, dict[str, str], float]], name: str) -> dict[str, float]:
+    """Count, mean, median and 90th percentile of histogram ``name`` over ``samples`` (the
+    buckets of every label set and scrape given added up); empty when it observed nothing."""
+    buckets: dict[float, float] = {}
+    total = count = 0.0
+    for metric, labels, v in samples:
+        if metric == f"{name}_bucket":
+            le = float(labels["le"])
+            buckets[le] = buckets.get(le, 0.0) + v
+        elif metric == f"{name}_sum":
+            total += v
+        elif metric == f"{name}_count":
+            count += v
+    if count <= 0:
+        return {}
+    return {
+        "count": count,
+        "mean": total / count,
+        "p50": quantile(buckets, 0.5),
+        "p90": quantile(buckets, 0.9),
+    }
+
+
 def quantile(buckets: dict[float, float], q: float) -> float:
     """Quantile from cumulative histogram buckets, linear within a bucket (like PromQL)."""
     bounds = sorted(buckets)

@@ -202,6 +202,13 @@ class Metrics:
             "domains (split topology: worker.max_domain_skew_s ahead of the slowest)",
             registry=registry,
         )
+        self.mark_delay = Histogram(
+            "stormwatch_merge_mark_delay_seconds",
+            "Wall time from a by-domain partition's progress mark to the merge stage recording "
+            "it in Redis (split topology): how late the other domains learn how far it got",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.alerts_released_early = Counter(
             "stormwatch_alerts_released_early_total",
             "Alerts correlated before every input partition reached their event time, because "

@@ -9,6 +9,7 @@ A per-domain correlator does not publish on ``incidents``: the merge stage is it
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -25,6 +26,8 @@ from pipeline.domain.schemas import IncidentEvent
 class Progress(msgspec.Struct, array_like=True):
     partition: int
     event_time: float
+    #: wall time (epoch seconds) the mark was sent; 0.0 from a worker older than the field
+    sent: float = 0.0
 
 
 progress_encoder = msgspec.msgpack.Encoder()
@@ -69,7 +72,7 @@ class SummarySending:
         self._open()
         return await self.topic.send(
             key=str(partition).encode(),
-            value=progress_encoder.encode(Progress(partition, event_time)),
+            value=progress_encoder.encode(Progress(partition, event_time, time.time())),
             headers=[(KIND_HEADER, KIND_PROGRESS)],
         )
 

@@ -130,12 +130,15 @@ class MergeAgent:
             feedback: list[bytes] = []
             summaries: list[Summary] = []
             progress: dict[int, float] = {}
+            marks_sent: list[float] = []
             for e in fresh:
                 try:
                     kind = headers(e).get(KIND_HEADER)
                     if kind == KIND_PROGRESS:
                         mark = progress_decoder.decode(e.value)
                         progress[mark.partition] = mark.event_time
+                        if mark.sent:
+                            marks_sent.append(mark.sent)
                     elif kind == KIND_FEEDBACK:
                         feedback.append(e.value)
                         _feedback_decoder.decode(e.value)
@@ -162,6 +165,9 @@ class MergeAgent:
                 await self._send_controls(out)
                 if progress:  # after the controls: a domain paced by it finds them first
                     await self.retry.call("progress", self.store.set_domain_progress, progress)
+                    recorded = time.time()
+                    for sent in marks_sent:
+                        self.metrics.mark_delay.observe(max(0.0, recorded - sent))
                 self._membership.extend(Merged(source=a, target=b) for a, b in out.unions)
                 if fresh:
                     self.applied = max(self.applied, max(e.message.offset for e in fresh))
