@@ -202,6 +202,12 @@ class Metrics:
             "domains (split topology: worker.max_domain_skew_s ahead of the slowest)",
             registry=registry,
         )
+        self.merge_stage_owned = Gauge(
+            "stormwatch_merge_stage_owned",
+            "1 while this process runs the cross-domain merge stage (split topology: the merge "
+            "topic's one partition is assigned here), else 0",
+            registry=registry,
+        )
         self.mark_delay = Histogram(
             "stormwatch_merge_mark_delay_seconds",
             "Wall time from a by-domain partition's progress mark to the merge stage recording "

@@ -48,6 +48,7 @@ from pipeline.app.incident_events import IncidentPublishing
 from pipeline.app.insights import LiveInsights
 from pipeline.app.lifecycle import LifecycleClock
 from pipeline.app.liveness import Liveness
+from pipeline.app.merge_feed import MergeFeed
 from pipeline.app.metrics import Metrics
 from pipeline.app.models import DETECTORS_CHECKPOINT, MODELS_CHECKPOINT, Models
 from pipeline.app.page_check import PageCheck
@@ -224,6 +225,7 @@ class Worker:
             w.batch_timeout_s,
         )
         self.merge: MergeAgent | None = None
+        self.merge_feed: MergeFeed | None = None
         if domain_map is not None:
             self.correlate.controls = True
             self.correlate.consumer = consumer
@@ -304,8 +306,26 @@ class Worker:
         if "correlate" in roles:
             app.agent(self.router.topic, name="correlate")(self.correlate.run)
             if self.merge is not None:
-                merge_in = app.topic(merge_topic(s), **raw_kw)
-                app.agent(merge_in, name="merge")(self.merge.run)
+                merge = self.merge
+                feed = MergeFeed(
+                    s.kafka.confluent_config(),
+                    merge_topic(s),
+                    f"{w.app_id}-merge",
+                    merge.start_offset,
+                    merge.hand_over,
+                    merge.drop,
+                    session_timeout_s=w.session_timeout_s,
+                    fetch_max_wait_ms=w.fetch_max_wait_ms,
+                    on_owned=self.metrics.merge_stage_owned.set,
+                )
+                self.merge_feed = feed
+
+                @app.task
+                async def merge_stage() -> None:
+                    """The merge stage over its own consumer of the merge topic."""
+                    feed.start()
+                    await merge.run(feed)
+
         if "feedback" in roles:
             app.agent(app.topic(t.feedback, **raw_kw), name="feedback")(self.feedback.run)
         if "metrics" in roles:
@@ -445,8 +465,6 @@ class Worker:
             await self.handover.hand_over(
                 tp.partition for tp in revoked if tp.topic == self.by_domain_topic
             )
-            if self.merge is not None and any(tp.topic == merge_topic(s) for tp in revoked):
-                await self.merge.hand_over()
 
         @app.on_before_shutdown.connect  # type: ignore[arg-type]
         def on_shutdown(app_: Any, **kwargs: Any) -> None:
@@ -459,5 +477,7 @@ class Worker:
             self.page_reads.close()
             if self.insights is not None:
                 self.insights.close()
+            if self.merge_feed is not None:
+                self.merge_feed.stop()
             if self.merge is not None:
                 self.merge.close()

@@ -7,18 +7,21 @@ the per-domain ones."""
 from __future__ import annotations
 
 import math
+import signal
+import urllib.request
 
 import msgspec
 
 from benchmarks.grouping import group_of, pair_score
 from benchmarks.storm import generate, topology_yaml
+from benchmarks.streaming.metrics import parse_metrics
 from pipeline.adapters.oncall_store import OnCallStore
 from pipeline.app.localstack import free_port
 from pipeline.domain.normalize import normalize
 from pipeline.domain.oncall import parse_directory
 from pipeline.domain.schemas import Incident, IncidentEvent
 from pipeline.offline.replay import replay_alerts
-from tests.integration.conftest import Stack, collect, drain
+from tests.integration.conftest import Stack, collect, drain, wait_for
 
 decode_event = msgspec.json.Decoder(IncidentEvent).decode
 
@@ -112,3 +115,60 @@ def test_ingest_processes_share_their_marks_through_redis(stack: Stack) -> None:
     other = store.share_ingest_marks({2: (7.0, False)}, 51.0)
     assert other == {**first, 2: (7.0, False, 51.0)}
     assert store.share_ingest_marks({}, 52.0) == other
+
+
+def _runs_merge_stage(port: int) -> bool:
+    samples = parse_metrics(
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    )
+    return any(name == "stormwatch_merge_stage_owned" and v == 1 for name, _, v in samples)
+
+
+def test_merge_stage_moves_to_the_survivor_when_its_worker_dies(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The merge stage reads its topic through a consumer group of its own: the worker that
+    runs it is killed mid-storm (SIGKILL, nothing handed over), the other takes the stage over
+    from its Redis checkpoint and every alert still ends in exactly one incident."""
+    storm = generate(4000, services=200, components=1)
+    stack.topology = tmp_path / "topology.yaml"
+    stack.topology.write_text(topology_yaml(storm.topology))
+    alerts = [a for _, value in storm.messages for a in normalize(value)]
+    expected_alerts = {
+        aid for inc in replay_alerts(storm.topology, alerts) for aid in inc.alert_ids
+    }
+    ports = [free_port(), free_port()]
+    workers = [stack.start_worker(domains="2", web_port=str(port)) for port in ports]
+    incidents = stack.consumer("incidents")
+    values = [value for _, value in storm.messages]
+    half = len(values) // 2
+    stack.produce_keyed("alerts.raw", values[:half])
+    [owner] = wait_for(  # a list: index 0 would not count as found
+        lambda: next(([i] for i, port in enumerate(ports) if _runs_merge_stage(port)), None),
+        60,
+        "a worker running the merge stage",
+    )
+    seen = collect(incidents, lambda seen: len(seen) > 0, 120)  # the stage has published
+    stack.stop_worker(workers[owner], signal.SIGKILL)
+    survivor = 1 - owner
+    stack.produce_keyed("alerts.raw", values[half:])
+    wait_for(lambda: _runs_merge_stage(ports[survivor]) or None, 60, "the stage moving over")
+    store = stack.store()
+
+    def final(messages: list) -> dict[str, Incident]:  # type: ignore[type-arg]
+        out: dict[str, Incident] = {}
+        for m in messages:
+            ev = decode_event(m.value())
+            out[ev.incident.id] = ev.incident
+        return {iid: inc for iid, inc in out.items() if not inc.merged_into}
+
+    def covered(messages: list) -> set[str]:  # type: ignore[type-arg]
+        return {aid for iid in final(messages) for aid in store.incident_members(iid)}
+
+    seen += collect(incidents, lambda more: expected_alerts <= covered(seen + more), 180)
+    seen += drain(incidents, quiet_s=5)
+    assert workers[survivor].poll() is None, "the surviving worker exited"
+    member_of: dict[str, str] = {}
+    for iid in final(seen):
+        for aid in store.incident_members(iid):
+            assert aid not in member_of, f"alert {aid} in {member_of[aid]} and {iid}"
+            member_of[aid] = iid
+    assert set(member_of) == expected_alerts

@@ -1,27 +1,27 @@
 """Merge agent: per-domain incident summaries -> cross-domain groups -> ``incidents``.
 
 Runs only when the topology is split into correlation domains (``worker.domains`` > 1). The
-merge topic has one partition, so one process of the consumer group runs the stage and a
-rebalance moves it. A step takes a batch of summaries, skips those its state already applied
-(re-consumed after a crash), lets the :class:`~pipeline.domain.merge.Merger` unite
+merge topic has one partition, read by a consumer of its own
+(:class:`~pipeline.app.merge_feed.MergeFeed`, group ``<app_id>-merge``), so one process runs
+the stage and a rebalance moves it. A step takes a batch of summaries, skips those its state
+already applied (re-consumed after a crash), lets the :class:`~pipeline.domain.merge.Merger` unite
 per-domain incidents one correlator would have made one, publishes the resulting events on
 ``incidents`` (it is their only writer: ``updated`` rate-limited per incident as on the
 single-domain path, each a bounded view; refused ones degraded or dead-lettered) and sends
 its controls to the domains' by-domain partitions. Its state, the offset it covers, the
 records of what it published and the group memberships go to Redis at most every
-``worker.commit_interval_s``, and only then are the summaries acknowledged.
+``worker.commit_interval_s``; the offset in that state is where the next owner starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
 import structlog
-from faust.types import EventT
 
 from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.consistency import StateGuard
@@ -29,11 +29,11 @@ from pipeline.app.dead_letters import DeadLetters
 from pipeline.app.escalations import Escalations
 from pipeline.app.event_sender import EventSender
 from pipeline.app.liveness import Liveness
+from pipeline.app.merge_feed import FeedEvent, MergeFeed
 from pipeline.app.metrics import Metrics
 from pipeline.app.router import DomainRouter
 from pipeline.app.routing import KIND_FEEDBACK, KIND_HEADER, KIND_PROGRESS
 from pipeline.app.runbooks import runbook_index
-from pipeline.app.steps import headers
 from pipeline.app.store_retry import StoreRetry
 from pipeline.app.summaries import progress_decoder, summary_decoder
 from pipeline.config import Settings
@@ -102,8 +102,9 @@ class MergeAgent:
         #: by-domain partition -> (newest event time it reported, wall time it did)
         self.reached: dict[int, tuple[float, float]] = {}
         self.sender = EventSender(settings, dead_letters, metrics, self.limits)
-        self.stream: Any = None
-        self._unacked: list[EventT] = []
+        #: the merge topic's consumer (its generation tells whether a batch is still ours)
+        self.feed: MergeFeed | None = None
+        self._unwritten = False
         self._records: dict[str, bytes] = {}
         self._closed: set[str] = set()
         self._membership: list[MembershipOp] = []
@@ -111,17 +112,29 @@ class MergeAgent:
         #: escalation of the incidents it publishes (None: no Redis)
         self.escalations: Escalations | None = None
 
-    async def run(self, stream: Any) -> None:
-        self.stream = stream
-        within = self.settings.worker.batch_timeout_s
-        async for events in stream.noack_take(self.batch_size, within=within):
-            if events:
-                self.metrics.messages.labels(events[0].message.topic).inc(len(events))
-            await self.step(events)
-            self.liveness.processed(events)
+    def start_offset(self) -> int | None:
+        """The first merge-topic offset the stage's Redis checkpoint does not cover (None:
+        no checkpoint yet); called by the feed's thread when the partition is assigned."""
+        raw = self.store.load_checkpoint(MERGE_OFFSET)
+        return int(raw) + 1 if raw else None
 
-    async def step(self, events: list[EventT]) -> None:
+    async def run(self, feed: MergeFeed) -> None:
+        """Step over the feed's batches while the process runs."""
+        self.feed = feed
+        within = self.settings.worker.batch_timeout_s
+        while True:
+            generation, events = await feed.take(self.batch_size, within)
+            if not events:
+                continue
+            self.metrics.messages.labels(events[0].message.topic).inc(len(events))
+            await self.step(events, generation)
+            self.liveness.processed(events)  # type: ignore[arg-type]
+
+    async def step(self, events: Sequence[FeedEvent], generation: int | None = None) -> None:
         async with self.lock:
+            feed = self.feed
+            if generation is not None and feed is not None and generation != feed.generation:
+                return  # revoked meanwhile: not ours
             if self.merger is None:
                 await self.retry.call("restore", self._restore)
             merger = self.merger
@@ -133,7 +146,7 @@ class MergeAgent:
             marks_sent: list[float] = []
             for e in fresh:
                 try:
-                    kind = headers(e).get(KIND_HEADER)
+                    kind = dict(e.message.headers).get(KIND_HEADER)
                     if kind == KIND_PROGRESS:
                         mark = progress_decoder.decode(e.value)
                         progress[mark.partition] = mark.event_time
@@ -147,7 +160,7 @@ class MergeAgent:
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     if feedback and feedback[-1] is e.value:
                         feedback.pop()
-                    await self.dead_letters.send(e, "merge", "invalid", str(exc))
+                    await self.dead_letters.send(e, "merge", "invalid", str(exc))  # type: ignore[arg-type]
             started = time.perf_counter()
             with self.guard.changing():
                 await self._fan_out(feedback)
@@ -171,7 +184,7 @@ class MergeAgent:
                 self._membership.extend(Merged(source=a, target=b) for a, b in out.unions)
                 if fresh:
                     self.applied = max(self.applied, max(e.message.offset for e in fresh))
-                self._unacked.extend(events)
+                    self._unwritten = True
             self.metrics.stage_seconds.labels("merge").observe(time.perf_counter() - started)
             await self._maybe_commit()
 
@@ -241,7 +254,7 @@ class MergeAgent:
             await self.retry.call("controls", self.store.append_controls, controls)
 
     async def _maybe_commit(self, force: bool = False) -> bool:
-        if not self._unacked and not self._records and not force:
+        if not self._unwritten and not self._records and not force:
             return True
         interval = self.settings.worker.commit_interval_s
         if not force and time.monotonic() - self._last_commit < interval:
@@ -249,13 +262,12 @@ class MergeAgent:
         return await self.commit_now()
 
     async def commit_now(self) -> bool:
-        """Write the state, the offset it covers, records and memberships; then acknowledge
-        the summaries it covers. A failed write is retried at the next commit."""
+        """Write the state, the offset it covers, records and memberships. A failed write is
+        retried at the next commit."""
         if self.merger is None:
             return True
         self._last_commit = time.monotonic()
         records, closed, membership = self._records, self._closed, self._membership
-        unacked = self._unacked
         checkpoints = {
             MERGE_CHECKPOINT: self.merger.snapshot(),
             MERGE_OFFSET: str(self.applied).encode(),
@@ -276,9 +288,8 @@ class MergeAgent:
             self.metrics.persist_failures.inc()
             log.warning("writing merge state failed; retrying later", error=str(exc))
             return False
-        self._records, self._closed, self._membership, self._unacked = {}, set(), [], []
-        for event in unacked:
-            await self.stream.ack(event)
+        self._records, self._closed, self._membership = {}, set(), []
+        self._unwritten = False
         return True
 
     async def hand_over(self) -> None:
@@ -292,6 +303,16 @@ class MergeAgent:
                 await self.commit_now()
             self.merger = None
             self.applied = -1
+
+    async def drop(self) -> None:
+        """The partition was lost (another process may run the stage already): forget the
+        state without writing it."""
+        async with self.lock:
+            self.merger = None
+            self.applied = -1
+            self.throttle.drain()
+            self._records, self._closed, self._membership = {}, set(), []
+            self._unwritten = False
 
     def close(self) -> None:
         self.sender.close()
