@@ -322,9 +322,14 @@ class Worker:
 
                 @app.task
                 async def merge_stage() -> None:
-                    """The merge stage over its own consumer of the merge topic."""
+                    """The merge stage over its own consumer of the merge topic (a failure
+                    outside a guarded change ends the process as one inside does: the next
+                    owner resumes from Redis, rather than the stage stopping unseen)."""
                     feed.start()
-                    await merge.run(feed)
+                    try:
+                        await merge.run(feed)
+                    except Exception as exc:
+                        self.guard.on_fatal(exc)
 
         if "feedback" in roles:
             app.agent(app.topic(t.feedback, **raw_kw), name="feedback")(self.feedback.run)
