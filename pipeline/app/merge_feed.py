@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +75,8 @@ class MergeFeed:
         topic: str,
         group_id: str,
         start_offset: Callable[[], int | None],
-        hand_over: Callable[[], Awaitable[None]],
-        drop: Callable[[], Awaitable[None]],
+        hand_over: Callable[[], Coroutine[Any, Any, None]],
+        drop: Callable[[], Coroutine[Any, Any, None]],
         *,
         session_timeout_s: float = 10.0,
         fetch_max_wait_ms: int = 500,
@@ -100,7 +100,6 @@ class MergeFeed:
         self.on_owned = on_owned
         #: bumped on every assignment change; messages of an older one are dropped
         self.generation = 0
-        self.owned = False
         self._queue: asyncio.Queue[tuple[int, FeedEvent]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queued = 0
@@ -130,11 +129,13 @@ class MergeFeed:
         assert self._queue is not None, "start() first"
         out: list[FeedEvent] = []
         gen, event = await self._queue.get()
-        self._queued -= 1
-        if gen == self.generation:
-            out.append(event)
         deadline = time.monotonic() + within_s
-        while len(out) < max_n:
+        while True:
+            self._queued -= 1
+            if gen == self.generation:
+                out.append(event)
+            if len(out) >= max_n:
+                break
             try:
                 gen, event = self._queue.get_nowait()
             except asyncio.QueueEmpty:
@@ -145,9 +146,6 @@ class MergeFeed:
                     gen, event = await asyncio.wait_for(self._queue.get(), left)
                 except TimeoutError:
                     break
-            self._queued -= 1
-            if gen == self.generation:
-                out.append(event)
         return self.generation, out
 
     # ------------------------------------------------------------------ consumer thread
@@ -213,7 +211,7 @@ class MergeFeed:
         self.generation += 1
         self._own(False)
         if partitions and not self._closing and self._loop is not None:
-            done = asyncio.run_coroutine_threadsafe(self._hand_over(), self._loop)
+            done = asyncio.run_coroutine_threadsafe(self.hand_over(), self._loop)
             try:
                 done.result(HAND_OVER_TIMEOUT_S)
             except Exception as exc:
@@ -221,19 +219,12 @@ class MergeFeed:
         consumer.unassign()
 
     def _own(self, owned: bool) -> None:
-        self.owned = owned
         if self.on_owned is not None:
             self.on_owned(owned)
-
-    async def _hand_over(self) -> None:
-        await self.hand_over()
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.generation += 1
         self._own(False)
         if self._loop is not None:
-            asyncio.run_coroutine_threadsafe(self._drop(), self._loop)
+            asyncio.run_coroutine_threadsafe(self.drop(), self._loop)
         consumer.unassign()
-
-    async def _drop(self) -> None:
-        await self.drop()

@@ -240,7 +240,6 @@ class Worker:
                 self.router,
                 dead_letters,
                 self.guard,
-                self.liveness,
                 self.metrics,
                 batch_size=w.batch_size,
             )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import redis
 from confluent_kafka import Consumer, Message, Producer
@@ -26,6 +27,7 @@ from pipeline.app.localstack import (
     worker_env,
     worker_healthy,
 )
+from pipeline.domain.schemas import Incident, IncidentEvent
 from tests.integration.prometheus import prometheus_server  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,6 +186,34 @@ def drain(consumer: Consumer, quiet_s: float = 3.0, timeout: float = 60.0) -> li
             seen.append(msg)
             last = time.monotonic()
     return seen
+
+
+_decode_event = msgspec.json.Decoder(IncidentEvent).decode
+
+
+def final_incidents(messages: list[Message]) -> dict[str, Incident]:
+    """The last state of each incident published on ``incidents`` and not merged into
+    another."""
+    out: dict[str, Incident] = {}
+    for m in messages:
+        ev = _decode_event(m.value())
+        out[ev.incident.id] = ev.incident
+    return {iid: inc for iid, inc in out.items() if not inc.merged_into}
+
+
+def covered_alerts(store: RedisStore, messages: list[Message]) -> set[str]:
+    """Alerts that are members (in Redis) of the incidents :func:`final_incidents` finds."""
+    return {aid for iid in final_incidents(messages) for aid in store.incident_members(iid)}
+
+
+def incident_of_each_alert(store: RedisStore, messages: list[Message]) -> dict[str, str]:
+    """Alert id -> the final incident holding it (in Redis); fails if one is in two."""
+    member_of: dict[str, str] = {}
+    for iid in final_incidents(messages):
+        for aid in store.incident_members(iid):
+            assert aid not in member_of, f"alert {aid} in {member_of[aid]} and {iid}"
+            member_of[aid] = iid
+    return member_of
 
 
 @pytest.fixture

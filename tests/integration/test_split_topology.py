@@ -11,35 +11,26 @@ import signal
 import urllib.request
 
 import msgspec
-from confluent_kafka import Message
 
 from benchmarks.grouping import group_of, pair_score
 from benchmarks.storm import generate, topology_yaml
 from benchmarks.streaming.metrics import parse_metrics
 from pipeline.adapters.oncall_store import OnCallStore
-from pipeline.adapters.redis_store import RedisStore
 from pipeline.app.localstack import free_port
 from pipeline.domain.normalize import normalize
 from pipeline.domain.oncall import parse_directory
-from pipeline.domain.schemas import Incident, IncidentEvent
+from pipeline.domain.schemas import IncidentEvent
 from pipeline.offline.replay import replay_alerts
-from tests.integration.conftest import Stack, collect, drain, wait_for
+from tests.integration.conftest import (
+    Stack,
+    collect,
+    covered_alerts,
+    drain,
+    incident_of_each_alert,
+    wait_for,
+)
 
 decode_event = msgspec.json.Decoder(IncidentEvent).decode
-
-
-def final(messages: list[Message]) -> dict[str, Incident]:
-    """The last state of each incident published and not merged into another."""
-    out: dict[str, Incident] = {}
-    for m in messages:
-        ev = decode_event(m.value())
-        out[ev.incident.id] = ev.incident
-    return {iid: inc for iid, inc in out.items() if not inc.merged_into}
-
-
-def covered(store: RedisStore, messages: list[Message]) -> set[str]:
-    """Alerts that are members (in Redis) of the incidents ``final`` finds."""
-    return {aid for iid in final(messages) for aid in store.incident_members(iid)}
 
 
 def test_two_workers_on_two_domains_group_as_one_correlator(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -77,14 +68,10 @@ def test_two_workers_on_two_domains_group_as_one_correlator(stack: Stack, tmp_pa
     stack.produce_keyed("alerts.raw", [value for _, value in storm.messages])
     store = stack.store()
 
-    seen = collect(incidents, lambda seen: expected_alerts <= covered(store, seen), 180)
+    seen = collect(incidents, lambda seen: expected_alerts <= covered_alerts(store, seen), 180)
     seen += drain(incidents, quiet_s=5)
     assert all(w.poll() is None for w in workers), "a worker exited"
-    member_of: dict[str, str] = {}
-    for iid in final(seen):
-        for aid in store.incident_members(iid):
-            assert aid not in member_of, f"alert {aid} in {member_of[aid]} and {iid}"
-            member_of[aid] = iid
+    member_of = incident_of_each_alert(store, seen)
     assert set(member_of) == expected_alerts
     groups: dict[str, list[str]] = {}
     for aid, iid in member_of.items():
@@ -159,12 +146,10 @@ def test_merge_stage_moves_to_the_survivor_when_its_worker_dies(stack: Stack, tm
     wait_for(lambda: _runs_merge_stage(ports[survivor]) or None, 60, "the stage moving over")
     store = stack.store()
 
-    seen += collect(incidents, lambda more: expected_alerts <= covered(store, seen + more), 180)
+    seen += collect(
+        incidents, lambda more: expected_alerts <= covered_alerts(store, seen + more), 180
+    )
     seen += drain(incidents, quiet_s=5)
     assert workers[survivor].poll() is None, "the surviving worker exited"
-    member_of: dict[str, str] = {}
-    for iid in final(seen):
-        for aid in store.incident_members(iid):
-            assert aid not in member_of, f"alert {aid} in {member_of[aid]} and {iid}"
-            member_of[aid] = iid
+    member_of = incident_of_each_alert(store, seen)
     assert set(member_of) == expected_alerts

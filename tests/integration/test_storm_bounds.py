@@ -16,11 +16,18 @@ import msgspec
 
 from benchmarks.storm import generate, topology_yaml
 from pipeline.domain.normalize import normalize
-from pipeline.domain.schemas import Incident, IncidentEvent
+from pipeline.domain.schemas import IncidentEvent
 from pipeline.offline.replay import replay_alerts
-from tests.integration.conftest import ROOT, Stack, collect, drain
+from tests.integration.conftest import (
+    ROOT,
+    Stack,
+    collect,
+    covered_alerts,
+    drain,
+    final_incidents,
+    incident_of_each_alert,
+)
 
-decode_event = msgspec.json.Decoder(IncidentEvent).decode
 MAX_EVENT_BYTES = 8192
 
 
@@ -48,33 +55,19 @@ def test_a_storm_bigger_than_the_message_limit_keeps_the_worker_running(
     stack.produce_keyed("alerts.raw", [value for _, value in storm.messages])
     store = stack.store()
 
-    def final(messages: list) -> dict[str, Incident]:
-        out: dict[str, Incident] = {}
-        for m in messages:
-            ev = decode_event(m.value())
-            out[ev.incident.id] = ev.incident
-        return {iid: inc for iid, inc in out.items() if not inc.merged_into}
-
-    def covered(messages: list) -> set[str]:
-        return {aid for iid in final(messages) for aid in store.incident_members(iid)}
-
-    seen = collect(incidents, lambda seen: expected_alerts <= covered(seen), 120)
+    seen = collect(incidents, lambda seen: expected_alerts <= covered_alerts(store, seen), 120)
     seen += drain(incidents, quiet_s=3)
     assert worker.poll() is None, "the worker exited"
     assert max(len(m.value()) for m in seen) <= MAX_EVENT_BYTES
-    member_of: dict[str, str] = {}
-    for iid in final(seen):
-        for aid in store.incident_members(iid):
-            assert aid not in member_of, f"alert {aid} in {member_of[aid]} and {iid}"
-            member_of[aid] = iid
+    member_of = incident_of_each_alert(store, seen)
     assert set(member_of) == expected_alerts
     # closed incidents expire from Redis; open ones do not
     r = stack.redis()
-    resolved = [inc.id for inc in final(seen).values() if inc.status.value == "resolved"]
+    resolved = [inc.id for inc in final_incidents(seen).values() if inc.status.value == "resolved"]
     assert resolved, "no incident resolved: the expiry is not tested"
     for iid in resolved:
         assert r.ttl(f"{stack.ns}:inc:{iid}") > 0 and r.ttl(f"{stack.ns}:mem:{iid}") > 0
-    big = max(final(seen).values(), key=lambda inc: inc.alert_count)
+    big = max(final_incidents(seen).values(), key=lambda inc: inc.alert_count)
     assert big.alert_count > 20 and big.alerts_omitted == big.alert_count - len(big.alert_ids)
     # the worker serves the whole incident, members and all
     url = f"http://127.0.0.1:{stack.web_port}/incidents/{big.id}"

@@ -28,7 +28,6 @@ from pipeline.app.consistency import StateGuard
 from pipeline.app.dead_letters import DeadLetters
 from pipeline.app.escalations import Escalations
 from pipeline.app.event_sender import EventSender
-from pipeline.app.liveness import Liveness
 from pipeline.app.merge_feed import FeedEvent, MergeFeed
 from pipeline.app.metrics import Metrics
 from pipeline.app.router import DomainRouter
@@ -74,7 +73,6 @@ class MergeAgent:
         router: DomainRouter,
         dead_letters: DeadLetters,
         guard: StateGuard,
-        liveness: Liveness,
         metrics: Metrics,
         batch_size: int,
     ) -> None:
@@ -85,7 +83,6 @@ class MergeAgent:
         self.router = router
         self.dead_letters = dead_letters
         self.guard = guard
-        self.liveness = liveness
         self.metrics = metrics
         self.batch_size = batch_size
         w = settings.worker
@@ -128,7 +125,6 @@ class MergeAgent:
                 continue
             self.metrics.messages.labels(events[0].message.topic).inc(len(events))
             await self.step(events, generation)
-            self.liveness.processed(events)  # type: ignore[arg-type]
 
     async def step(self, events: Sequence[FeedEvent], generation: int | None = None) -> None:
         async with self.lock:
