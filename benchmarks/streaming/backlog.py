@@ -18,6 +18,7 @@ from benchmarks.streaming.console import log
 from benchmarks.streaming.kafka import BACKLOG_BATCH, Messages, produce
 from benchmarks.streaming.metrics import histogram, processed
 from benchmarks.streaming.processes import Tenant
+from benchmarks.streaming.speed import SpeedProbe
 from benchmarks.streaming.stall import snapshot
 
 
@@ -46,6 +47,9 @@ class Run:
     paced_share: list[float] = field(default_factory=list)
     #: each worker's metric samples at the end of the run (the last scrape)
     last_samples: list[list[tuple[str, dict[str, str], float]]] = field(default_factory=list)
+    #: CPU milliseconds of the speed probe's unit of work during the run, median
+    #: (:mod:`benchmarks.streaming.speed`: how fast the shared machine was meanwhile)
+    probe_ms: float = float("nan")
 
     def histogram(self, name: str) -> dict[str, float]:
         """Histogram ``name`` over every worker at the end of the run (count, mean, p50, p90)."""
@@ -118,6 +122,23 @@ def drive(
     the initial rebalance are excluded) to the moment the last alert is counted. A run in
     which nothing moves for ``stall_s`` stops early and is marked stalled.
     """
+    with SpeedProbe() as probe:
+        run = _drive(tenant, n_workers, total, budget_s, r, stall_s, services, roles, restart)
+    run.probe_ms = probe.median_ms
+    return run
+
+
+def _drive(
+    tenant: Tenant,
+    n_workers: int,
+    total: int,
+    budget_s: float,
+    r: redis.Redis | None,
+    stall_s: float,
+    services: dict[str, int] | None,
+    roles: Sequence[str] | None,
+    restart: bool,
+) -> Run:
     before = _redis_stats(r) if r is not None else None
     tenant.start_workers(n_workers, roles)
     pids = {f"worker {i + 1}": proc.pid for i, (proc, _) in enumerate(tenant.workers)}

@@ -183,6 +183,21 @@ def scaling_ceiling(one: Run, two: Run, cpus: int | None = None) -> dict[str, fl
     }
 
 
+#: the two runs' probes may differ this much before the raw scaling factor is called unreliable
+PROBE_TOLERANCE = 0.10
+
+
+def speed_adjusted(one: Run, two: Run) -> float:
+    """The scaling factor with both rates brought to the same machine speed: a rate times its
+    run's probe time (a machine twice as slow doubles the probe and halves the rate). The
+    probe shares the cores with the workers, so in the 2-worker run it also counts what two
+    busy workers cost each other (cache, memory bandwidth): the adjusted figure may be a little
+    high when the machine is quiet, and the raw one is what was measured."""
+    if not (one.rate and one.probe_ms > 0 and two.probe_ms > 0):
+        return float("nan")
+    return (two.rate * two.probe_ms) / (one.rate * one.probe_ms)
+
+
 def _median_mb(run: Run, lo: float, hi: float) -> float:
     samples = [(c, m) for c, m in run.rss_samples if c > 0]
     if not samples:
@@ -247,6 +262,12 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
                 redis_service.stop()
             broker.stop()
     one, two = runs[1], runs[2]
+    if abs(two.probe_ms / one.probe_ms - 1) > PROBE_TOLERANCE:
+        note(
+            f"the machine's speed changed between the runs (speed probe {one.probe_ms:.2f} ms "
+            f"with 1 worker, {two.probe_ms:.2f} ms with 2): the raw scaling factor is not "
+            "reliable; run again when the machine is quiet"
+        )
     bound = WorkerSettings().max_event_bytes
     check_1, check = checks
     assert check.vs_single_domain is not None and check_1.vs_single_domain is not None
@@ -254,6 +275,11 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
         "alerts_per_s_1": one.rate,
         "alerts_per_s_2": two.rate,
         "scaling_factor": two.rate / one.rate if one.rate else float("nan"),
+        # how fast the shared machine ran a fixed unit of work during each run (CPU ms,
+        # median), and the scaling factor with each run's rate taken at the same speed
+        "probe_ms_1": one.probe_ms,
+        "probe_ms_2": two.probe_ms,
+        "scaling_factor_same_speed": speed_adjusted(one, two),
         "max_event_bytes": max(check.max_event_bytes, check_1.max_event_bytes),
         "max_event_bytes_bound": bound,
         "worker_exits": one.exits + two.exits,
@@ -304,6 +330,12 @@ def run_storm(args: argparse.Namespace) -> dict[str, Any]:
         (
             "  ceiling on this machine (all cores but the broker's and Redis's)",
             f"{fig['scaling_ceiling']:.2f}x",
+            "",
+        ),
+        (
+            "  at the same machine speed (speed probe, 1 worker / 2 workers: "
+            f"{one.probe_ms:.2f} / {two.probe_ms:.2f} ms)",
+            f"{fig['scaling_factor_same_speed']:.2f}x",
             "",
         ),
         (
