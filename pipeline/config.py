@@ -247,7 +247,7 @@ class WorkerSettings(BaseModel):
         "found)",
     )
     max_ingest_ahead: int = Field(
-        10_000,
+        40_000,
         ge=0,
         description="in a process running ingest and correlate: alerts routed ahead of this "
         "process's correlation before alerts.raw is paused (0: no limit)",
@@ -266,7 +266,7 @@ class WorkerSettings(BaseModel):
         "its controls come and how far apart the domains' summaries reach it)",
     )
     max_held_alerts: int = Field(
-        50_000,
+        200_000,
         ge=0,
         le=10_000_000,
         description="alerts a correlate partition holds back until every input partition still "
