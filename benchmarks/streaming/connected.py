@@ -190,9 +190,10 @@ PROBE_TOLERANCE = 0.10
 def speed_adjusted(one: Run, two: Run) -> float:
     """The scaling factor with both rates brought to the same machine speed: a rate times its
     run's probe time (a machine twice as slow doubles the probe and halves the rate). The
-    probe shares the cores with the workers, so in the 2-worker run it also counts what two
-    busy workers cost each other (cache, memory bandwidth): the adjusted figure may be a little
-    high when the machine is quiet, and the raw one is what was measured."""
+    probe shares the machine with the workers, so it also sees how busy the machine is, in no
+    fixed direction (on 2026-12-07 it ran faster in the busier 2-worker runs, 2.75-2.89 ms
+    against 2.98-3.13 ms, which lowers the adjusted figure): a cross-check; the raw figure is
+    what was measured."""
     if not (one.rate and one.probe_ms > 0 and two.probe_ms > 0):
         return float("nan")
     return (two.rate * two.probe_ms) / (one.rate * one.probe_ms)
