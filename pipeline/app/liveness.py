@@ -1,11 +1,12 @@
 """What ``/healthz`` and the health metrics know about consumption: offsets processed,
-partitions stalled, and messages waiting (consumer lag)."""
+partitions stalled, and messages waiting (consumer lag), for the partitions Faust's consumer
+reads and for those a consumer of its own reads (the merge topic's, :mod:`.merge_feed`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,15 +33,37 @@ class Probe:
     lag: dict[str, int] = field(default_factory=dict)
 
 
+#: high watermarks of partitions read outside Faust's consumer (``(topic, partition) -> hw``)
+HighwaterSource = Callable[[], Mapping[Partition, int | None]]
+
+
 class Liveness:
     def __init__(self, stall_after_s: float, consumer: Callable[[], Any]) -> None:
         self.progress = Progress(stall_after_s)
         self._consumer = consumer
+        self._sources: list[HighwaterSource] = []
+        self._external: set[Partition] = set()  # their partitions at the last probe
 
-    def processed(self, events: list[EventT]) -> None:
-        """Note a handled batch's offsets."""
+    def add_source(self, highwaters: HighwaterSource) -> None:
+        """Also watch the partitions a consumer of its own reads: ``highwaters()`` gives those
+        assigned to it now; the stage that handles them reports them to :meth:`processed`."""
+        self._sources.append(highwaters)
+
+    def processed(self, events: Iterable[EventT] | Iterable[Any]) -> None:
+        """Note a handled batch's offsets (events with ``message.topic/partition/offset``)."""
         msgs = (e.message for e in events)
         self.progress.record(batch_offsets((m.topic, m.partition, m.offset) for m in msgs))
+
+    def _external_marks(self) -> dict[Partition, int | None]:
+        """The external sources' partitions now; those no longer assigned are forgotten."""
+        marks: dict[Partition, int | None] = {}
+        for source in self._sources:
+            marks.update(source())
+        gone = self._external - marks.keys()
+        if gone:
+            self.progress.forget(gone)
+        self._external = set(marks)
+        return marks
 
     async def stalled_partitions(self) -> dict[str, int]:
         """Assigned partitions with messages waiting that have not moved for
@@ -61,6 +84,7 @@ class Liveness:
             )
             marks = {(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}
             positions = await self._positions(consumer, marks) if lag else {}
+            marks.update(self._external_marks())
         except Exception as exc:  # not started yet, or the broker does not answer right now
             log.debug("highwaters unavailable", error=str(exc))
             return Probe()

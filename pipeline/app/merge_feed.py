@@ -15,6 +15,12 @@ from the beginning and the stage skips what it applied). On revocation the stage
 (writes its state) before the partition goes; a partition *lost* (the session expired) is
 dropped without writing, since another process may own it already. Messages polled under
 an earlier assignment are dropped.
+
+Health: the thread keeps the owned partition's high watermark (librdkafka's cached value,
+updated by every fetch: no extra request) for ``/healthz`` and the lag metric, and a thread
+that fails makes :meth:`MergeFeed.take` raise, so the stage's failure ends the process as a
+failure of any other stage does (the next owner resumes from Redis), instead of the stage
+stopping unseen.
 """
 
 from __future__ import annotations
@@ -35,6 +41,12 @@ log = structlog.get_logger("stormwatch.worker")
 MAX_QUEUED = 20_000
 #: longest wait for the stage to hand over when the partition is revoked
 HAND_OVER_TIMEOUT_S = 60.0
+#: the generation a failed consumer thread queues: :meth:`MergeFeed.take` raises on it
+_FAILED = -1
+
+
+class FeedStopped(RuntimeError):
+    """The merge feed's consumer thread failed: the stage gets no more input."""
 
 
 @dataclass(frozen=True)
@@ -100,12 +112,29 @@ class MergeFeed:
         self.on_owned = on_owned
         #: bumped on every assignment change; messages of an older one are dropped
         self.generation = 0
-        self._queue: asyncio.Queue[tuple[int, FeedEvent]] | None = None
+        self._queue: asyncio.Queue[tuple[int, FeedEvent | None]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queued = 0
+        # queued = delivered - taken; each counter has one writer (the consumer thread, the
+        # event loop), so neither can lose an update to the other thread
+        self._delivered = 0
+        self._taken = 0
+        #: the partitions assigned here -> high watermark (None: not known yet); replaced, never
+        #: mutated, so the event loop reads a consistent one
+        self._highwaters: dict[tuple[str, int], int | None] = {}
+        self._failed: BaseException | None = None
         self._stop = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
+
+    @property
+    def queued(self) -> int:
+        """Messages handed to the event loop and not yet taken by the stage."""
+        return self._delivered - self._taken
+
+    def highwaters(self) -> dict[tuple[str, int], int | None]:
+        """``(topic, partition) -> high watermark`` of the partition the stage owns here
+        (empty when another process runs the stage)."""
+        return self._highwaters
 
     def start(self) -> None:
         """Start the consumer thread (on the event loop that will take the messages)."""
@@ -125,14 +154,16 @@ class MergeFeed:
     async def take(self, max_n: int, within_s: float) -> tuple[int, list[FeedEvent]]:
         """Up to ``max_n`` messages of the current assignment, and its generation (the step
         checks it again under its lock): waits for the first, then gathers what arrives
-        within ``within_s``."""
+        within ``within_s``. Raises :class:`FeedStopped` once the consumer thread failed."""
         assert self._queue is not None, "start() first"
         out: list[FeedEvent] = []
         gen, event = await self._queue.get()
         deadline = time.monotonic() + within_s
         while True:
-            self._queued -= 1
-            if gen == self.generation:
+            if gen == _FAILED:
+                raise FeedStopped(f"merge feed stopped: {self._failed}") from self._failed
+            self._taken += 1
+            if gen == self.generation and event is not None:
                 out.append(event)
             if len(out) >= max_n:
                 break
@@ -151,16 +182,20 @@ class MergeFeed:
     # ------------------------------------------------------------------ consumer thread
 
     def _run(self) -> None:
-        consumer = Consumer(self.conf)
-        consumer.subscribe(
-            [self.topic],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
         try:
+            consumer = Consumer(self.conf)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        try:
+            consumer.subscribe(
+                [self.topic],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
             while not self._stop.is_set():
-                if self._queued > MAX_QUEUED:
+                if self.queued > MAX_QUEUED:
                     time.sleep(0.01)
                     continue
                 msgs = consumer.consume(500, 0.1)
@@ -171,11 +206,21 @@ class MergeFeed:
                             log.warning("merge feed: consumer error", error=str(err))
                         continue
                     self._deliver(self.generation, msg)
-        except Exception as exc:  # the stage stops getting input: make it visible
-            log.error("merge feed stopped", error=str(exc))
-            raise
+                if self._highwaters:
+                    self._highwaters = {tp: _highwater(consumer, tp) for tp in self._highwaters}
+        except Exception as exc:
+            if not self._closing:
+                self._fail(exc)
         finally:
+            self._highwaters = {}
             consumer.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        """The stage stops getting input: end the stage with it (``take`` raises)."""
+        log.error("merge feed stopped", error=str(exc))
+        self._failed = exc
+        if self._loop is not None and self._queue is not None:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, (_FAILED, None))
 
     def _deliver(self, gen: int, msg: Any) -> None:
         event = FeedEvent(
@@ -188,7 +233,7 @@ class MergeFeed:
                 headers=list(msg.headers() or []),
             )
         )
-        self._queued += 1
+        self._delivered += 1
         assert self._loop is not None and self._queue is not None
         self._loop.call_soon_threadsafe(self._queue.put_nowait, (gen, event))
 
@@ -203,12 +248,14 @@ class MergeFeed:
         for tp in partitions:
             tp.offset = start if start is not None else OFFSET_BEGINNING
         self.generation += 1
+        self._highwaters = {(tp.topic, tp.partition): None for tp in partitions}
         self._own(bool(partitions))
         consumer.assign(partitions)
         log.info("merge stage assigned here", partitions=len(partitions), start=start)
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.generation += 1
+        self._highwaters = {}
         self._own(False)
         if partitions and not self._closing and self._loop is not None:
             done = asyncio.run_coroutine_threadsafe(self.hand_over(), self._loop)
@@ -224,7 +271,17 @@ class MergeFeed:
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.generation += 1
+        self._highwaters = {}
         self._own(False)
         if self._loop is not None:
             asyncio.run_coroutine_threadsafe(self.drop(), self._loop)
         consumer.unassign()
+
+
+def _highwater(consumer: Any, tp: tuple[str, int]) -> int | None:
+    """The partition's high watermark as of the consumer's last fetch (None: not known)."""
+    try:
+        _, high = consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
+    except Exception:  # not fetched from yet
+        return None
+    return int(high) if high is not None and high >= 0 else None

@@ -202,6 +202,13 @@ class Metrics:
             "domains (split topology: worker.max_domain_skew_s ahead of the slowest)",
             registry=registry,
         )
+        self.correlation_domains = Gauge(
+            "stormwatch_correlation_domains",
+            "Correlation domains the topology's largest connected part is split into "
+            "(worker.domains; 1: not split, no merge stage)",
+            registry=registry,
+        )
+        self.correlation_domains.set(1)
         self.merge_stage_owned = Gauge(
             "stormwatch_merge_stage_owned",
             "1 while this process runs the cross-domain merge stage (split topology: the merge "

@@ -227,6 +227,7 @@ class Worker:
         self.merge: MergeAgent | None = None
         self.merge_feed: MergeFeed | None = None
         if domain_map is not None:
+            self.metrics.correlation_domains.set(domain_map.k)
             self.correlate.controls = True
             self.correlate.consumer = consumer
             self.correlate.by_domain_topic = self.by_domain_topic
@@ -318,6 +319,8 @@ class Worker:
                     on_owned=self.metrics.merge_stage_owned.set,
                 )
                 self.merge_feed = feed
+                self.liveness.add_source(feed.highwaters)
+                merge.processed = self.liveness.processed
 
                 @app.task
                 async def merge_stage() -> None:

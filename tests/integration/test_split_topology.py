@@ -117,6 +117,22 @@ def _runs_merge_stage(port: int) -> bool:
     return any(name == "stormwatch_merge_stage_owned" and v == 1 for name, _, v in samples)
 
 
+def _merge_lag(port: int) -> float | None:
+    """The worker's lag metric for the merge topic (None: it does not watch that topic)."""
+    samples = parse_metrics(
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    )
+    return next(
+        (
+            v
+            for name, labels, v in samples
+            if name == "stormwatch_consumer_lag_messages"
+            and labels.get("topic", "").endswith("-incidents-by-domain")
+        ),
+        None,
+    )
+
+
 def test_merge_stage_moves_to_the_survivor_when_its_worker_dies(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The merge stage reads its topic through a consumer group of its own: the worker that
     runs it is killed mid-storm (SIGKILL, nothing handed over), the other takes the stage over
@@ -153,3 +169,6 @@ def test_merge_stage_moves_to_the_survivor_when_its_worker_dies(stack: Stack, tm
     assert workers[survivor].poll() is None, "the surviving worker exited"
     member_of = incident_of_each_alert(store, seen)
     assert set(member_of) == expected_alerts
+    # the merge topic, read outside Faust's consumer, is watched by the stage's new owner:
+    # its lag shows, and reaches 0 once the stage has caught up
+    wait_for(lambda: _merge_lag(ports[survivor]) == 0 or None, 30, "the merge topic's lag")

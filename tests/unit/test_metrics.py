@@ -396,6 +396,32 @@ def test_the_sampler_sets_lag_per_topic_stalls_and_readiness() -> None:
     assert _value(metrics, "stormwatch_consumer_lag_messages", topic="feedback") == 0
 
 
+def test_the_merge_topic_read_by_a_consumer_of_its_own_counts_in_lag_and_stalls() -> None:
+    fb = TP("feedback", 0)
+    consumer = _Consumer({fb: 3}, {fb: 3})
+    liveness = Liveness(stall_after_s=0.0, consumer=lambda: consumer)
+    owned: dict[tuple[str, int], int | None] = {("merge", 0): None}  # assigned, no fetch yet
+    liveness.add_source(lambda: owned)
+    metrics, store = Metrics(CollectorRegistry()), _Store()
+    sampler = HealthSampler(liveness, store, metrics)  # type: ignore[arg-type]
+
+    asyncio.run(sampler.sample())
+    assert _value(metrics, "stormwatch_worker_ready") == 1
+    liveness.processed([_Event(_Message(0, 41, 0.0, topic="merge"), b"")])
+    owned[("merge", 0)] = 50  # the stage applied up to 41, 8 more are waiting
+    asyncio.run(sampler.sample())
+    assert _value(metrics, "stormwatch_consumer_lag_messages", topic="merge") == 8
+    asyncio.run(sampler.sample())  # the stage did not move: stalled
+    assert _value(metrics, "stormwatch_stalled_partitions") == 1
+    assert _value(metrics, "stormwatch_worker_ready") == 0
+
+    owned.clear()  # the stage moved to another process: nothing of it is watched here
+    asyncio.run(sampler.sample())
+    assert _value(metrics, "stormwatch_stalled_partitions") == 0
+    assert _value(metrics, "stormwatch_worker_ready") == 1
+    assert ("merge", 0) not in liveness.progress.parts
+
+
 @pytest.mark.parametrize("metric", ["stormwatch_worker_ready", "stormwatch_stalled_partitions"])
 def test_health_gauges_exist_before_the_first_sample(metric: str) -> None:
     assert Metrics(CollectorRegistry()).registry.get_sample_value(metric) == 0

@@ -101,6 +101,8 @@ class MergeAgent:
         self.sender = EventSender(settings, dead_letters, metrics, self.limits)
         #: the merge topic's consumer (its generation tells whether a batch is still ours)
         self.feed: MergeFeed | None = None
+        #: told the batches the stage handled (liveness: ``/healthz`` and the lag metric)
+        self.processed: Callable[[Sequence[FeedEvent]], None] | None = None
         self._unwritten = False
         self._records: dict[str, bytes] = {}
         self._closed: set[str] = set()
@@ -125,6 +127,8 @@ class MergeAgent:
                 continue
             self.metrics.messages.labels(events[0].message.topic).inc(len(events))
             await self.step(events, generation)
+            if self.processed is not None:
+                self.processed(events)
 
     async def step(self, events: Sequence[FeedEvent], generation: int | None = None) -> None:
         async with self.lock:
