@@ -1,20 +1,28 @@
 """Bearer tokens of the HTTP servers (the ingest gateway, the worker's web server): read
 from the environment, a file or a directory of files; checked in constant time. A token is
-never logged nor put in an error message."""
+never logged nor put in an error message. Token files are read again when they change
+(looked at every ``RELOAD_EVERY_S`` at most), so tokens rotate without a restart."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger("stormwatch.auth")
 
 #: RFC 6750 ``b64token`` (what may follow ``Bearer `` in an Authorization header)
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _SEPARATORS = re.compile(r"[\s,]+")
 MIN_TOKEN_CHARS = 16
+#: token files are looked at (stat) at most this often for changes
+RELOAD_EVERY_S = 10.0
 
 
 class TokenError(ValueError):
@@ -100,6 +108,8 @@ def configured_tokens(
                 "drop one or the other"
             )
         return None
+    if path is not None:
+        return FileTokens(inline, path, names, tokens)
     return TokenSet(tokens)
 
 
@@ -141,6 +151,62 @@ class TokenSet:
         for known in self._digests:
             ok |= hmac.compare_digest(known, digest)
         return ok
+
+
+class FileTokens(TokenSet):
+    """Tokens with some read from a file or directory, read again when it changes.
+
+    At most every ``every_s`` (on a check) the files' modification times and sizes are
+    compared with those of the last read; when they differ the tokens are loaded again. A
+    rotation that cannot be read (a file half-written, emptied, or with a bad token) keeps
+    the tokens in use and logs why, in one line that names no token.
+    """
+
+    def __init__(
+        self,
+        inline: str | None,
+        path: Path,
+        names: TokenNames,
+        tokens: Iterable[str],
+        every_s: float = RELOAD_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(tokens)
+        self._inline, self._path, self._names = inline, path, names
+        self._every_s, self._clock = every_s, clock
+        self._stamp = self._files_stamp()
+        self._unreadable: object = None  # the stamp of a change that could not be read
+        self._looked = clock()
+
+    def check(self, candidate: str | None) -> bool:
+        now = self._clock()
+        if now - self._looked >= self._every_s:
+            self._looked = now
+            self._reload_if_changed()
+        return super().check(candidate)
+
+    def _files_stamp(self) -> tuple[tuple[str, int, int], ...] | None:
+        try:
+            files = _token_files(self._path) if self._path.exists() else []
+            return tuple((f.name, (st := f.stat()).st_mtime_ns, st.st_size) for f in files)
+        except OSError:
+            return None
+
+    def _reload_if_changed(self) -> None:
+        stamp = self._files_stamp()
+        if stamp == self._stamp or stamp == self._unreadable:
+            return
+        try:
+            tokens = load_tokens(self._inline, self._path, self._names)
+        except TokenError as exc:
+            self._unreadable = stamp
+            log.warning(
+                "token files changed but cannot be read; keeping the tokens in use", reason=str(exc)
+            )
+            return
+        self._stamp = stamp
+        self._digests = [_digest(t) for t in dict.fromkeys(tokens)]
+        log.info("token files changed: tokens read again", tokens=len(self._digests))
 
 
 def _digest(token: str) -> bytes:
