@@ -30,6 +30,10 @@ def faust_settings(s: Settings) -> dict[str, Any]:
         "web_host": s.worker.web_host,
         "web_port": s.worker.web_port,
         "web_enabled": True,
+        # Faust's table-key router and table reads are for apps with Faust tables (this one
+        # has none): off, so the web port serves only stormwatch's own pages
+        "web_router_enabled": False,
+        "web_tables_enabled": False,
         "store": "memory://",
         "topic_partitions": s.topics.partitions,
         "topic_allow_declare": False,

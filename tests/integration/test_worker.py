@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -47,6 +48,13 @@ def test_alertmanager_payload_becomes_incident(stack: Stack, fixtures: Path) -> 
     # the loop-lag probe has woken at least once (it sleeps 50 ms per observation)
     lag_count = re.search(r"^stormwatch_event_loop_lag_seconds_count (\S+)$", body, re.M)
     assert lag_count is not None and float(lag_count.group(1)) >= 1
+    # Faust's own table router and table reads are not served
+    for path in ("/router/", "/table/"):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{stack.web_port}{path}")
+            raise AssertionError(f"{path} is served")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404, (path, exc.code)
 
 
 def test_malformed_messages_go_to_dlq_and_worker_continues(stack: Stack, fixtures: Path) -> None:
