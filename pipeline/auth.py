@@ -211,3 +211,47 @@ class FileTokens(TokenSet):
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+class ApproverKeyError(ValueError):
+    """Approver keys cannot be loaded; the message is one line naming where and how to fix
+    it (never a key)."""
+
+
+_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
+
+
+def load_approver_keys(path: Path, min_chars: int = 32) -> dict[str, str]:
+    """Approvers' signing keys (user -> key): a directory with one file per approver (file
+    name = user, content = key, names starting with ``.`` skipped: a mounted Kubernetes
+    secret), or a file of ``user key`` lines (``#`` comments)."""
+    fix = "fix STORMWATCH_REMEDIATION__APPROVER_KEYS"
+    if not path.exists():
+        raise ApproverKeyError(f"approver keys {str(path)!r} do not exist; {fix}")
+    pairs: list[tuple[str, str, str]] = []  # (user, key, where)
+    try:
+        if path.is_dir():
+            for file in _token_files(path):
+                pairs.append((file.name, file.read_text().strip(), f"key file {str(file)!r}"))
+        else:
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                user, _, key = line.strip().partition(" ")
+                pairs.append((user, key.strip(), f"line {n} of {str(path)!r}"))
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ApproverKeyError(f"cannot read approver keys {str(path)!r}: {reason}") from None
+    keys: dict[str, str] = {}
+    for user, key, where in pairs:
+        if not _USER.fullmatch(user):
+            raise ApproverKeyError(f"{where}: {user!r} is not a user name; {fix}")
+        if len(key) < min_chars or any(c.isspace() for c in key):
+            raise ApproverKeyError(
+                f"{where}: the key of {user} must be one word of {min_chars} characters at "
+                "least; generate one with 'openssl rand -hex 32'"
+            )
+        keys[user] = key
+    if not keys:
+        raise ApproverKeyError(f"approver keys {str(path)!r} hold no key; {fix}")
+    return keys

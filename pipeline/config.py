@@ -393,6 +393,13 @@ class RemediationSettings(BaseModel):
     kubernetes: Literal["off", "in-cluster", "kubeconfig"] = Field(
         "off", description="how Kubernetes actions find their cluster"
     )
+    approver_keys: Path | None = Field(
+        None,
+        description="approvers' signing keys: a directory with one file per approver (file "
+        "name = user, content = key; a mounted Kubernetes secret), or a file of 'user key' "
+        "lines; when set, approve/deny on feedback count only when signed with the user's "
+        "key (stormwatch remediation approve signs them)",
+    )
     metrics_port: int = Field(
         6067,
         ge=0,

@@ -73,13 +73,19 @@ def run(runbooks: RunbooksOpt = None, inventory: InventoryOpt = None) -> None:
     records on the remediations topic out."""
     import redis
 
-    from pipeline.app.remediation import RemediationProcess, SetupError, build_engine
+    from pipeline.app.remediation import (
+        RemediationProcess,
+        SetupError,
+        approver_keys,
+        build_engine,
+    )
     from pipeline.config import Settings
 
     settings = _settings(runbooks=runbooks, inventory=inventory)
     assert isinstance(settings, Settings)
     client = redis.Redis.from_url(settings.redis.url.get_secret_value())
     try:
+        keys = approver_keys(settings)
         engine, state = build_engine(settings, client)
     except SetupError as exc:
         fail(str(exc))
@@ -97,7 +103,12 @@ def run(runbooks: RunbooksOpt = None, inventory: InventoryOpt = None) -> None:
     err.print(
         f"remediation: {len(engine.runbooks)} runbooks, {len(engine.inventory.services)} services"
     )
-    process = RemediationProcess(settings, engine, state, client)
+    if keys is None:
+        err.print(
+            "remediation: approvals are not signed (anyone who can write to feedback can "
+            "approve as any user); set STORMWATCH_REMEDIATION__APPROVER_KEYS"
+        )
+    process = RemediationProcess(settings, engine, state, client, keys=keys)
     try:
         process.serve_metrics()
     except OSError as exc:
@@ -155,3 +166,71 @@ def trail(incident_id: Annotated[str, typer.Argument(help="incident id")]) -> No
         fail(f"no remediation records for incident {incident_id!r}")
     for row in rows:
         sys.stdout.write(json.dumps(json.loads(row)) + "\n")
+
+
+@remediation_app.command("approve")
+def approve(
+    incident_id: Annotated[str, typer.Argument(help="incident id")],
+    user: Annotated[str, typer.Option(help="the approver (a name in the runbook's approvers)")],
+    deny: Annotated[bool, typer.Option(help="deny instead of approve")] = False,
+    runbook: Annotated[
+        str | None, typer.Option(help="runbook id (default: the one proposed for the incident)")
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="file holding the approver's key (or STORMWATCH_APPROVER_KEY); the approval "
+            "is signed with it"
+        ),
+    ] = None,
+) -> None:
+    """Send an approval (or denial) of an incident's runbook to the feedback topic, signed
+    with the approver's key when one is given."""
+    import os
+    from datetime import UTC, datetime
+
+    import msgspec
+    from confluent_kafka import KafkaException, Producer
+
+    from pipeline.config import Settings
+    from pipeline.domain.remediation.signing import MIN_KEY_CHARS, sign_approval
+    from pipeline.domain.schemas import Feedback, FeedbackAction
+
+    settings = _settings()
+    assert isinstance(settings, Settings)
+    key = os.environ.get("STORMWATCH_APPROVER_KEY")
+    if key_file is not None:
+        try:
+            key = key_file.read_text().strip()
+        except OSError as exc:
+            fail(f"cannot read key file {str(key_file)!r}: {exc.strerror}")
+    if key is not None and len(key) < MIN_KEY_CHARS:
+        fail(f"the approver key must have {MIN_KEY_CHARS} characters at least")
+    fb = Feedback(
+        incident_id=incident_id,
+        action=FeedbackAction.deny if deny else FeedbackAction.approve,
+        timestamp=datetime.now(UTC),
+        user=user,
+        runbook=runbook,
+    )
+    if key is not None:
+        fb.signature = sign_approval(
+            key, fb.incident_id, fb.action.value, fb.runbook, user, fb.timestamp
+        )
+    producer = Producer({**settings.kafka.confluent_config(), "acks": "all"})
+    delivered: list[str | None] = []
+    try:
+        producer.produce(
+            settings.topics.feedback,
+            key=incident_id.encode(),
+            value=msgspec.json.encode(fb),
+            on_delivery=lambda e, m: delivered.append(str(e) if e else None),
+        )
+        producer.flush(30)
+    except (KafkaException, BufferError) as exc:
+        fail(f"cannot send to {settings.topics.feedback} ({exc}); check STORMWATCH_KAFKA__*")
+    if delivered != [None]:
+        why = delivered[0] if delivered else "no answer from the broker within 30 s"
+        fail(f"the {fb.action.value} was not delivered ({why}); check STORMWATCH_KAFKA__*")
+    signed = "signed" if fb.signature else "not signed"
+    err.print(f"{fb.action.value} of {incident_id} by {user} sent ({signed})")

@@ -27,11 +27,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from pipeline.adapters.remediation.executor import Executors
 from pipeline.adapters.remediation.redis_state import RedisRemediationState
 from pipeline.app.topics import ensure_topics
+from pipeline.auth import ApproverKeyError, load_approver_keys
 from pipeline.config import Settings
 from pipeline.domain.remediation.audit import AuditRecord, encode_record
 from pipeline.domain.remediation.engine import Engine, EngineSettings
 from pipeline.domain.remediation.guards import Approval, BreakerSettings, Decision
 from pipeline.domain.remediation.runbook import RunbookError, load_runbooks
+from pipeline.domain.remediation.signing import approval_refusal
 from pipeline.domain.remediation.success import SuccessModel
 from pipeline.domain.remediation.targets import InventoryError, load_inventory
 from pipeline.domain.schemas import Feedback, FeedbackAction, IncidentEvent
@@ -69,6 +71,17 @@ class RemediationMetrics:
 
 class SetupError(ValueError):
     """Bad runbooks, inventory or topology: one line saying what and where."""
+
+
+def approver_keys(settings: Settings) -> dict[str, str] | None:
+    """The approvers' signing keys (None: not configured, approvals are not signed)."""
+    path = settings.remediation.approver_keys
+    if path is None:
+        return None
+    try:
+        return load_approver_keys(path)
+    except ApproverKeyError as exc:
+        raise SetupError(str(exc)) from None
 
 
 def build_engine(settings: Settings, client: redis.Redis) -> tuple[Engine, RedisRemediationState]:
@@ -126,8 +139,11 @@ class RemediationProcess:
         state: RedisRemediationState,
         client: redis.Redis,
         clock: Callable[[], float] = time.time,
+        keys: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
+        #: approvers' signing keys: approvals count only when signed (None: not checked)
+        self.keys = keys
         self.engine = engine
         self.state = state
         self.client = client
@@ -177,6 +193,18 @@ class RemediationProcess:
             return []
         decision = Decision.approve if fb.action is FeedbackAction.approve else Decision.deny
         approval = Approval(user=fb.user or "?", decision=decision, at=fb.timestamp.timestamp())
+        if self.keys is not None:
+            why = approval_refusal(
+                self.keys,
+                fb.incident_id,
+                fb.action.value,
+                fb.runbook,
+                fb.user,
+                fb.timestamp,
+                fb.signature,
+            )
+            if why is not None:
+                return self.engine.refuse_approval(fb.incident_id, runbook, approval, why, now)
         return self.engine.on_approval(fb.incident_id, runbook, approval, now)
 
     def publish(self, records: list[AuditRecord]) -> None:

@@ -298,6 +298,9 @@ class Feedback(msgspec.Struct, kw_only=True, omit_defaults=True):
     alert_ids: list[str] = []
     note: str = ""
     runbook: str | None = None
+    #: approve / deny: hex HMAC-SHA256 by the user's approver key
+    #: (:mod:`pipeline.domain.remediation.signing`)
+    signature: str | None = None
 
     def __post_init__(self) -> None:
         self.timestamp = utc(self.timestamp)

@@ -262,6 +262,60 @@ def test_approve_waits_for_an_allowed_approver_and_a_denial_stops(
     assert "executed" not in trail.kinds(other)
 
 
+def test_with_approver_keys_only_a_signed_approval_runs_the_runbook(
+    stack: Stack, supervisord: Supervisord, tmp_path: Path
+) -> None:
+    """Approver keys configured: alice's name on an unsigned approval (anyone who can write
+    to feedback) is refused; ``stormwatch remediation approve`` with her key runs it."""
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    files = setup_files(
+        tmp_path,
+        supervisord,
+        "approve",
+        [
+            {"id": "restart", "action": "process.restart", "select": "unhealthy", "verify_s": 60},
+        ],
+    )
+    keys = tmp_path / "approver-keys"
+    keys.mkdir()
+    (keys / "alice").write_text("k" * 40 + "\n")
+    stack.start_worker()
+    start_remediation(
+        stack,
+        {**files, "STORMWATCH_REMEDIATION__APPROVER_KEYS": str(keys)},
+        tmp_path / "remediation.log",
+    )
+    trail = Trail(stack.consumer("remediations"))
+    supervisord.kill("cartservice")
+    stack.produce("alerts.raw", [alert("cartservice", "firing", t0)])
+    waiting = trail.wait(lambda r: r["kind"] == "refused" and r.get("guard") == "approval", 90)
+    inc = waiting["incident_id"]
+    stack.produce("feedback", [feedback(inc, "approve", "alice")], key=inc.encode())
+    trail.wait(lambda r: r["kind"] == "refused" and "not signed" in r.get("detail", ""))
+    time.sleep(2)
+    assert supervisord.info("cartservice")["statename"] != "RUNNING"
+    assert "approved" not in trail.kinds(inc)
+
+    wrong = tmp_path / "wrong-key"
+    wrong.write_text("w" * 40)
+    cli = [sys.executable, "-m", "pipeline", "remediation", "approve", inc, "--user", "alice"]
+    env = {**os.environ, **stack.worker_env()}
+    done = subprocess.run(
+        [*cli, "--key-file", str(wrong)], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    trail.wait(lambda r: r["kind"] == "refused" and "does not match" in r.get("detail", ""))
+    assert supervisord.info("cartservice")["statename"] != "RUNNING"
+
+    done = subprocess.run(
+        [*cli, "--key-file", str(keys / "alice")], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "(signed)" in done.stderr, done.stderr
+    trail.wait(lambda r: r["kind"] == "executed" and r["incident_id"] == inc)
+    assert supervisord.info("cartservice")["statename"] == "RUNNING"
+    assert [r["actor"] for r in trail.records if r["kind"] == "approved"] == ["alice"]
+
+
 def test_remediation_killed_mid_action_neither_repeats_nor_loses_it(
     stack: Stack, supervisord: Supervisord, tmp_path: Path
 ) -> None:

@@ -213,6 +213,24 @@ class Engine:
             out += self._advance(rb, facts, now)
         return out
 
+    def refuse_approval(
+        self, incident_id: str, runbook_id: str, approval: Approval, why: str, now: float
+    ) -> list[AuditRecord]:
+        """Record an approval or denial that does not count (``why``: one line), e.g. not
+        signed with the approver's key; nothing else changes."""
+        return [
+            self._record(
+                AuditKind.refused,
+                f"{approval.user}:{approval.at}",
+                actor=approval.user,
+                guard=str(Guard.approval),
+                detail=why,
+                incident_id=incident_id,
+                runbook_id=runbook_id,
+                at=now,
+            )
+        ]
+
     def tick(self, now: float) -> list[AuditRecord]:
         """Verify pending actions: verified, still waiting, or failed at the deadline."""
         out: list[AuditRecord] = []
