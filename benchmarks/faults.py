@@ -41,7 +41,9 @@ from benchmarks.synthetic import T0
 from pipeline.domain.schemas import Alert, AlertStatus, Severity
 from pipeline.domain.topology import Topology
 
-FAULT_KINDS = ("saturation", "network-delay", "code-defect")  # the keys of PROPAGATION
+FAULT_KINDS = ("saturation", "network-delay", "code-defect")  # the bench's kinds
+#: kinds of PROPAGATION outside the bench's storms (scored on storms of their own)
+VARIANT_KINDS = ("quiet-defect",)
 
 # (alert name, severity) of background noise, drawn uniformly
 _NOISE = (
@@ -159,13 +161,25 @@ PROPAGATION: dict[str, tuple[Symptom, ...]] = {
         Symptom("caller2", 0.2, "HighLatencyP99", _W, (30, 180)),
         Symptom("dep", 0.5, "TrafficDrop", _W, (30, 150)),
     ),
+    # a code defect as a held-out system shows it: X silent, no error alert anywhere, no
+    # load change below X; its callers wait on (or retry) the failing calls, so their own
+    # latency rises (some also measure the slow call client-side) and, under closed-loop
+    # load, they serve fewer requests; two hops up, weaker
+    "quiet-defect": (
+        Symptom("caller", 0.6, "HighLatencyP99", _W, (0, 90)),
+        Symptom("caller", 0.3, "DownstreamLatencyHigh", _W, (0, 90)),
+        Symptom("caller", 0.4, "TrafficDrop", _W, (30, 150)),
+        Symptom("caller2", 0.25, "HighLatencyP99", _W, (30, 180)),
+        Symptom("caller2", 0.15, "TrafficDrop", _W, (60, 210)),
+    ),
 }
 
 
 def _inject(em: _Emitter, g: nx.DiGraph, kind: str, x: str, start: float, fid: str) -> None:
     rows = PROPAGATION.get(kind)
     if rows is None:
-        raise ValueError(f"unknown fault kind {kind!r}: one of {', '.join(FAULT_KINDS)}")
+        known = ", ".join((*FAULT_KINDS, *VARIANT_KINDS))
+        raise ValueError(f"unknown fault kind {kind!r}: one of {known}")
     one = sorted(g.predecessors(x))
     places = {
         "self": [x],

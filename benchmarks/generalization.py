@@ -15,6 +15,11 @@ same incomplete topology). The headline ``generalization_min_ratio`` is the smal
 topologies, of AC@1 with 30 % of edges removed over AC@1 on the full topology (AC@1 pooled
 over fault kinds); ``edgeless_min_ratio`` the same for the edgeless condition.
 
+A second set of storms adds the variant kinds (:data:`benchmarks.faults.VARIANT_KINDS`: a
+*quiet* code defect, as a held-out system showed them: the faulty service silent, no error
+alert anywhere, only its callers' latency and load moving), stormwatch only, at 0 and 30 %
+of edges removed and edgeless (``variants`` in the JSON).
+
 Usage: ``python -m benchmarks.generalization [--faults N] [--seeds S] [--json OUT]``.
 """
 
@@ -32,6 +37,7 @@ from rich.table import Table
 from benchmarks import ROOT, baselines
 from benchmarks.faults import (
     FAULT_KINDS,
+    VARIANT_KINDS,
     edgeless,
     fault_storm,
     incomplete,
@@ -50,6 +56,8 @@ EDGELESS = 0.40
 #: the conditions a topology is given in: a share of edges removed, or "edgeless"
 CONDITIONS: tuple[float | str, ...] = (*REMOVED, "edgeless")
 METHODS = ("stormwatch", "windows+earliest", "windows+downstream", "alertmanager")
+#: the conditions the variant kinds' storms are given in
+VARIANT_CONDITIONS: tuple[float | str, ...] = (0.0, REMOVED[-1], "edgeless")
 
 
 def topologies() -> list[Topology]:
@@ -152,6 +160,7 @@ def run(faults: int = 45, seeds: int = 4) -> dict[str, Any]:
     return {
         "faults_per_storm": faults,
         "seeds": seeds,
+        "variants": run_variants(faults, seeds),
         "cells": cells,
         "per_topology": per_topology,
         "generalization_min_ratio": min(t["ratio"] for t in per_topology.values()),
@@ -163,6 +172,43 @@ def run(faults: int = 45, seeds: int = 4) -> dict[str, Any]:
             for cond in CONDITIONS
         ],
     }
+
+
+def run_variants(faults: int, seeds: int) -> list[dict[str, Any]]:
+    """stormwatch on storms of every kind and the variant kinds interleaved (a third more
+    faults, so each kind keeps as many), per variant kind and condition: per topology and
+    pooled over them."""
+    kinds = (*FAULT_KINDS, *VARIANT_KINDS)
+    n = faults * len(kinds) // len(FAULT_KINDS)
+    scores: dict[tuple[str, float | str, str], list[RcaScore]] = {}
+    for topo in topologies():
+        for seed in range(1, seeds + 1):
+            st = fault_storm(topo, kinds, faults=n, seed=seed)
+            for cond in VARIANT_CONDITIONS:
+                given, alerts = given_as(topo, cond, st.alerts, seed)
+                incs = _stormwatch(given, alerts)
+                for kind in VARIANT_KINDS:
+                    scores.setdefault((topo.name, cond, kind), []).append(
+                        score(truth_of_kind(st, kind), incs)
+                    )
+    names = [t.name for t in topologies()]
+    return [
+        {
+            "topology": name,
+            "kind": kind,
+            "removed": cond,
+            **_pool(
+                [
+                    s
+                    for t in (names if name == "pooled" else [name])
+                    for s in scores[(t, cond, kind)]
+                ]
+            ),
+        }
+        for kind in VARIANT_KINDS
+        for name in (*names, "pooled")
+        for cond in VARIANT_CONDITIONS
+    ]
 
 
 def _key(cond: float | str) -> str:
@@ -241,6 +287,27 @@ def print_tables(console: Console, result: dict[str, Any]) -> None:
         row = {c["removed"]: c for c in result["pooled"] if c["kind"] == kind}
         k.add_row(kind, *(f"{row[c]['ac1']:.2f} / {row[c]['ac3']:.2f}" for c in CONDITIONS))
     console.print(k)
+    v = Table(
+        title="Variant kinds on storms of their own (stormwatch, AC@1 / AC@3): a quiet code "
+        "defect shows only as its callers' latency and load"
+    )
+    v.add_column("kind")
+    v.add_column("topology")
+    for cond in VARIANT_CONDITIONS:
+        v.add_column(condition_label(cond), justify="right")
+    for kind in VARIANT_KINDS:
+        for name in [*(t for t in result["per_topology"]), "pooled"]:
+            row = {
+                c["removed"]: c
+                for c in result["variants"]
+                if c["kind"] == kind and c["topology"] == name
+            }
+            v.add_row(
+                kind,
+                name,
+                *(f"{row[c]['ac1']:.2f} / {row[c]['ac3']:.2f}" for c in VARIANT_CONDITIONS),
+            )
+    console.print(v)
     console.print(
         f"generalization_min_ratio={result['generalization_min_ratio']:.2f} "
         f"edgeless_min_ratio={result['edgeless_min_ratio']:.2f}",

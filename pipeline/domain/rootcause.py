@@ -20,7 +20,11 @@ Method (a naive-Bayes log-likelihood over the service graph, every term explaina
    likely the cause, but code defects, databases and load balancers often are silent); every
    dependency (within the hop limit) of a service with latency/error symptoms is considered,
    so a silent dependency shared by several alerting callers can rank first, and the silent
-   alternatives behind a single symptomatic service are listed after it.
+   alternatives behind a single symptomatic service are listed after it. Load drops point
+   both ways: every direct caller of a service whose load dropped is considered (requests
+   failing in it never reach its dependencies), and so is every direct dependency of a
+   service that only lost load (under closed-loop load a caller waiting on a failing
+   dependency completes fewer requests, so its load falls too).
 5. Time order (the cause shows no later than its symptoms): a candidate alerting within
    ``simultaneity_s`` of the incident's first alert gets ``first_llr``, a later one
    ``late_llr``. A silent candidate's onset cannot be seen on itself, only on its callers: it
@@ -267,6 +271,10 @@ def _apply(
         callers_of = cache.callers_of
         for c in graph.callers1(s):
             callers_of[c] = callers_of.get(c, 0) + step
+        if not kinds & _PROPAGATED:  # (else its dependencies are candidates already)
+            deps_of = cache.deps_of
+            for d in graph.deps1(s):
+                deps_of[d] = deps_of.get(d, 0) + step
 
 
 def _apply_onset(
@@ -281,7 +289,11 @@ def _apply_onset(
             if h == 1 and t < nearest.get(c, math.inf):
                 nearest[c] = t
     if not _WEAK.isdisjoint(kinds):
-        for c in graph.callers1(s):
+        # a load drop is explained by a failing caller above it and, under closed-loop
+        # load, by a failing dependency below it (its dependencies with propagating
+        # symptoms are timed above already)
+        below = graph.deps1(s) if _PROPAGATED.isdisjoint(kinds) else ()
+        for c in (*graph.callers1(s), *below):
             if t < began.get(c, math.inf):
                 began[c] = t
             if t < nearest.get(c, math.inf):
@@ -371,6 +383,8 @@ def rank(
             candidates.setdefault(d, False)
     # ... and every direct caller of a service whose load dropped: requests that fail in a
     # service never reach its dependencies, so a silent code defect shows below it as well
+    # (the direct dependencies of a service that only lost load are in deps_of: its
+    # requests complete slower when a dependency fails, so under closed-loop load fewer come)
     for c, n in cache.callers_of.items():
         if n > 0:
             candidates.setdefault(c, False)
@@ -576,7 +590,9 @@ def _reasons(
                 s
                 for s in (*graph.callers1(c), *graph.deps1(c))
                 if s in evidence
-                and not (_PROPAGATED if s in graph.callers1(c) else _WEAK).isdisjoint(evidence[s])
+                and not (_PROPAGATED | _WEAK if s in graph.callers1(c) else _WEAK).isdisjoint(
+                    evidence[s]
+                )
             )
             reasons.append(
                 f"its nearest neighbour{'s' if len(nearest) > 1 else ''} "
@@ -590,6 +606,17 @@ def _reasons(
             reasons.append(
                 f"its dependenc{'ies' if len(dropped) > 1 else 'y'} {', '.join(dropped[:3])} "
                 "lost load (requests failing in it never reach them)"
+            )
+        waiting = sorted(
+            s
+            for s in graph.callers1(c)
+            if s in evidence and _WEAK.issuperset(evidence[s]) and not _WEAK.isdisjoint(evidence[s])
+        )
+        if waiting:
+            many = len(waiting) > 1
+            reasons.append(
+                f"its caller{'s' if many else ''} {', '.join(waiting[:3])} lost load (waiting "
+                f"on it, {'they complete' if many else 'it completes'} fewer requests)"
             )
         if settings.quiet_caller_llr:
             quiet = sorted(x for x in graph.callers1(c) if x not in evidence)

@@ -106,3 +106,22 @@ def test_no_call_label_names_a_service_listed_without_edges() -> None:
         else:
             assert after.labels == before.labels
     assert stripped
+
+
+def test_a_quiet_defect_moves_only_its_callers_latency_and_load() -> None:
+    # the held-out system's code defects: nothing on the faulty service, no error alert,
+    # no load change below it; latency and load drops on its callers (two hops up, weaker)
+    st = fault_storm(TOPO, kinds=("quiet-defect",), faults=20, seed=1)
+    by_id = {x.id: x for x in st.alerts}
+    g = TOPO.graph
+    seen = set()
+    for f in st.truth["faults"]:
+        x = f["root_cause_service"]
+        mine = [by_id[a] for a, fid in st.truth["alert_fault"].items() if fid == f["fault_id"]]
+        one = set(g.predecessors(x))
+        two = {c for s in one for c in g.predecessors(s)}
+        for a in mine:
+            assert a.service != x and a.service in one | two
+            assert "Error" not in a.name
+            seen.add(a.name)
+    assert seen == {"HighLatencyP99", "DownstreamLatencyHigh", "TrafficDrop"}

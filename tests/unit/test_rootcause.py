@@ -219,3 +219,21 @@ def test_equal_evidence_goes_to_the_service_that_showed_first() -> None:
     assert [r.service for r in out[:2]] == ["z-first", "a-later"]
     out = rank(ev, {"z-first": 30.0, "a-later": 0.0}, graph, RankSettings())
     assert [r.service for r in out[:2]] == ["a-later", "z-first"]
+
+
+def test_a_silent_dependency_of_a_caller_that_only_lost_load_is_named() -> None:
+    # a defect in leaf (silent, no errors anywhere): its only caller mid waits on the
+    # failing calls and, under closed-loop load, completes fewer requests: mid only lost
+    # load. leaf is a candidate (before, only mid's callers were) and comes before mid,
+    # whose drop is no symptom of its own
+    topo = Topology.from_edges("q", [("entry", "mid"), ("mid", "leaf")])
+    ranked = rank({"mid": {"traffic"}}, {"mid": 0.0}, GraphIndex(topo, 2), RankSettings())
+    by = {r.service: r for r in ranked}
+    assert "leaf" in by and not by["leaf"].alerting
+    assert by["leaf"].llr > by["mid"].llr
+    assert any("its caller mid lost load (waiting on it" in x for x in by["leaf"].reasons)
+    assert any("among the first to alert" in x for x in by["leaf"].reasons)
+    # a dependency of a service with symptoms of its own is a candidate as before, with the
+    # same terms: the drop adds no candidate there
+    both = rank({"mid": {"traffic", "latency"}}, {"mid": 0.0}, GraphIndex(topo, 2), RankSettings())
+    assert "leaf" in {r.service for r in both}
