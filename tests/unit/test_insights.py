@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +9,6 @@ import networkx as nx
 import pytest
 
 from pipeline.domain.insights import Insights, InsightsSettings
-from pipeline.domain.insights.engine import Aggregates
 from pipeline.domain.insights.stats import (
     bh_qvalues,
     cooccurrence_p,
@@ -280,24 +278,3 @@ def test_verdict_enum_values_are_folded() -> None:
     inc.verdict = Verdict.actionable.value
     ins.observe_incident(inc)
     assert ins.report().rules[0].noise_verdict_share == 0.0
-
-
-def test_overlapping_multi_rule_incidents_count_their_busy_time_once() -> None:
-    """Two multi-rule incidents open at the same time: the system was busy 600 s, not 1,200
-    (the chance that a lone alert lands in a multi-rule incident by coincidence)."""
-    ins = Insights()
-    pair = [("a", "HighLatency", 0.0), ("b", "HighLatency", 5.0)]
-    ins.observe_incident(incident("i1", 0.0, pair))
-    ins.observe_incident(incident("i2", 0.0, [("c", "CPU", 0.0), ("d", "CPU", 5.0)]))
-    ins.observe_incident(incident("i3", 2400.0, [("e", "Disk", 0.0)]))
-    agg = ins._agg
-    for facts in ins._ledger.values():
-        ins._fold(agg, facts)
-    assert Insights._chance(agg) == 600.0 / 3000.0
-
-
-def test_aggregates_of_an_older_checkpoint_read_as_having_no_busy_spans() -> None:
-    agg = Aggregates(busy_s=120.0)
-    del agg.__dict__["busy_spans"]  # pickled before busy spans existed
-    restored = pickle.loads(pickle.dumps(agg))
-    assert restored.busy_spans == () and Insights._chance(restored) >= 0.0

@@ -9,7 +9,6 @@ from scipy import integrate
 from pipeline.domain.insights.noise import (
     VERDICT_ERROR,
     Evidence,
-    add_span,
     background_probability,
     chance_corroboration,
     verdict_log_factor,
@@ -27,19 +26,6 @@ def test_rate_model_is_the_busy_share_of_time_bounded() -> None:
     assert chance_corroboration(0.0, 100.0) == 0.01
     assert chance_corroboration(500.0, 100.0) == 0.99
     assert chance_corroboration(1.0, 0.0) == 0.5
-
-
-def test_busy_spans_are_a_union_however_incidents_overlap_or_arrive() -> None:
-    spans, dropped = add_span((), 10.0, 20.0, 8)
-    spans, dropped = add_span(spans, 30.0, 40.0, 8)
-    spans, dropped = add_span(spans, 0.0, 5.0, 8)  # resolved later, opened earlier
-    assert spans == ((0.0, 5.0), (10.0, 20.0), (30.0, 40.0)) and dropped == 0.0
-    spans, _ = add_span(spans, 15.0, 35.0, 8)  # bridges two
-    assert spans == ((0.0, 5.0), (10.0, 40.0))
-    spans, _ = add_span(spans, 12.0, 14.0, 8)  # inside one
-    assert spans == ((0.0, 5.0), (10.0, 40.0))
-    spans, dropped = add_span(spans, 50.0, 60.0, 2)  # the oldest is summed
-    assert spans == ((10.0, 40.0), (50.0, 60.0)) and dropped == 5.0
 
 
 def test_more_lone_occurrences_mean_more_confidence_and_corroboration_means_signal() -> None:

@@ -28,10 +28,6 @@ from pipeline.domain.insights.facts import IncidentFacts, Rule, facts_of
 from pipeline.domain.insights.settings import InsightsSettings
 from pipeline.domain.schemas import EventType, Feedback, Incident, IncidentEvent
 
-#: busy spans kept apart before the oldest is summed (an incident reaching back further than
-#: the last this many disjoint busy periods counts its overlap twice)
-MAX_BUSY_SPANS = 256
-
 
 @dataclass
 class Aggregates:
@@ -43,11 +39,8 @@ class Aggregates:
     incidents: int = 0
     first_at: float | None = None
     last_at: float | None = None
-    #: time covered by incidents of more than one rule (the rate model's busy time): the
-    #: union of their open intervals, the latest ``MAX_BUSY_SPANS`` of them kept as disjoint
-    #: spans (incidents overlap, and resolve out of order), older ones summed in ``busy_s``
+    #: open time summed over incidents of more than one rule (the rate model's busy time)
     busy_s: float = 0.0
-    busy_spans: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,11 +143,8 @@ class Insights:
         agg.first_at = f.opened_at if agg.first_at is None else min(agg.first_at, f.opened_at)
         end = f.resolved_at or f.opened_at
         agg.last_at = end if agg.last_at is None else max(agg.last_at, end)
-        if len(f.rules) > 1 and end > f.opened_at:
-            agg.busy_spans, flushed = noise.add_span(
-                agg.busy_spans, f.opened_at, end, MAX_BUSY_SPANS
-            )
-            agg.busy_s += flushed
+        if len(f.rules) > 1:
+            agg.busy_s += max(0.0, end - f.opened_at)
         for rule, count in f.rules.items():
             if rule not in agg.rules and len(agg.rules) >= s.max_rules:
                 del agg.rules[min(agg.rules, key=lambda r: agg.rules[r].incidents)]
@@ -219,8 +209,7 @@ class Insights:
     def _chance(agg: Aggregates) -> float:
         """The rate model's chance that an alert is corroborated by coincidence."""
         span = (agg.last_at or 0.0) - (agg.first_at or 0.0)
-        busy = agg.busy_s + sum(e - s for s, e in agg.busy_spans)
-        return noise.chance_corroboration(busy, span)
+        return noise.chance_corroboration(agg.busy_s, span)
 
     def _fresh(self, b: topo.Basket) -> topo.Basket:
         facts = self._ledger.get(b.incident_id)

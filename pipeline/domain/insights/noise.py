@@ -74,33 +74,6 @@ class Evidence:
     untouched: int | None = None
 
 
-def add_span(
-    spans: tuple[tuple[float, float], ...], start: float, end: float, max_spans: int
-) -> tuple[tuple[tuple[float, float], ...], float]:
-    """Add ``[start, end]`` to disjoint sorted ``spans`` (overlaps merged). Beyond
-    ``max_spans`` the oldest are dropped; returns the spans and the length dropped."""
-    out: list[tuple[float, float]] = []
-    placed = False
-    for s, e in spans:
-        if e < start:
-            out.append((s, e))
-        elif s > end:
-            if not placed:
-                out.append((start, end))
-                placed = True
-            out.append((s, e))
-        else:  # overlaps: widen the new span
-            start, end = min(s, start), max(e, end)
-    if not placed:
-        out.append((start, end))
-        out.sort()
-    dropped = 0.0
-    while len(out) > max_spans:
-        s, e = out.pop(0)
-        dropped += e - s
-    return tuple(out), dropped
-
-
 def chance_corroboration(busy_s: float, span_s: float) -> float:
     """The rate model: the chance that an alert arriving at a random time lands in a
     multi-rule incident, the share of the observed span ``busy_s`` covers."""
