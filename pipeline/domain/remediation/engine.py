@@ -192,17 +192,11 @@ class Engine:
         if rb is None:
             return []
         if approval.user not in rb.approvers:
-            return [
-                self._record(
-                    AuditKind.refused,
-                    f"{approval.user}:{approval.at}",
-                    actor=approval.user,
-                    guard=str(Guard.approval),
-                    detail=f"{approval.user} may not approve {rb.id} "
-                    f"(approvers: {', '.join(rb.approvers) or 'none'})",
-                    **base,
-                )
-            ]
+            why = (
+                f"{approval.user} may not approve {rb.id} "
+                f"(approvers: {', '.join(rb.approvers) or 'none'})"
+            )
+            return self.refuse_approval(incident_id, runbook_id, approval, why, now)
         self.state.add_approval(incident_id, runbook_id, approval)
         kind = AuditKind.approved if approval.decision is Decision.approve else AuditKind.denied
         out = [self._record(kind, f"{approval.user}:{approval.at}", actor=approval.user, **base)]
