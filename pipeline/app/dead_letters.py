@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
-from faust.types import EventT
 
 from pipeline.app.metrics import Metrics
 from pipeline.domain.schemas import DeadLetter
@@ -23,6 +22,29 @@ def kept_headers(msg: Any, letter: DeadLetter) -> list[tuple[str, bytes]]:
     return [(k, v) for k, v in items if k not in names] + own
 
 
+class SourceMessage(Protocol):
+    """What a dead letter reads of a consumed message (a Faust message, or the merge feed's
+    :class:`~pipeline.app.merge_feed.FeedMessage`)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class Consumed(Protocol):
+    """A consumed record: a Faust event, or the merge feed's ``FeedEvent``."""
+
+    @property
+    def message(self) -> SourceMessage: ...
+
+
 class DeadLetters:
     """Send a consumed message's original key and bytes to the DLQ, with headers saying the
     stage, error class, reason and where it came from."""
@@ -31,7 +53,7 @@ class DeadLetters:
         self.topic = topic
         self.metrics = metrics
 
-    async def send(self, event: EventT, stage: str, error: str, reason: str) -> None:
+    async def send(self, event: Consumed, stage: str, error: str, reason: str) -> None:
         msg = event.message
         letter = DeadLetter(
             stage=stage,

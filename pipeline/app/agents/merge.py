@@ -160,7 +160,7 @@ class MergeAgent:
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     if feedback and feedback[-1] is e.value:
                         feedback.pop()
-                    await self.dead_letters.send(e, "merge", "invalid", str(exc))  # type: ignore[arg-type]
+                    await self.dead_letters.send(e, "merge", "invalid", str(exc))
             started = time.perf_counter()
             with self.guard.changing():
                 await self._fan_out(feedback)
