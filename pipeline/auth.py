@@ -100,6 +100,7 @@ def configured_tokens(
 ) -> TokenSet | None:
     """The accepted tokens (possibly none), or None when ``insecure`` turns authentication
     off; insecure with tokens is a contradiction (:class:`TokenError`)."""
+    stamp = _files_stamp(path) if path is not None else None  # before reading: see FileTokens
     tokens = load_tokens(inline, path, names)
     if insecure:
         if tokens:
@@ -109,7 +110,7 @@ def configured_tokens(
             )
         return None
     if path is not None:
-        return FileTokens(inline, path, names, tokens)
+        return FileTokens(inline, path, names, tokens, stamp=stamp)
     return TokenSet(tokens)
 
 
@@ -170,11 +171,14 @@ class FileTokens(TokenSet):
         tokens: Iterable[str],
         every_s: float = RELOAD_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
+        stamp: object = None,
     ) -> None:
+        """``stamp``: the files' :func:`_files_stamp` taken before ``tokens`` were read (a
+        change while they were read is then seen at the next look)."""
         super().__init__(tokens)
         self._inline, self._path, self._names = inline, path, names
         self._every_s, self._clock = every_s, clock
-        self._stamp = self._files_stamp()
+        self._stamp = stamp if stamp is not None else _files_stamp(path)
         self._unreadable: object = None  # the stamp of a change that could not be read
         self._looked = clock()
 
@@ -185,15 +189,8 @@ class FileTokens(TokenSet):
             self._reload_if_changed()
         return super().check(candidate)
 
-    def _files_stamp(self) -> tuple[tuple[str, int, int], ...] | None:
-        try:
-            files = _token_files(self._path) if self._path.exists() else []
-            return tuple((f.name, (st := f.stat()).st_mtime_ns, st.st_size) for f in files)
-        except OSError:
-            return None
-
     def _reload_if_changed(self) -> None:
-        stamp = self._files_stamp()
+        stamp = _files_stamp(self._path)
         if stamp == self._stamp or stamp == self._unreadable:
             return
         try:
@@ -207,6 +204,19 @@ class FileTokens(TokenSet):
         self._stamp = stamp
         self._digests = [_digest(t) for t in dict.fromkeys(tokens)]
         log.info("token files changed: tokens read again", tokens=len(self._digests))
+
+
+def _files_stamp(path: Path) -> tuple[tuple[str, int, int, int, int], ...] | None:
+    """What tells a token file changed: per file its name, inode, size and modification and
+    change times (a copy keeping the old modification time still changes the others)."""
+    try:
+        files = _token_files(path) if path.exists() else []
+        return tuple(
+            (f.name, (st := f.stat()).st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            for f in files
+        )
+    except OSError:
+        return None
 
 
 def _digest(token: str) -> bytes:
@@ -224,7 +234,8 @@ _USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
 def load_approver_keys(path: Path, min_chars: int = 32) -> dict[str, str]:
     """Approvers' signing keys (user -> key): a directory with one file per approver (file
     name = user, content = key, names starting with ``.`` skipped: a mounted Kubernetes
-    secret), or a file of ``user key`` lines (``#`` comments)."""
+    secret), or a file of ``user key`` lines (``#`` comments). Errors name the file or line,
+    never a key nor what might be one."""
     fix = "fix STORMWATCH_REMEDIATION__APPROVER_KEYS"
     if not path.exists():
         raise ApproverKeyError(f"approver keys {str(path)!r} do not exist; {fix}")
@@ -237,19 +248,22 @@ def load_approver_keys(path: Path, min_chars: int = 32) -> dict[str, str]:
             for n, line in enumerate(path.read_text().splitlines(), 1):
                 if not line.strip() or line.lstrip().startswith("#"):
                     continue
-                user, _, key = line.strip().partition(" ")
-                pairs.append((user, key.strip(), f"line {n} of {str(path)!r}"))
+                user, *rest = line.split(None, 1)
+                pairs.append((user, rest[0].strip() if rest else "", f"line {n} of {str(path)!r}"))
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ApproverKeyError(f"cannot read approver keys {str(path)!r}: {reason}") from None
     keys: dict[str, str] = {}
     for user, key, where in pairs:
-        if not _USER.fullmatch(user):
-            raise ApproverKeyError(f"{where}: {user!r} is not a user name; {fix}")
+        if not _USER.fullmatch(user) or len(user) > 64:
+            raise ApproverKeyError(
+                f"{where} does not start with a user name (letters, digits, _.@+-), then a "
+                f"space and the key; {fix}"
+            )
         if len(key) < min_chars or any(c.isspace() for c in key):
             raise ApproverKeyError(
-                f"{where}: the key of {user} must be one word of {min_chars} characters at "
-                "least; generate one with 'openssl rand -hex 32'"
+                f"{where}: expected a user name, a space and a key of one word of {min_chars} "
+                "characters at least; generate one with 'openssl rand -hex 32'"
             )
         keys[user] = key
     if not keys:

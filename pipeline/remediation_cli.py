@@ -168,13 +168,32 @@ def trail(incident_id: Annotated[str, typer.Argument(help="incident id")]) -> No
         sys.stdout.write(json.dumps(json.loads(row)) + "\n")
 
 
+def _proposed_runbook(incident_id: str) -> str:
+    """The runbook the incident's trail in Redis names last (ends the command if none)."""
+    import redis
+
+    store = _state()
+    try:
+        rows = store.audit(incident_id)
+    except redis.RedisError as exc:
+        fail(f"cannot reach Redis ({exc}); check STORMWATCH_REDIS__URL, or pass --runbook")
+    for row in reversed(rows):
+        found = json.loads(row).get("runbook_id")
+        if found:
+            return str(found)
+    fail(f"no runbook is proposed for incident {incident_id!r} yet; pass --runbook ID")
+
+
 @remediation_app.command("approve")
 def approve(
     incident_id: Annotated[str, typer.Argument(help="incident id")],
     user: Annotated[str, typer.Option(help="the approver (a name in the runbook's approvers)")],
     deny: Annotated[bool, typer.Option(help="deny instead of approve")] = False,
     runbook: Annotated[
-        str | None, typer.Option(help="runbook id (default: the one proposed for the incident)")
+        str | None,
+        typer.Option(
+            help="runbook id (default: the one the incident's remediation trail names last)"
+        ),
     ] = None,
     key_file: Annotated[
         Path | None,
@@ -206,6 +225,8 @@ def approve(
             fail(f"cannot read key file {str(key_file)!r}: {exc.strerror}")
     if key is not None and len(key) < MIN_KEY_CHARS:
         fail(f"the approver key must have {MIN_KEY_CHARS} characters at least")
+    if key is not None and runbook is None:
+        runbook = _proposed_runbook(incident_id)  # a signature names what it approves
     fb = Feedback(
         incident_id=incident_id,
         action=FeedbackAction.deny if deny else FeedbackAction.approve,

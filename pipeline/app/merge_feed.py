@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 log = structlog.get_logger("stormwatch.worker")
 
@@ -202,6 +202,8 @@ class MergeFeed:
                 for msg in msgs:
                     err = msg.error()
                     if err is not None:
+                        if err.fatal():  # the consumer cannot go on: end the stage with it
+                            raise KafkaException(err)
                         if err.code() != KafkaError._PARTITION_EOF:
                             log.warning("merge feed: consumer error", error=str(err))
                         continue

@@ -87,3 +87,12 @@ def test_tokens_only_from_the_environment_are_a_plain_set() -> None:
     tokens = configured_tokens(INLINE, None, False, NAMES)
     assert tokens is not None and not isinstance(tokens, FileTokens)
     assert tokens.check(INLINE)
+
+
+def test_a_rotation_that_keeps_size_and_modification_time_is_still_seen(tmp_path: Path) -> None:
+    path, clock = tmp_path / "tokens", _Clock()
+    _write(path, OLD + "\n", 1_000)
+    tokens = _tokens(path, clock)
+    _write(path, NEW + "\n", 1_000)  # same length, modification time put back
+    clock.t = 10.0
+    assert tokens.check(NEW) and not tokens.check(OLD)
