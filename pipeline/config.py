@@ -107,6 +107,13 @@ class RedisSettings(BaseModel):
         ge=100,
         description="member alert ids kept per incident (the newest; older ones only counted)",
     )
+    compress_above: int = Field(
+        65536,
+        ge=0,
+        description="checkpoints of this many bytes or more are stored zlib-compressed (a "
+        "correlator's state in a storm is megabytes per partition, written every commit; "
+        "about 4x smaller for ~7 ms of CPU per MB in the commit thread); 0: never",
+    )
 
     def store_options(self) -> dict[str, Any]:
         """Keyword arguments of ``RedisStore.from_url``."""
@@ -115,6 +122,7 @@ class RedisSettings(BaseModel):
             "dedup_ttl_s": self.dedup_ttl_s,
             "incident_ttl_s": self.incident_ttl_s,
             "max_members": self.max_members,
+            "compress_above": self.compress_above,
         }
 
 

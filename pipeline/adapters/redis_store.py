@@ -1,7 +1,9 @@
 """Redis-backed StateStore: dedup states (with TTL), checkpoints, incidents, feedback.
 
 Keys (prefix configurable, default ``sw:``):
-``dd:<fingerprint>`` alert series status (TTL) | ``ckpt:<name>`` hash {data, version, saved_at}
+``dd:<fingerprint>`` alert series status (TTL) | ``ckpt:<name>`` hash {data, version, saved_at};
+``data`` of ``compress_above`` bytes or more is stored zlib-compressed behind ``ZLIB_MAGIC``
+(:func:`pack_checkpoint`; a correlator's state in a storm is megabytes, about 4x smaller)
 | ``inc:<id>`` incident JSON (bounded view) | ``mem:<id>`` list of member alert ids, the newest
 ``max_members`` | ``mfrom:<id>`` set of incidents merged into it (their members are its
 members too); these three expire ``incident_ttl_s`` after the incident closed (resolved or
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -37,6 +40,27 @@ from pipeline.domain.correlate.journal import Joined, MembershipOp, Merged, Move
 
 #: incidents the ``recent`` index keeps (the most recently written records)
 RECENT_KEPT = 1000
+#: what starts a compressed checkpoint (no checkpoint format starts with a NUL byte: JSON,
+#: msgpack maps and arrays, pickle and decimal offsets do not)
+ZLIB_MAGIC = b"\x00swz"
+
+
+def pack_checkpoint(data: bytes, compress_above: int) -> bytes:
+    """``data`` as stored: zlib level 1 behind :data:`ZLIB_MAGIC` from ``compress_above``
+    bytes on (0: never), when that is smaller."""
+    if compress_above and len(data) >= compress_above:
+        packed = ZLIB_MAGIC + zlib.compress(data, 1)
+        if len(packed) < len(data):
+            return packed
+    return data
+
+
+def unpack_checkpoint(stored: bytes) -> bytes:
+    """What :func:`pack_checkpoint` stored, as it was given (older, uncompressed data as is)."""
+    if stored.startswith(ZLIB_MAGIC):
+        return zlib.decompress(stored[len(ZLIB_MAGIC) :])
+    return stored
+
 
 _SAVE_HELD = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
@@ -85,8 +109,10 @@ class RedisStore:
         dedup_ttl_s: int = 21600,
         incident_ttl_s: int = 30 * 86400,
         max_members: int = 100_000,
+        compress_above: int = 65536,
     ) -> None:
         self.r = client
+        self.compress_above = compress_above
         self.prefix = prefix
         self.ttl = dedup_ttl_s
         self.incident_ttl = incident_ttl_s
@@ -119,6 +145,7 @@ class RedisStore:
             dedup_ttl_s=self.ttl,
             incident_ttl_s=self.incident_ttl,
             max_members=self.max_members,
+            compress_above=self.compress_above,
         )
 
     def ping(self) -> bool:
@@ -150,6 +177,7 @@ class RedisStore:
             pipe.set(f"{p}dd:{fp}", status, ex=self.ttl)
         now = time.time()
         for name, data in checkpoints.items():
+            data = pack_checkpoint(data, self.compress_above)
             pipe.hset(f"{p}ckpt:{name}", mapping={"data": data, "saved_at": now})
             pipe.hincrby(f"{p}ckpt:{name}", "version", 1)
         if incidents:
@@ -187,7 +215,7 @@ class RedisStore:
     def load_checkpoint(self, name: str) -> bytes | None:
         self.ops += 1
         value = self.r.hget(f"{self.prefix}ckpt:{name}", "data")
-        return _bytes(value) if value is not None else None
+        return unpack_checkpoint(_bytes(value)) if value is not None else None
 
     def checkpoint_version(self, name: str) -> int:
         value = self.r.hget(f"{self.prefix}ckpt:{name}", "version")
@@ -203,6 +231,7 @@ class RedisStore:
         the lease is not held."""
         self.ops += 1
         key = f"{self.prefix}ckpt:{name}"
+        data = pack_checkpoint(data, self.compress_above)
         return bool(self.r.eval(_SAVE_HELD, 2, key, lease_key, token, data, time.time()))
 
     def set_learned_relations(self, data: bytes) -> None:

@@ -83,8 +83,7 @@ def test_metric_anomaly_feedback_and_model_restore(stack: Stack) -> None:
 
     # the checkpoint written at shutdown restores a scorer that scores exactly the same
     stack.stop_worker(worker, signal.SIGTERM)
-    key = f"{stack.ns}:ckpt:models:scorer"
-    saved = stack.redis().hget(key, "data")
+    saved = stack.store().load_checkpoint("models:scorer")
     assert saved
     probe = Alert(
         id="probe",
@@ -99,6 +98,6 @@ def test_metric_anomaly_feedback_and_model_restore(stack: Stack) -> None:
     assert AlertScorer.restore(saved).version > 0
     worker = stack.start_worker()
     stack.stop_worker(worker, signal.SIGTERM)
-    after_restart = stack.redis().hget(key, "data")
+    after_restart = stack.store().load_checkpoint("models:scorer")
     assert after_restart is not None
     assert AlertScorer.restore(after_restart).score(probe) == before
