@@ -387,9 +387,14 @@ class Worker:
 
         if self.merge is not None and "correlate" in roles:
 
-            @app.timer(PACE_INTERVAL_S)
+            @app.task
             async def paced() -> None:
-                await self.correlate.release_if_paced()
+                """Every ``PACE_INTERVAL_S`` after the last round ended: a round steps held
+                partitions and can take longer than the interval (a Faust timer then logged
+                "is overlapping" many times a second in a storm; rounds never overlapped)."""
+                while True:
+                    await asyncio.sleep(PACE_INTERVAL_S)
+                    await self.correlate.release_if_paced()
 
         if "correlate" in roles and self.escalations is not None:
             escalations = self.escalations
