@@ -15,6 +15,8 @@ from pathlib import Path
 
 import structlog
 
+from pipeline.domain.remediation.signing import MIN_KEY_CHARS
+
 log = structlog.get_logger("stormwatch.auth")
 
 #: RFC 6750 ``b64token`` (what may follow ``Bearer `` in an Authorization header)
@@ -157,8 +159,8 @@ class TokenSet:
 class FileTokens(TokenSet):
     """Tokens with some read from a file or directory, read again when it changes.
 
-    At most every ``every_s`` (on a check) the files' modification times and sizes are
-    compared with those of the last read; when they differ the tokens are loaded again. A
+    At most every ``every_s`` (on a check) the files' :func:`_files_stamp` is compared with
+    that of the last read; when they differ the tokens are loaded again. A
     rotation that cannot be read (a file half-written, emptied, or with a bad token) keeps
     the tokens in use and logs why, in one line that names no token.
     """
@@ -231,7 +233,7 @@ class ApproverKeyError(ValueError):
 _USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
 
 
-def load_approver_keys(path: Path, min_chars: int = 32) -> dict[str, str]:
+def load_approver_keys(path: Path, min_chars: int = MIN_KEY_CHARS) -> dict[str, str]:
     """Approvers' signing keys (user -> key): a directory with one file per approver (file
     name = user, content = key, names starting with ``.`` skipped: a mounted Kubernetes
     secret), or a file of ``user key`` lines (``#`` comments). Errors name the file or line,

@@ -608,9 +608,7 @@ def _reasons(
                 "lost load (requests failing in it never reach them)"
             )
         waiting = sorted(
-            s
-            for s in graph.callers1(c)
-            if s in evidence and _WEAK.issuperset(evidence[s]) and not _WEAK.isdisjoint(evidence[s])
+            s for s in graph.callers1(c) if s in evidence and _WEAK.issuperset(evidence[s])
         )
         if waiting:
             many = len(waiting) > 1
